@@ -1,0 +1,88 @@
+/**
+ * The embedded aedes MQTT broker devices and gateways connect to.
+ *
+ * Identity and ACLs plug in through `BrokerPolicy` (aedes' authenticate/authorize hooks), so the
+ * transport and lifecycle here do not change when they arrive. Without a policy every client is
+ * accepted, which is why the default bind address is loopback only.
+ */
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { Aedes as AedesType, AedesOptions } from 'aedes';
+
+export interface BrokerPolicy {
+  authenticate?: AedesOptions['authenticate'];
+  authorizePublish?: AedesOptions['authorizePublish'];
+  authorizeSubscribe?: AedesOptions['authorizeSubscribe'];
+}
+
+export interface BrokerOptions {
+  /** Bind address. Default 127.0.0.1: an unauthenticated broker must not face a network. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 1883. */
+  port?: number;
+  policy?: BrokerPolicy;
+  /** Passed to aedes: max time a slow subscriber may block delivery before it is dropped (ms). */
+  drainTimeout?: number;
+}
+
+export interface BrokerStats {
+  clients: number;
+  messagesIn: number;
+  bytesIn: number;
+}
+
+export interface RunningBroker {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly aedes: AedesType;
+  stats(): BrokerStats;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_BROKER_PORT = 1883;
+
+export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBroker> {
+  const host = opts.host ?? '127.0.0.1';
+  const { Aedes } = await import('aedes');
+  const aedes = await Aedes.createBroker({
+    id: `vitalgate-${process.pid}`,
+    // Device ids are up to 64 characters; MQTT 3.1.1's 23 is a minimum servers must accept, not a cap.
+    maxClientsIdLength: 128,
+    drainTimeout: opts.drainTimeout ?? 60_000,
+    ...opts.policy,
+  });
+  let messagesIn = 0;
+  let bytesIn = 0;
+  aedes.on('publish', (packet, client) => {
+    if (client) {
+      messagesIn++;
+      bytesIn += packet.payload.length;
+    }
+  });
+  const server: Server = createServer(aedes.handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? DEFAULT_BROKER_PORT, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((e: NodeJS.ErrnoException) => {
+    aedes.close();
+    if (e.code === 'EADDRINUSE') throw new Error(`MQTT port ${host}:${opts.port} is already in use (pass another --mqtt-port, or 0 for a free one)`);
+    throw e;
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    host,
+    port,
+    url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    aedes,
+    stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Existing connections keep server.close() pending until aedes ends them.
+        aedes.close(() => undefined);
+      }),
+  };
+}

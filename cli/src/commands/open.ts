@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { readStore } from '@vitalgate/edge-gateway';
+import { isWaveformBody } from '@vitalgate/protocol';
+import { DEFAULT_DATA_DIR } from '../options.js';
+import { resolvePassphrase } from '../passphrase.js';
+
+export function registerOpen(program: Command): void {
+  program
+    .command('open')
+    .description("decrypt every stored batch with the patients' keys and print the readings")
+    .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
+    .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
+    .option('--json', 'one JSON reading per line on stdout')
+    .addHelpText('after', [
+      '',
+      'Each JSON line: {patientId, deviceId, stream, seq, ts, rate+samples | values(+rr), batchId, epoch}.',
+      'A batch that fails its checks (hash, format, authentication) is reported on stderr and the',
+      'command exits 1; the readings of every other batch are still printed.',
+    ].join('\n'))
+    .action(async (o: { dataDir: string; passphraseFile?: string; json?: boolean }) => {
+      const { passphrase } = resolvePassphrase(o.passphraseFile);
+      let batches = 0;
+      let readings = 0;
+      let failed = 0;
+      const out = process.stdout;
+      const write = (s: string) => (out.write(s) ? undefined : new Promise<void>((r) => out.once('drain', () => r())));
+      for await (const b of readStore(o.dataDir, passphrase)) {
+        batches++;
+        if (!b.ok) {
+          failed++;
+          const where = b.header ? ` (${b.header.patientId}/${b.header.deviceId}/${b.header.stream} batch ${b.header.seq}, epoch ${b.header.epoch})` : '';
+          process.stderr.write(`batch ${b.id}${where} FAILED: ${b.reason}\n`);
+          continue;
+        }
+        const h = b.header;
+        let chunk = '';
+        for (const body of b.bodies) {
+          readings++;
+          if (o.json) {
+            chunk += JSON.stringify({ patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, ...body, batchId: b.id, epoch: h.epoch }) + '\n';
+          } else {
+            const what = isWaveformBody(body)
+              ? `${body.samples.length} samples @ ${body.rate} Hz [${body.samples.slice(0, 5).join(', ')}${body.samples.length > 5 ? ', …' : ''}]`
+              : Object.entries(body.values).map(([k, v]) => `${k}=${v}`).join(' ') + ('rr' in body && body.rr?.length ? ` rr=[${body.rr.join(', ')}]` : '');
+            chunk += `${new Date(body.ts).toISOString()}  ${h.patientId}  ${h.deviceId}  ${h.stream.padEnd(5)} #${body.seq}  ${what}\n`;
+          }
+        }
+        await write(chunk);
+      }
+      process.stderr.write(`${batches} batches, ${readings} readings, ${failed} failed\n`);
+      if (failed > 0) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/** The `vitalgate` command: one entry point for everything a person runs. */
+import { Command } from 'commander';
+import { registerBroker } from './commands/broker.js';
+import { registerGateway } from './commands/gateway.js';
+import { registerOpen } from './commands/open.js';
+import { registerRun } from './commands/run.js';
+import { registerSim } from './commands/sim.js';
+import { registerStart } from './commands/start.js';
+
+const program = new Command()
+  .name('vitalgate')
+  .description('Secure pipeline for wearable vital signs: devices → MQTT broker → edge gateway → sealed, key-rotated batches')
+  .version('0.1.0')
+  .showHelpAfterError('(add --help for usage)');
+
+registerStart(program);
+registerRun(program);
+registerOpen(program);
+registerSim(program);
+registerBroker(program);
+registerGateway(program);
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  process.stderr.write(`vitalgate: ${e.message}\n`);
+  process.exit(2);
+});

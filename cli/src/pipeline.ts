@@ -1,0 +1,78 @@
+/**
+ * The whole demo pipeline in one process: embedded broker, gateway, simulated devices. `run` and
+ * `start` both use it; production runs the same pieces as separate `vitalgate broker` and
+ * `vitalgate gateway` processes.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import { startBroker, type RunningBroker } from '@vitalgate/broker';
+import { Simulation, type SimulationOptions } from '@vitalgate/device-sim';
+import { Gateway } from '@vitalgate/edge-gateway';
+import { resolvePassphrase } from './passphrase.js';
+
+export interface PipelineOptions {
+  devices: number;
+  durationS: number;
+  dataDir: string;
+  passphraseFile?: string;
+  profile?: string;
+  encoding?: SimulationOptions['encoding'];
+  mqttHost?: string;
+  mqttPort?: number;
+  batchWindowMs?: number;
+  epochMinutes?: number;
+  sentLog?: string;
+  logLevel?: string;
+}
+
+export interface Pipeline {
+  broker: RunningBroker;
+  gateway: Gateway;
+  sim: Simulation;
+  log: Logger;
+  /** Stops the devices, waits for their publishes, seals everything, shuts down. */
+  shutdown(): Promise<void>;
+}
+
+export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: number) => void): Promise<Pipeline> {
+  const log = pino({ level: o.logLevel ?? 'warn' }, pino.destination(2));
+  const { passphrase } = resolvePassphrase(o.passphraseFile);
+  const broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0 });
+  let gateway: Gateway | undefined;
+  let sent: WriteStream | undefined;
+  try {
+    gateway = await Gateway.start({
+      dataDir: o.dataDir,
+      passphrase,
+      brokerUrl: broker.url,
+      clientId: 'vitalgate-gateway',
+      batchWindowMs: o.batchWindowMs,
+      epochPeriodMs: o.epochMinutes ? o.epochMinutes * 60_000 : undefined,
+      logger: log.child({ name: 'gateway' }),
+    });
+    const sim = new Simulation({ brokerUrl: broker.url, devices: o.devices, durationS: o.durationS, profile: o.profile, encoding: o.encoding });
+    if (o.sentLog) {
+      const stream = createWriteStream(o.sentLog, { flags: 'w', mode: 0o600 });
+      sent = stream;
+      sim.on('acked', (r) => stream.write(JSON.stringify({ patientId: r.patientId, deviceId: r.deviceId, stream: r.stream, ...r.body }) + '\n'));
+    }
+    sim.on('failed', (r, err) => log.error({ deviceId: r.deviceId, stream: r.stream, seq: r.body.seq, err: err.message }, 'publish failed'));
+    await sim.connect(onConnectProgress);
+    const gw = gateway;
+    return {
+      broker, gateway: gw, sim, log,
+      async shutdown() {
+        await sim.stop();
+        await sim.close();
+        await gw.stop();
+        await broker.close();
+        if (sent) await new Promise<void>((r) => sent!.end(r));
+      },
+    };
+  } catch (e) {
+    await gateway?.stop().catch(() => undefined);
+    await broker.close();
+    sent?.end();
+    throw e;
+  }
+}

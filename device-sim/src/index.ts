@@ -1,0 +1,4 @@
+export * from './profiles.js';
+export * from './device.js';
+export * from './simulation.js';
+export * from './signals/index.js';

@@ -1,0 +1,66 @@
+/**
+ * Groups readings into batches per (patient, stream, device). A batch closes when its time window
+ * (counted from its first reading) has passed or when it reaches its size limit, whichever is
+ * first, so live views stay fresh and no batch grows without bound.
+ */
+import { sampleCount, type ReadingBody, type StreamName } from '@vitalgate/protocol';
+
+export interface PendingBatch {
+  patientId: string;
+  deviceId: string;
+  stream: StreamName;
+  bodies: ReadingBody[];
+  /** Arrival time of the first reading, ms. */
+  openedAt: number;
+  samples: number;
+}
+
+export interface BatcherOptions {
+  windowMs: number;
+  /** A batch closes early once it holds this many samples (waveform samples or scalar values). */
+  maxSamples: number;
+}
+
+export class Batcher {
+  private open = new Map<string, PendingBatch>();
+  private full: PendingBatch[] = [];
+  pendingReadings = 0;
+
+  constructor(readonly opts: BatcherOptions) {}
+
+  add(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number): void {
+    const key = `${patientId}/${stream}/${deviceId}`;
+    let b = this.open.get(key);
+    if (!b) {
+      b = { patientId, deviceId, stream, bodies: [], openedAt: now, samples: 0 };
+      this.open.set(key, b);
+    }
+    b.bodies.push(body);
+    b.samples += sampleCount(stream, body);
+    this.pendingReadings++;
+    if (b.samples >= this.opts.maxSamples) {
+      this.open.delete(key);
+      this.full.push(b);
+    }
+  }
+
+  /** Removes and returns the batches that are due at `now` (all of them when `all`). */
+  take(now: number, all = false): PendingBatch[] {
+    const out = this.full;
+    this.full = [];
+    for (const [k, b] of this.open) {
+      if (all || now - b.openedAt >= this.opts.windowMs) {
+        out.push(b);
+        this.open.delete(k);
+      }
+    }
+    for (const b of out) this.pendingReadings -= b.bodies.length;
+    return out;
+  }
+
+  /** Puts batches back (a failed seal), oldest first, without losing or reordering readings. */
+  restore(batches: PendingBatch[]): void {
+    for (const b of batches) this.pendingReadings += b.bodies.length;
+    this.full.unshift(...batches);
+  }
+}

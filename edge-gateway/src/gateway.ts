@@ -1,0 +1,311 @@
+/**
+ * The patient-side pipeline: readings in (MQTT or any other source), validated, de-duplicated,
+ * batched, sealed under the epoch key, written durably, indexed.
+ *
+ * Sealing never blocks intake: messages are only parsed and queued on arrival; a timer closes due
+ * batches and commits them as a group (one fsync per file, one per directory, one for the index).
+ * A flush that fails keeps its batches and is retried, so a full disk delays data but loses none.
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+import pino, { type Logger } from 'pino';
+import {
+  deriveEpochKey, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
+  TOPIC_ROOT, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
+} from '@vitalgate/protocol';
+import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
+import { Batcher, type PendingBatch } from './batcher.js';
+import { dataDirLayout } from './data-dir.js';
+import { ensureDir } from './durable-fs.js';
+import { EpochClock } from './epoch-clock.js';
+import { Keystore, type ScryptParams } from './keystore.js';
+import { LogThrottle } from './log-throttle.js';
+import { LocalObjectStore } from './object-store.js';
+import { SeqWindows } from './seq-window.js';
+
+export interface GatewayOptions {
+  dataDir: string;
+  passphrase: string;
+  /** MQTT broker to subscribe to; omit to feed readings only through accept*(). */
+  brokerUrl?: string;
+  mqttUsername?: string;
+  mqttPassword?: string;
+  /** Stable client id so the broker keeps this gateway's session (and queues QoS 1) across restarts. */
+  clientId?: string;
+  /** Patients whose readings this gateway takes; default every patient. */
+  patients?: string[];
+  batchWindowMs?: number;
+  maxBatchSamples?: number;
+  epochPeriodMs?: number;
+  scrypt?: ScryptParams;
+  logger?: Logger;
+}
+
+export interface GatewayMetrics {
+  messagesReceived: number;
+  readingsAccepted: number;
+  samplesAccepted: number;
+  rejected: number;
+  rejectedByReason: Record<string, number>;
+  duplicates: number;
+  seqRestarts: number;
+  statusMessages: number;
+  pendingReadings: number;
+  batchesSealed: number;
+  readingsSealed: number;
+  bytesStored: number;
+  flushErrors: number;
+  patientsEnrolled: number;
+  epoch: number;
+  epochStartedAt: number;
+}
+
+export interface GatewayEvents {
+  sealed: [records: BatchRecord[]];
+  rejected: [info: { topic: string; reason: string }];
+  epoch: [rec: EpochRecord];
+}
+
+export const DEFAULT_BATCH_WINDOW_MS = 2000;
+export const DEFAULT_MAX_BATCH_SAMPLES = 5000;
+
+/** Reasons are grouped by their first words so metrics have a bounded set of labels. */
+function reasonClass(reason: string): string {
+  return reason.replace(/["'].*$/, '').replace(/[0-9].*$/, '').trim().split(/[:(]/)[0]!.trim().slice(0, 48);
+}
+
+export class Gateway extends EventEmitter<GatewayEvents> {
+  readonly log: Logger;
+  private readonly batcher: Batcher;
+  private readonly seqs = new SeqWindows();
+  private readonly keyCache = new Map<string, Uint8Array>();
+  private readonly throttle: LogThrottle;
+  private readonly allowed: Set<string> | undefined;
+  private mqtt: MqttClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt'>; bytes: Uint8Array }> = [];
+  private stopped = false;
+  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt'> = {
+    messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
+    duplicates: 0, seqRestarts: 0, statusMessages: 0, batchesSealed: 0, readingsSealed: 0, bytesStored: 0,
+    flushErrors: 0, patientsEnrolled: 0,
+  };
+
+  private constructor(
+    readonly opts: GatewayOptions,
+    readonly keystore: Keystore,
+    readonly store: LocalObjectStore,
+    readonly index: BatchIndex,
+    readonly epochs: EpochClock,
+    logger: Logger,
+  ) {
+    super();
+    this.log = logger;
+    this.throttle = new LogThrottle(logger);
+    this.allowed = opts.patients ? new Set(opts.patients) : undefined;
+    this.batcher = new Batcher({
+      windowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
+      maxSamples: opts.maxBatchSamples ?? DEFAULT_MAX_BATCH_SAMPLES,
+    });
+  }
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const logger = opts.logger ?? pino({ name: 'gateway' }, pino.destination(2));
+    const dirs = dataDirLayout(opts.dataDir);
+    await ensureDir(dirs.root, 0o700);
+    const keystore = await Keystore.open(dirs.keys, opts.passphrase, opts.scrypt);
+    const index = await BatchIndex.open(dirs.index);
+    const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS);
+    const gw = new Gateway(opts, keystore, new LocalObjectStore(dirs.store), index, epochs, logger);
+    const window = gw.batcher.opts.windowMs;
+    gw.timer = setInterval(() => void gw.flush(false), Math.max(20, Math.min(250, window / 4)));
+    logger.info({ dataDir: opts.dataDir, epoch: epochs.current.epoch, batches: index.count }, 'gateway started');
+    if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
+    return gw;
+  }
+
+  private async connect(url: string): Promise<void> {
+    const client = await mqtt.connectAsync(url, {
+      clientId: this.opts.clientId ?? `vitalgate-gateway-${process.pid}`,
+      clean: this.opts.clientId === undefined,
+      username: this.opts.mqttUsername,
+      password: this.opts.mqttPassword,
+      reconnectPeriod: 1000,
+    });
+    client.on('message', (topic, payload) => this.acceptMqtt(topic, payload));
+    client.on('error', (e) => this.log.error({ err: e.message }, 'mqtt error'));
+    client.on('offline', () => this.log.warn('broker connection lost; reconnecting'));
+    client.on('reconnect', () => this.log.info('reconnecting to broker'));
+    const filters = this.opts.patients?.length ? this.opts.patients.map((p) => `${TOPIC_ROOT}/${p}/+/+`) : [patientFilter()];
+    const granted = await client.subscribeAsync(filters, { qos: 1 });
+    for (const g of granted) {
+      if (g.qos !== 1) throw new Error(`broker refused subscription ${g.topic} at QoS 1 (granted ${g.qos})`);
+    }
+    this.mqtt = client;
+    this.log.info({ broker: url, filters }, 'subscribed');
+  }
+
+  private reject(topic: string, reason: string): void {
+    this.m.rejected++;
+    const cls = reasonClass(reason);
+    this.m.rejectedByReason[cls] = (this.m.rejectedByReason[cls] ?? 0) + 1;
+    this.throttle.warn(cls, { topic: topic.slice(0, 200), reason }, 'rejected message');
+    this.emit('rejected', { topic, reason });
+  }
+
+  /** One MQTT message in. Never throws: bad input is counted, logged and reported. */
+  acceptMqtt(topic: string, payload: Uint8Array, now = Date.now()): void {
+    this.m.messagesReceived++;
+    if (topic.endsWith('/status') || topic.endsWith('/cmd')) {
+      this.m.statusMessages++;
+      return;
+    }
+    const t = parseReadingTopic(topic);
+    if (!t.ok) return this.reject(topic, t.reason);
+    const p = decodePayload(t.value.stream, payload);
+    if (!p.ok) return this.reject(topic, p.reason);
+    this.acceptReading(t.value.patientId, t.value.deviceId, t.value.stream, p.value.body, now, topic);
+  }
+
+  /** A validated reading from any source (MQTT, serial, BLE). */
+  acceptReading(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now = Date.now(), origin = `${patientId}/${deviceId}/${stream}`): void {
+    if (this.stopped) return this.reject(origin, 'gateway is stopping');
+    if (this.allowed && !this.allowed.has(patientId)) return this.reject(origin, `patient ${patientId} is not served by this gateway`);
+    const verdict = this.seqs.check(seqKey(patientId, stream, deviceId), body.seq);
+    if (verdict === 'duplicate') {
+      this.m.duplicates++;
+      return;
+    }
+    if (verdict === 'restart') {
+      this.m.seqRestarts++;
+      this.log.warn({ patientId, deviceId, stream, seq: body.seq }, 'device sequence number restarted');
+    }
+    this.m.readingsAccepted++;
+    this.m.samplesAccepted += sampleCount(stream, body);
+    this.batcher.add(patientId, deviceId, stream, body, now);
+  }
+
+  /** Seals and stores due batches (or all pending ones). Concurrent calls share one flush. */
+  flush(all = true): Promise<void> {
+    if (this.flushing) {
+      return all ? this.flushing.then(() => this.flush(true)) : this.flushing;
+    }
+    this.flushing = this.doFlush(all).finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async epochKey(patientId: string, stream: StreamName, epoch: number): Promise<Uint8Array> {
+    const k = `${patientId}/${stream}/${epoch}`;
+    let key = this.keyCache.get(k);
+    if (!key) {
+      const { pms, enrolled } = await this.keystore.getOrEnroll(patientId);
+      if (enrolled) {
+        this.m.patientsEnrolled++;
+        this.log.info({ patientId }, 'enrolled patient: new master secret sealed under the gateway passphrase');
+      }
+      key = deriveEpochKey(pms, patientId, stream, epoch);
+      this.keyCache.set(k, key);
+    }
+    return key;
+  }
+
+  private async doFlush(all: boolean): Promise<void> {
+    const now = Date.now();
+    const due = this.batcher.take(now, all);
+    if (due.length === 0 && this.unstored.length === 0) return;
+    let sealedNow = 0;
+    try {
+      const before = this.epochs.current.epoch;
+      const epoch = await this.epochs.at(now);
+      if (epoch.epoch !== before) this.onEpochChange(epoch);
+      for (let i = 0; i < due.length; i++) {
+        const b = due[i]!;
+        let key: Uint8Array;
+        try {
+          key = await this.epochKey(b.patientId, b.stream, epoch.epoch);
+        } catch (e) {
+          this.batcher.restore(due.slice(i));
+          throw e;
+        }
+        this.unstored.push(this.seal(b, key, epoch.epoch));
+        sealedNow++;
+      }
+      const batch = this.unstored;
+      await this.store.putMany(batch.map((u) => ({ id: u.rec.id, bytes: u.bytes })));
+      const durableAt = Date.now();
+      const records = batch.map((u) => ({ ...u.rec, durableAt }));
+      await this.index.append(records);
+      this.unstored = [];
+      for (const r of records) {
+        this.m.batchesSealed++;
+        this.m.readingsSealed += r.count;
+        this.m.bytesStored += r.bytes;
+      }
+      this.emit('sealed', records);
+    } catch (e) {
+      this.m.flushErrors++;
+      this.log.error({ err: (e as Error).message, sealedNow, waiting: this.unstored.length }, 'flush failed; batches kept and retried');
+      if (all) throw e;
+    }
+  }
+
+  private seal(b: PendingBatch, key: Uint8Array, epoch: number): { rec: Omit<BatchRecord, 'durableAt'>; bytes: Uint8Array } {
+    const k = seqKey(b.patientId, b.stream, b.deviceId);
+    const seq = (this.index.lastSeq.get(k) ?? -1) + 1;
+    this.index.lastSeq.set(k, seq);
+    const s = sealBatch(key, { stream: b.stream, patientId: b.patientId, deviceId: b.deviceId, epoch, seq, bodies: b.bodies });
+    return {
+      rec: { id: s.id, patientId: b.patientId, deviceId: b.deviceId, stream: b.stream, epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length },
+      bytes: s.bytes,
+    };
+  }
+
+  private onEpochChange(rec: EpochRecord): void {
+    for (const [k, key] of this.keyCache) {
+      if (!k.endsWith(`/${rec.epoch}`)) {
+        key.fill(0);
+        this.keyCache.delete(k);
+      }
+    }
+    this.log.info({ epoch: rec.epoch, reason: rec.reason }, 'epoch rotated');
+    this.emit('epoch', rec);
+  }
+
+  /** Starts a new epoch now; readings not yet sealed will be sealed under it. */
+  async rotateEpoch(): Promise<EpochRecord> {
+    await this.flushing;
+    const rec = await this.epochs.rotate();
+    this.onEpochChange(rec);
+    return rec;
+  }
+
+  metrics(): GatewayMetrics {
+    return {
+      ...this.m,
+      rejectedByReason: { ...this.m.rejectedByReason },
+      pendingReadings: this.batcher.pendingReadings + this.unstored.reduce((n, u) => n + u.rec.count, 0),
+      epoch: this.epochs.current.epoch,
+      epochStartedAt: this.epochs.current.startedAt,
+    };
+  }
+
+  /** Stops intake, seals and stores everything pending, then closes files. */
+  async stop(): Promise<void> {
+    if (this.mqtt) {
+      await this.mqtt.endAsync();
+      this.mqtt = undefined;
+    }
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.flush(true);
+    this.throttle.report();
+    await this.index.close();
+    await this.epochs.close();
+    for (const k of this.keyCache.values()) k.fill(0);
+    this.keyCache.clear();
+    this.log.info({ ...this.metrics(), rejectedByReason: undefined }, 'gateway stopped');
+  }
+}

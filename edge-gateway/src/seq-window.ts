@@ -1,0 +1,58 @@
+/**
+ * Duplicate detection per (patient, device, stream). QoS 1 is "at least once": a device that did
+ * not see its PUBACK publishes again, and the gateway must not seal the reading twice.
+ *
+ * A sliding window of the last WINDOW sequence numbers is kept as a ring bitmap, so memory per
+ * stream is constant however long the device runs. A sequence number far below the window means
+ * the device restarted its counter; the window then starts over instead of dropping its readings.
+ */
+export const WINDOW = 4096;
+
+class Ring {
+  max = -1;
+  readonly bits = new Uint8Array(WINDOW / 8);
+  has(seq: number): boolean {
+    const i = seq % WINDOW;
+    return (this.bits[i >> 3]! & (1 << (i & 7))) !== 0;
+  }
+  set(seq: number, on: boolean): void {
+    const i = seq % WINDOW;
+    if (on) this.bits[i >> 3]! |= 1 << (i & 7);
+    else this.bits[i >> 3]! &= ~(1 << (i & 7));
+  }
+}
+
+export type SeqVerdict = 'new' | 'duplicate' | 'restart';
+
+export class SeqWindows {
+  private readonly rings = new Map<string, Ring>();
+
+  /** Records `seq` for `key` and says whether it was seen before. */
+  check(key: string, seq: number): SeqVerdict {
+    let r = this.rings.get(key);
+    if (!r) {
+      r = new Ring();
+      this.rings.set(key, r);
+    }
+    let verdict: SeqVerdict = 'new';
+    if (r.max >= 0 && seq <= r.max - WINDOW) {
+      r.bits.fill(0);
+      r.max = -1;
+      verdict = 'restart';
+    }
+    if (seq > r.max) {
+      if (r.max < 0 || seq - r.max >= WINDOW) r.bits.fill(0);
+      else for (let s = r.max + 1; s < seq; s++) r.set(s, false);
+      r.max = seq;
+      r.set(seq, true);
+      return verdict;
+    }
+    if (r.has(seq)) return 'duplicate';
+    r.set(seq, true);
+    return 'new';
+  }
+
+  get size(): number {
+    return this.rings.size;
+  }
+}

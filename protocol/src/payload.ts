@@ -1,0 +1,85 @@
+/**
+ * Reading payload encodings accepted on the wire.
+ *
+ * - JSON: what any device, script or MQTT tool can produce.
+ * - CBOR (RFC 8949): the compact binary form. Chosen because it is an IETF standard with small,
+ *   audited libraries for microcontrollers (tinycbor, QCBOR, nanocbor), is self-describing (no schema
+ *   to keep in step between firmware and gateway), and stores our integer samples in 1–5 bytes each
+ *   instead of their decimal digits plus a comma. An ECG frame of 25 µV samples is about half
+ *   its JSON size.
+ *
+ * MQTT 3.1.1 has no content type, so the encoding is told apart by the first byte: a JSON body is an
+ * object and starts with '{' (after optional whitespace); a CBOR body is a map, major type 5
+ * (0xA0–0xBB, or 0xBF indefinite, which we refuse). The two ranges do not overlap.
+ */
+import { decode as cborDecode, encode as cborEncode } from 'cborg';
+import { fail, validateBody, type ReadingBody, type Result } from './reading.js';
+import type { StreamName } from './streams.js';
+
+export type PayloadEncoding = 'json' | 'cbor';
+
+/** Larger payloads are refused before parsing, so a hostile message cannot make us allocate. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+const CBOR_DECODE_OPTIONS = {
+  strict: true,
+  rejectDuplicateMapKeys: true,
+  useMaps: false,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+} as const;
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const textEncoder = new TextEncoder();
+
+export function encodeBody(body: ReadingBody, encoding: PayloadEncoding = 'json'): Uint8Array {
+  return encoding === 'json' ? textEncoder.encode(JSON.stringify(body)) : cborEncode(body);
+}
+
+export function sniffEncoding(bytes: Uint8Array): PayloadEncoding | undefined {
+  for (const b of bytes) {
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
+    if (b === 0x7b) return 'json';
+    if (b >= 0xa0 && b <= 0xbb) return 'cbor';
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Generic CBOR decoding with the strict options above; never throws. */
+export function decodeCbor(bytes: Uint8Array): Result<unknown> {
+  try {
+    return { ok: true, value: cborDecode(bytes, CBOR_DECODE_OPTIONS) };
+  } catch (e) {
+    return fail(`malformed CBOR: ${(e as Error).message}`);
+  }
+}
+
+export function encodeCbor(value: unknown): Uint8Array {
+  return cborEncode(value);
+}
+
+/** Decodes and validates one untrusted payload. Never throws: every failure is a reason. */
+export function decodePayload(stream: StreamName, bytes: Uint8Array): Result<{ body: ReadingBody; encoding: PayloadEncoding }> {
+  if (bytes.length === 0) return fail('empty payload');
+  if (bytes.length > MAX_PAYLOAD_BYTES) return fail(`payload of ${bytes.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+  const encoding = sniffEncoding(bytes);
+  if (!encoding) return fail('payload is neither a JSON object nor a CBOR map');
+  let raw: unknown;
+  if (encoding === 'json') {
+    try {
+      raw = JSON.parse(textDecoder.decode(bytes));
+    } catch (e) {
+      return fail(`malformed JSON: ${(e as Error).message.slice(0, 120)}`);
+    }
+  } else {
+    const r = decodeCbor(bytes);
+    if (!r.ok) return r;
+    raw = r.value;
+  }
+  const v = validateBody(stream, raw);
+  return v.ok ? { ok: true, value: { body: v.value, encoding } } : v;
+}

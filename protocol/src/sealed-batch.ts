@@ -1,0 +1,185 @@
+/**
+ * Sealed-batch binary format, version 1. Every integer is big-endian.
+ *
+ *   off  size  field
+ *   0    4     magic "VGSB"
+ *   4    1     format version = 1
+ *   5    1     stream id (see streams.ts)
+ *   6    1     P = patient id length (1..64)
+ *   7    P     patient id, ASCII
+ *   .    1     D = device id length (1..64)
+ *   .    D     device id, ASCII
+ *   .    4     epoch (u32)
+ *   .    4     batch sequence within (patient, stream, device) (u32)
+ *   .    8     first timestamp, ms since the Unix epoch (u64)
+ *   .    8     last timestamp (u64)
+ *   .    4     reading count (u32)
+ *   .    24    XChaCha20-Poly1305 nonce, random per batch
+ *   .    n+16  ciphertext ‖ Poly1305 tag
+ *
+ * The associated data is the whole header (bytes 0 up to the end of the nonce), so no header field
+ * can be changed or moved to another batch without the tag failing. The plaintext is a CBOR array of
+ * reading bodies (see payload.ts); the device and stream they belong to are the header's.
+ * The batch id is SHA-256 over all the sealed bytes, header included.
+ */
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { isValidId } from './ids.js';
+import { decodeCbor, encodeCbor } from './payload.js';
+import { fail, lastSampleTs, ok, validateBody, type ReadingBody, type Result } from './reading.js';
+import { STREAMS, streamById, type StreamName } from './streams.js';
+
+export const BATCH_MAGIC = new Uint8Array([0x56, 0x47, 0x53, 0x42]); // "VGSB"
+export const BATCH_VERSION = 1;
+export const NONCE_BYTES = 24;
+export const TAG_BYTES = 16;
+/** Refuse to parse anything larger: the gateway never writes batches near this size. */
+export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+
+export interface BatchHeader {
+  version: number;
+  stream: StreamName;
+  patientId: string;
+  deviceId: string;
+  epoch: number;
+  seq: number;
+  firstTs: number;
+  lastTs: number;
+  count: number;
+  nonce: Uint8Array;
+}
+
+export interface ParsedBatch {
+  header: BatchHeader;
+  /** Header bytes, the associated data. */
+  aad: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+const ascii = new TextEncoder();
+const asciiDecoder = new TextDecoder();
+
+export function encodeHeader(h: BatchHeader): Uint8Array {
+  if (!isValidId(h.patientId)) throw new Error(`invalid patient id ${JSON.stringify(h.patientId)}`);
+  if (!isValidId(h.deviceId)) throw new Error(`invalid device id ${JSON.stringify(h.deviceId)}`);
+  if (h.nonce.length !== NONCE_BYTES) throw new Error('nonce must be 24 bytes');
+  for (const [k, v] of [['epoch', h.epoch], ['seq', h.seq], ['count', h.count]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`${k} ${v} is not a u32`);
+  }
+  for (const [k, v] of [['firstTs', h.firstTs], ['lastTs', h.lastTs]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${k} ${v} is not a u64 timestamp`);
+  }
+  const p = ascii.encode(h.patientId);
+  const d = ascii.encode(h.deviceId);
+  const out = new Uint8Array(4 + 1 + 1 + 1 + p.length + 1 + d.length + 4 + 4 + 8 + 8 + 4 + NONCE_BYTES);
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  out.set(BATCH_MAGIC, o); o += 4;
+  out[o++] = h.version;
+  out[o++] = STREAMS[h.stream].id;
+  out[o++] = p.length; out.set(p, o); o += p.length;
+  out[o++] = d.length; out.set(d, o); o += d.length;
+  dv.setUint32(o, h.epoch); o += 4;
+  dv.setUint32(o, h.seq); o += 4;
+  dv.setBigUint64(o, BigInt(h.firstTs)); o += 8;
+  dv.setBigUint64(o, BigInt(h.lastTs)); o += 8;
+  dv.setUint32(o, h.count); o += 4;
+  out.set(h.nonce, o);
+  return out;
+}
+
+/** Parses the header of untrusted bytes. Never throws. */
+export function parseBatch(bytes: Uint8Array): Result<ParsedBatch> {
+  if (bytes.length > MAX_BATCH_BYTES) return fail(`batch of ${bytes.length} bytes exceeds ${MAX_BATCH_BYTES}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let o = 0;
+  const need = (n: number) => o + n <= bytes.length;
+  if (!need(7)) return fail('truncated batch: shorter than the fixed header');
+  for (let i = 0; i < 4; i++) if (bytes[i] !== BATCH_MAGIC[i]) return fail('not a sealed batch (bad magic)');
+  o = 4;
+  const version = bytes[o++]!;
+  if (version !== BATCH_VERSION) return fail(`unsupported batch format version ${version}`);
+  const stream = streamById(bytes[o++]!);
+  if (!stream) return fail(`unknown stream id ${bytes[o - 1]}`);
+  const plen = bytes[o++]!;
+  if (!need(plen + 1)) return fail('truncated batch: patient id');
+  const patientId = asciiDecoder.decode(bytes.subarray(o, o + plen)); o += plen;
+  if (!isValidId(patientId)) return fail('invalid patient id in header');
+  const dlen = bytes[o++]!;
+  if (!need(dlen + 28 + NONCE_BYTES + TAG_BYTES)) return fail('truncated batch: header or tag missing');
+  const deviceId = asciiDecoder.decode(bytes.subarray(o, o + dlen)); o += dlen;
+  if (!isValidId(deviceId)) return fail('invalid device id in header');
+  const epoch = dv.getUint32(o); o += 4;
+  const seq = dv.getUint32(o); o += 4;
+  const firstTs = Number(dv.getBigUint64(o)); o += 8;
+  const lastTs = Number(dv.getBigUint64(o)); o += 8;
+  const count = dv.getUint32(o); o += 4;
+  const nonce = bytes.slice(o, o + NONCE_BYTES); o += NONCE_BYTES;
+  if (!Number.isSafeInteger(firstTs) || !Number.isSafeInteger(lastTs) || lastTs < firstTs) return fail('header timestamps are inconsistent');
+  return ok({
+    header: { version, stream: stream.name, patientId, deviceId, epoch, seq, firstTs, lastTs, count, nonce },
+    aad: bytes.subarray(0, o),
+    ciphertext: bytes.subarray(o),
+  });
+}
+
+export function batchId(sealed: Uint8Array): string {
+  return bytesToHex(sha256(sealed));
+}
+
+export interface SealInput {
+  stream: StreamName;
+  patientId: string;
+  deviceId: string;
+  epoch: number;
+  seq: number;
+  bodies: readonly ReadingBody[];
+}
+
+/** Seals bodies (in the order given) under the epoch key. `nonce` is for test vectors only. */
+export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array = randomBytes(NONCE_BYTES)): { id: string; bytes: Uint8Array; header: BatchHeader } {
+  if (input.bodies.length === 0) throw new Error('cannot seal an empty batch');
+  let firstTs = Infinity;
+  let lastTs = -Infinity;
+  for (const b of input.bodies) {
+    firstTs = Math.min(firstTs, b.ts);
+    lastTs = Math.max(lastTs, lastSampleTs(input.stream, b));
+  }
+  const header: BatchHeader = { version: BATCH_VERSION, ...input, firstTs, lastTs, count: input.bodies.length, nonce };
+  delete (header as Partial<SealInput>).bodies;
+  const aad = encodeHeader(header);
+  const ct = xchacha20poly1305(key, nonce, aad).encrypt(encodeCbor(input.bodies));
+  const bytes = new Uint8Array(aad.length + ct.length);
+  bytes.set(aad, 0);
+  bytes.set(ct, aad.length);
+  return { id: batchId(bytes), bytes, header };
+}
+
+/**
+ * Authenticates and decrypts a parsed batch, then checks that its contents agree with its header.
+ * Never throws: a wrong key and a tampered byte both come back as a reason.
+ */
+export function openBatch(key: Uint8Array, parsed: ParsedBatch): Result<ReadingBody[]> {
+  let plain: Uint8Array;
+  try {
+    plain = xchacha20poly1305(key, parsed.header.nonce, parsed.aad).decrypt(parsed.ciphertext);
+  } catch {
+    return fail('authentication failed: wrong key, or the batch was altered');
+  }
+  const raw = decodeCbor(plain);
+  if (!raw.ok) return raw;
+  if (!Array.isArray(raw.value)) return fail('batch plaintext is not an array');
+  const { header } = parsed;
+  if (raw.value.length !== header.count) return fail(`header says ${header.count} readings, batch holds ${raw.value.length}`);
+  const bodies: ReadingBody[] = [];
+  for (const item of raw.value) {
+    const v = validateBody(header.stream, item);
+    if (!v.ok) return fail(`reading ${bodies.length}: ${v.reason}`);
+    if (v.value.ts < header.firstTs || lastSampleTs(header.stream, v.value) > header.lastTs) {
+      return fail(`reading ${bodies.length} lies outside the header's time range`);
+    }
+    bodies.push(v.value);
+  }
+  return ok(bodies);
+}
