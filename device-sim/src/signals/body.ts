@@ -5,8 +5,9 @@
  * pulse transit time; the RSA in the RR series, the ECG baseline wander and the reported
  * respiration rate share one frequency).
  *
- * Everything is a deterministic function of (seed, startMs) and time: the same request always
- * returns the same samples, however the stream was framed and whatever was asked for before.
+ * Everything is a deterministic function of (seed, startMs) and time: a request returns the same
+ * samples whatever was asked for before, and a stream cut into contiguous frames equals one long
+ * call (see timebase.ts for the one nuance, at sample periods that are not binary fractions).
  * Each sub-model draws from its own labelled PRNG stream so that it can gain parameters later
  * without changing what the others produce for a given seed.
  */
@@ -97,7 +98,10 @@ export class BodyModel {
     return out;
   }
 
-  /** ECG lead II in integer µV at times fromMs + i*1000/rateHz for i in [0,count). */
+  /**
+   * ECG lead II in integer µV at times fromMs + i*1000/rateHz for i in [0,count). A call starting
+   * where the previous ECG call ended continues its sample grid exactly.
+   */
   ecg(fromMs: number, count: number, rateHz: number): number[] {
     const grid = this.ecgClock.grid(fromMs, count, rateHz);
     if (count === 0) return [];

@@ -44,7 +44,7 @@ export class RrModel {
   private readonly hfPhase: number;
   private readonly jitterSd: number;
   private readonly firstBeatMs: number;
-  private jitter!: Prng;
+  private jitter: Prng;
   private lastT = Number.NaN;
 
   constructor(
@@ -76,7 +76,7 @@ export class RrModel {
     this.hfPhase = rng.range(0, TWO_PI);
     // Where in its cycle the heart is when the body starts, so bodies started together do not beat in lockstep.
     this.firstBeatMs = originMs + rng.range(0.05, 1) * meanRrMs;
-    this.restart();
+    this.jitter = new Prng(seed, 'rr-jitter');
   }
 
   /** Rewind to the first beat; the replayed sequence is identical. */
