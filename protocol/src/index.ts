@@ -6,3 +6,6 @@ export * from './payload.js';
 export * from './epoch-keys.js';
 export * from './epochs.js';
 export * from './sealed-batch.js';
+export * from './decimal.js';
+export * from './cobs.js';
+export * from './uart-frame.js';
