@@ -2,3 +2,4 @@ export * from './profiles.js';
 export * from './device.js';
 export * from './simulation.js';
 export * from './signals/index.js';
+export * from './transports/serial-link.js';

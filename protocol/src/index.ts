@@ -9,3 +9,4 @@ export * from './sealed-batch.js';
 export * from './decimal.js';
 export * from './cobs.js';
 export * from './uart-frame.js';
+export * from './uart-stream.js';

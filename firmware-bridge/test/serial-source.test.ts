@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockBinding, mockBinding } from './mock-binding.js';
+import { SerialPortStream } from '@serialport/stream';
+import fc from 'fast-check';
+import { cobsEncode, decodeFrame, encodeFrame, encodeFrameRaw, FrameSplitter, type ReadingBody, type StreamName, type UartFrame } from '@vitalgate/protocol';
+import { requireProgram, socatPair } from '@vitalgate/test-support';
+import { DeviceClock, SerialSource, type ReadingSink, type SerialBinding } from '../src/index.js';
+
+interface Got { patientId: string; deviceId: string; stream: StreamName; body: ReadingBody }
+function collectingSink(): ReadingSink & { got: Got[] } {
+  const got: Got[] = [];
+  return { got, acceptReading: (patientId, deviceId, stream, body) => void got.push({ patientId, deviceId, stream, body }) };
+}
+const until = async (cond: () => boolean, ms = 5000, what = 'condition') => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+const BOOT = 1_000_000;
+const ecgFrame = (seq: number): UartFrame => ({ type: 'waveform', deviceId: 'strap-1', seq, deviceTime: BOOT + seq * 100, stream: 'ecg', rate: 250, samples: Array.from({ length: 25 }, (_, i) => i * 40 - 500 + seq) });
+
+describe('serial frame splitting', () => {
+  it('splits at 0x00 across arbitrary chunk boundaries (property)', () => {
+    fc.assert(fc.property(fc.array(fc.nat(200), { minLength: 1, maxLength: 20 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 }), (seqs, cuts) => {
+      const wire = Buffer.concat(seqs.map((s) => Buffer.from(encodeFrame(ecgFrame(s)))));
+      const sp = new FrameSplitter();
+      const out: number[] = [];
+      let o = 0;
+      for (let i = 0; o < wire.length; i++) {
+        const n = cuts[i % cuts.length]!;
+        for (const f of sp.push(wire.subarray(o, o + n))) {
+          const d = decodeFrame(f);
+          assert.ok(d.ok);
+          out.push(d.value.seq);
+        }
+        o += n;
+      }
+      assert.deepEqual(out, seqs);
+    }));
+  });
+
+  it('drops an endless run without a delimiter and recovers at the next one, with bounded memory', () => {
+    const sp = new FrameSplitter();
+    for (let i = 0; i < 100; i++) assert.deepEqual(sp.push(new Uint8Array(1000).fill(0x55)), []);
+    assert.ok(sp.buffered < 5000);
+    assert.equal(sp.oversize, 1);
+    const frames = sp.push(Buffer.concat([Buffer.from([0]), Buffer.from(encodeFrame(ecgFrame(7)))]));
+    assert.equal(frames.length, 1);
+    assert.equal((decodeFrame(frames[0]!) as { ok: true; value: UartFrame }).value.seq, 7);
+  });
+});
+
+describe('device clock mapping', () => {
+  it('prefers the handshake with the shortest round trip', () => {
+    const c = new DeviceClock();
+    c.observeArrival(500, 10_530); // arrival bound: offset <= 10030
+    assert.equal(c.estimate?.source, 'arrival');
+    c.observeHandshake(20_000, 10_010, 20_040); // rtt 40 → offset 20020 - 10010 = 10010
+    assert.equal(c.toWall(10_010), 20_020);
+    c.observeHandshake(30_000, 20_003, 30_010); // rtt 10 → better
+    assert.equal(c.estimate?.offsetMs, 30_005 - 20_003);
+    c.observeHandshake(40_000, 30_000, 40_100); // worse, ignored
+    assert.equal(c.estimate?.uncertaintyMs, 5);
+    c.observeArrival(0, 0); // arrivals never override a handshake
+    assert.equal(c.estimate?.source, 'handshake');
+  });
+});
+
+describe('serial source (MockBinding)', () => {
+  const PATH = '/dev/vitalgate-mock';
+  beforeEach(() => {
+    MockBinding.reset();
+    MockBinding.createPort(PATH, { echo: false, record: true });
+  });
+
+  const mockPort = (src: SerialSource) => (src as unknown as { port: SerialPortStream }).port;
+  const emit = (src: SerialSource, bytes: Uint8Array) => (mockPort(src).port as unknown as { emitData(b: Buffer): void }).emitData(Buffer.from(bytes));
+
+  it('delivers good frames, counts every bad one, and resynchronises after garbage, truncation and bit flips', async () => {
+    const sink = collectingSink();
+    const src = new SerialSource({ path: PATH, patientId: 'pat-7', binding: mockBinding });
+    await src.start(sink);
+    try {
+      const good = (s: number) => encodeFrame(ecgFrame(s));
+      const flippedRaw = encodeFrameRaw(ecgFrame(3));
+      flippedRaw[12]! ^= 0x04; // a bit flipped on the line inside an intact COBS block
+      const flipped = cobsEncode(flippedRaw);
+      const truncated = good(4).slice(0, 20);
+      const wire = Buffer.concat([
+        Buffer.from(good(1)),
+        Buffer.from([0x13, 0x37, 0xff, 0x42]), // line noise, then the next frame's bytes run into it
+        Buffer.from([0x00]),
+        Buffer.from(good(2)),
+        Buffer.from(flipped),
+        Buffer.from(truncated), Buffer.from([0x00]),
+        Buffer.from(cobsEncode(new Uint8Array([1, 2, 3]))), // COBS-valid, too short to be a frame
+        Buffer.from(good(5)),
+        Buffer.from(encodeFrame({ type: 'status', deviceId: 'strap-1', seq: 1, deviceTime: BOOT, battery: 41, leadOff: true, sensorError: false, charging: false, errorCode: 0 })),
+        Buffer.from(good(6)),
+      ]);
+      // Deliver in awkward pieces, as a UART FIFO would.
+      for (let o = 0; o < wire.length; o += 7) emit(src, wire.subarray(o, o + 7));
+      await until(() => sink.got.length === 4, 3000, 'four readings');
+      assert.deepEqual(sink.got.map((g) => g.body.seq), [1, 2, 5, 6]);
+      assert.ok(sink.got.every((g) => g.patientId === 'pat-7' && g.deviceId === 'strap-1' && g.stream === 'ecg'));
+      const st = src.status();
+      assert.equal(st.badFrames, 4);
+      assert.deepEqual(st.badFramesByReason, { COBS: 2, 'CRC mismatch': 1, 'frame of': 1 });
+      assert.equal(st.devices['strap-1']?.battery, 41);
+      assert.equal(st.devices['strap-1']?.leadOff, true);
+      // The gateway asked the new device for its time.
+      const written = (mockPort(src).port as unknown as { recording: Buffer }).recording;
+      const req = new FrameSplitter().push(written).map((f) => decodeFrame(f)).find((d) => d.ok && d.value.type === 'time-sync-request');
+      assert.ok(req, 'a time-sync request was written to the device');
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it('maps device time to wall time through the handshake', async () => {
+    const sink = collectingSink();
+    const src = new SerialSource({ path: PATH, patientId: 'p', binding: mockBinding });
+    await src.start(sink);
+    try {
+      const skew = 1_234_567; // device clock = wall − skew
+      emit(src, encodeFrame({ ...ecgFrame(0), deviceTime: Date.now() - skew }));
+      await until(() => sink.got.length === 1);
+      const port = mockPort(src).port as unknown as { recording: Buffer };
+      await until(() => port.recording.length > 0, 2000, 'time-sync request');
+      const req = new FrameSplitter().push(port.recording).map((f) => decodeFrame(f)).find((d) => d.ok && d.value.type === 'time-sync-request');
+      assert.ok(req?.ok && req.value.type === 'time-sync-request');
+      emit(src, encodeFrame({ type: 'time-sync-response', deviceId: 'strap-1', seq: 0, deviceTime: Date.now() - skew, gatewayTime: req.value.gatewayTime }));
+      await until(() => src.status().devices['strap-1']?.clock?.source === 'handshake', 2000, 'handshake');
+      const deviceNow = Date.now() - skew;
+      emit(src, encodeFrame({ ...ecgFrame(1), deviceTime: deviceNow }));
+      await until(() => sink.got.length === 2);
+      assert.ok(Math.abs(sink.got[1]!.body.ts - (deviceNow + skew)) < 50, `ts ${sink.got[1]!.body.ts} vs ${deviceNow + skew}`);
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it('reopens with backoff when the port disappears, and says so in its status', async () => {
+    const sink = collectingSink();
+    const src = new SerialSource({ path: PATH, patientId: 'p', binding: mockBinding, reopenMinMs: 20, reopenMaxMs: 100 });
+    await src.start(sink);
+    try {
+      assert.equal(src.status().open, true);
+      MockBinding.reset(); // the adapter is unplugged …
+      mockPort(src).close();
+      await until(() => src.status().reopenAttempts >= 2, 3000, 'reopen attempts');
+      assert.equal(src.status().open, false);
+      assert.match(src.status().lastError ?? '', /does not exist|not exist|No such/i);
+      MockBinding.createPort(PATH, { echo: false, record: true }); // … and plugged back in
+      await until(() => src.status().open, 3000, 'reopened');
+      emit(src, encodeFrame(ecgFrame(9)));
+      await until(() => sink.got.length === 1);
+      assert.equal(src.status().opens, 2);
+    } finally {
+      await src.stop();
+    }
+  });
+});
+
+describe('serial source over a real pseudo-terminal (socat)', function () {
+  this.timeout(30_000);
+  let socat: string;
+  let dir: string;
+  before(async function () {
+    socat = requireProgram(this, 'socat', 'socat');
+    dir = await mkdtemp(join(tmpdir(), 'vg-pty-'));
+  });
+  after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+  it('reads frames written to the other end, survives noise, and reopens when the port comes back', async () => {
+    const links: [string, string] = [join(dir, 'device'), join(dir, 'gateway')];
+    let pair = await socatPair({ socatPath: socat, links });
+    const sink = collectingSink();
+    const src = new SerialSource({ path: pair.b, patientId: 'p-pty', reopenMinMs: 50, reopenMaxMs: 200, timeSyncIntervalMs: 200 });
+    const { autoDetect } = await import('@serialport/bindings-cpp');
+    const openDevice = async () => {
+      const port = new SerialPortStream({ binding: autoDetect() as unknown as SerialBinding, path: links[0], baudRate: 115200 });
+      await new Promise<void>((r, j) => port.once('open', () => r()).once('error', j));
+      return port;
+    };
+    await src.start(sink);
+    try {
+      let dev = await openDevice();
+      for (let s = 0; s < 50; s++) {
+        if (s === 25) dev.write(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00]));
+        dev.write(Buffer.from(encodeFrame(ecgFrame(s))));
+      }
+      await until(() => sink.got.length === 50, 5000, '50 readings over the pty');
+      assert.equal(src.status().badFrames, 1);
+      // The device answers the gateway's time-sync requests over the same line.
+      const requests: UartFrame[] = [];
+      const sp = new FrameSplitter();
+      dev.on('data', (b: Buffer) => { for (const f of sp.push(b)) { const d = decodeFrame(f); if (d.ok) requests.push(d.value); } });
+      await until(() => requests.some((r) => r.type === 'time-sync-request'), 3000, 'time-sync request on the pty');
+
+      // Unplug: socat goes away, both ptys vanish; then it comes back at the same paths.
+      await new Promise<void>((r) => dev.close(() => r()));
+      await pair.close();
+      await until(() => !src.status().open, 5000, 'source notices the port is gone');
+      pair = await socatPair({ socatPath: socat, links });
+      await until(() => src.status().open, 5000, 'source reopens');
+      dev = await openDevice();
+      dev.write(Buffer.from(encodeFrame(ecgFrame(50))));
+      await until(() => sink.got.length === 51, 5000, 'reading after reopen');
+      assert.deepEqual(sink.got.map((g) => g.body.seq), Array.from({ length: 51 }, (_, i) => i));
+      assert.ok(src.status().opens >= 2);
+      await new Promise<void>((r) => dev.close(() => r()));
+    } finally {
+      await src.stop();
+      await pair.close();
+    }
+  });
+});
