@@ -3,3 +3,4 @@ export * from './device.js';
 export * from './simulation.js';
 export * from './signals/index.js';
 export * from './transports/serial-link.js';
+export * from './transports/ble-sim-hub.js';

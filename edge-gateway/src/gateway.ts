@@ -13,6 +13,7 @@ import {
   deriveEpochKey, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
   TOPIC_ROOT, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
 } from '@vitalgate/protocol';
+import { SerialSource, type SerialSourceOptions, type SerialSourceStatus } from '@vitalgate/firmware-bridge';
 import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
 import { Batcher, type PendingBatch } from './batcher.js';
 import { dataDirLayout } from './data-dir.js';
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   mqttPassword?: string;
   /** Stable client id so the broker keeps this gateway's session (and queues QoS 1) across restarts. */
   clientId?: string;
+  /** Serial ports with UART firmware devices on them (one patient per port). */
+  serial?: Array<Omit<SerialSourceOptions, 'logger'>>;
   /** Patients whose readings this gateway takes; default every patient. */
   patients?: string[];
   batchWindowMs?: number;
@@ -58,6 +61,7 @@ export interface GatewayMetrics {
   patientsEnrolled: number;
   epoch: number;
   epochStartedAt: number;
+  serial: SerialSourceStatus[];
 }
 
 export interface GatewayEvents {
@@ -79,14 +83,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly batcher: Batcher;
   private readonly seqs = new SeqWindows();
   private readonly keyCache = new Map<string, Uint8Array>();
-  private readonly throttle: LogThrottle;
+  readonly throttle: LogThrottle;
   private readonly allowed: Set<string> | undefined;
   private mqtt: MqttClient | undefined;
+  private readonly serialSources: SerialSource[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt'>; bytes: Uint8Array }> = [];
   private stopped = false;
-  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt'> = {
+  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
     duplicates: 0, seqRestarts: 0, statusMessages: 0, batchesSealed: 0, readingsSealed: 0, bytesStored: 0,
     flushErrors: 0, patientsEnrolled: 0,
@@ -121,7 +126,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const window = gw.batcher.opts.windowMs;
     gw.timer = setInterval(() => void gw.flush(false), Math.max(20, Math.min(250, window / 4)));
     logger.info({ dataDir: opts.dataDir, epoch: epochs.current.epoch, batches: index.count }, 'gateway started');
-    if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
+    try {
+      if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
+      for (const so of opts.serial ?? []) {
+        const src = new SerialSource({ ...so, logger: logger.child({ source: 'serial', path: so.path }) });
+        src.on('badFrame', (reason) => gw.throttle.warn(`serial ${reason.slice(0, 24)}`, { path: so.path, reason }, 'rejected serial frame'));
+        gw.serialSources.push(src);
+        await src.start(gw);
+      }
+    } catch (e) {
+      await gw.stop();
+      throw e;
+    }
     return gw;
   }
 
@@ -289,6 +305,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       pendingReadings: this.batcher.pendingReadings + this.unstored.reduce((n, u) => n + u.rec.count, 0),
       epoch: this.epochs.current.epoch,
       epochStartedAt: this.epochs.current.startedAt,
+      serial: this.serialSources.map((s) => s.status()),
     };
   }
 
@@ -298,6 +315,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       await this.mqtt.endAsync();
       this.mqtt = undefined;
     }
+    await Promise.all(this.serialSources.map((s) => s.stop()));
     this.stopped = true;
     clearInterval(this.timer);
     await this.flush(true);
@@ -306,6 +324,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.epochs.close();
     for (const k of this.keyCache.values()) k.fill(0);
     this.keyCache.clear();
-    this.log.info({ ...this.metrics(), rejectedByReason: undefined }, 'gateway stopped');
+    this.log.info({ ...this.metrics(), rejectedByReason: undefined, serial: undefined }, 'gateway stopped');
   }
 }

@@ -2,3 +2,8 @@ export * from './reading-sink.js';
 export * from './serial/device-clock.js';
 export * from './serial/frame-reading.js';
 export * from './serial/serial-source.js';
+export * from './gatt/index.js';
+export * from './ble/peripheral.js';
+export * from './ble/ble-source.js';
+export * from './ble/sim-central.js';
+export * from './ble/noble-central.js';

@@ -10,3 +10,4 @@ export * from './decimal.js';
 export * from './cobs.js';
 export * from './uart-frame.js';
 export * from './uart-stream.js';
+export * from './ble-sim-wire.js';
