@@ -2,6 +2,8 @@
 /** The `vitalgate` command: one entry point for everything a person runs. */
 import { Command } from 'commander';
 import { registerBroker } from './commands/broker.js';
+import { registerDecode } from './commands/decode.js';
+import { registerWfdb } from './commands/wfdb.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerOpen } from './commands/open.js';
 import { registerRun } from './commands/run.js';
@@ -20,6 +22,8 @@ registerOpen(program);
 registerSim(program);
 registerBroker(program);
 registerGateway(program);
+registerDecode(program);
+registerWfdb(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`vitalgate: ${e.message}\n`);

@@ -4,3 +4,4 @@ export * from './simulation.js';
 export * from './signals/index.js';
 export * from './transports/serial-link.js';
 export * from './transports/ble-sim-hub.js';
+export * from './wfdb/index.js';

@@ -5,32 +5,56 @@ import pino from 'pino';
 import { Gateway } from '@vitalgate/edge-gateway';
 import { DEFAULT_DATA_DIR, positiveInt, positiveNumber } from '../options.js';
 import { resolvePassphrase } from '../passphrase.js';
+import { loadConfig } from '../config/load.js';
+import { GATEWAY_CONFIG_EXAMPLE, gatewayConfigSchema } from '../config/gateway-config.js';
 
 export function registerGateway(program: Command): void {
   program
     .command('gateway')
-    .description('run the edge gateway against a broker until Ctrl-C (SIGUSR2 or `vitalgate epoch rotate` rotates the epoch)')
-    .option('-b, --broker <url>', 'broker URL', 'mqtt://127.0.0.1:1883')
-    .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
+    .description('run the edge gateway until Ctrl-C: MQTT, serial and BLE sources in, sealed batches out (SIGUSR2 or `vitalgate epoch rotate` rotates the epoch)')
+    .option('-c, --config <file>', 'YAML config file (see below); flags override it')
+    .option('-b, --broker <url>', 'broker URL (default mqtt://127.0.0.1:1883; "none" for no MQTT)')
+    .option('--data-dir <dir>', `gateway data directory (default ${DEFAULT_DATA_DIR})`)
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
     .option('--patient <id...>', 'serve only these patients (default: all)')
-    .option('--client-id <id>', 'MQTT client id; the broker keeps this session across restarts', 'vitalgate-gateway')
+    .option('--serial <path@patient...>', 'read UART firmware frames from a serial port, e.g. /dev/ttyUSB0@patient-0001')
+    .option('--ble <radio@patient...>', 'take BLE health devices: noble@patient-0001, or ble-sim://127.0.0.1:7001@patient-0001')
+    .option('--client-id <id>', 'MQTT client id; the broker keeps this session across restarts')
     .option('--username <u>', 'MQTT username (password from VITALGATE_MQTT_PASSWORD)')
-    .option('--batch-window-ms <ms>', 'close a batch this long after its first reading', positiveInt('--batch-window-ms'), 2000)
-    .option('--epoch-minutes <m>', 'epoch key rotation period', positiveNumber('--epoch-minutes'), 15)
-    .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (o: { broker: string; dataDir: string; passphraseFile?: string; patient?: string[]; clientId: string; username?: string; batchWindowMs: number; epochMinutes: number; logLevel: string }) => {
-      const log = pino({ level: o.logLevel, name: 'gateway' }, pino.destination(2));
-      const { passphrase } = resolvePassphrase(o.passphraseFile, (m) => log.warn(m));
+    .option('--batch-window-ms <ms>', 'close a batch this long after its first reading (default 2000)', positiveInt('--batch-window-ms'))
+    .option('--epoch-minutes <m>', 'epoch key rotation period (default 15)', positiveNumber('--epoch-minutes'))
+    .option('--log-level <level>', 'pino log level (default info)')
+    .addHelpText('after', `\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; batchWindowMs?: number; epochMinutes?: number; logLevel?: string }) => {
+      const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
+      const at = (flag: string, v: string) => {
+        const i = v.lastIndexOf('@');
+        if (i <= 0 || i === v.length - 1) throw new Error(`${flag} ${v}: expected SOURCE@PATIENT`);
+        return [v.slice(0, i), v.slice(i + 1)] as const;
+      };
+      const serial = [...cfg.serial, ...(o.serial ?? []).map((v) => { const [path, patient] = at('--serial', v); return { path, patient, baudRate: 115200 }; })];
+      const ble = [...cfg.ble, ...(o.ble ?? []).map((v) => { const [radio, patient] = at('--ble', v); return { radio, patient }; })];
+      const brokerUrl = o.broker ?? cfg.mqtt?.url ?? 'mqtt://127.0.0.1:1883';
+      const useMqtt = brokerUrl !== 'none' && cfg.mqtt?.enabled !== false;
+      const dataDir = o.dataDir ?? cfg.dataDir ?? DEFAULT_DATA_DIR;
+      const log = pino({ level: o.logLevel ?? cfg.logLevel ?? 'info', name: 'gateway' }, pino.destination(2));
+      const { passphrase } = resolvePassphrase(o.passphraseFile ?? cfg.passphraseFile, (m) => log.warn(m));
       const gw = await Gateway.start({
-        dataDir: o.dataDir, passphrase, brokerUrl: o.broker, clientId: o.clientId, patients: o.patient,
-        mqttUsername: o.username, mqttPassword: process.env.VITALGATE_MQTT_PASSWORD,
-        batchWindowMs: o.batchWindowMs, epochPeriodMs: o.epochMinutes * 60_000, logger: log,
+        dataDir, passphrase,
+        brokerUrl: useMqtt ? brokerUrl : undefined,
+        clientId: o.clientId ?? cfg.mqtt?.clientId ?? 'vitalgate-gateway',
+        patients: o.patient ?? cfg.patients,
+        mqttUsername: o.username ?? cfg.mqtt?.username, mqttPassword: process.env.VITALGATE_MQTT_PASSWORD,
+        serial: serial.map((s) => ({ path: s.path, patientId: s.patient, baudRate: s.baudRate })),
+        ble: ble.map((b) => ({ radio: b.radio, patientId: b.patient })),
+        batchWindowMs: o.batchWindowMs ?? cfg.batchWindowMs,
+        epochPeriodMs: (o.epochMinutes ?? cfg.epochMinutes ?? 15) * 60_000,
+        logger: log,
       });
-      const pidFile = join(o.dataDir, 'gateway.pid');
+      const pidFile = join(dataDir, 'gateway.pid');
       writeFileSync(pidFile, String(process.pid));
       process.on('SIGUSR2', () => void gw.rotateEpoch().catch((e: Error) => log.error({ err: e.message }, 'epoch rotation failed')));
-      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid }) + '\n');
+      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? brokerUrl : null, serial: serial.length, ble: ble.length }) + '\n');
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
