@@ -5,3 +5,4 @@ export * from './signals/index.js';
 export * from './transports/serial-link.js';
 export * from './transports/ble-sim-hub.js';
 export * from './wfdb/index.js';
+export * from './replay.js';

@@ -1,5 +1,5 @@
 /**
- * Blood Pressure Measurement, 0x2A35 (Blood Pressure Service 1.0/1.1, §3.1; GSS).
+ * Blood Pressure Measurement, 0x2A35 (Blood Pressure Service 1.0/1.1; GSS).
  *
  *   flags u8 | systolic SFLOAT | diastolic SFLOAT | mean arterial pressure SFLOAT
  *   | timestamp Date Time (bit 1) | pulse rate SFLOAT (bit 2) | user id u8 (bit 3)

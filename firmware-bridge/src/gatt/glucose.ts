@@ -1,5 +1,5 @@
 /**
- * Glucose Measurement, 0x2A18 (Glucose Service 1.0, §3.1; GSS).
+ * Glucose Measurement, 0x2A18 (Glucose Service 1.0; GSS).
  *
  *   flags u8 | sequence number u16 | base time Date Time | time offset s16 minutes (bit 0)
  *   | concentration SFLOAT + type/sample-location u8 (bit 1) | sensor status annunciation u16 (bit 3)
@@ -75,9 +75,8 @@ export function decodeGlucose(bytes: Uint8Array): Result<GlucoseMeasurement> {
       const at = r.offset;
       m.timeOffset = r.s16('time offset');
       if (typeof baseTime === 'string') {
-        const shifted = addMinutes(baseTime, m.timeOffset);
-        if (shifted === undefined) r.inconsistent(`time offset ${m.timeOffset} min (at offset ${at}) moves the base time out of 1582..9999`);
-        m.timestamp = shifted;
+        m.timestamp = addMinutes(baseTime, m.timeOffset)
+          ?? r.inconsistent(`time offset ${m.timeOffset} min (at offset ${at}) moves the base time out of 1582..9999`);
       }
     }
     if (flags & 0x02) {

@@ -1,5 +1,5 @@
 /**
- * Heart Rate Measurement, 0x2A37 (Heart Rate Service 1.0, §3.1; GSS "Heart Rate Measurement").
+ * Heart Rate Measurement, 0x2A37 (Heart Rate Service 1.0; GSS "Heart Rate Measurement").
  *
  *   flags u8 | heart rate u8 or u16 (bit 0) | energy expended u16 kJ (bit 3) | RR intervals u16… (bit 4)
  *

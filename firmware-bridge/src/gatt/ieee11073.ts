@@ -14,9 +14,9 @@ export type IeeeAbsentReason = 'nan' | 'nres' | 'positive-infinity' | 'negative-
 export type IeeeFloat = { value: number } | { absent: IeeeAbsentReason };
 
 /**
- * Special values are defined for exponent 0 only (11073-20601 §F.8; HL7 PHD IG lists them as the
- * whole words 0x07FF, 0x007FFFFF, …). With any other exponent the same mantissa is an ordinary
- * number: 0xF7FF is 204.7, not NaN.
+ * Special values are defined for exponent 0 only (IEEE 11073-20601 MDER; the HL7 PHD IG and Nordic's
+ * Android-BLE-Library Data.getFloatValue match the whole words 0x07FF, 0x007FFFFF, …). With any
+ * other exponent the same mantissa is an ordinary number: 0xF7FF is 204.7, not NaN.
  */
 const SFLOAT_SPECIAL: ReadonlyMap<number, IeeeAbsentReason> = new Map([
   [0x07ff, 'nan'],

@@ -1,5 +1,5 @@
 /**
- * PLX Continuous Measurement, 0x2A5F (Pulse Oximeter Service 1.0.1, §3.2; GSS).
+ * PLX Continuous Measurement, 0x2A5F (Pulse Oximeter Service 1.0.1; GSS).
  *
  *   flags u8 | SpO2PR-Normal: SpO2 SFLOAT, PR SFLOAT
  *   | SpO2PR-Fast (bit 0) | SpO2PR-Slow (bit 1) | measurement status u16 (bit 2)

@@ -1,5 +1,5 @@
 /**
- * PLX Spot-check Measurement, 0x2A5E (Pulse Oximeter Service 1.0.1, §3.1; GSS).
+ * PLX Spot-check Measurement, 0x2A5E (Pulse Oximeter Service 1.0.1; GSS).
  *
  *   flags u8 | SpO2PR-Spot-Check: SpO2 SFLOAT, PR SFLOAT | timestamp Date Time (bit 0)
  *   | measurement status u16 (bit 1) | device and sensor status u24 (bit 2)

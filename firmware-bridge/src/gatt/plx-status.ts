@@ -1,5 +1,5 @@
 /**
- * The status words both PLX measurements share (Pulse Oximeter Service 1.0.1, §3.1.1.4–3.1.1.5;
+ * The status words both PLX measurements share (Pulse Oximeter Service 1.0.1 and
  * GSS "PLX Spot-check Measurement" / "PLX Continuous Measurement"):
  *
  *   Measurement Status          u16, bits 0–4 RFU, 5–15 as below

@@ -1,5 +1,5 @@
 /**
- * Temperature Measurement, 0x2A1C (Health Thermometer Service 1.0, §3.1; GSS).
+ * Temperature Measurement, 0x2A1C (Health Thermometer Service 1.0; GSS).
  *
  *   flags u8 | temperature FLOAT | timestamp Date Time (bit 1) | temperature type u8 (bit 2)
  *
