@@ -14,7 +14,9 @@ const program = new Command()
   .name('vitalgate')
   .description('Secure pipeline for wearable vital signs: devices → MQTT broker → edge gateway → sealed, key-rotated batches')
   .version('0.1.0')
-  .showHelpAfterError('(add --help for usage)');
+  .showHelpAfterError('(add --help for usage)')
+  // `sim` and its subcommands share option names (--broker, --duration): each belongs to the command it follows.
+  .enablePositionalOptions();
 
 registerStart(program);
 registerRun(program);

@@ -144,7 +144,7 @@ export class ReplayDevice {
         const at = this.hrNext * 1000;
         if (at > horizon || at > limit) break;
         const hr = this.heartRate(at);
-        if (hr) out.push({ at, stream: 'hr', body: { seq: 0, ts: this.startMs + at, values: { hr: hr.hr }, rr: hr.rr } });
+        if (hr) out.push({ at, stream: 'hr', body: { seq: 0, ts: this.startMs + at, values: { hr: hr.hr }, ...(hr.rr.length ? { rr: hr.rr } : {}) } });
         this.hrNext++;
       }
     }

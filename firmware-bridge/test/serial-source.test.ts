@@ -83,7 +83,8 @@ describe('serial source (MockBinding)', () => {
 
   it('delivers good frames, counts every bad one, and resynchronises after garbage, truncation and bit flips', async () => {
     const sink = collectingSink();
-    const src = new SerialSource({ path: PATH, patientId: 'pat-7', binding: mockBinding });
+    // This device never answers time-sync requests: no holding for a clock mapping here.
+    const src = new SerialSource({ path: PATH, patientId: 'pat-7', binding: mockBinding, holdForClockMs: 0 });
     await src.start(sink);
     try {
       const good = (s: number) => encodeFrame(ecgFrame(s));
@@ -122,24 +123,44 @@ describe('serial source (MockBinding)', () => {
     }
   });
 
-  it('maps device time to wall time through the handshake', async () => {
+  it('holds early readings until the handshake maps device time to wall time', async () => {
     const sink = collectingSink();
     const src = new SerialSource({ path: PATH, patientId: 'p', binding: mockBinding });
     await src.start(sink);
     try {
       const skew = 1_234_567; // device clock = wall − skew
-      emit(src, encodeFrame({ ...ecgFrame(0), deviceTime: Date.now() - skew }));
-      await until(() => sink.got.length === 1);
+      const firstSampledAt = Date.now() - 300; // the frame arrives late: arrival time alone would be 300 ms off
+      emit(src, encodeFrame({ ...ecgFrame(0), deviceTime: firstSampledAt - skew }));
       const port = mockPort(src).port as unknown as { recording: Buffer };
       await until(() => port.recording.length > 0, 2000, 'time-sync request');
-      const req = new FrameSplitter().push(port.recording).map((f) => decodeFrame(f)).find((d) => d.ok && d.value.type === 'time-sync-request');
+      assert.equal(sink.got.length, 0, 'held until the clock is known');
+      assert.equal(src.status().heldReadings, 1);
+      const req = new FrameSplitter().push(port.recording).map((f) => decodeFrame(f)).filter((d) => d.ok && d.value.type === 'time-sync-request').at(-1);
       assert.ok(req?.ok && req.value.type === 'time-sync-request');
+      // Answer promptly, as firmware would.
       emit(src, encodeFrame({ type: 'time-sync-response', deviceId: 'strap-1', seq: 0, deviceTime: Date.now() - skew, gatewayTime: req.value.gatewayTime }));
-      await until(() => src.status().devices['strap-1']?.clock?.source === 'handshake', 2000, 'handshake');
+      await until(() => sink.got.length === 1, 2000, 'release after the handshake');
+      assert.equal(src.status().devices['strap-1']?.clock?.source, 'handshake');
+      assert.ok(Math.abs(sink.got[0]!.body.ts - firstSampledAt) < 30, `ts ${sink.got[0]!.body.ts} vs ${firstSampledAt}`);
       const deviceNow = Date.now() - skew;
       emit(src, encodeFrame({ ...ecgFrame(1), deviceTime: deviceNow }));
       await until(() => sink.got.length === 2);
-      assert.ok(Math.abs(sink.got[1]!.body.ts - (deviceNow + skew)) < 50, `ts ${sink.got[1]!.body.ts} vs ${deviceNow + skew}`);
+      assert.ok(Math.abs(sink.got[1]!.body.ts - (deviceNow + skew)) < 30, `ts ${sink.got[1]!.body.ts} vs ${deviceNow + skew}`);
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it('releases held readings with the best estimate when a device never answers', async () => {
+    const sink = collectingSink();
+    const src = new SerialSource({ path: PATH, patientId: 'p', binding: mockBinding, holdForClockMs: 300 });
+    await src.start(sink);
+    try {
+      emit(src, encodeFrame(ecgFrame(0)));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(sink.got.length, 0);
+      await until(() => sink.got.length === 1, 2000, 'release after the wait');
+      assert.equal(src.status().devices['strap-1']?.clock?.source, 'arrival');
     } finally {
       await src.stop();
     }
@@ -147,7 +168,7 @@ describe('serial source (MockBinding)', () => {
 
   it('reopens with backoff when the port disappears, and says so in its status', async () => {
     const sink = collectingSink();
-    const src = new SerialSource({ path: PATH, patientId: 'p', binding: mockBinding, reopenMinMs: 20, reopenMaxMs: 100 });
+    const src = new SerialSource({ path: PATH, patientId: 'p', binding: mockBinding, reopenMinMs: 20, reopenMaxMs: 100, holdForClockMs: 0 });
     await src.start(sink);
     try {
       assert.equal(src.status().open, true);
@@ -181,7 +202,7 @@ describe('serial source over a real pseudo-terminal (socat)', function () {
     const links: [string, string] = [join(dir, 'device'), join(dir, 'gateway')];
     let pair = await socatPair({ socatPath: socat, links });
     const sink = collectingSink();
-    const src = new SerialSource({ path: pair.b, patientId: 'p-pty', reopenMinMs: 50, reopenMaxMs: 200, timeSyncIntervalMs: 200 });
+    const src = new SerialSource({ path: pair.b, patientId: 'p-pty', reopenMinMs: 50, reopenMaxMs: 200, timeSyncIntervalMs: 200, holdForClockMs: 0 });
     const { autoDetect } = await import('@serialport/bindings-cpp');
     const openDevice = async () => {
       const port = new SerialPortStream({ binding: autoDetect() as unknown as SerialBinding, path: links[0], baudRate: 115200 });

@@ -71,7 +71,9 @@ export class BleSimHub {
       if (this.central === s) this.central = undefined;
       for (const p of this.peripherals.values()) p.subscribed.clear();
     });
-    createInterface({ input: s }).on('line', (line) => {
+    const rl = createInterface({ input: s });
+    rl.on('error', () => undefined);
+    rl.on('line', (line) => {
       const m = parseBleSimMessage(line);
       if (m.ok && m.value.t === 'sub') this.peripherals.get(m.value.id)?.subscribed.add(m.value.char);
     });

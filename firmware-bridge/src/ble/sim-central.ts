@@ -54,7 +54,9 @@ export class SimCentral implements BleCentral {
         this.timer = setTimeout(() => void this.connect(services, onPeripheral), this.backoff);
         this.backoff = Math.min(this.backoff * 2, 5000);
       });
-      createInterface({ input: sock }).on('line', (line) => {
+      const rl = createInterface({ input: sock });
+      rl.on('error', () => undefined); // socket errors are handled by the close handler above
+      rl.on('line', (line) => {
         const m = parseBleSimMessage(line);
         if (!m.ok) { this.badMessages++; return; }
         const msg = m.value;

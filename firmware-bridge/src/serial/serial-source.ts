@@ -25,6 +25,14 @@ export interface SerialSourceOptions {
   /** Serial bindings; default: the platform's real ones from @serialport/bindings-cpp. */
   binding?: SerialBinding;
   timeSyncIntervalMs?: number;
+  /**
+   * Readings from a device whose clock is not yet mapped within `goodSyncMs` are held (up to this
+   * long) while quick handshakes are retried, so early readings get wall times as good as later
+   * ones. Default 3000 ms.
+   */
+  holdForClockMs?: number;
+  /** A handshake at most this uncertain (half its round trip) counts as good. Default 25 ms. */
+  goodSyncMs?: number;
   reopenMinMs?: number;
   reopenMaxMs?: number;
   logger?: Logger;
@@ -54,6 +62,8 @@ export interface SerialSourceStatus {
   badFramesByReason: Record<string, number>;
   oversizeRuns: number;
   timeSyncsSent: number;
+  /** Readings waiting for their device's clock to be mapped. */
+  heldReadings: number;
   devices: Record<string, SerialDeviceStatus>;
 }
 
@@ -77,7 +87,11 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
   private readonly splitter = new FrameSplitter();
   private readonly clocks = new Map<string, DeviceClock>();
   private readonly devices = new Map<string, SerialDeviceStatus>();
+  /** Reading frames waiting for a good clock mapping, per device, with when the wait began. */
+  private readonly held = new Map<string, { since: number; frames: Array<{ f: UartFrame; at: number }> }>();
+  private static readonly MAX_HELD_FRAMES = 5000;
   private syncTimer: NodeJS.Timeout | undefined;
+  private pendingTimer: NodeJS.Timeout | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
   private backoff: number;
   private stopped = false;
@@ -99,6 +113,8 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
     await this.open();
     this.syncTimer = setInterval(() => this.syncAll(), this.opts.timeSyncIntervalMs ?? 5000);
     this.syncTimer.unref();
+    this.pendingTimer = setInterval(() => this.syncPending(), 150);
+    this.pendingTimer.unref();
   }
 
   private async open(): Promise<void> {
@@ -194,6 +210,7 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
       case 'time-sync-response':
         clock.observeHandshake(f.gatewayTime, f.deviceTime, now);
         dev.clock = clock.estimate;
+        if (this.clockGood(clock)) this.release(f.deviceId);
         return;
       case 'time-sync-request':
         return this.bad('time-sync request from a device (only the gateway asks)');
@@ -205,12 +222,39 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
         clock.observeArrival(f.deviceTime, now);
         dev.clock = clock.estimate;
         dev.lastSeq = f.seq;
-        const r = frameToReading(f, clock.toWall(f.deviceTime)!);
-        if (!r.ok) return this.bad(r.reason);
-        this.s.readings++;
-        this.sink?.acceptReading(this.opts.patientId, f.deviceId, r.value.stream, r.value.body, now, `serial:${this.opts.path}/${f.deviceId}`);
+        let h = this.held.get(f.deviceId);
+        if (!this.clockGood(clock) && (h === undefined || now - h.since < (this.opts.holdForClockMs ?? 3000))) {
+          if (!h) this.held.set(f.deviceId, (h = { since: now, frames: [] }));
+          if (h.frames.length < SerialSource.MAX_HELD_FRAMES) {
+            h.frames.push({ f, at: now });
+            return;
+          }
+        }
+        this.release(f.deviceId);
+        this.emitReading(f, clock, now);
       }
     }
+  }
+
+  private clockGood(c: DeviceClock): boolean {
+    const e = c.estimate;
+    return e?.source === 'handshake' && e.uncertaintyMs <= (this.opts.goodSyncMs ?? 25);
+  }
+
+  private emitReading(f: UartFrame, clock: DeviceClock, at: number): void {
+    const r = frameToReading(f, clock.toWall(f.deviceTime)!);
+    if (!r.ok) return this.bad(r.reason);
+    this.s.readings++;
+    this.sink?.acceptReading(this.opts.patientId, f.deviceId, r.value.stream, r.value.body, at, `serial:${this.opts.path}/${f.deviceId}`);
+  }
+
+  /** Hands over a device's held readings, mapped with the best clock estimate there is now. */
+  private release(deviceId: string): void {
+    const h = this.held.get(deviceId);
+    if (!h) return;
+    this.held.delete(deviceId);
+    const clock = this.clocks.get(deviceId)!;
+    for (const { f, at } of h.frames) this.emitReading(f, clock, at);
   }
 
   private sendSync(deviceId: string): void {
@@ -225,6 +269,15 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
     for (const id of this.clocks.keys()) this.sendSync(id);
   }
 
+  /** Devices still waiting for a good mapping are asked again soon; held readings past their wait are released. */
+  private syncPending(): void {
+    const now = Date.now();
+    for (const [id, h] of this.held) {
+      if (now - h.since >= (this.opts.holdForClockMs ?? 3000)) this.release(id);
+      else this.sendSync(id);
+    }
+  }
+
   status(): SerialSourceStatus {
     return {
       path: this.opts.path,
@@ -232,6 +285,7 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
       ...this.s,
       badFramesByReason: { ...this.s.badFramesByReason },
       oversizeRuns: this.splitter.oversize,
+      heldReadings: [...this.held.values()].reduce((n, h) => n + h.frames.length, 0),
       devices: Object.fromEntries([...this.devices].map(([k, v]) => [k, { ...v }])),
     };
   }
@@ -239,6 +293,9 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.syncTimer);
+    clearInterval(this.pendingTimer);
+    // Nothing is lost at shutdown: held readings go out with the best mapping there is.
+    for (const id of [...this.held.keys()]) this.release(id);
     clearTimeout(this.reopenTimer);
     this.reopenTimer = undefined;
     const port = this.port;

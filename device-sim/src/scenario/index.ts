@@ -1,0 +1,3 @@
+export * from './schema.js';
+export * from './transports.js';
+export * from './runner.js';
