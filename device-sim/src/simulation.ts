@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
+import pMap from 'p-map';
 import { encodeBody, readingTopic, sampleCount, type PayloadEncoding, type ReadingBody, type StreamName } from '@vitalgate/protocol';
 import { SimDevice } from './device.js';
 import { getProfile, messagesPerSecond, type Profile } from './profiles.js';
@@ -94,26 +95,22 @@ export class Simulation extends EventEmitter<SimulationEvents> {
     const perPatient = this.opts.devicesPerPatient ?? 1;
     const seed = this.opts.seed ?? 1;
     const concurrency = this.opts.connectConcurrency ?? 50;
-    let next = 0;
-    const worker = async () => {
-      while (next < devices) {
-        const i = next++;
-        const deviceId = `${this.opts.devicePrefix ?? 'sim'}-${pad(i + 1, width)}`;
-        const patientId = `${this.opts.patientPrefix ?? 'patient'}-${pad(Math.floor(i / perPatient) + 1, width)}`;
-        const enc = this.opts.encoding ?? 'cbor';
-        const encoding: PayloadEncoding = enc === 'mixed' ? (i % 2 ? 'cbor' : 'json') : enc;
-        const client = await mqtt.connectAsync(this.opts.brokerUrl, {
-          clientId: deviceId,
-          username: this.opts.username,
-          password: this.opts.password,
-          reconnectPeriod: 500,
-          connectTimeout: 30_000,
-        });
-        this.clients[i] = { deviceId, patientId, seed: seed * 100_003 + i, client, encoding };
-        onProgress?.(this.clients.filter(Boolean).length);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, devices) }, worker));
+    let connected = 0;
+    await pMap(Array.from({ length: devices }, (_, i) => i), async (i) => {
+      const deviceId = `${this.opts.devicePrefix ?? 'sim'}-${pad(i + 1, width)}`;
+      const patientId = `${this.opts.patientPrefix ?? 'patient'}-${pad(Math.floor(i / perPatient) + 1, width)}`;
+      const enc = this.opts.encoding ?? 'cbor';
+      const encoding: PayloadEncoding = enc === 'mixed' ? (i % 2 ? 'cbor' : 'json') : enc;
+      const client = await mqtt.connectAsync(this.opts.brokerUrl, {
+        clientId: deviceId,
+        username: this.opts.username,
+        password: this.opts.password,
+        reconnectPeriod: 500,
+        connectTimeout: 30_000,
+      });
+      this.clients[i] = { deviceId, patientId, seed: seed * 100_003 + i, client, encoding };
+      onProgress?.(++connected);
+    }, { concurrency });
   }
 
   /** Starts publishing. Resolves when the run's duration is over and every publish is settled. */

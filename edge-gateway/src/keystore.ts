@@ -40,6 +40,8 @@ export class WrongPassphraseError extends Error {
 
 export class Keystore {
   private readonly cache = new Map<string, Uint8Array>();
+  /** Enrolments under way: two batches of a new patient sealed at once must not make two secrets. */
+  private readonly enrolling = new Map<string, Promise<{ pms: Uint8Array; enrolled: boolean }>>();
   private constructor(readonly dir: string, private readonly kek: Uint8Array) {}
 
   /**
@@ -114,10 +116,19 @@ export class Keystore {
    * needed. Resolves only once the sealed secret is durable, so no batch is ever sealed under a
    * key that a crash could lose.
    */
-  async getOrEnroll(patientId: string): Promise<{ pms: Uint8Array; enrolled: boolean }> {
-    const existing = await this.get(patientId);
-    if (existing) return { pms: existing, enrolled: false };
-    return { pms: await this.put(patientId, randomBytes(PMS_BYTES)), enrolled: true };
+  getOrEnroll(patientId: string): Promise<{ pms: Uint8Array; enrolled: boolean }> {
+    const hit = this.cache.get(patientId);
+    if (hit) return Promise.resolve({ pms: hit, enrolled: false });
+    let p = this.enrolling.get(patientId);
+    if (!p) {
+      p = (async () => {
+        const existing = await this.get(patientId);
+        if (existing) return { pms: existing, enrolled: false };
+        return { pms: await this.put(patientId, randomBytes(PMS_BYTES)), enrolled: true };
+      })().finally(() => this.enrolling.delete(patientId));
+      this.enrolling.set(patientId, p);
+    }
+    return p;
   }
 
   /** Seals a PMS for a patient (enrolment, or restoring a recovered secret). */

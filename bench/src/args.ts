@@ -1,0 +1,121 @@
+/** Command-line flags of `npm run bench`. Kept dependency-free so the bench stays cheap to start. */
+
+export interface BenchArgs {
+  devices: number;
+  seconds: number;
+  saturationSeconds: number;
+  saturationConnections: number;
+  saturationWindow: number;
+  skipSustained: boolean;
+  preEnroll: boolean;
+  persistentCeiling: boolean;
+  skipSaturation: boolean;
+  json: boolean;
+  keep: boolean;
+  help: boolean;
+}
+
+export const DEFAULTS: BenchArgs = {
+  devices: 1000,
+  seconds: 20,
+  saturationSeconds: 10,
+  saturationConnections: 50,
+  saturationWindow: 100,
+  skipSustained: false,
+  preEnroll: false,
+  persistentCeiling: true,
+  skipSaturation: false,
+  json: false,
+  keep: false,
+  help: false,
+};
+
+export const HELP = `Usage: npm run bench -- [flags]
+
+Measures the broker and the edge gateway as they run in production: each is a separate process
+started from the built CLI (cli/dist/src/main.js), against a fresh temporary data directory and
+passphrase file that are removed afterwards.
+
+1. Sustained load: --devices simulated wearables (profile "mixed", CBOR, QoS 1, one MQTT connection
+   each) run in this process for --seconds. Every reading the broker acknowledged is looked up in the
+   gateway's sealed store afterwards: lost / duplicated / invented readings, delivered rate, samples
+   per second, and latency = the sealed batch's durableAt − the reading's publish time.
+2. Saturation: --saturation-connections publishers send pre-encoded mixed-profile readings as fast as
+   they can for --saturation-seconds, each keeping at most --saturation-window unacknowledged QoS 1
+   publishes. Each run has a fresh broker: (a) with the gateway subscribed
+   (maxMessagesPerSec = readings durably sealed / time from the first publish to the last batch
+   being durable), (b) with a bare MQTT subscriber that only counts (ceilingMessagesPerSec).
+   ratio = maxMessagesPerSec / ceilingMessagesPerSec. (c) The bare subscriber once more, with a
+   persistent session like the gateway's (persistentSessionCeilingMessagesPerSec, and
+   ratioVsPersistentSession), which separates the broker's cost of a persistent session from the
+   gateway's own cost.
+
+Flags:
+  --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})
+  --seconds <s>                  length of the sustained run in seconds (default ${DEFAULTS.seconds})
+  --saturation-seconds <s>       publishing time of each saturation run (default ${DEFAULTS.saturationSeconds})
+  --saturation-connections <n>   publisher connections in the saturation runs (default ${DEFAULTS.saturationConnections})
+  --saturation-window <n>        max unacknowledged publishes per connection (default ${DEFAULTS.saturationWindow})
+  --pre-enroll                   enrol the simulated patients in the gateway's keystore before the gateway
+                                 starts (a gateway that already knows its patients); by default the gateway
+                                 enrols each patient when it first seals a batch for it, during the run
+  --skip-persistent-ceiling      skip saturation run (c): the bare subscriber again, but with a persistent
+                                 session (clean=false, fixed client id) as the gateway connects
+  --skip-saturation              run only the sustained measurement
+  --skip-sustained               run only the saturation measurements
+  --json                         print one JSON object on stdout instead of human-readable lines
+  --keep                         keep the temporary data directories (their paths are printed on stderr)
+  -h, --help                     show this help
+
+Progress goes to stderr every few seconds. Exit status: 0 when the measurement completed (even if a
+target was missed), 1 on a harness error (a process failed to start, a phase timed out, ...).
+
+Environment:
+  TMPDIR                           where the temporary directories go (os.tmpdir())
+  VITALGATE_BENCH_CHILD_NODE_ARGS  extra node flags for the broker, gateway and subscriber processes,
+                                   e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them
+
+Targets reported under "targets":
+  sustainedNoLoss          lost = duplicates = invented = failedPublishes = 0
+  p99WithinWindowPlus500   p99 latency <= 2500 ms (the 2 s batch window + 500 ms)
+  ratioAtLeast0_8          maxMessagesPerSec >= 0.8 × ceilingMessagesPerSec
+`;
+
+export class UsageError extends Error {}
+
+function num(flag: string, v: string | undefined, integer: boolean): number {
+  if (v === undefined) throw new UsageError(`${flag} needs a value`);
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${flag} must be a positive ${integer ? 'integer' : 'number'} (got ${JSON.stringify(v)})`);
+  }
+  return n;
+}
+
+export function parseArgs(argv: readonly string[]): BenchArgs {
+  const a: BenchArgs = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i]!;
+    const eq = raw.indexOf('=');
+    const flag = raw.startsWith('--') && eq > 0 ? raw.slice(0, eq) : raw;
+    const value = (): string | undefined => (raw.startsWith('--') && eq > 0 ? raw.slice(eq + 1) : argv[++i]);
+    switch (flag) {
+      case '--devices': a.devices = num(flag, value(), true); break;
+      case '--seconds': a.seconds = num(flag, value(), false); break;
+      case '--saturation-seconds': a.saturationSeconds = num(flag, value(), false); break;
+      case '--saturation-connections': a.saturationConnections = num(flag, value(), true); break;
+      case '--saturation-window': a.saturationWindow = num(flag, value(), true); break;
+      case '--skip-saturation': a.skipSaturation = true; break;
+      case '--skip-sustained': a.skipSustained = true; break;
+      case '--pre-enroll': a.preEnroll = true; break;
+      case '--skip-persistent-ceiling': a.persistentCeiling = false; break;
+      case '--json': a.json = true; break;
+      case '--keep': a.keep = true; break;
+      case '-h': case '--help': a.help = true; break;
+      default: throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
+    }
+  }
+  if (a.skipSaturation && a.skipSustained) throw new UsageError('--skip-saturation and --skip-sustained leave nothing to measure');
+  if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
+  return a;
+}

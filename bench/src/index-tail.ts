@@ -1,0 +1,84 @@
+/**
+ * Follows a gateway's index.jsonl while the gateway appends to it: only new bytes are read, a
+ * partial last line waits for the next read. Keeps what the bench needs per batch (durableAt) and
+ * running totals.
+ */
+import { open } from 'node:fs/promises';
+
+export interface IndexLine {
+  id: string;
+  deviceId: string;
+  count: number;
+  durableAt: number;
+}
+
+export class IndexTail {
+  private offset = 0;
+  private partial = '';
+  readonly durableAt = new Map<string, number>();
+  batches = 0;
+  /** Readings in batches not from an excluded device. */
+  readings = 0;
+  lastDurableAt = 0;
+  firstDurableAt = Infinity;
+  /** Batches of excluded devices seen (e.g. the saturation marker). */
+  excludedBatches = 0;
+  malformed = 0;
+
+  constructor(readonly path: string, private readonly exclude: ReadonlySet<string> = new Set()) {}
+
+  /** Reads whatever was appended since the last call. A missing file counts as empty. */
+  async poll(): Promise<void> {
+    let fh;
+    try {
+      fh = await open(this.path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size <= this.offset) return;
+      const buf = Buffer.allocUnsafe(size - this.offset);
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, this.offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      this.offset += got;
+      const text = this.partial + buf.toString('utf8', 0, got);
+      const nl = text.lastIndexOf('\n');
+      this.partial = text.slice(nl + 1);
+      if (nl >= 0) this.consume(text.slice(0, nl));
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private consume(text: string): void {
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let r: Partial<IndexLine>;
+      try {
+        r = JSON.parse(line) as Partial<IndexLine>;
+      } catch {
+        this.malformed++;
+        continue;
+      }
+      if (typeof r.id !== 'string' || typeof r.durableAt !== 'number' || typeof r.count !== 'number') {
+        this.malformed++;
+        continue;
+      }
+      this.durableAt.set(r.id, r.durableAt);
+      if (r.deviceId !== undefined && this.exclude.has(r.deviceId)) {
+        this.excludedBatches++;
+        continue;
+      }
+      this.batches++;
+      this.readings += r.count;
+      if (r.durableAt > this.lastDurableAt) this.lastDurableAt = r.durableAt;
+      if (r.durableAt < this.firstDurableAt) this.firstDurableAt = r.durableAt;
+    }
+  }
+}

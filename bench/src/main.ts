@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: sustained-load and saturation measurements of the broker and the edge gateway,
+ * each running as its own process from the built CLI, as in production. See args.ts for the flags.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { HELP, parseArgs, UsageError, type BenchArgs } from './args.js';
+import { Child, CLI_MAIN } from './procs.js';
+import { runSustained, type SustainedResult } from './sustained.js';
+import { runSaturationBare, runSaturationWithGateway, type BareSaturation, type GatewaySaturation } from './saturation.js';
+
+const t0 = Date.now();
+const log = (msg: string): void => {
+  process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+};
+
+let args: BenchArgs;
+try {
+  args = parseArgs(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof UsageError) {
+    process.stderr.write(`bench: ${e.message}\n\n${HELP}`);
+    process.exit(1);
+  }
+  throw e;
+}
+if (args.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+let tempRoot: string | undefined;
+
+async function cleanup(): Promise<void> {
+  for (const f of cleanups.splice(0).reverse()) await f().catch(() => undefined);
+  await Child.stopAll(5000);
+  if (tempRoot && !args.keep) await rm(tempRoot, { recursive: true, force: true }).catch(() => undefined);
+  else if (tempRoot) log(`kept ${tempRoot}`);
+}
+
+// Children must never outlive the bench: a last synchronous SIGKILL on any exit path.
+process.on('exit', () => Child.killAll('SIGKILL'));
+let interrupted = false;
+const onSignal = (sig: NodeJS.Signals) => {
+  if (interrupted) {
+    Child.killAll('SIGKILL');
+    process.exit(130);
+  }
+  interrupted = true;
+  log(`${sig}: stopping child processes and removing temporary files`);
+  setTimeout(() => process.exit(130), 15_000).unref();
+  void cleanup().finally(() => process.exit(130));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+interface Output {
+  devices: number;
+  seconds: number;
+  offeredMessagesPerSec: number | null;
+  deliveredMessagesPerSec: number | null;
+  samplesPerSec: number | null;
+  p50LatencyMs: number | null;
+  p99LatencyMs: number | null;
+  rssMb: number | null;
+  brokerRssMb: number | null;
+  lost: number | null;
+  duplicates: number | null;
+  invented: number | null;
+  failedPublishes: number | null;
+  simLagMs: SustainedResult['simLagMs'] | null;
+  preEnrolled: boolean;
+  maxMessagesPerSec: number | null;
+  ceilingMessagesPerSec: number | null;
+  ratio: number | null;
+  persistentSessionCeilingMessagesPerSec: number | null;
+  ratioVsPersistentSession: number | null;
+  saturationLost: number | null;
+  targets: { sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null };
+  sustained: SustainedResult | null;
+  saturation: {
+    seconds: number; connections: number; window: number;
+    withGateway: GatewaySaturation; bareSubscriber: BareSaturation; bareSubscriberPersistentSession: BareSaturation | null;
+  } | null;
+  benchSeconds: number;
+}
+
+async function main(): Promise<Output> {
+  if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} does not exist: build first (npx tsc -b)`);
+  tempRoot = await mkdtemp(join(tmpdir(), 'vitalgate-bench-'));
+  const passphrase = randomBytes(24).toString('hex');
+  const passphraseFile = join(tempRoot, 'passphrase');
+  await writeFile(passphraseFile, passphrase + '\n', { mode: 0o600 });
+  log(`temporary directory ${tempRoot}`);
+  const onCleanup = (f: () => Promise<void>) => cleanups.push(f);
+
+  let sustained: SustainedResult | null = null;
+  if (!args.skipSustained) {
+    log(`sustained: ${args.devices} devices × ${args.seconds} s (profile mixed, CBOR, QoS 1)`);
+    sustained = await runSustained({
+      devices: args.devices, seconds: args.seconds, dataDir: join(tempRoot, 'sustained'), passphrase, passphraseFile, preEnroll: args.preEnroll, log, onCleanup,
+    });
+  }
+
+  let saturation: Output['saturation'] = null;
+  if (!args.skipSaturation) {
+    const so = { seconds: args.saturationSeconds, connections: args.saturationConnections, window: args.saturationWindow, log, onCleanup };
+    log(`saturation: ${so.connections} connections × window ${so.window} for ${so.seconds} s, (a) with the gateway`);
+    const withGateway = await runSaturationWithGateway({ ...so, dataDir: join(tempRoot, 'saturation'), passphrase, passphraseFile, preEnroll: args.preEnroll });
+    log(`saturation: (b) with a bare subscriber (clean session)`);
+    const bareSubscriber = await runSaturationBare({ ...so, persistent: false });
+    let bareSubscriberPersistentSession: BareSaturation | null = null;
+    if (args.persistentCeiling) {
+      log(`saturation: (c) with a bare subscriber on a persistent session, as the gateway connects`);
+      bareSubscriberPersistentSession = await runSaturationBare({ ...so, persistent: true });
+    }
+    saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession };
+  }
+
+  const s = sustained;
+  const g = saturation?.withGateway;
+  const b = saturation?.bareSubscriber;
+  const c = saturation?.bareSubscriberPersistentSession;
+  const ratioOf = (x: number | undefined, y: number | undefined) => (x !== undefined && y !== undefined && y > 0 ? Math.round((x / y) * 1000) / 1000 : null);
+  const ratio = ratioOf(g?.maxMessagesPerSec, b?.ceilingMessagesPerSec);
+  return {
+    devices: args.devices,
+    seconds: args.seconds,
+    offeredMessagesPerSec: s?.offeredMessagesPerSec ?? null,
+    deliveredMessagesPerSec: s?.deliveredMessagesPerSec ?? null,
+    samplesPerSec: s?.samplesPerSec ?? null,
+    p50LatencyMs: s?.p50LatencyMs ?? null,
+    p99LatencyMs: s?.p99LatencyMs ?? null,
+    rssMb: s?.rssMb ?? null,
+    brokerRssMb: s?.brokerRssMb ?? null,
+    lost: s?.lost ?? null,
+    duplicates: s?.duplicates ?? null,
+    invented: s ? s.invented + s.unreadableBatches : null,
+    failedPublishes: s?.failedPublishes ?? null,
+    simLagMs: s?.simLagMs ?? null,
+    preEnrolled: args.preEnroll,
+    maxMessagesPerSec: g?.maxMessagesPerSec ?? null,
+    ceilingMessagesPerSec: b?.ceilingMessagesPerSec ?? null,
+    ratio,
+    persistentSessionCeilingMessagesPerSec: c?.ceilingMessagesPerSec ?? null,
+    ratioVsPersistentSession: ratioOf(g?.maxMessagesPerSec, c?.ceilingMessagesPerSec),
+    saturationLost: g?.lost ?? null,
+    targets: {
+      sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
+      p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
+      ratioAtLeast0_8: ratio === null ? null : ratio >= 0.8,
+    },
+    sustained,
+    saturation,
+    benchSeconds: Math.round((Date.now() - t0) / 100) / 10,
+  };
+}
+
+function human(o: Output): string {
+  const L: string[] = [];
+  const yes = (b: boolean | null) => (b === null ? 'not measured' : b ? 'met' : 'MISSED');
+  if (o.sustained) {
+    const s = o.sustained;
+    L.push(`Sustained load: ${s.devices} devices × ${s.seconds} s (mixed profile, CBOR, QoS 1)`);
+    L.push(`  publishing (until the last PUBACK) took ${s.publishingSeconds} s for ${s.seconds} s of readings`);
+    L.push(`  offered ${s.offeredMessagesPerSec} msg/s, published ${s.publishedMessagesPerSec} msg/s, delivered (sealed) ${s.deliveredMessagesPerSec} msg/s, ${s.samplesPerSec} samples/s`);
+    L.push(`  latency publish → durable: p50 ${s.p50LatencyMs} ms, p99 ${s.p99LatencyMs} ms, max ${s.maxLatencyMs} ms; readings published after ${s.steadyState.fromSecond} s: p50 ${s.steadyState.p50LatencyMs} ms, p99 ${s.steadyState.p99LatencyMs} ms`);
+    L.push(`  simulator lag behind schedule: p50 ${s.simLagMs.p50} ms, p99 ${s.simLagMs.p99} ms, max ${s.simLagMs.max} ms`);
+    L.push(`  acked ${s.acked}, found ${s.found}; lost ${s.lost}, duplicates ${s.duplicates}, invented ${s.invented}, failed publishes ${s.failedPublishes}, unreadable batches ${s.unreadableBatches}`);
+    L.push(`  peak RSS: gateway ${s.rssMb} MiB (${s.rssAtEndMb} MiB at the end), broker ${s.brokerRssMb} MiB; CPU % of one core: ${Object.entries(s.cpuPercent).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    L.push(`  patients ${s.preEnrolled ? 'enrolled before the run' : 'enrolled by the gateway during the run'} (${s.patientsEnrolledByGateway} by the gateway)`);
+    L.push(`  gateway drained ${s.gatewayDrained ? 'fully' : 'NOT fully'} ${s.drainSeconds} s after publishing ended; stopped in ${s.gatewayExit.seconds} s (exit code ${s.gatewayExit.code})`);
+  }
+  if (o.saturation) {
+    const { withGateway: g, bareSubscriber: b, bareSubscriberPersistentSession: c } = o.saturation;
+    L.push(`Saturation: ${o.saturation.connections} connections × window ${o.saturation.window}, ${o.saturation.seconds} s`);
+    L.push(`  (a) gateway: ${g.maxMessagesPerSec} readings/s sealed (${g.sealedReadings} in ${g.seconds} s), broker ingress ${g.ackedPerSec}/s, lost ${g.lost}, duplicates ${g.duplicates}, latency p50 ${g.p50LatencyMs} ms p99 ${g.p99LatencyMs} ms, gateway RSS ${g.rssMb} MiB`);
+    L.push(`  (b) bare subscriber: ${b.ceilingMessagesPerSec} msg/s received (${b.received} in ${b.seconds} s), broker ingress ${b.ackedPerSec}/s, missing ${b.missing}`);
+    if (c) L.push(`  (c) bare subscriber, persistent session: ${c.ceilingMessagesPerSec} msg/s received (${c.received} in ${c.seconds} s), broker ingress ${c.ackedPerSec}/s, missing ${c.missing}`);
+    L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}`);
+  }
+  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}`);
+  return L.join('\n') + '\n';
+}
+
+let code = 0;
+try {
+  const out = await main();
+  process.stdout.write(args.json ? JSON.stringify(out) + '\n' : human(out));
+} catch (e) {
+  if (!interrupted) {
+    log(`error: ${(e as Error).stack ?? (e as Error).message}`);
+    code = 1;
+  }
+} finally {
+  if (!interrupted) await cleanup();
+}
+if (!interrupted) process.exit(code);

@@ -1,0 +1,267 @@
+/**
+ * Saturation: the same load (load.ts) against a fresh broker twice, once drained by the gateway and
+ * once by a bare counting subscriber.
+ *
+ * Knowing when a subscriber has received everything: after the last publish is acknowledged, one
+ * marker reading is published on its own topic. The broker delivers to a subscriber in order over
+ * its one connection, so once the marker has arrived every earlier reading has too. For the gateway
+ * the marker is an ECG frame of 5000 samples, which fills a batch by itself and is therefore sealed
+ * at the gateway's next flush tick instead of after a batch window; its batch appearing in the index
+ * means the gateway has taken in everything, and SIGTERM then makes it seal the rest at once.
+ */
+import { dataDirLayout, readStore } from '@vitalgate/edge-gateway';
+import { readingTopic, type WaveformBody } from '@vitalgate/protocol';
+import { IndexTail } from './index-tail.js';
+import { loadPatientId, SaturationLoad, type LoadResult } from './load.js';
+import { preEnroll } from './sustained.js';
+import { BARE_SUBSCRIBER, Child, CpuMeter, fmtCpu, round1, sleep, startBrokerProcess, startGatewayProcess, withTimeout, type Log } from './procs.js';
+
+export const MARKER_PATIENT = 'bench-marker';
+export const MARKER_DEVICE = 'bench-marker-device';
+export const MARKER_TOPIC = readingTopic(MARKER_PATIENT, MARKER_DEVICE, 'ecg');
+/** At least the gateway's default maxBatchSamples, so the marker's batch closes on arrival. */
+const MARKER_SAMPLES = 5000;
+
+export interface SaturationOptions {
+  seconds: number;
+  connections: number;
+  window: number;
+  log: Log;
+  onCleanup: (f: () => Promise<void>) => void;
+}
+
+interface LoadSummary {
+  published: number;
+  acked: number;
+  failed: number;
+  /** Broker ingress: acknowledged publishes / (first publish → last PUBACK). */
+  ackedPerSec: number;
+  publishSeconds: number;
+  /** From the last PUBACK until the subscriber had received the marker. */
+  drainSeconds: number;
+  markerReceived: boolean;
+  cpuPercent: Record<string, number>;
+  brokerRssMb: number | null;
+}
+
+export interface GatewaySaturation extends LoadSummary {
+  maxMessagesPerSec: number;
+  sealedReadings: number;
+  /** First publish → last batch durable, s. */
+  seconds: number;
+  lost: number;
+  duplicates: number;
+  invented: number;
+  p50LatencyMs: number | null;
+  p99LatencyMs: number | null;
+  rssMb: number | null;
+  batches: number;
+  gatewayExit: { code: number | null; signal: string | null; killed: boolean; seconds: number };
+}
+
+export interface BareSaturation extends LoadSummary {
+  session: 'clean' | 'persistent';
+  ceilingMessagesPerSec: number;
+  received: number;
+  /** First publish → last reading received, s. */
+  seconds: number;
+  /** Acknowledged but not received (QoS 1 to a clean subscriber should make this 0). */
+  missing: number;
+}
+
+function markerBody(): WaveformBody {
+  return { seq: 0, ts: Date.now(), rate: 250, samples: new Array<number>(MARKER_SAMPLES).fill(0) };
+}
+
+const summarize = (r: LoadResult) => ({
+  published: r.published,
+  acked: r.acked,
+  failed: r.failed,
+  ackedPerSec: round1(r.acked / Math.max(1e-3, (r.lastAckAt - r.firstPublishAt) / 1000)),
+  publishSeconds: round1((r.lastAckAt - r.firstPublishAt) / 1000),
+});
+
+/** Connects the load, publishes, logs progress; `sealedOrReceived` is polled for the progress line. */
+async function drive(o: SaturationOptions, phase: string, url: string, prefix: string, procs: ConstructorParameters<typeof CpuMeter>[0], progress: () => Promise<string>): Promise<{ load: SaturationLoad; result: LoadResult; cpuPercent: Record<string, number> }> {
+  const load = new SaturationLoad({ brokerUrl: url, connections: o.connections, window: o.window, seconds: o.seconds, prefix });
+  o.onCleanup(async () => {
+    load.stop();
+    await load.close();
+  });
+  await withTimeout(load.connect(), 60_000, `${phase}: connecting ${o.connections} publishers`);
+  const cpu = new CpuMeter(procs);
+  const started = Date.now();
+  const ticker = setInterval(() => {
+    void progress().catch(() => '').then((extra) => {
+      const s = load.stats();
+      o.log(`${phase}: ${((Date.now() - started) / 1000).toFixed(0)}/${o.seconds}s published ${s.published} acked ${s.acked} in flight ${s.inFlight} ${extra} | cpu% ${fmtCpu(cpu.interval())}`);
+    });
+  }, 2000);
+  let result: LoadResult;
+  try {
+    result = await withTimeout(load.run(), o.seconds * 1000 + 120_000, `${phase}: the publishers`);
+  } finally {
+    clearInterval(ticker);
+  }
+  const cpuPercent = cpu.read();
+  await withTimeout(load.publishOnce(MARKER_TOPIC, markerBody()), 60_000, `${phase}: publishing the marker`);
+  return { load, result, cpuPercent };
+}
+
+export async function runSaturationWithGateway(o: SaturationOptions & { dataDir: string; passphrase: string; passphraseFile: string; preEnroll: boolean }): Promise<GatewaySaturation> {
+  const { log } = o;
+  const phase = 'saturation/gateway';
+  const prefix = 'satgw';
+  if (o.preEnroll) {
+    const patients = [...Array.from({ length: o.connections }, (_, i) => loadPatientId(prefix, o.connections, i)), MARKER_PATIENT];
+    await preEnroll(o.dataDir, o.passphrase, patients);
+    log(`${phase}: pre-enrolled ${patients.length} patients`);
+  }
+  const broker = await startBrokerProcess(log);
+  let gateway: Child | undefined;
+  let load: SaturationLoad | undefined;
+  try {
+    gateway = await startGatewayProcess(log, broker.url, o.dataDir, o.passphraseFile);
+    log(`${phase}: broker ${broker.url} (pid ${broker.child.pid}), gateway pid ${gateway.pid}`);
+    const tail = new IndexTail(dataDirLayout(o.dataDir).index, new Set([MARKER_DEVICE]));
+    const d = await drive(o, phase, broker.url, prefix, [{ name: 'broker', child: broker.child }, { name: 'gateway', child: gateway }], async () => {
+      await tail.poll();
+      return `sealed ${tail.readings}`;
+    });
+    load = d.load;
+    const markerPublished = Date.now();
+    let markerReceived = false;
+    const deadline = Date.now() + 120_000 + o.seconds * 5000;
+    let lastLog = Date.now();
+    while (Date.now() < deadline) {
+      await tail.poll();
+      if (tail.excludedBatches > 0) {
+        markerReceived = true;
+        break;
+      }
+      if (!gateway.alive) throw new Error(`the gateway exited during the saturation run${gateway.stderrTail()}`);
+      if (Date.now() - lastLog > 2000) {
+        lastLog = Date.now();
+        log(`${phase}: waiting for the gateway to take in the backlog (${((Date.now() - markerPublished) / 1000).toFixed(0)} s, sealed ${tail.readings}/${d.result.acked})`);
+      }
+      await sleep(20);
+    }
+    const drainSeconds = round1((Date.now() - d.result.lastAckAt) / 1000);
+    if (!markerReceived) log(`${phase}: the gateway did not take in the marker in time; stopping it anyway`);
+    const rssMb = gateway.peakRssMb() ?? null;
+    const brokerRssMb = broker.child.peakRssMb() ?? null;
+    const stopT = Date.now();
+    const gx = await gateway.stop(120_000);
+    const gatewayExit = { code: gx.code, signal: gx.signal, killed: gx.killed, seconds: round1((Date.now() - stopT) / 1000) };
+    await load.close();
+    await broker.child.stop(10_000);
+    await tail.poll();
+
+    const ledger = d.result.ledger;
+    let batches = 0;
+    let unreadable = 0;
+    for await (const b of readStore(o.dataDir, o.passphrase)) {
+      if (!b.ok) {
+        unreadable++;
+        log(`${phase}: batch ${b.id} unreadable: ${b.reason}`);
+        continue;
+      }
+      if (b.header.deviceId === MARKER_DEVICE) continue;
+      batches++;
+      ledger.foundBatch(b.header.deviceId, b.header.stream, b.bodies, tail.durableAt.get(b.id));
+    }
+    const r = ledger.reconcile();
+    const seconds = (tail.lastDurableAt - d.result.firstPublishAt) / 1000;
+    return {
+      ...summarize(d.result),
+      drainSeconds,
+      markerReceived,
+      cpuPercent: d.cpuPercent,
+      brokerRssMb: brokerRssMb === null ? null : round1(brokerRssMb),
+      maxMessagesPerSec: round1(seconds > 0 ? tail.readings / seconds : 0),
+      sealedReadings: tail.readings,
+      seconds: round1(seconds),
+      lost: r.lost,
+      duplicates: r.duplicates,
+      invented: r.invented + unreadable,
+      p50LatencyMs: ledger.latency.percentile(50),
+      p99LatencyMs: ledger.latency.percentile(99),
+      rssMb: rssMb === null ? null : round1(rssMb),
+      batches,
+      gatewayExit,
+    };
+  } finally {
+    await load?.close();
+    await Promise.all([gateway?.stop(10_000), broker.child.stop(10_000)]);
+  }
+}
+
+export async function runSaturationBare(o: SaturationOptions & { persistent: boolean }): Promise<BareSaturation> {
+  const { log } = o;
+  const phase = o.persistent ? 'saturation/bare-persistent' : 'saturation/bare';
+  const broker = await startBrokerProcess(log);
+  let sub: Child | undefined;
+  let load: SaturationLoad | undefined;
+  try {
+    const subArgs = ['--broker', broker.url, '--marker-topic', MARKER_TOPIC];
+    if (o.persistent) subArgs.push('--persistent-session', 'vitalgate-bench-bare');
+    sub = new Child('bare-subscriber', BARE_SUBSCRIBER, subArgs, log, { stdin: true });
+    await sub.waitFor('ready', 30_000);
+    log(`${phase}: broker ${broker.url} (pid ${broker.child.pid}), bare subscriber pid ${sub.pid}`);
+    let latest: Record<string, unknown> = { count: 0, markerAt: null };
+    sub.onMessage((m) => {
+      if (m.event === 'report' || m.event === 'final') latest = m;
+    });
+    const ask = async (): Promise<Record<string, unknown>> => {
+      const next = sub!.waitFor('report', 10_000);
+      sub!.send('report');
+      return next;
+    };
+    const d = await drive(o, phase, broker.url, o.persistent ? 'satbarep' : 'satbare', [{ name: 'broker', child: broker.child }, { name: 'subscriber', child: sub }], async () => {
+      const r = await ask();
+      return `received ${String(r.count)}`;
+    });
+    load = d.load;
+    const markerPublished = Date.now();
+    const deadline = Date.now() + 120_000 + o.seconds * 5000;
+    let lastLog = Date.now();
+    let markerReceived = false;
+    while (Date.now() < deadline) {
+      const r = await ask();
+      if (r.markerAt !== null && r.markerAt !== undefined) {
+        markerReceived = true;
+        break;
+      }
+      if (Date.now() - lastLog > 2000) {
+        lastLog = Date.now();
+        log(`${phase}: waiting for the subscriber to take in the backlog (${((Date.now() - markerPublished) / 1000).toFixed(0)} s, received ${String(r.count)}/${d.result.acked})`);
+      }
+      await sleep(20);
+    }
+    const drainSeconds = round1((Date.now() - d.result.lastAckAt) / 1000);
+    if (!markerReceived) log(`${phase}: the bare subscriber did not receive the marker in time`);
+    const brokerRssMb = broker.child.peakRssMb() ?? null;
+    const final = sub.waitFor('final', 10_000);
+    sub.send('exit');
+    latest = await final;
+    await sub.exited;
+    const count = Number(latest.count);
+    const lastAt = Number(latest.lastAt);
+    const seconds = (lastAt - d.result.firstPublishAt) / 1000;
+    return {
+      ...summarize(d.result),
+      drainSeconds,
+      markerReceived,
+      cpuPercent: d.cpuPercent,
+      brokerRssMb: brokerRssMb === null ? null : round1(brokerRssMb),
+      session: o.persistent ? 'persistent' : 'clean',
+      ceilingMessagesPerSec: round1(seconds > 0 ? count / seconds : 0),
+      received: count,
+      seconds: round1(seconds),
+      missing: Math.max(0, d.result.acked - count),
+    };
+  } finally {
+    await load?.close();
+    await Promise.all([sub?.stop(5000), broker.child.stop(10_000)]);
+  }
+}
