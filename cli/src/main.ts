@@ -10,6 +10,10 @@ import { registerRun } from './commands/run.js';
 import { registerSim } from './commands/sim.js';
 import { registerStart } from './commands/start.js';
 
+// The gateway fsyncs many small files in parallel; libuv's default of 4 threads would serialise
+// them. Set before the first asynchronous fs call creates the pool; an operator's value wins.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 const program = new Command()
   .name('vitalgate')
   .description('Secure pipeline for wearable vital signs: devices → MQTT broker → edge gateway → sealed, key-rotated batches')

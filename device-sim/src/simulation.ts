@@ -65,6 +65,8 @@ interface SimClient {
 }
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
+/** A device's start offset within the first second, spread evenly by a multiplicative hash of its seed. */
+const phaseMs = (seed: number) => Math.floor((Math.imul(seed, 2654435761) >>> 0) / 2 ** 32 * 1000);
 
 export class Simulation extends EventEmitter<SimulationEvents> {
   readonly profile: Profile;
@@ -117,7 +119,9 @@ export class Simulation extends EventEmitter<SimulationEvents> {
   run(): Promise<void> {
     if (this.clients.length === 0) throw new Error('connect() first');
     this.startMs = Date.now();
-    for (const c of this.clients) c.device = new SimDevice(c.deviceId, c.patientId, this.profile, this.startMs, c.seed);
+    // Real devices are not phase-locked: each one's clock starts at its own point in the first
+    // second, so their frames (and the gateway's batch windows) are spread out as in a real ward.
+    for (const c of this.clients) c.device = new SimDevice(c.deviceId, c.patientId, this.profile, this.startMs + phaseMs(c.seed), c.seed);
     this.endMs = Number.isFinite(this.opts.durationS) ? this.startMs + this.opts.durationS * 1000 : Infinity;
     this.done = new Promise<void>((resolve) => (this.finish = resolve));
     this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 20);

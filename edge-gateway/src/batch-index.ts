@@ -17,6 +17,9 @@ export interface BatchRecord {
   lastTs: number;
   count: number;
   bytes: number;
+  /** Where the batch is stored: its pack (SHA-256 of the pack file) and the byte range in it. */
+  pack: string;
+  offset: number;
   /** Wall-clock ms at which the batch and this record were durable. */
   durableAt: number;
 }

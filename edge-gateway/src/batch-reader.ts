@@ -1,53 +1,67 @@
 /**
- * Reads a gateway's store back: every sealed batch is checked against its content address, parsed,
- * and opened with the epoch key derived from its patient's master secret. Batches are found by
- * walking the store, not the index, so a batch the index missed is still read.
+ * Reads a gateway's store back: every pack is checked against its content address, every batch in
+ * it is parsed and opened with the epoch key derived from its patient's master secret. Packs are
+ * found by listing the store, not from the index; the index is then used to report batches it
+ * lists that no pack holds (lost), so nothing goes missing silently.
  */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import {
   batchId, deriveEpochKey, openBatch, parseBatch, type BatchHeader, type ReadingBody,
 } from '@vitalgate/protocol';
+import { BatchIndex } from './batch-index.js';
 import { dataDirLayout } from './data-dir.js';
 import { Keystore } from './keystore.js';
-import { LocalObjectStore } from './object-store.js';
+import { PackStore } from './pack-store.js';
 
 export type OpenedBatch =
-  | { id: string; ok: true; header: BatchHeader; bodies: ReadingBody[] }
-  | { id: string; ok: false; header?: BatchHeader; reason: string };
+  | { id: string; pack: string; ok: true; header: BatchHeader; bodies: ReadingBody[] }
+  | { id: string; pack: string; ok: false; header?: BatchHeader; reason: string };
 
 export async function* readStore(dataDir: string, passphrase: string): AsyncGenerator<OpenedBatch> {
   const dirs = dataDirLayout(dataDir);
   const keystore = await Keystore.open(dirs.keys, passphrase);
-  const store = new LocalObjectStore(dirs.store);
-  for (const id of await store.list()) {
+  const store = new PackStore(dirs.store);
+  const seen = new Set<string>();
+  for (const pack of await store.packs()) {
     let bytes: Uint8Array;
     try {
-      bytes = await store.get(id);
+      bytes = await store.readPack(pack);
     } catch (e) {
-      yield { id, ok: false, reason: `unreadable: ${(e as Error).message}` };
+      yield { id: '', pack, ok: false, reason: `pack unreadable: ${(e as Error).message}` };
       continue;
     }
-    if (batchId(bytes) !== id) {
-      yield { id, ok: false, reason: 'content does not hash to its id: the file was altered' };
+    if (bytesToHex(sha256(bytes)) !== pack) {
+      // Report it, then still try every batch: each one has its own hash and tag.
+      yield { id: '', pack, ok: false, reason: 'pack content does not hash to its name: the file was altered' };
+    }
+    const entries = PackStore.split(bytes);
+    if (!entries.ok) {
+      yield { id: '', pack, ok: false, reason: entries.reason };
       continue;
     }
-    const parsed = parseBatch(bytes);
-    if (!parsed.ok) {
-      yield { id, ok: false, reason: parsed.reason };
-      continue;
+    for (const e of entries.value) {
+      const id = batchId(e.bytes);
+      seen.add(id);
+      yield await openOne(keystore, pack, id, e.bytes);
     }
-    const { header } = parsed.value;
-    let pms: Uint8Array | undefined;
-    try {
-      pms = await keystore.get(header.patientId);
-    } catch (e) {
-      yield { id, ok: false, header, reason: (e as Error).message };
-      continue;
-    }
-    if (!pms) {
-      yield { id, ok: false, header, reason: `no master secret for patient ${header.patientId} in this keystore` };
-      continue;
-    }
-    const opened = openBatch(deriveEpochKey(pms, header.patientId, header.stream, header.epoch), parsed.value);
-    yield opened.ok ? { id, ok: true, header, bodies: opened.value } : { id, ok: false, header, reason: opened.reason };
   }
+  for (const rec of await BatchIndex.load(dirs.index)) {
+    if (!seen.has(rec.id)) yield { id: rec.id, pack: rec.pack, ok: false, reason: 'listed in the index but in no pack: lost or altered' };
+  }
+}
+
+async function openOne(keystore: Keystore, pack: string, id: string, bytes: Uint8Array): Promise<OpenedBatch> {
+  const parsed = parseBatch(bytes);
+  if (!parsed.ok) return { id, pack, ok: false, reason: parsed.reason };
+  const { header } = parsed.value;
+  let pms: Uint8Array | undefined;
+  try {
+    pms = await keystore.get(header.patientId);
+  } catch (e) {
+    return { id, pack, ok: false, header, reason: (e as Error).message };
+  }
+  if (!pms) return { id, pack, ok: false, header, reason: `no master secret for patient ${header.patientId} in this keystore` };
+  const opened = openBatch(deriveEpochKey(pms, header.patientId, header.stream, header.epoch), parsed.value);
+  return opened.ok ? { id, pack, ok: true, header, bodies: opened.value } : { id, pack, ok: false, header, reason: opened.reason };
 }

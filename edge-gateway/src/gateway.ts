@@ -25,7 +25,7 @@ import { ensureDir } from './durable-fs.js';
 import { EpochClock } from './epoch-clock.js';
 import { Keystore, type ScryptParams } from './keystore.js';
 import { LogThrottle } from './log-throttle.js';
-import { LocalObjectStore } from './object-store.js';
+import { PackStore } from './pack-store.js';
 import { SeqWindows } from './seq-window.js';
 
 export interface GatewayOptions {
@@ -100,7 +100,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly bleSources: BleSource[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt'>; bytes: Uint8Array }> = [];
+  private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array }> = [];
   private stopped = false;
   private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
@@ -111,7 +111,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private constructor(
     readonly opts: GatewayOptions,
     readonly keystore: Keystore,
-    readonly store: LocalObjectStore,
+    readonly store: PackStore,
     readonly index: BatchIndex,
     readonly epochs: EpochClock,
     logger: Logger,
@@ -133,7 +133,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const keystore = await Keystore.open(dirs.keys, opts.passphrase, opts.scrypt);
     const index = await BatchIndex.open(dirs.index);
     const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS);
-    const gw = new Gateway(opts, keystore, new LocalObjectStore(dirs.store), index, epochs, logger);
+    const gw = new Gateway(opts, keystore, new PackStore(dirs.store), index, epochs, logger);
     const window = gw.batcher.opts.windowMs;
     // A batch waits at most one tick past its window, so the tick is a small share of the window.
     gw.timer = setInterval(() => void gw.flush(false), Math.max(10, Math.min(50, window / 10)));
@@ -271,9 +271,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         if (i % 64 === 63) await new Promise((r) => setImmediate(r));
       }
       const batch = this.unstored;
-      await this.store.putMany(batch.map((u) => ({ id: u.rec.id, bytes: u.bytes })));
+      const stored = await this.store.putMany(batch.map((u) => ({ id: u.rec.id, bytes: u.bytes })));
       const durableAt = Date.now();
-      const records = batch.map((u) => ({ ...u.rec, durableAt }));
+      const records: BatchRecord[] = batch.map((u, i) => ({ ...u.rec, pack: stored[i]!.pack, offset: stored[i]!.offset, durableAt }));
       await this.index.append(records);
       this.unstored = [];
       for (const r of records) {
@@ -289,7 +289,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
-  private seal(b: PendingBatch, key: Uint8Array, epoch: number): { rec: Omit<BatchRecord, 'durableAt'>; bytes: Uint8Array } {
+  private seal(b: PendingBatch, key: Uint8Array, epoch: number): { rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array } {
     const k = seqKey(b.patientId, b.stream, b.deviceId);
     const seq = (this.index.lastSeq.get(k) ?? -1) + 1;
     this.index.lastSeq.set(k, seq);

@@ -11,3 +11,4 @@ export * from './cobs.js';
 export * from './uart-frame.js';
 export * from './uart-stream.js';
 export * from './ble-sim-wire.js';
+export * from './batch-pack.js';

@@ -29,7 +29,7 @@ export function registerOpen(program: Command): void {
         if (!b.ok) {
           failed++;
           const where = b.header ? ` (${b.header.patientId}/${b.header.deviceId}/${b.header.stream} batch ${b.header.seq}, epoch ${b.header.epoch})` : '';
-          process.stderr.write(`batch ${b.id}${where} FAILED: ${b.reason}\n`);
+          process.stderr.write(b.id ? `batch ${b.id}${where} in pack ${b.pack} FAILED: ${b.reason}\n` : `pack ${b.pack} FAILED: ${b.reason}\n`);
           continue;
         }
         const h = b.header;
@@ -47,7 +47,7 @@ export function registerOpen(program: Command): void {
         }
         await write(chunk);
       }
-      process.stderr.write(`${batches} batches, ${readings} readings, ${failed} failed\n`);
+      process.stderr.write(`${batches - failed} batches opened, ${readings} readings, ${failed} failures\n`);
       if (failed > 0) process.exitCode = 1;
     });
 }
