@@ -10,6 +10,7 @@ export interface BenchArgs {
   preEnroll: boolean;
   persistentCeiling: boolean;
   skipSaturation: boolean;
+  skipDecode: boolean;
   json: boolean;
   keep: boolean;
   help: boolean;
@@ -25,6 +26,7 @@ export const DEFAULTS: BenchArgs = {
   preEnroll: false,
   persistentCeiling: true,
   skipSaturation: false,
+  skipDecode: false,
   json: false,
   keep: false,
   help: false,
@@ -62,6 +64,8 @@ Flags:
   --skip-persistent-ceiling      skip saturation run (c): the bare subscriber again, but with a persistent
                                  session (clean=false, fixed client id) as the gateway connects
   --skip-saturation              run only the sustained measurement
+  --skip-decode                  skip the decoder throughput figures (UART frames, GATT notifications,
+                                 JSON and CBOR payloads per second, measured in this process first)
   --skip-sustained               run only the saturation measurements
   --json                         print one JSON object on stdout instead of human-readable lines
   --keep                         keep the temporary data directories (their paths are printed on stderr)
@@ -106,6 +110,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--saturation-connections': a.saturationConnections = num(flag, value(), true); break;
       case '--saturation-window': a.saturationWindow = num(flag, value(), true); break;
       case '--skip-saturation': a.skipSaturation = true; break;
+      case '--skip-decode': a.skipDecode = true; break;
       case '--skip-sustained': a.skipSustained = true; break;
       case '--pre-enroll': a.preEnroll = true; break;
       case '--skip-persistent-ceiling': a.persistentCeiling = false; break;

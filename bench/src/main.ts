@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { HELP, parseArgs, UsageError, type BenchArgs } from './args.js';
 import { Child, CLI_MAIN } from './procs.js';
+import { runDecode, type DecodeResult } from './decode.js';
 import { runSustained, type SustainedResult } from './sustained.js';
 import { runSaturationBare, runSaturationWithGateway, type BareSaturation, type GatewaySaturation } from './saturation.js';
 
@@ -81,6 +82,7 @@ interface Output {
   persistentSessionCeilingMessagesPerSec: number | null;
   ratioVsPersistentSession: number | null;
   saturationLost: number | null;
+  decode: DecodeResult | null;
   targets: { sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null };
   sustained: SustainedResult | null;
   saturation: {
@@ -98,6 +100,12 @@ async function main(): Promise<Output> {
   await writeFile(passphraseFile, passphrase + '\n', { mode: 0o600 });
   log(`temporary directory ${tempRoot}`);
   const onCleanup = (f: () => Promise<void>) => cleanups.push(f);
+
+  let decode: DecodeResult | null = null;
+  if (!args.skipDecode) {
+    log('decode: UART frames, GATT notifications, JSON and CBOR payloads (1.5 s each, one core)');
+    decode = runDecode();
+  }
 
   let sustained: SustainedResult | null = null;
   if (!args.skipSustained) {
@@ -150,6 +158,7 @@ async function main(): Promise<Output> {
     persistentSessionCeilingMessagesPerSec: c?.ceilingMessagesPerSec ?? null,
     ratioVsPersistentSession: ratioOf(g?.maxMessagesPerSec, c?.ceilingMessagesPerSec),
     saturationLost: g?.lost ?? null,
+    decode,
     targets: {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
@@ -164,6 +173,10 @@ async function main(): Promise<Output> {
 function human(o: Output): string {
   const L: string[] = [];
   const yes = (b: boolean | null) => (b === null ? 'not measured' : b ? 'met' : 'MISSED');
+  if (o.decode) {
+    const d = o.decode;
+    L.push(`Decoders (one core): UART ${d.uartFramesPerSec} frames/s (${d.uartMegabytesPerSec} MB/s), GATT ${d.gattNotificationsPerSec} notifications/s, payloads JSON ${d.jsonPayloadsPerSec}/s, CBOR ${d.cborPayloadsPerSec}/s (CBOR/JSON ${d.cborToJsonRatio})`);
+  }
   if (o.sustained) {
     const s = o.sustained;
     L.push(`Sustained load: ${s.devices} devices × ${s.seconds} s (mixed profile, CBOR, QoS 1)`);
