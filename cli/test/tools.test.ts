@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { vitalgate } from './cli.js';
+
+const physionet = (r: string) => fileURLToPath(new URL(`../../../../shared/data/physionet/${r}.hea`, import.meta.url));
+
+describe('vitalgate wfdb info', function () {
+  this.timeout(60_000);
+  for (const [rec, fs, samples, n] of [['100', 360, 650000, 2], ['v102s', 250, 75000, 4], ['test01_00s', 500, 4000, 4]] as const) {
+    it(`reads ${rec} and every signal matches its header checksum`, async () => {
+      const r = await vitalgate(['wfdb', 'info', physionet(rec), '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const info = JSON.parse(r.stdout) as { record: string; fs: number; samples: number; signals: Array<{ checksum: number; computedChecksum: number; first: number[]; initialValue: number; description: string }> };
+      assert.equal(info.record, rec);
+      assert.equal(info.fs, fs);
+      assert.equal(info.samples, samples);
+      assert.equal(info.signals.length, n);
+      for (const s of info.signals) {
+        assert.equal(s.computedChecksum, s.checksum, s.description);
+        assert.equal(s.first.length, 5);
+        assert.equal(s.first[0], s.initialValue);
+      }
+    });
+  }
+  it('fails clearly on a missing record', async () => {
+    const r = await vitalgate(['wfdb', 'info', '/nonexistent/rec.hea']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /rec\.hea/);
+  });
+});
+
+describe('vitalgate decode', () => {
+  it('decodes a GATT heart-rate value from the shared vectors', async () => {
+    const r = await vitalgate(['decode', 'gatt', '0x2A37', '1e5532002100']);
+    assert.equal(r.code, 0, r.stderr);
+    const v = JSON.parse(r.stdout) as Record<string, unknown>;
+    assert.equal(v.heartRate, 85);
+    assert.deepEqual(v.rrIntervals1024, [33]);
+  });
+  it('exits 2 with a clear message on invalid GATT input', async () => {
+    for (const args of [['2a37', '170101'], ['2a37', 'zz'], ['2aff', '00'], ['2a1c', '06b00e00fedc070c050b321b']]) {
+      const r = await vitalgate(['decode', 'gatt', ...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /^vitalgate decode: .+/);
+      assert.equal(r.stdout, '');
+    }
+  });
+  it('decodes a UART frame from the documented vectors, and refuses a flipped bit', async () => {
+    const wire = '0b01100773747261702d310101020701010107075bd1d0570101032ad400';
+    const r = await vitalgate(['decode', 'frame', wire]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { battery: number }).battery, 87);
+    const bad = await vitalgate(['decode', 'frame', wire.replace('57', '56')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /CRC mismatch/);
+  });
+});
+
+describe('vitalgate gateway --config', () => {
+  it('names every invalid field of a bad config file and exits 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vg-cfg-'));
+    try {
+      await writeFile(join(dir, 'gw.yaml'), 'mqtt: { url: http://x }\nserial:\n  - { path: /dev/ttyUSB0, patient: "bad id" }\nble:\n  - { radio: bluetooth, patient: p }\nbatchWindowMs: 1\nsurprise: true\n');
+      const r = await vitalgate(['gateway', '--config', join(dir, 'gw.yaml')]);
+      assert.equal(r.code, 2);
+      for (const f of ['mqtt.url', 'serial.0.patient', 'ble.0.radio', 'batchWindowMs', 'surprise']) assert.ok(r.stderr.includes(f), `${f} not named in:\n${r.stderr}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  it('says clearly that BLE needs an adapter on a machine without one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vg-ble-'));
+    try {
+      await writeFile(join(dir, 'pass'), 'a passphrase for this test\n', { mode: 0o600 });
+      const r = await vitalgate(['gateway', '--broker', 'none', '--ble', 'noble@patient-1', '--data-dir', join(dir, 'd'), '--passphrase-file', join(dir, 'pass')], {}, 60_000);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /BLE needs the optional package @abandonware\/noble and a Bluetooth adapter/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
