@@ -7,6 +7,7 @@
  */
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { Aedes as AedesType, AedesOptions } from 'aedes';
+import { createMemoryPersistence, type AedesAsyncPersistence } from './memory-persistence.js';
 
 export interface BrokerPolicy {
   authenticate?: AedesOptions['authenticate'];
@@ -22,6 +23,12 @@ export interface BrokerOptions {
   policy?: BrokerPolicy;
   /** Passed to aedes: max time a slow subscriber may block delivery before it is dropped (ms). */
   drainTimeout?: number;
+  /**
+   * aedes persistence (promise style, e.g. aedes-persistence-redis for a cluster). Default: our
+   * in-memory store (memory-persistence.ts), O(1) per message for persistent sessions. A persistence
+   * passed here belongs to the caller: close() does not destroy it.
+   */
+  persistence?: AedesAsyncPersistence;
 }
 
 export interface BrokerStats {
@@ -35,6 +42,8 @@ export interface RunningBroker {
   readonly port: number;
   readonly url: string;
   readonly aedes: AedesType;
+  /** The persistence aedes was given (options.persistence, or the default in-memory one). */
+  readonly persistence: AedesAsyncPersistence;
   stats(): BrokerStats;
   close(): Promise<void>;
 }
@@ -44,8 +53,11 @@ export const DEFAULT_BROKER_PORT = 1883;
 export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBroker> {
   const host = opts.host ?? '127.0.0.1';
   const { Aedes } = await import('aedes');
+  const ownPersistence = opts.persistence ? undefined : createMemoryPersistence();
+  const persistence = opts.persistence ?? ownPersistence!;
   const aedes = await Aedes.createBroker({
     id: `vitalgate-${process.pid}`,
+    persistence,
     // Device ids are up to 64 characters; MQTT 3.1.1's 23 is a minimum servers must accept, not a cap.
     maxClientsIdLength: 128,
     drainTimeout: opts.drainTimeout ?? 60_000,
@@ -67,22 +79,26 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
       resolve();
     });
   }).catch((e: NodeJS.ErrnoException) => {
-    aedes.close();
+    aedes.close(() => void ownPersistence?.destroy().catch(() => undefined));
     if (e.code === 'EADDRINUSE') throw new Error(`MQTT port ${host}:${opts.port} is already in use (pass another --mqtt-port, or 0 for a free one)`);
     throw e;
   });
   const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
   return {
     host,
     port,
     url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
     aedes,
+    persistence,
     stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn }),
+    // Memoised: a second close() waits for the first instead of destroying the persistence twice.
     close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Existing connections keep server.close() pending until aedes ends them.
-        aedes.close(() => undefined);
-      }),
+      (closing ??= Promise.all([
+        new Promise<void>((resolve) => server.close(() => resolve())),
+        // Existing connections keep server.close() pending until aedes ends them. The default
+        // persistence is destroyed only after aedes has closed its clients, which still use it.
+        new Promise<void>((resolve) => aedes.close(() => resolve())).then(() => ownPersistence?.destroy()),
+      ]).then(() => undefined)),
   };
 }

@@ -1,1 +1,2 @@
 export * from './broker.js';
+export * from './memory-persistence.js';

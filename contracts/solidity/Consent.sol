@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {Registry} from "./Registry.sol";
+
+/**
+ * @title Vitalgate Consent
+ * @notice A patient's grants of access to its streams, directly or as EIP-712 consents relayed by anyone,
+ * plus break-glass emergency access, and the `canAccess` view that ingest checks on every request.
+ *
+ * Units (the same everywhere in this contract):
+ * - `dataFrom`, `dataUntil`, `t`: milliseconds since the Unix epoch, the timestamps of the readings
+ *   (uint48). The data window is inclusive at both ends: t is covered when dataFrom <= t <= dataUntil.
+ * - `expiry`, `deadline`, break-glass `until`: seconds since the Unix epoch, compared with
+ *   block.timestamp. A grant is active while block.timestamp < expiry (at expiry it has expired); a
+ *   signature is usable while block.timestamp <= deadline (EIP-2612); break-glass is active while
+ *   block.timestamp < until.
+ * - `streams`: bitmask of stream ids, bit (1 << id), ids 0..8 (ecg, ppg, hr, spo2, temp, bp, glucose, acc, resp).
+ *
+ * There is at most one grant per (patient, grantee): a new grant replaces the previous one. A grantee is
+ * a registered clinician or a care team; a clinician is also covered by the grants of the care teams it
+ * belongs to. A banned requester is denied everything.
+ */
+contract Consent is EIP712, Nonces {
+    /// @notice All nine streams.
+    uint16 public constant ALL_STREAMS = 0x01ff;
+    uint8 public constant STREAM_COUNT = 9;
+
+    bytes32 public constant CONSENT_TYPEHASH = keccak256(
+        "Consent(address patient,address grantee,uint16 streams,uint48 dataFrom,uint48 dataUntil,uint40 expiry,string purpose,uint256 nonce,uint256 deadline)"
+    );
+    bytes32 public constant REVOKE_TYPEHASH =
+        keccak256("Revoke(address patient,address grantee,uint256 nonce,uint256 deadline)");
+
+    struct Grant {
+        uint16 streams;
+        uint48 dataFrom; // ms, inclusive
+        uint48 dataUntil; // ms, inclusive
+        uint40 expiry; // s, exclusive
+        uint40 grantedAt; // s (block.timestamp)
+        bytes32 purposeHash; // keccak256(bytes(purpose))
+    }
+
+    Registry public immutable registry;
+    /// @notice Length of a break-glass session in seconds.
+    uint40 public immutable breakGlassDuration;
+
+    mapping(address patient => mapping(address grantee => Grant)) private _grants;
+    mapping(address patient => mapping(address clinician => uint40)) private _breakGlassUntil;
+
+    event Granted(
+        address indexed patient,
+        address indexed grantee,
+        uint16 streams,
+        uint48 dataFrom,
+        uint48 dataUntil,
+        uint40 expiry,
+        string purpose,
+        bool bySignature
+    );
+    event Revoked(address indexed patient, address indexed grantee, bool bySignature);
+    event BreakGlass(address indexed patient, address indexed clinician, uint40 until, string reason);
+
+    error NotPatient(address account);
+    error InvalidGrantee(address grantee);
+    error InvalidStreams(uint16 streams);
+    error InvalidDataWindow(uint48 dataFrom, uint48 dataUntil);
+    error InvalidExpiry(uint40 expiry);
+    error PurposeRequired();
+    error NoGrant(address patient, address grantee);
+    error ExpiredDeadline(uint256 deadline);
+    error InvalidSignature();
+    error NotClinician(address account);
+    error RequesterBanned(address account);
+    error ReasonRequired();
+
+    constructor(Registry registry_, uint40 breakGlassDuration_) EIP712("Vitalgate Consent", "1") {
+        registry = registry_;
+        breakGlassDuration = breakGlassDuration_;
+    }
+
+    // ---------------------------------------------------------------- grants
+
+    /**
+     * @notice The calling patient grants `grantee` access to `streams` for readings timestamped within
+     * [dataFrom, dataUntil] (ms), until `expiry` (s, exclusive), for `purpose` (mandatory).
+     */
+    function grant(
+        address grantee,
+        uint16 streams,
+        uint48 dataFrom,
+        uint48 dataUntil,
+        uint40 expiry,
+        string calldata purpose
+    ) external {
+        _grant(msg.sender, grantee, streams, dataFrom, dataUntil, expiry, purpose, false);
+    }
+
+    /**
+     * @notice The same grant, signed by the patient as the EIP-712 `Consent` type and relayed by anyone.
+     * @param nonce must equal nonces(patient); each signature is usable once.
+     * @param deadline seconds; the signature is usable while block.timestamp <= deadline.
+     * @param signature 65-byte ECDSA signature by `patient` (or ERC-1271 if `patient` is a contract).
+     */
+    function grantBySig(
+        address patient,
+        address grantee,
+        uint16 streams,
+        uint48 dataFrom,
+        uint48 dataUntil,
+        uint40 expiry,
+        string calldata purpose,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert ExpiredDeadline(deadline);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                CONSENT_TYPEHASH,
+                patient,
+                grantee,
+                streams,
+                dataFrom,
+                dataUntil,
+                expiry,
+                keccak256(bytes(purpose)),
+                nonce,
+                deadline
+            )
+        );
+        _checkSignature(patient, structHash, signature);
+        _useCheckedNonce(patient, nonce);
+        _grant(patient, grantee, streams, dataFrom, dataUntil, expiry, purpose, true);
+    }
+
+    /// @notice The calling patient revokes the grant it gave `grantee`.
+    function revoke(address grantee) external {
+        _revoke(msg.sender, grantee, false);
+    }
+
+    /// @notice The same revocation, signed by the patient as the EIP-712 `Revoke` type and relayed by anyone.
+    function revokeBySig(address patient, address grantee, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+    {
+        if (block.timestamp > deadline) revert ExpiredDeadline(deadline);
+        bytes32 structHash = keccak256(abi.encode(REVOKE_TYPEHASH, patient, grantee, nonce, deadline));
+        _checkSignature(patient, structHash, signature);
+        _useCheckedNonce(patient, nonce);
+        _revoke(patient, grantee, true);
+    }
+
+    // ---------------------------------------------------------------- break-glass
+
+    /**
+     * @notice Emergency access: a registered, unbanned clinician opens all of `patient`'s streams, for
+     * data of any time, for `breakGlassDuration` seconds from now. `reason` is mandatory, and the
+     * BreakGlass event is always emitted (calling again extends the session and emits again).
+     */
+    function breakGlass(address patient, string calldata reason) external returns (uint40 until) {
+        if (bytes(reason).length == 0) revert ReasonRequired();
+        if (!registry.isClinician(msg.sender)) revert NotClinician(msg.sender);
+        if (registry.isBanned(msg.sender)) revert RequesterBanned(msg.sender);
+        if (!registry.isPatient(patient)) revert NotPatient(patient);
+        until = uint40(block.timestamp) + breakGlassDuration;
+        _breakGlassUntil[patient][msg.sender] = until;
+        emit BreakGlass(patient, msg.sender, until, reason);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /**
+     * @notice Whether `grantee` may read `patient`'s stream `stream` for a reading timestamped `t` (ms),
+     * now (block.timestamp). True when the grantee is not banned and one of these holds:
+     * - it holds an active grant covering the stream and t;
+     * - it is a registered clinician, and a care team it belongs to holds such a grant;
+     * - it is a registered clinician with an active break-glass session for the patient.
+     * A care team's own address can be queried too (its direct grant only).
+     */
+    function canAccess(address grantee, address patient, uint8 stream, uint48 t) external view returns (bool) {
+        if (stream >= STREAM_COUNT) return false;
+        if (registry.isBanned(grantee)) return false;
+        uint16 bit = uint16(1) << stream;
+        if (registry.isClinician(grantee)) {
+            if (_covers(_grants[patient][grantee], bit, t)) return true;
+            if (block.timestamp < _breakGlassUntil[patient][grantee]) return true;
+            address[] memory teams = registry.careTeamsOf(grantee);
+            for (uint256 i = 0; i < teams.length; i++) {
+                if (_covers(_grants[patient][teams[i]], bit, t)) return true;
+            }
+            return false;
+        }
+        if (registry.isCareTeam(grantee)) return _covers(_grants[patient][grantee], bit, t);
+        return false;
+    }
+
+    /// @notice The grant `patient` gave `grantee` (all zero when none).
+    function grantOf(address patient, address grantee) external view returns (Grant memory) {
+        return _grants[patient][grantee];
+    }
+
+    /// @notice Whether the grant is active now (exists and block.timestamp < expiry).
+    function isGrantActive(address patient, address grantee) external view returns (bool) {
+        return block.timestamp < _grants[patient][grantee].expiry;
+    }
+
+    /// @notice End (s, exclusive) of `clinician`'s break-glass session for `patient`; 0 if it never broke the glass.
+    function breakGlassUntil(address patient, address clinician) external view returns (uint40) {
+        return _breakGlassUntil[patient][clinician];
+    }
+
+    /// @notice The EIP-712 domain separator (name "Vitalgate Consent", version "1", this chain, this contract).
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _grant(
+        address patient,
+        address grantee,
+        uint16 streams,
+        uint48 dataFrom,
+        uint48 dataUntil,
+        uint40 expiry,
+        string calldata purpose,
+        bool bySignature
+    ) private {
+        if (!registry.isPatient(patient)) revert NotPatient(patient);
+        if (!registry.isClinician(grantee) && !registry.isCareTeam(grantee)) revert InvalidGrantee(grantee);
+        if (streams == 0 || streams > ALL_STREAMS) revert InvalidStreams(streams);
+        if (dataFrom > dataUntil) revert InvalidDataWindow(dataFrom, dataUntil);
+        if (expiry <= block.timestamp) revert InvalidExpiry(expiry);
+        if (bytes(purpose).length == 0) revert PurposeRequired();
+        _grants[patient][grantee] = Grant({
+            streams: streams,
+            dataFrom: dataFrom,
+            dataUntil: dataUntil,
+            expiry: expiry,
+            grantedAt: uint40(block.timestamp),
+            purposeHash: keccak256(bytes(purpose))
+        });
+        emit Granted(patient, grantee, streams, dataFrom, dataUntil, expiry, purpose, bySignature);
+    }
+
+    function _revoke(address patient, address grantee, bool bySignature) private {
+        if (_grants[patient][grantee].expiry == 0) revert NoGrant(patient, grantee);
+        delete _grants[patient][grantee];
+        emit Revoked(patient, grantee, bySignature);
+    }
+
+    function _checkSignature(address signer, bytes32 structHash, bytes calldata signature) private view {
+        if (!SignatureChecker.isValidSignatureNow(signer, _hashTypedDataV4(structHash), signature)) {
+            revert InvalidSignature();
+        }
+    }
+
+    function _covers(Grant storage g, uint16 bit, uint48 t) private view returns (bool) {
+        return block.timestamp < g.expiry && (g.streams & bit) != 0 && g.dataFrom <= t && t <= g.dataUntil;
+    }
+}
