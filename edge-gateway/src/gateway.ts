@@ -68,6 +68,10 @@ export interface GatewayMetrics {
   bytesStored: number;
   flushErrors: number;
   patientsEnrolled: number;
+  flushes: number;
+  /** The most any batch waited past its window before being sealed, ms: how far flushing lags. */
+  maxOverdueMs: number;
+  lastFlush?: { batches: number; sealMs: number; storeMs: number; indexMs: number; overdueMs: number };
   epoch: number;
   epochStartedAt: number;
   serial: SerialSourceStatus[];
@@ -93,6 +97,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly batcher: Batcher;
   private readonly seqs = new SeqWindows();
   private readonly keyCache = new Map<string, Uint8Array>();
+  private readonly seenPatients = new Set<string>();
   readonly throttle: LogThrottle;
   private readonly allowed: Set<string> | undefined;
   private mqtt: MqttClient | undefined;
@@ -105,7 +110,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
     duplicates: 0, seqRestarts: 0, statusMessages: 0, batchesSealed: 0, readingsSealed: 0, bytesStored: 0,
-    flushErrors: 0, patientsEnrolled: 0,
+    flushErrors: 0, patientsEnrolled: 0, flushes: 0, maxOverdueMs: 0,
   };
 
   private constructor(
@@ -217,6 +222,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     this.m.readingsAccepted++;
     this.m.samplesAccepted += sampleCount(stream, body);
+    if (!this.seenPatients.has(patientId)) this.enrolInBackground(patientId);
     this.batcher.add(patientId, deviceId, stream, body, now);
   }
 
@@ -229,6 +235,26 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.flushing = undefined;
     });
     return this.flushing;
+  }
+
+  /**
+   * A patient's secret is fetched (or made) as soon as their first reading arrives, so it is ready
+   * when the batch falls due a window later instead of costing fsyncs inside the flush. A failure
+   * here is only logged: the flush enrols again and keeps the batch until it succeeds.
+   */
+  private enrolInBackground(patientId: string): void {
+    this.seenPatients.add(patientId);
+    this.keystore.getOrEnroll(patientId).then(({ enrolled }) => {
+      if (enrolled) this.noteEnrolled(patientId);
+    }, (e: Error) => {
+      this.seenPatients.delete(patientId);
+      this.log.error({ patientId, err: e.message }, 'could not enrol patient; will retry at the next flush');
+    });
+  }
+
+  private noteEnrolled(patientId: string): void {
+    this.m.patientsEnrolled++;
+    this.log.info({ patientId }, 'enrolled patient: new master secret sealed under the gateway passphrase');
   }
 
   private async epochKey(patientId: string, stream: StreamName, epoch: number): Promise<Uint8Array> {
@@ -247,6 +273,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const due = this.batcher.take(now, all);
     if (due.length === 0 && this.unstored.length === 0) return;
     let sealedNow = 0;
+    const T = { start: performance.now(), sealed: 0, packed: 0 };
+    let waits = 0;
+    for (const b of due) waits = Math.max(waits, now - b.openedAt);
     try {
       const before = this.epochs.current.epoch;
       const epoch = await this.epochs.at(now);
@@ -254,10 +283,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // New patients are enrolled together (each costs fsyncs), not one by one inside the loop.
       try {
         await pMap(new Set(due.map((b) => b.patientId)), async (p) => {
-          if ((await this.keystore.getOrEnroll(p)).enrolled) {
-            this.m.patientsEnrolled++;
-            this.log.info({ patientId: p }, 'enrolled patient: new master secret sealed under the gateway passphrase');
-          }
+          if ((await this.keystore.getOrEnroll(p)).enrolled) this.noteEnrolled(p);
         }, { concurrency: 32 });
       } catch (e) {
         this.batcher.restore(due);
@@ -270,12 +296,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         // Thousands of batches can fall due in one tick; yield now and then so intake keeps flowing.
         if (i % 64 === 63) await new Promise((r) => setImmediate(r));
       }
+      T.sealed = performance.now();
       const batch = this.unstored;
       const stored = await this.store.putMany(batch.map((u) => ({ id: u.rec.id, bytes: u.bytes })));
       const durableAt = Date.now();
       const records: BatchRecord[] = batch.map((u, i) => ({ ...u.rec, pack: stored[i]!.pack, offset: stored[i]!.offset, durableAt }));
+      T.packed = performance.now();
       await this.index.append(records);
       this.unstored = [];
+      const overdue = Math.max(0, waits - this.batcher.opts.windowMs);
+      this.m.flushes++;
+      this.m.maxOverdueMs = Math.max(this.m.maxOverdueMs, overdue);
+      this.m.lastFlush = { batches: batch.length, sealMs: Math.round(T.sealed - T.start), storeMs: Math.round(T.packed - T.sealed), indexMs: Math.round(performance.now() - T.packed), overdueMs: overdue };
+      this.log.debug(this.m.lastFlush, 'flushed');
       for (const r of records) {
         this.m.batchesSealed++;
         this.m.readingsSealed += r.count;
