@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerBroker } from './commands/broker.js';
 import { registerDecode } from './commands/decode.js';
 import { registerWfdb } from './commands/wfdb.js';
+import { registerChain, registerVerify } from './commands/chain.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerOpen } from './commands/open.js';
 import { registerRun } from './commands/run.js';
@@ -30,6 +31,8 @@ registerBroker(program);
 registerGateway(program);
 registerDecode(program);
 registerWfdb(program);
+registerChain(program);
+registerVerify(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`vitalgate: ${e.message}\n`);

@@ -9,6 +9,7 @@ import { startBroker, type RunningBroker } from '@vitalgate/broker';
 import { Simulation, type SimulationOptions } from '@vitalgate/device-sim';
 import { Gateway } from '@vitalgate/edge-gateway';
 import { resolvePassphrase } from './passphrase.js';
+import { chainDir, startEmbeddedChain, type EmbeddedChain } from './chain/embedded.js';
 
 export interface PipelineOptions {
   devices: number;
@@ -23,6 +24,9 @@ export interface PipelineOptions {
   epochMinutes?: number;
   sentLog?: string;
   logLevel?: string;
+  /** Anchor on the embedded anvil chain (default true). */
+  chain?: boolean;
+  anchorSeconds?: number;
 }
 
 export interface Pipeline {
@@ -30,6 +34,7 @@ export interface Pipeline {
   gateway: Gateway;
   sim: Simulation;
   log: Logger;
+  chain?: EmbeddedChain;
   /** Stops the devices, waits for their publishes, seals everything, shuts down. */
   shutdown(): Promise<void>;
 }
@@ -37,7 +42,14 @@ export interface Pipeline {
 export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: number) => void): Promise<Pipeline> {
   const log = pino({ level: o.logLevel ?? 'warn' }, pino.destination(2));
   const { passphrase } = resolvePassphrase(o.passphraseFile);
-  const broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0 });
+  const chain = o.chain === false ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
+  let broker: RunningBroker;
+  try {
+    broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0 });
+  } catch (e) {
+    await chain?.stop();
+    throw e;
+  }
   let gateway: Gateway | undefined;
   let sent: WriteStream | undefined;
   try {
@@ -49,6 +61,7 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
       batchWindowMs: o.batchWindowMs,
       epochPeriodMs: o.epochMinutes ? o.epochMinutes * 60_000 : undefined,
       logger: log.child({ name: 'gateway' }),
+      ...(chain ? { chain: { url: chain.url, deploymentFile: chain.deploymentFile, adminKey: chain.adminKey, anchorPeriodMs: (o.anchorSeconds ?? 30) * 1000 } } : {}),
     });
     const sim = new Simulation({ brokerUrl: broker.url, devices: o.devices, durationS: o.durationS, profile: o.profile, encoding: o.encoding });
     if (o.sentLog) {
@@ -60,18 +73,20 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
     await sim.connect(onConnectProgress);
     const gw = gateway;
     return {
-      broker, gateway: gw, sim, log,
+      broker, gateway: gw, sim, log, chain,
       async shutdown() {
         await sim.stop();
         await sim.close();
         await gw.stop();
         await broker.close();
+        await chain?.stop();
         if (sent) await new Promise<void>((r) => sent!.end(r));
       },
     };
   } catch (e) {
     await gateway?.stop().catch(() => undefined);
     await broker.close();
+    await chain?.stop();
     sent?.end();
     throw e;
   }

@@ -34,9 +34,11 @@ export class BatchIndex {
   count = 0;
   private constructor(readonly path: string) {}
 
-  static async open(path: string): Promise<BatchIndex> {
+  /** Opens for appending; `loaded` holds the records read at open (for the anchorer), once. */
+  static async open(path: string): Promise<{ index: BatchIndex; loaded: BatchRecord[] }> {
     const idx = new BatchIndex(path);
-    for (const r of await BatchIndex.load(path)) idx.note(r);
+    const loaded = await BatchIndex.load(path);
+    for (const r of loaded) idx.note(r);
     idx.fh = await open(path, 'a+', 0o644);
     const { size } = await idx.fh.stat();
     if (size > 0) {
@@ -45,7 +47,7 @@ export class BatchIndex {
       // Start on a fresh line after a torn append, so the next record is not glued onto it.
       if (last[0] !== 0x0a) await idx.fh.write('\n');
     }
-    return idx;
+    return { index: idx, loaded };
   }
 
   private note(r: BatchRecord): void {

@@ -7,6 +7,7 @@ export interface DataDirLayout {
   store: string;
   index: string;
   epochs: string;
+  anchors: string;
 }
 
 export function dataDirLayout(root: string): DataDirLayout {
@@ -16,5 +17,6 @@ export function dataDirLayout(root: string): DataDirLayout {
     store: join(root, 'store'),
     index: join(root, 'index.jsonl'),
     epochs: join(root, 'epochs.jsonl'),
+    anchors: join(root, 'anchors.jsonl'),
   };
 }

@@ -18,7 +18,9 @@ import {
   BleSource, NobleCentral, SerialSource, SimCentral,
   type BleSourceStatus, type SerialSourceOptions, type SerialSourceStatus,
 } from '@vitalgate/firmware-bridge';
+import { Anchorer, type AnchorerStatus } from './anchorer.js';
 import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
+import { ChainLink, type ChainOptions } from './chain-link.js';
 import { Batcher, type PendingBatch } from './batcher.js';
 import { dataDirLayout } from './data-dir.js';
 import { ensureDir } from './durable-fs.js';
@@ -44,6 +46,8 @@ export interface GatewayOptions {
    * a ble-sim://host:port address for the simulator's BLE-sim hub.
    */
   ble?: Array<{ radio: string; patientId: string }>;
+  /** Anchor batch roots on this chain (omit for no anchoring). */
+  chain?: ChainOptions & { anchorPeriodMs?: number };
   /** Patients whose readings this gateway takes; default every patient. */
   patients?: string[];
   batchWindowMs?: number;
@@ -76,6 +80,7 @@ export interface GatewayMetrics {
   epochStartedAt: number;
   serial: SerialSourceStatus[];
   ble: BleSourceStatus[];
+  anchoring?: AnchorerStatus;
 }
 
 export interface GatewayEvents {
@@ -86,6 +91,7 @@ export interface GatewayEvents {
 
 export const DEFAULT_BATCH_WINDOW_MS = 2000;
 export const DEFAULT_MAX_BATCH_SAMPLES = 5000;
+export const DEFAULT_ANCHOR_PERIOD_MS = 30_000;
 
 /** Reasons are grouped by their first words so metrics have a bounded set of labels. */
 function reasonClass(reason: string): string {
@@ -103,11 +109,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private mqtt: MqttClient | undefined;
   private readonly serialSources: SerialSource[] = [];
   private readonly bleSources: BleSource[] = [];
+  private anchorer: Anchorer | undefined;
+  chainLink: ChainLink | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array }> = [];
   private stopped = false;
-  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble'> = {
+  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble' | 'anchoring'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
     duplicates: 0, seqRestarts: 0, statusMessages: 0, batchesSealed: 0, readingsSealed: 0, bytesStored: 0,
     flushErrors: 0, patientsEnrolled: 0, flushes: 0, maxOverdueMs: 0,
@@ -136,7 +144,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const dirs = dataDirLayout(opts.dataDir);
     await ensureDir(dirs.root, 0o700);
     const keystore = await Keystore.open(dirs.keys, opts.passphrase, opts.scrypt);
-    const index = await BatchIndex.open(dirs.index);
+    const { index, loaded } = await BatchIndex.open(dirs.index);
     const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS);
     const gw = new Gateway(opts, keystore, new PackStore(dirs.store), index, epochs, logger);
     const window = gw.batcher.opts.windowMs;
@@ -144,6 +152,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     gw.timer = setInterval(() => void gw.flush(false), Math.max(10, Math.min(50, window / 10)));
     logger.info({ dataDir: opts.dataDir, epoch: epochs.current.epoch, batches: index.count }, 'gateway started');
     try {
+      if (opts.chain) {
+        gw.chainLink = await ChainLink.connect(opts.chain, keystore, logger.child({ part: 'chain' }));
+        gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
+        gw.on('sealed', (recs) => gw.anchorer!.add(recs));
+        gw.anchorer.start();
+        logger.info({ chain: opts.chain.url, account: gw.chainLink.address }, 'anchoring on chain');
+      }
       if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
       for (const so of opts.serial ?? []) {
         const src = new SerialSource({ ...so, logger: logger.child({ source: 'serial', path: so.path }) });
@@ -361,6 +376,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       epochStartedAt: this.epochs.current.startedAt,
       serial: this.serialSources.map((s) => s.status()),
       ble: this.bleSources.map((s) => s.status()),
+      ...(this.anchorer ? { anchoring: this.anchorer.status() } : {}),
     };
   }
 
@@ -374,11 +390,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.stopped = true;
     clearInterval(this.timer);
     await this.flush(true);
+    await this.anchorer?.stop();
     this.throttle.report();
     await this.index.close();
     await this.epochs.close();
     for (const k of this.keyCache.values()) k.fill(0);
     this.keyCache.clear();
-    this.log.info({ ...this.metrics(), rejectedByReason: undefined, serial: undefined, ble: undefined }, 'gateway stopped');
+    this.log.info({ ...this.metrics(), rejectedByReason: undefined, serial: undefined, ble: undefined, lastFlush: undefined }, 'gateway stopped');
   }
 }

@@ -5,3 +5,6 @@ export * from './pack-store.js';
 export * from './epoch-clock.js';
 export * from './data-dir.js';
 export * from './batch-reader.js';
+export * from './chain-link.js';
+export * from './anchorer.js';
+export * from './verify.js';

@@ -147,6 +147,32 @@ export class Keystore {
     return pms;
   }
 
+  /**
+   * A named 32-byte secret sealed like the patients' (for example the gateway's chain signing key,
+   * or a patient's consent key on a patient-side gateway), made on first use.
+   */
+  async getOrCreateSecret(name: string): Promise<Uint8Array> {
+    assertValidId('secret', name);
+    const path = join(this.dir, 'secrets', `${name}.json`);
+    const aad = utf8ToBytes(`vitalgate/v1/secret/${name}`);
+    try {
+      const file = JSON.parse(await readFile(path, 'utf8')) as { nonceHex: string; ctHex: string };
+      try {
+        return xchacha20poly1305(this.kek, hexToBytes(file.nonceHex), aad).decrypt(hexToBytes(file.ctHex));
+      } catch {
+        throw new Error(`the sealed secret ${name} does not authenticate: the file was altered`);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const secret = randomBytes(32);
+    const nonce = randomBytes(24);
+    await ensureDir(join(this.dir, 'secrets'), 0o700);
+    const file = { version: 1, name, nonceHex: bytesToHex(nonce), ctHex: bytesToHex(xchacha20poly1305(this.kek, nonce, aad).encrypt(secret)) };
+    await writeFileAtomic(path, JSON.stringify(file) + '\n', { mode: 0o600, syncDir: true });
+    return secret;
+  }
+
   async patients(): Promise<string[]> {
     try {
       return (await readdir(join(this.dir, 'patients')))

@@ -15,13 +15,15 @@ export function registerRun(program: Command): void {
     .option('--encoding <enc>', 'payload encoding: json, cbor or mixed', 'cbor')
     .option('--batch-window-ms <ms>', 'close a batch this long after its first reading', positiveInt('--batch-window-ms'), 2000)
     .option('--epoch-minutes <m>', 'epoch key rotation period', positiveNumber('--epoch-minutes'), 15)
+    .option('--no-chain', 'do not anchor on the embedded anvil chain')
+    .option('--anchor-seconds <s>', 'anchor a Merkle root of new batches this often', positiveNumber('--anchor-seconds'), 30)
     .option('--sent-log <file>', 'write every reading the broker acknowledged as JSON lines (for reconciliation)')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--verbose', 'log gateway activity (info level) to stderr')
     .addHelpText('after', '\nExample:\n  vitalgate run --devices 50 --duration 10 --data-dir /tmp/vg && vitalgate open --data-dir /tmp/vg --json | wc -l')
     .action(async (o: {
       devices: number; duration: number; dataDir: string; passphraseFile?: string; profile: string; encoding: 'json' | 'cbor' | 'mixed';
-      batchWindowMs: number; epochMinutes: number; sentLog?: string; json?: boolean; verbose?: boolean;
+      batchWindowMs: number; epochMinutes: number; sentLog?: string; json?: boolean; verbose?: boolean; chain: boolean; anchorSeconds: number;
     }) => {
       if (!['json', 'cbor', 'mixed'].includes(o.encoding)) throw new Error('--encoding must be json, cbor or mixed');
       const status = new StatusLine();
@@ -29,7 +31,7 @@ export function registerRun(program: Command): void {
       const p = await startPipeline({
         devices: o.devices, durationS: o.duration, dataDir: o.dataDir, passphraseFile: o.passphraseFile, profile: o.profile,
         encoding: o.encoding, batchWindowMs: o.batchWindowMs, epochMinutes: o.epochMinutes, sentLog: o.sentLog,
-        logLevel: o.verbose ? 'info' : 'warn',
+        logLevel: o.verbose ? 'info' : 'warn', chain: o.chain, anchorSeconds: o.anchorSeconds,
       }, (n) => status.update(`connecting devices ${n}/${o.devices}`, n === o.devices));
       const ticker = setInterval(() => {
         const s = p.sim.stats();
@@ -55,6 +57,7 @@ export function registerRun(program: Command): void {
         received: g.messagesReceived, accepted: g.readingsAccepted, duplicates: g.duplicates, rejected: g.rejected,
         sealedReadings: g.readingsSealed, batches: g.batchesSealed, bytesStored: g.bytesStored,
         epoch: g.epoch, patientsEnrolled: g.patientsEnrolled, wallS: (Date.now() - t0) / 1000,
+        anchors: g.anchoring?.anchors ?? 0, anchoredBatches: g.anchoring?.anchoredBatches ?? 0, unanchoredBatches: g.anchoring?.unanchoredBatches ?? 0,
       };
       const reconciled = s.failed === 0 && g.readingsSealed === s.acked && g.rejected === 0;
       if (o.json) {
@@ -65,7 +68,8 @@ export function registerRun(program: Command): void {
           `sent      ${summary.published} readings, ${summary.acked} acknowledged by the broker, ${summary.failed} failed`,
           `gateway   ${summary.accepted} accepted, ${summary.duplicates} duplicates dropped, ${summary.rejected} rejected`,
           `sealed    ${summary.sealedReadings} readings in ${summary.batches} batches (${(summary.bytesStored / 1024).toFixed(1)} KiB) under epoch ${summary.epoch}`,
-          `data dir  ${summary.dataDir}   (read it back: vitalgate open --data-dir ${summary.dataDir})`,
+          g.anchoring ? `anchored  ${summary.anchoredBatches} batches under ${summary.anchors} Merkle roots on the embedded chain (${summary.unanchoredBatches} waiting)` : 'anchored  (no chain)',
+          `data dir  ${summary.dataDir}   (read it back: vitalgate open --data-dir ${summary.dataDir}; prove it: vitalgate verify --data-dir ${summary.dataDir})`,
           reconciled ? 'every acknowledged reading is sealed' : 'MISMATCH: not every acknowledged reading was sealed',
         ].join('\n') + '\n');
       }

@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { verifyStore } from '@vitalgate/edge-gateway';
+import { DEFAULT_DATA_DIR, port } from '../options.js';
+import { chainDir, startEmbeddedChain } from '../chain/embedded.js';
+import { StatusLine } from '../status-line.js';
+
+export function registerChain(program: Command): void {
+  const chain = program.command('chain').description('the chain: embedded anvil, contracts, gas');
+  chain
+    .command('up')
+    .description('start the embedded anvil chain (state kept in --chain-dir) and deploy the contracts once; runs until Ctrl-C')
+    .option('--chain-dir <dir>', 'where anvil keeps its state and the deployment file', join(DEFAULT_DATA_DIR, 'chain'))
+    .option('-p, --port <port>', 'JSON-RPC port on 127.0.0.1', port, 8545)
+    .addHelpText('after', '\nGateways then use: vitalgate gateway --chain-url http://127.0.0.1:8545 --deployment <chain-dir>/deployment.json')
+    .action(async (o: { chainDir: string; port: number }) => {
+      const c = await startEmbeddedChain(o.chainDir, o.port);
+      process.stderr.write(`anvil at ${c.url} (chain ${c.node.chainId}); contracts in ${c.deploymentFile}\n`);
+      process.stdout.write(JSON.stringify({ event: 'ready', url: c.url, deploymentFile: c.deploymentFile, contracts: c.deployment.contracts }) + '\n');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await c.stop();
+    });
+}
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('prove every stored batch against the chain: its bytes hash to its id, its Merkle proof leads to its root, and the root is anchored on chain')
+    .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
+    .option('--chain-url <url>', 'JSON-RPC URL (default: the embedded chain in <data-dir>/chain)')
+    .option('--deployment <file>', 'deployment file (default: <data-dir>/chain/deployment.json)')
+    .option('--json', 'print {batches, verified, failed, unanchored, failures, anchors} as JSON')
+    .addHelpText('after', '\nNo key is needed. Exits 1 if any batch failed; batches not anchored yet are counted, not failed.')
+    .action(async (o: { dataDir: string; chainUrl?: string; deployment?: string; json?: boolean }) => {
+      const embedded = o.chainUrl ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
+      const status = new StatusLine(process.stderr, 2000);
+      try {
+        const r = await verifyStore(o.dataDir, {
+          url: o.chainUrl ?? embedded!.url,
+          deploymentFile: o.deployment ?? embedded?.deploymentFile ?? join(chainDir(o.dataDir), 'deployment.json'),
+        }, (done, total) => { if (done % 1000 === 0) status.update(`verifying ${done}/${total} batches`); });
+        status.done();
+        if (o.json) {
+          process.stdout.write(JSON.stringify(r) + '\n');
+        } else {
+          for (const a of r.anchors) process.stdout.write(`root ${a.root}  ${a.batches} batches  block ${a.blockNumber} at ${new Date(a.blockTimestamp * 1000).toISOString()}  ${a.ok ? 'anchored' : 'NOT VALID'}\n`);
+          for (const f of r.failures) process.stdout.write(`FAILED ${f.id}: ${f.reason}\n`);
+          process.stdout.write(`${r.batches} batches: ${r.verified} verified, ${r.failed} failed, ${r.unanchored} not anchored yet\n`);
+        }
+        if (r.failed > 0) process.exitCode = 1;
+      } finally {
+        await embedded?.stop();
+      }
+    });
+}
