@@ -82,6 +82,28 @@ describe('end to end: vitalgate run → vitalgate open', function () {
       const content = await readFile(f);
       for (const n of needles) assert.equal(content.indexOf(n), -1, `${f} contains plaintext "${n.toString('utf8', 0, 40)}"`);
     }
+
+    // Every batch is anchored and proven against the chain …
+    const verify = await vitalgate(['verify', '--data-dir', data, '--json'], env);
+    assert.equal(verify.code, 0, verify.stderr);
+    const v = JSON.parse(verify.stdout) as { batches: number; verified: number; failed: number; unanchored: number; anchors: Array<{ ok: boolean; blockTimestamp: number }> };
+    assert.ok(v.batches > 50 * 5, `batches ${v.batches}`);
+    assert.deepEqual({ verified: v.verified, failed: v.failed, unanchored: v.unanchored }, { verified: v.batches, failed: 0, unanchored: 0 });
+    assert.ok(v.anchors.length >= 1 && v.anchors.every((a) => a.ok && a.blockTimestamp > 0));
+
+    // … and one flipped byte in one stored batch fails exactly that batch.
+    const index = (await readFile(join(data, 'index.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; pack: string; offset: number; bytes: number });
+    const victim = index[Math.floor(index.length / 2)]!;
+    const packFile = join(data, 'store', 'packs', `${victim.pack}.vgp`);
+    const pack = await readFile(packFile);
+    pack[victim.offset + Math.floor(victim.bytes / 2)]! ^= 0x40;
+    await writeFile(packFile, pack);
+    const tampered = await vitalgate(['verify', '--data-dir', data, '--json'], env);
+    assert.equal(tampered.code, 1);
+    const t = JSON.parse(tampered.stdout) as { verified: number; failed: number; failures: Array<{ id: string; reason: string }> };
+    assert.deepEqual(t.failures.map((f) => f.id), [victim.id]);
+    assert.match(t.failures[0]!.reason, /altered/);
+    assert.equal(t.verified, v.batches - 1);
   });
 
   it('fails clearly on a wrong passphrase and flags a tampered batch with exit code 1', async () => {

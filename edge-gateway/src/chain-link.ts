@@ -35,7 +35,6 @@ export class ChainLink {
   ) {}
 
   static async connect(o: ChainOptions, keystore: Keystore, log?: Logger): Promise<ChainLink> {
-    const provider = createProvider(o.url);
     let deployment: Deployment | undefined;
     try {
       deployment = await readDeployment(o.deploymentFile);
@@ -43,10 +42,12 @@ export class ChainLink {
       throw new Error(`cannot read the deployment ${o.deploymentFile}: ${(e as Error).message}`);
     }
     if (!deployment) throw new Error(`no deployment at ${o.deploymentFile} (run \`vitalgate chain up\` first)`);
-    const net = await provider.getNetwork().catch((e: Error) => {
-      throw new Error(`chain at ${o.url} is not reachable: ${e.message}`);
-    });
-    if (Number(net.chainId) !== deployment.chainId) throw new Error(`chain ${o.url} has id ${net.chainId}, the deployment is for ${deployment.chainId}`);
+    // A static network: ethers would otherwise keep re-detecting it (and log about it) while the chain is down.
+    const provider = createProvider(o.url, deployment.chainId);
+    const chainId = await provider.send('eth_chainId', []).catch((e: Error) => {
+      throw new Error(`chain at ${o.url} is not reachable: ${e.message.split('\n')[0]}`);
+    }) as string;
+    if (Number(chainId) !== deployment.chainId) throw new Error(`chain ${o.url} has id ${Number(chainId)}, the deployment is for ${deployment.chainId}`);
     const wallet = new Wallet(bytesToHex0x(await keystore.getOrCreateSecret('eth-gateway')), provider);
     const admin = o.adminKey ? new Wallet(o.adminKey, provider) : undefined;
     const link = new ChainLink(provider, deployment, wallet, connectContracts(deployment, wallet), keystore, admin, log);

@@ -29,7 +29,7 @@ export async function verifyStore(dataDir: string, chain: { url: string; deploym
   const lines = await readAnchorLog(dirs.anchors);
   const deployment = await readDeployment(chain.deploymentFile);
   if (!deployment) throw new Error(`no deployment at ${chain.deploymentFile}`);
-  const provider = createProvider(chain.url);
+  const provider = createProvider(chain.url, deployment.chainId);
   const { dataAnchor } = connectContracts(deployment, provider);
   const store = new PackStore(dirs.store);
   const report: VerifyReport = { batches: records.length, verified: 0, failed: 0, unanchored: 0, failures: [], anchors: [] };
