@@ -23,9 +23,13 @@ export function registerGateway(program: Command): void {
     .option('--username <u>', 'MQTT username (password from VITALGATE_MQTT_PASSWORD)')
     .option('--batch-window-ms <ms>', 'close a batch this long after its first reading (default 2000)', positiveInt('--batch-window-ms'))
     .option('--epoch-minutes <m>', 'epoch key rotation period (default 15)', positiveNumber('--epoch-minutes'))
+    .option('--chain-url <url>', 'anchor batch roots on this EVM JSON-RPC endpoint (with --deployment)')
+    .option('--deployment <file>', 'deployment file written by `vitalgate chain up` (default <data-dir>/chain/deployment.json)')
+    .option('--chain-admin-key-file <file>', 'development chains only: a Registry admin key, so the gateway registers itself and its patients')
+    .option('--anchor-seconds <s>', 'anchor period (default 30)', positiveNumber('--anchor-seconds'))
     .option('--log-level <level>', 'pino log level (default info)')
     .addHelpText('after', `\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; batchWindowMs?: number; epochMinutes?: number; logLevel?: string }) => {
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; batchWindowMs?: number; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
       const at = (flag: string, v: string) => {
         const i = v.lastIndexOf('@');
@@ -48,6 +52,12 @@ export function registerGateway(program: Command): void {
         serial: serial.map((s) => ({ path: s.path, patientId: s.patient, baudRate: s.baudRate })),
         ble: ble.map((b) => ({ radio: b.radio, patientId: b.patient })),
         batchWindowMs: o.batchWindowMs ?? cfg.batchWindowMs,
+        ...(o.chainUrl ? { chain: {
+          url: o.chainUrl,
+          deploymentFile: o.deployment ?? join(dataDir, 'chain', 'deployment.json'),
+          adminKey: o.chainAdminKeyFile ? readFileSync(o.chainAdminKeyFile, 'utf8').trim() : undefined,
+          anchorPeriodMs: (o.anchorSeconds ?? 30) * 1000,
+        } } : {}),
         epochPeriodMs: (o.epochMinutes ?? cfg.epochMinutes ?? 15) * 60_000,
         logger: log,
       });

@@ -27,9 +27,9 @@ export function registerStart(program: Command): void {
         p = await startPipeline({ ...base, mqttPort: 0 }, progress);
       }
       process.stderr.write([
-        `vitalgate: broker ${p.broker.url}  ·  data ${o.dataDir}  ·  ${o.devices} simulated devices (mixed profile)`,
+        `vitalgate: broker ${p.broker.url}  ·  chain ${p.chain?.url ?? 'off'}  ·  data ${o.dataDir}  ·  ${o.devices} simulated devices (mixed profile)`,
         `watch the raw (plaintext) device traffic: npx mqtt sub -h 127.0.0.1 -p ${p.broker.port} -t 'vg/v1/#' -v`,
-        `${o.duration ? `stopping after ${o.duration}s` : 'Ctrl-C to stop'}; then: vitalgate open --data-dir ${o.dataDir}`,
+        `${o.duration ? `stopping after ${o.duration}s` : 'Ctrl-C to stop'}; then: vitalgate open --data-dir ${o.dataDir}  ·  vitalgate verify --data-dir ${o.dataDir}`,
         '',
       ].join('\n'));
       let lastSealed = 0;
@@ -42,7 +42,8 @@ export function registerStart(program: Command): void {
         lastAt = now;
         const rotatesIn = Math.max(0, Math.ceil((Math.floor(now / (o.epochMinutes * 60_000)) + 1) * o.epochMinutes * 60_000 - now) / 1000);
         const mmss = `${Math.floor(rotatesIn / 60)}:${String(Math.floor(rotatesIn % 60)).padStart(2, '0')}`;
-        status.update(`readings/s ${rate.toFixed(1).padStart(6)}  sealed ${g.readingsSealed}  batches ${g.batchesSealed}  pending ${g.pendingReadings}  rejected ${g.rejected}  epoch ${g.epoch} (next in ${mmss})`);
+        const anchored = g.anchoring ? `  anchored ${g.anchoring.anchoredBatches}${g.anchoring.lastError ? ' (chain unreachable, retrying)' : ''}` : '';
+        status.update(`readings/s ${rate.toFixed(1).padStart(6)}  sealed ${g.readingsSealed}  batches ${g.batchesSealed}${anchored}  pending ${g.pendingReadings}  rejected ${g.rejected}  epoch ${g.epoch} (next in ${mmss})`);
       }, 1000);
       const stop = () => void p.sim.stop();
       process.once('SIGINT', stop);
