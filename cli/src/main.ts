@@ -5,6 +5,8 @@ import { registerBroker } from './commands/broker.js';
 import { registerDecode } from './commands/decode.js';
 import { registerWfdb } from './commands/wfdb.js';
 import { registerChain, registerVerify } from './commands/chain.js';
+import { registerChainGas } from './commands/chain-gas.js';
+import { registerConsent } from './commands/consent.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerOpen } from './commands/open.js';
 import { registerRun } from './commands/run.js';
@@ -32,6 +34,8 @@ registerGateway(program);
 registerDecode(program);
 registerWfdb(program);
 registerChain(program);
+registerChainGas(program.commands.find((c) => c.name() === 'chain')!);
+registerConsent(program);
 registerVerify(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
