@@ -4,6 +4,7 @@
  * as firmware would, so a run of S seconds always yields the same readings for the same seed.
  */
 import { STREAMS, type ReadingBody, type StreamName } from '@vitalgate/protocol';
+import { heartRateAt } from './heart-rate.js';
 import { BodyModel } from './signals/index.js';
 import type { Profile, StreamPlan } from './profiles.js';
 
@@ -87,19 +88,9 @@ export class SimDevice {
     }
   }
 
-  /**
-   * Heart rate as a strap reports it: the RR intervals of the beats in the last second, and the
-   * rate from the mean of the last few RR intervals, all taken from the same beats as the ECG.
-   */
   private heartRate(t: number): { seq: number; ts: number; values: { hr: number }; rr?: number[] } {
-    const beats = this.body.beats(Math.max(this.startMs, t - 6000), t + 1e-9);
-    const rrAll: number[] = [];
-    for (let i = 1; i < beats.length; i++) rrAll.push(beats[i]! - beats[i - 1]!);
-    const recent = beats.filter((b) => b > t - 1000);
-    const rr = rrAll.slice(rrAll.length - Math.min(recent.length, rrAll.length)).map((x) => round(x, 1));
-    const last = rrAll.slice(-4);
-    const hr = last.length ? round(60_000 / (last.reduce((a, b) => a + b, 0) / last.length), 1) : round(this.body.meanHrBpm, 1);
-    // No beat in the last second (a rate under 60/min) means no RR to report, not an empty list.
-    return { seq: 0, ts: t, values: { hr }, ...(rr.length ? { rr } : {}) };
+    const h = heartRateAt(this.body.beats(Math.max(this.startMs, t - 6000), t + 1e-9), t);
+    if (!h) return { seq: 0, ts: t, values: { hr: round(this.body.meanHrBpm, 1) } };
+    return { seq: 0, ts: t, values: { hr: h.hr }, ...(h.rr ? { rr: h.rr } : {}) };
   }
 }

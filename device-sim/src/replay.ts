@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import type { StreamName } from '@vitalgate/protocol';
 import type { DeviceReading } from './device.js';
+import { heartRateAt } from './heart-rate.js';
 import { readWfdbAnnotations, readWfdbRecord, isBeatAnnotation, type WfdbRecord } from './wfdb/index.js';
 
 export interface ReplayOptions {
@@ -143,8 +144,8 @@ export class ReplayDevice {
       for (;;) {
         const at = this.hrNext * 1000;
         if (at > horizon || at > limit) break;
-        const hr = this.heartRate(at);
-        if (hr) out.push({ at, stream: 'hr', body: { seq: 0, ts: this.startMs + at, values: { hr: hr.hr }, ...(hr.rr.length ? { rr: hr.rr } : {}) } });
+        const hr = heartRateAt(this.beatsIn(at - 6000, at), at);
+        if (hr) out.push({ at, stream: 'hr', body: { seq: 0, ts: this.startMs + at, values: { hr: hr.hr }, ...(hr.rr ? { rr: hr.rr } : {}) } });
         this.hrNext++;
       }
     }
@@ -164,17 +165,6 @@ export class ReplayDevice {
       }
     }
     return out;
-  }
-
-  private heartRate(at: number): { hr: number; rr: number[] } | undefined {
-    const window = this.beatsIn(at - 6000, at);
-    if (window.length < 2) return undefined;
-    const rrAll = window.slice(1).map((b, i) => b - window[i]!);
-    const recent = window.filter((b) => b > at - 1000).length;
-    const rr = rrAll.slice(rrAll.length - Math.min(recent, rrAll.length)).map((x) => Math.round(x * 10) / 10);
-    const last = rrAll.slice(-4);
-    const hr = Math.round((60_000 / (last.reduce((a, b) => a + b, 0) / last.length)) * 10) / 10;
-    return hr > 0 && hr <= 600 ? { hr, rr } : undefined;
   }
 
   get finished(): boolean {
