@@ -13,6 +13,14 @@ export interface BrokerPolicy {
   authenticate?: AedesOptions['authenticate'];
   authorizePublish?: AedesOptions['authorizePublish'];
   authorizeSubscribe?: AedesOptions['authorizeSubscribe'];
+  /** Denial counters, if the policy keeps them (included in RunningBroker.stats()). */
+  stats?(): PolicyCounters;
+}
+
+export interface PolicyCounters {
+  total: number;
+  /** e.g. "publish:other-patient" → count */
+  byReason: Record<string, number>;
 }
 
 export interface BrokerOptions {
@@ -35,6 +43,8 @@ export interface BrokerStats {
   clients: number;
   messagesIn: number;
   bytesIn: number;
+  /** Present when the policy counts denials (see identity/policy.ts). */
+  denials?: PolicyCounters;
 }
 
 export interface RunningBroker {
@@ -61,7 +71,9 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     // Device ids are up to 64 characters; MQTT 3.1.1's 23 is a minimum servers must accept, not a cap.
     maxClientsIdLength: 128,
     drainTimeout: opts.drainTimeout ?? 60_000,
-    ...opts.policy,
+    ...(opts.policy?.authenticate && { authenticate: opts.policy.authenticate }),
+    ...(opts.policy?.authorizePublish && { authorizePublish: opts.policy.authorizePublish }),
+    ...(opts.policy?.authorizeSubscribe && { authorizeSubscribe: opts.policy.authorizeSubscribe }),
   });
   let messagesIn = 0;
   let bytesIn = 0;
@@ -91,7 +103,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
     aedes,
     persistence,
-    stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn }),
+    stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn, ...(opts.policy?.stats && { denials: opts.policy.stats() }) }),
     // Memoised: a second close() waits for the first instead of destroying the persistence twice.
     close: () =>
       (closing ??= Promise.all([

@@ -1,2 +1,3 @@
 export * from './broker.js';
 export * from './memory-persistence.js';
+export * from './identity/index.js';

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerBroker } from './commands/broker.js';
 import { registerDecode } from './commands/decode.js';
+import { registerDevices } from './commands/devices.js';
 import { registerWfdb } from './commands/wfdb.js';
 import { registerChain, registerVerify } from './commands/chain.js';
 import { registerChainGas } from './commands/chain-gas.js';
@@ -31,6 +32,7 @@ registerOpen(program);
 registerSim(program);
 registerBroker(program);
 registerGateway(program);
+registerDevices(program);
 registerDecode(program);
 registerWfdb(program);
 registerChain(program);

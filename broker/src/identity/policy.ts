@@ -1,0 +1,199 @@
+/**
+ * A BrokerPolicy built from the identity registry.
+ *
+ * Connect: username = device or gateway id, password = its secret, and the MQTT clientId must
+ * equal the username exactly. (Not "start with": ids may contain '.', '-' and '_', so a prefix
+ * rule would let device "d1" take clientId "d1.x" and, by MQTT's takeover rule, kick device
+ * "d1.x" off. One identity therefore has one session; a second connect with the same id takes
+ * the first one over, as MQTT specifies.) Failures get CONNACK 4 (bad username or password), or
+ * 2 (identifier rejected) for a clientId that is not the username.
+ *
+ * ACLs (everything else is denied):
+ * - device d of patient p: publish vg/v1/p/d/{stream} for its registered streams and
+ *   vg/v1/p/d/status; subscribe only vg/v1/p/d/cmd.
+ * - gateway bound to patients P: subscribe to filters inside vg/v1/{p ∈ P}/… (patient level
+ *   literal, e.g. vg/v1/p/+/+ or vg/v1/p/#); publish only commands vg/v1/{p ∈ P}/{device}/cmd,
+ *   never readings or status.
+ *
+ * A denied SUBSCRIBE is granted QoS 128 (failure). A denied PUBLISH is dropped and, because
+ * MQTT 3.1.1 has no way to refuse one publish and aedes knows no other answer, the client is
+ * disconnected (Mosquitto drops silently instead; either way nothing is delivered). Every denial
+ * is logged (warn: client, topic, reason) and counted by action and reason (stats()).
+ *
+ * Revocation: the policy remembers the connected client of each id; when the registry emits
+ * 'revoked' (registry.revoke(id), a replaced secret, or a reloaded file) that client is closed at
+ * once, and its later connects fail.
+ *
+ * Optional limits per client: maxPayloadBytes, and a publish rate (token bucket).
+ */
+import type { Client } from 'aedes';
+import pino, { type Logger } from 'pino';
+import { TOPIC_ROOT, isValidId } from '@vitalgate/protocol';
+import type { BrokerPolicy, PolicyCounters } from '../broker.js';
+import { DEFAULT_SCRYPT, hashSecret, verifySecret, type Identity, type Registry, type SecretHash } from './registry.js';
+
+export interface RegistryPolicyOptions {
+  /** Denials are logged at warn, revocations at info. Default: pino to stderr at info. */
+  logger?: Logger;
+  /** Largest accepted PUBLISH payload per message. Default 256 KiB. */
+  maxPayloadBytes?: number;
+  /** Token bucket per client: `perSecond` publishes sustained, `burst` at once. Default: no limit. */
+  publishRate?: { perSecond: number; burst: number };
+}
+
+export type PolicyAction = 'connect' | 'publish' | 'subscribe';
+
+export interface RegistryPolicyStats extends PolicyCounters {
+  byAction: Record<PolicyAction, number>;
+  /** Clients disconnected because their credential was revoked or changed. */
+  revokedDisconnects: number;
+}
+
+export interface RegistryPolicy extends BrokerPolicy {
+  stats(): RegistryPolicyStats;
+  /** Ids with a connected (authenticated, not closed) client. */
+  connectedIds(): string[];
+  /** Stops listening to the registry. */
+  close(): void;
+}
+
+export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+
+type Verdict = { ok: true } | { ok: false; reason: string };
+const OK: Verdict = { ok: true };
+const no = (reason: string): Verdict => ({ ok: false, reason });
+
+export function devicePublishVerdict(i: Identity & { kind: 'device' }, topic: string): Verdict {
+  const parts = topic.split('/');
+  if (parts.length !== 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return no('not-a-device-topic');
+  if (parts[2] !== i.entry.patient) return no('other-patient');
+  if (parts[3] !== i.id) return no('other-device');
+  const leaf = parts[4]!;
+  if (leaf === 'status') return OK;
+  if (leaf === 'cmd') return no('device-may-not-publish-commands');
+  if (!(i.entry.streams as string[]).includes(leaf)) return no('unregistered-stream');
+  return OK;
+}
+
+export function gatewayPublishVerdict(i: Identity & { kind: 'gateway' }, topic: string): Verdict {
+  const parts = topic.split('/');
+  if (parts.length !== 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[4] !== 'cmd') return no('gateway-may-only-publish-commands');
+  if (!i.entry.patients.includes(parts[2]!)) return no('other-patient');
+  if (!isValidId(parts[3]!)) return no('bad-device-id');
+  return OK;
+}
+
+export function subscribeVerdict(i: Identity, filter: string): Verdict {
+  const parts = filter.split('/');
+  if (i.kind === 'device') {
+    return filter === `${TOPIC_ROOT}/${i.entry.patient}/${i.id}/cmd` ? OK : no('device-may-only-subscribe-own-cmd');
+  }
+  if (parts.length < 4 || parts.length > 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return no('outside-patient-subtree');
+  if (!i.entry.patients.includes(parts[2]!)) return no('other-patient');
+  return OK;
+}
+
+function refuse(code: 2 | 4 | 5, message: string): Error & { returnCode: number } {
+  return Object.assign(new Error(message), { returnCode: code });
+}
+
+export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOptions = {}): RegistryPolicy {
+  const log = opts.logger ?? pino({ name: 'broker-policy', level: 'info' }, pino.destination(2));
+  const maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const rate = opts.publishRate;
+  const connected = new Map<string, Client>();
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const counters: RegistryPolicyStats = { total: 0, byReason: {}, byAction: { connect: 0, publish: 0, subscribe: 0 }, revokedDisconnects: 0 };
+  // Unknown usernames still cost one hash, so response time does not tell which ids exist.
+  let dummy: Promise<SecretHash> | undefined;
+
+  const deny = (action: PolicyAction, client: Client | null, reason: string, extra: Record<string, unknown> = {}): void => {
+    counters.total++;
+    counters.byAction[action]++;
+    const key = `${action}:${reason}`;
+    counters.byReason[key] = (counters.byReason[key] ?? 0) + 1;
+    log.warn({ client: client?.id, action, reason, ...extra }, `${action} denied: ${reason}`);
+  };
+
+  const takeToken = (id: string): boolean => {
+    if (!rate) return true;
+    const now = performance.now();
+    const b = buckets.get(id) ?? { tokens: rate.burst, at: now };
+    b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) / 1000) * rate.perSecond);
+    b.at = now;
+    buckets.set(id, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  };
+
+  const onRevoked = (id: string, why: string): void => {
+    buckets.delete(id);
+    const c = connected.get(id);
+    connected.delete(id);
+    if (c && !c.closed) {
+      counters.revokedDisconnects++;
+      log.info({ client: id, reason: why }, 'credential no longer valid: disconnecting');
+      c.close();
+    }
+  };
+  registry.on('revoked', onRevoked);
+
+  const authenticate: NonNullable<BrokerPolicy['authenticate']> = (client, username, password, done) => {
+    const fail = (code: 2 | 4, reason: string, message: string): void => {
+      deny('connect', client, reason, { username });
+      done(refuse(code, message) as never, false);
+    };
+    if (!username || !password) return fail(4, 'missing-credentials', 'username and password required');
+    if (client.id !== username) return fail(2, 'client-id-mismatch', 'clientId must equal the username');
+    const identity = registry.active(username);
+    const check = identity
+      ? verifySecret(password, identity.entry.secret)
+      : (dummy ??= hashSecret('x', DEFAULT_SCRYPT)).then((h) => verifySecret(password, h)).then(() => false);
+    check.then((good) => {
+      // Re-read: the credential may have been revoked or replaced while we were hashing.
+      const now = registry.active(username);
+      if (!good || !now || now.entry.secret !== identity?.entry.secret) {
+        const reason = identity ? (now ? 'bad-password' : 'revoked') : registry.get(username) ? 'revoked' : 'unknown-id';
+        return fail(4, reason, 'bad username or password');
+      }
+      connected.set(username, client);
+      done(null, true);
+    }, (e: Error) => {
+      log.error({ client: client.id, err: e }, 'authentication failed with an error');
+      done(refuse(4, 'bad username or password') as never, false);
+    });
+  };
+
+  const authorizePublish: NonNullable<BrokerPolicy['authorizePublish']> = (client, packet, cb) => {
+    if (!client) return cb(null); // the broker's own publishes (e.g. wills of a dead cluster peer)
+    const i = registry.active(client.id);
+    let v: Verdict;
+    if (!i) v = no('revoked');
+    else if (packet.payload.length > maxPayload) v = no('payload-too-large');
+    else v = i.kind === 'device' ? devicePublishVerdict(i, packet.topic) : gatewayPublishVerdict(i, packet.topic);
+    if (v.ok && !takeToken(client.id)) v = no('rate-limited');
+    if (v.ok) return cb(null);
+    deny('publish', client, v.reason, { topic: packet.topic.slice(0, 256), bytes: packet.payload.length });
+    cb(new Error(`publish to ${packet.topic.slice(0, 256)} denied: ${v.reason}`));
+  };
+
+  const authorizeSubscribe: NonNullable<BrokerPolicy['authorizeSubscribe']> = (client, sub, cb) => {
+    const i = registry.active(client.id);
+    const v = i ? subscribeVerdict(i, sub.topic) : no('revoked');
+    if (v.ok) return cb(null, sub);
+    deny('subscribe', client, v.reason, { topic: sub.topic.slice(0, 256) });
+    cb(null, null); // granted 128: failure
+  };
+
+  return {
+    authenticate,
+    authorizePublish,
+    authorizeSubscribe,
+    stats: () => structuredClone(counters),
+    connectedIds: () => [...connected].filter(([, c]) => !c.closed).map(([id]) => id),
+    close: () => {
+      registry.off('revoked', onRevoked);
+    },
+  };
+}
