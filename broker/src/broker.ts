@@ -5,6 +5,7 @@
  * transport and lifecycle here do not change when they arrive. Without a policy every client is
  * accepted, which is why the default bind address is loopback only.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { Aedes as AedesType, AedesOptions } from 'aedes';
 import { createMemoryPersistence, type AedesAsyncPersistence } from './memory-persistence.js';
@@ -37,6 +38,8 @@ export interface BrokerOptions {
    * passed here belongs to the caller: close() does not destroy it.
    */
   persistence?: AedesAsyncPersistence;
+  /** aedes message emitter (e.g. mqemitter-redis, so several brokers share publishes). Default in-process. */
+  mq?: unknown;
 }
 
 export interface BrokerStats {
@@ -66,7 +69,9 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   const ownPersistence = opts.persistence ? undefined : createMemoryPersistence();
   const persistence = opts.persistence ?? ownPersistence!;
   const aedes = await Aedes.createBroker({
-    id: `vitalgate-${process.pid}`,
+    // Unique per instance: brokers sharing Redis tell each other apart by id.
+    id: `vitalgate-${process.pid}-${randomBytes(3).toString('hex')}`,
+    ...(opts.mq ? { mq: opts.mq } : {}),
     persistence,
     // Device ids are up to 64 characters; MQTT 3.1.1's 23 is a minimum servers must accept, not a cap.
     maxClientsIdLength: 128,

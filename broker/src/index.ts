@@ -1,3 +1,4 @@
 export * from './broker.js';
 export * from './memory-persistence.js';
 export * from './identity/index.js';
+export * from './cluster.js';
