@@ -5,20 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { requireProgram } from '@vitalgate/test-support';
+import { freePort, requireProgram } from '@vitalgate/test-support';
 
 const CLI = fileURLToPath(new URL('../../../cli/dist/src/main.js', import.meta.url));
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function startProcess(cmd: string, args: string[], ready: RegExp, timeoutMs = 15_000): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {

@@ -7,10 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireProgram, socatPair, type PtyPair } from '@vitalgate/test-support';
+import { freePort, requireProgram, socatPair, type PtyPair } from '@vitalgate/test-support';
 import { vitalgate } from './cli.js';
 import { startDaemon, type Daemon } from './daemon.js';
 
@@ -19,13 +18,6 @@ const strip = (r: Record<string, unknown>) => {
   const { transport: _t, patientId: _p, deviceId: _d, stream: _s, batchId: _b, epoch: _e, seq: _q, ts: _ts, ...rest } = r;
   return rest;
 };
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('end to end: MQTT, serial (socat), BLE-sim and WFDB replay through one gateway', function () {
   this.timeout(120_000);

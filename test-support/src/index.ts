@@ -1,2 +1,3 @@
 export * from './system.js';
 export * from './socat.js';
+export * from './ports.js';
