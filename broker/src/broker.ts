@@ -1,14 +1,16 @@
 /**
- * The embedded aedes MQTT broker devices and gateways connect to.
+ * The aedes MQTT broker devices and gateways connect to: its listeners (listeners.ts), metrics
+ * (metrics.ts) and lifecycle.
  *
- * Identity and ACLs plug in through `BrokerPolicy` (aedes' authenticate/authorize hooks), so the
- * transport and lifecycle here do not change when they arrive. Without a policy every client is
- * accepted, which is why the default bind address is loopback only.
+ * Identity and ACLs plug in through `BrokerPolicy` (aedes' authenticate/authorize hooks). Without
+ * a policy every client is accepted, which is why the default listener binds loopback only.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { Aedes as AedesType, AedesOptions } from 'aedes';
+import pino, { type Logger } from 'pino';
+import { openListener, type ListenerOptions, type OpenListener } from './listeners.js';
 import { createMemoryPersistence, type AedesAsyncPersistence } from './memory-persistence.js';
+import { createBrokerMetrics, dropReason, type BrokerMetrics } from './metrics.js';
 
 export interface BrokerPolicy {
   authenticate?: AedesOptions['authenticate'];
@@ -25,13 +27,20 @@ export interface PolicyCounters {
 }
 
 export interface BrokerOptions {
-  /** Bind address. Default 127.0.0.1: an unauthenticated broker must not face a network. */
+  /** Bind address of the default listener. Default 127.0.0.1: an unauthenticated broker must not face a network. */
   host?: string;
-  /** TCP port; 0 picks a free one. Default 1883. */
+  /** TCP port of the default listener; 0 picks a free one. Default 1883. */
   port?: number;
+  /**
+   * Listeners to open instead of the single plain-TCP one that host/port describe: any mix of
+   * mqtt, mqtts (TLS, optionally with client certificates), ws and wss. The first is `url`.
+   */
+  listeners?: ListenerOptions[];
   policy?: BrokerPolicy;
   /** Passed to aedes: max time a slow subscriber may block delivery before it is dropped (ms). */
   drainTimeout?: number;
+  /** Passed to aedes: a connection that sends no CONNECT within this time is closed (ms). Default 10 s. */
+  connectTimeout?: number;
   /**
    * aedes persistence (promise style, e.g. aedes-persistence-redis for a cluster). Default: our
    * in-memory store (memory-persistence.ts), O(1) per message for persistent sessions. A persistence
@@ -40,6 +49,8 @@ export interface BrokerOptions {
   persistence?: AedesAsyncPersistence;
   /** aedes message emitter (e.g. mqemitter-redis, so several brokers share publishes). Default in-process. */
   mq?: unknown;
+  /** Structured log of connections, refusals and errors. Default: pino to stderr at info. */
+  logger?: Logger;
 }
 
 export interface BrokerStats {
@@ -53,10 +64,14 @@ export interface BrokerStats {
 export interface RunningBroker {
   readonly host: string;
   readonly port: number;
+  /** URL of the first listener. */
   readonly url: string;
+  readonly listeners: readonly OpenListener[];
   readonly aedes: AedesType;
   /** The persistence aedes was given (options.persistence, or the default in-memory one). */
   readonly persistence: AedesAsyncPersistence;
+  /** Prometheus registry of this broker (serve it with serveMetrics). */
+  readonly metrics: BrokerMetrics;
   stats(): BrokerStats;
   close(): Promise<void>;
 }
@@ -64,10 +79,14 @@ export interface RunningBroker {
 export const DEFAULT_BROKER_PORT = 1883;
 
 export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBroker> {
-  const host = opts.host ?? '127.0.0.1';
+  const listenerSpecs: ListenerOptions[] = opts.listeners?.length
+    ? opts.listeners
+    : [{ protocol: 'mqtt', host: opts.host ?? '127.0.0.1', port: opts.port ?? DEFAULT_BROKER_PORT }];
+  const log = opts.logger ?? pino({ name: 'broker', level: 'info' }, pino.destination(2));
   const { Aedes } = await import('aedes');
   const ownPersistence = opts.persistence ? undefined : createMemoryPersistence();
   const persistence = opts.persistence ?? ownPersistence!;
+  let metrics: BrokerMetrics | undefined;
   const aedes = await Aedes.createBroker({
     // Unique per instance: brokers sharing Redis tell each other apart by id.
     id: `vitalgate-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -76,9 +95,22 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     // Device ids are up to 64 characters; MQTT 3.1.1's 23 is a minimum servers must accept, not a cap.
     maxClientsIdLength: 128,
     drainTimeout: opts.drainTimeout ?? 60_000,
+    // A socket that never says CONNECT holds a file descriptor; 30 s (aedes' default) lets a
+    // connect flood pile them up.
+    connectTimeout: opts.connectTimeout ?? 10_000,
     ...(opts.policy?.authenticate && { authenticate: opts.policy.authenticate }),
     ...(opts.policy?.authorizePublish && { authorizePublish: opts.policy.authorizePublish }),
     ...(opts.policy?.authorizeSubscribe && { authorizeSubscribe: opts.policy.authorizeSubscribe }),
+    authorizeForward: (_client, packet) => {
+      metrics?.forwarded();
+      return packet;
+    },
+  });
+  const queueDepth = (persistence as { outgoingCount?: () => number }).outgoingCount;
+  metrics = createBrokerMetrics({
+    aedes,
+    ...(opts.policy?.stats && { denials: opts.policy.stats.bind(opts.policy) }),
+    ...(queueDepth && { queueDepth: queueDepth.bind(persistence) }),
   });
   let messagesIn = 0;
   let bytesIn = 0;
@@ -88,34 +120,33 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
       bytesIn += packet.payload.length;
     }
   });
-  const server: Server = createServer(aedes.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? DEFAULT_BROKER_PORT, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((e: NodeJS.ErrnoException) => {
-    aedes.close(() => void ownPersistence?.destroy().catch(() => undefined));
-    if (e.code === 'EADDRINUSE') throw new Error(`MQTT port ${host}:${opts.port} is already in use (pass another --mqtt-port, or 0 for a free one)`);
+  aedes.on('clientError', (client, err) => log.debug({ client: client?.id, reason: dropReason(err), err: err.message }, 'client dropped'));
+  aedes.on('connectionError', (_client, err) => log.debug({ reason: dropReason(err), err: err.message }, 'connection dropped before CONNECT completed'));
+
+  const listeners: OpenListener[] = [];
+  const aedesClosed = (): Promise<void> =>
+    new Promise<void>((resolve) => aedes.close(() => resolve())).then(() => ownPersistence?.destroy());
+  try {
+    for (const spec of listenerSpecs) listeners.push(await openListener(spec, (stream) => aedes.handle(stream)));
+  } catch (e) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await aedesClosed().catch(() => undefined);
     throw e;
-  });
-  const port = (server.address() as AddressInfo).port;
+  }
+  for (const l of listeners) log.info({ url: l.url }, 'listening');
+  const first = listeners[0]!;
   let closing: Promise<void> | undefined;
   return {
-    host,
-    port,
-    url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    host: first.host,
+    port: first.port,
+    url: first.url,
+    listeners,
     aedes,
     persistence,
+    metrics,
     stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn, ...(opts.policy?.stats && { denials: opts.policy.stats() }) }),
     // Memoised: a second close() waits for the first instead of destroying the persistence twice.
-    close: () =>
-      (closing ??= Promise.all([
-        new Promise<void>((resolve) => server.close(() => resolve())),
-        // Existing connections keep server.close() pending until aedes ends them. The default
-        // persistence is destroyed only after aedes has closed its clients, which still use it.
-        new Promise<void>((resolve) => aedes.close(() => resolve())).then(() => ownPersistence?.destroy()),
-      ]).then(() => undefined)),
+    // The default persistence is destroyed only after aedes has closed its clients, which still use it.
+    close: () => (closing ??= aedesClosed().then(() => Promise.all(listeners.map((l) => l.close()))).then(() => undefined)),
   };
 }

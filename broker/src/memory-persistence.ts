@@ -302,6 +302,13 @@ export class MemoryPersistence extends AsyncMemoryPersistence {
     return Readable.from(q ? Array.from(q.entries.values(), (e) => e.packet) : []);
   }
 
+  /** QoS 1/2 messages queued for persistent sessions and not yet acknowledged (the queue-depth metric). */
+  outgoingCount(): number {
+    let n = 0;
+    for (const q of this.#outgoing.values()) n += q.entries.size;
+    return n;
+  }
+
   override async destroy(): Promise<void> {
     await super.destroy();
     this.#outgoing.clear();

@@ -76,7 +76,7 @@ describe('vitalgate devices / gateways (identity registry)', function () {
   it('refuses a non-loopback bind without --registry', async () => {
     const r = await vitalgate(['broker', '--host', '0.0.0.0', '--port', '0']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /refusing to bind 0\.0\.0\.0 without --registry/);
+    assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0 without a registry/);
   });
 
   describe('vitalgate broker --registry with Mosquitto clients', () => {

@@ -1,3 +1,4 @@
 export * from './system.js';
 export * from './socat.js';
 export * from './ports.js';
+export * from './pki.js';

@@ -24,12 +24,20 @@
  * 'revoked' (registry.revoke(id), a replaced secret, or a reloaded file) that client is closed at
  * once, and its later connects fail.
  *
- * Optional limits per client: maxPayloadBytes, and a publish rate (token bucket).
+ * Optional limits per client: maxPayloadBytes, and a publish rate (token bucket). Secret checks run
+ * at most maxConcurrentAuth at a time, with at most maxPendingAuth waiting (CONNACK 3 beyond).
+ *
+ * Mutual TLS: on a listener with client certificates, a certificate verified against the CA
+ * logs the client in as its CN (which must equal the clientId and be active in the registry);
+ * no password is needed. Connections per identity are capped at one by construction: the
+ * clientId must equal the identity, and MQTT's takeover rule closes the older session.
  */
 import type { Client } from 'aedes';
+import pLimit from 'p-limit';
 import pino, { type Logger } from 'pino';
 import { TOPIC_ROOT, isValidId } from '@vitalgate/protocol';
 import type { BrokerPolicy, PolicyCounters } from '../broker.js';
+import { clientCertificateId } from '../listeners.js';
 import { DEFAULT_SCRYPT, hashSecret, verifySecret, type Identity, type Registry, type SecretHash } from './registry.js';
 
 export interface RegistryPolicyOptions {
@@ -39,6 +47,13 @@ export interface RegistryPolicyOptions {
   maxPayloadBytes?: number;
   /** Token bucket per client: `perSecond` publishes sustained, `burst` at once. Default: no limit. */
   publishRate?: { perSecond: number; burst: number };
+  /**
+   * Secret checks (scrypt, ~50 ms and 32 MiB each) running at once. Default 4. A connect flood
+   * then queues instead of exhausting CPU and memory; see maxPendingAuth.
+   */
+  maxConcurrentAuth?: number;
+  /** Connects waiting for a secret check beyond which new ones get CONNACK 3 (server unavailable). Default 256. */
+  maxPendingAuth?: number;
 }
 
 export type PolicyAction = 'connect' | 'publish' | 'subscribe';
@@ -93,7 +108,7 @@ export function subscribeVerdict(i: Identity, filter: string): Verdict {
   return OK;
 }
 
-function refuse(code: 2 | 4 | 5, message: string): Error & { returnCode: number } {
+function refuse(code: 2 | 3 | 4 | 5, message: string): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode: code });
 }
 
@@ -102,6 +117,8 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
   const maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const rate = opts.publishRate;
   const connected = new Map<string, Client>();
+  const authSlots = pLimit(opts.maxConcurrentAuth ?? 4);
+  const maxPending = opts.maxPendingAuth ?? 256;
   const buckets = new Map<string, { tokens: number; at: number }>();
   const counters: RegistryPolicyStats = { total: 0, byReason: {}, byAction: { connect: 0, publish: 0, subscribe: 0 }, revokedDisconnects: 0 };
   // Unknown usernames still cost one hash, so response time does not tell which ids exist.
@@ -140,16 +157,29 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
   registry.on('revoked', onRevoked);
 
   const authenticate: NonNullable<BrokerPolicy['authenticate']> = (client, username, password, done) => {
-    const fail = (code: 2 | 4, reason: string, message: string): void => {
+    const fail = (code: 2 | 3 | 4 | 5, reason: string, message: string): void => {
       deny('connect', client, reason, { username });
       done(refuse(code, message) as never, false);
     };
+    // Mutual TLS: the TLS layer has verified the certificate against the CA, and its CN names
+    // the identity. The registry still decides whether that identity is active and what it may do.
+    const certId = clientCertificateId(client.conn);
+    if (certId !== undefined) {
+      if (client.id !== certId) return fail(2, 'certificate-client-id-mismatch', 'clientId must equal the certificate CN');
+      if (username && username !== certId) return fail(4, 'certificate-username-mismatch', 'username differs from the certificate CN');
+      if (!registry.active(certId)) return fail(5, registry.get(certId) ? 'revoked' : 'unknown-id', 'not authorized');
+      connected.set(certId, client);
+      return done(null, true);
+    }
     if (!username || !password) return fail(4, 'missing-credentials', 'username and password required');
     if (client.id !== username) return fail(2, 'client-id-mismatch', 'clientId must equal the username');
+    if (authSlots.pendingCount >= maxPending) return fail(3, 'auth-overloaded', 'server busy, retry later');
     const identity = registry.active(username);
-    const check = identity
-      ? verifySecret(password, identity.entry.secret)
-      : (dummy ??= hashSecret('x', DEFAULT_SCRYPT)).then((h) => verifySecret(password, h)).then(() => false);
+    const check = authSlots(() =>
+      identity
+        ? verifySecret(password, identity.entry.secret)
+        : (dummy ??= hashSecret('x', DEFAULT_SCRYPT)).then((h) => verifySecret(password, h)).then(() => false),
+    );
     check.then((good) => {
       // Re-read: the credential may have been revoked or replaced while we were hashing.
       const now = registry.active(username);
@@ -157,6 +187,7 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
         const reason = identity ? (now ? 'bad-password' : 'revoked') : registry.get(username) ? 'revoked' : 'unknown-id';
         return fail(4, reason, 'bad username or password');
       }
+      if (client.closed) return done(refuse(4, 'gone') as never, false);
       connected.set(username, client);
       done(null, true);
     }, (e: Error) => {

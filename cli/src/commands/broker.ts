@@ -1,44 +1,164 @@
-import type { Command } from 'commander';
-import pino from 'pino';
-import { createRegistryPolicy, redisBackends, Registry, startBroker, type RegistryPolicy } from '@vitalgate/broker';
+import { InvalidArgumentError, type Command } from 'commander';
+import pino, { type Logger } from 'pino';
+import {
+  createRegistryPolicy,
+  isLoopbackHost,
+  redisBackends,
+  Registry,
+  serveMetrics,
+  startBroker,
+  type ListenerOptions,
+  type RegistryPolicy,
+} from '@vitalgate/broker';
+import { loadConfig } from '../config/load.js';
+import { BROKER_CONFIG_EXAMPLE, brokerConfigSchema, type BrokerConfig } from '../config/broker-config.js';
 import { port } from '../options.js';
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+interface BrokerFlags {
+  config?: string;
+  host: string;
+  port: number | false;
+  tlsPort?: number;
+  wsPort?: number;
+  wssPort?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  clientCerts?: 'off' | 'optional' | 'required';
+  allowPlaintext?: boolean;
+  registry?: string;
+  redis?: string;
+  metricsPort?: number;
+  logLevel?: BrokerConfig['logLevel'];
+}
+
+function portOrOff(v: string): number | false {
+  return v === 'off' ? false : port(v);
+}
+
+function clientCertMode(v: string): 'off' | 'optional' | 'required' {
+  if (v !== 'off' && v !== 'optional' && v !== 'required') throw new InvalidArgumentError('must be off, optional or required');
+  return v;
+}
+
+/** The file's settings with the flags given on the command line laid over them. */
+export function effectiveBrokerConfig(o: BrokerFlags, fromCli: (flag: keyof BrokerFlags) => boolean): BrokerConfig {
+  const cfg = o.config ? loadConfig(o.config, brokerConfigSchema) : brokerConfigSchema.parse({});
+  const listenerFlags = (['host', 'port', 'tlsPort', 'wsPort', 'wssPort'] as const).some(fromCli);
+  if (!cfg.listeners || listenerFlags) {
+    const tls = (): NonNullable<ListenerOptions['tls']> => {
+      if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-port and --wss-port need --tls-cert and --tls-key');
+      return { cert: o.tlsCert, key: o.tlsKey, ...(o.tlsCa && { ca: o.tlsCa }), clientCerts: o.clientCerts ?? (o.tlsCa ? 'optional' : 'off') };
+    };
+    const ls: NonNullable<BrokerConfig['listeners']> = [];
+    if (o.port !== false) ls.push({ protocol: 'mqtt', host: o.host, port: o.port });
+    if (o.tlsPort !== undefined) ls.push({ protocol: 'mqtts', host: o.host, port: o.tlsPort, tls: tls() as never });
+    if (o.wsPort !== undefined) ls.push({ protocol: 'ws', host: o.host, port: o.wsPort });
+    if (o.wssPort !== undefined) ls.push({ protocol: 'wss', host: o.host, port: o.wssPort, tls: tls() as never });
+    if (ls.length === 0) throw new Error('no listener: --port off leaves nothing to listen on (add --tls-port, --ws-port or --wss-port)');
+    cfg.listeners = ls;
+  }
+  if (fromCli('allowPlaintext')) cfg.allowPlaintext = !!o.allowPlaintext;
+  if (o.registry !== undefined) cfg.registry = o.registry;
+  if (o.redis !== undefined) cfg.redis = o.redis;
+  if (o.metricsPort !== undefined) cfg.metrics = { host: cfg.metrics?.host ?? '127.0.0.1', port: o.metricsPort };
+  if (fromCli('logLevel') && o.logLevel) cfg.logLevel = o.logLevel;
+  checkExposure(cfg);
+  return cfg;
+}
+
+/** Refuses configurations that would put credentials or an open broker on a network. */
+function checkExposure(cfg: BrokerConfig): void {
+  for (const l of cfg.listeners ?? []) {
+    if (isLoopbackHost(l.host)) continue;
+    if (!cfg.registry) throw new Error(`refusing to listen on ${l.host} without a registry: an unauthenticated broker must stay on loopback (add --registry)`);
+    if ((l.protocol === 'mqtt' || l.protocol === 'ws') && !cfg.allowPlaintext) {
+      throw new Error(`refusing plain ${l.protocol} on ${l.host}: secrets would cross the network in clear (use mqtts/wss, or --allow-plaintext on a network you trust)`);
+    }
+  }
 }
 
 export function registerBroker(program: Command): void {
   program
     .command('broker')
-    .description('run the embedded MQTT broker until Ctrl-C')
-    .option('--host <addr>', 'bind address (loopback by default; without --registry the broker does not authenticate and refuses any non-loopback address)', '127.0.0.1')
-    .option('-p, --port <port>', 'TCP port (0 = a free one)', port, 1883)
+    .description('run the MQTT broker (TCP, TLS, WebSocket) until Ctrl-C')
+    .option('-c, --config <file>', 'YAML config file (see below); flags override it')
+    .option('--host <addr>', 'bind address of the listeners given by flags', '127.0.0.1')
+    .option('-p, --port <port>', 'plain MQTT port (0 = a free one, off = none)', portOrOff, 1883)
+    .option('--tls-port <port>', 'MQTT over TLS (mqtts) port; needs --tls-cert and --tls-key', port)
+    .option('--ws-port <port>', 'MQTT over WebSocket port (path /mqtt), for browser tools', port)
+    .option('--wss-port <port>', 'MQTT over secure WebSocket port (path /mqtt); needs --tls-cert and --tls-key', port)
+    .option('--tls-cert <file>', 'PEM certificate chain for mqtts/wss')
+    .option('--tls-key <file>', 'PEM private key for mqtts/wss')
+    .option('--tls-ca <file>', 'PEM CA for client certificates: a verified certificate whose CN is a registered id logs in without a password')
+    .option('--client-certs <mode>', 'off | optional | required (default optional with --tls-ca, else off)', clientCertMode)
+    .option('--allow-plaintext', 'allow plain mqtt/ws on a non-loopback address (secrets cross the network in clear)')
+    .option('--registry <file>', 'turn identity on: devices and gateways from this registry (see `vitalgate devices add`) must log in with id + secret (or a client certificate) and stay within their topic ACLs; the file is reloaded when it changes (revocation disconnects at once)')
     .option('--redis <url>', 'cluster through Redis (redis://host:port): publishes fan out to every broker sharing it, and sessions and QoS 1 queues live there, so clients can reconnect to any instance')
-    .option('--registry <file>', 'turn identity on: devices and gateways from this registry (see `vitalgate devices add`) must log in with id + secret and stay within their topic ACLs; the file is reloaded when it changes (revocation disconnects at once)')
-    .addHelpText('after', '\nWithout --registry (today\'s default) any client may connect and publish anywhere, so the broker binds to loopback only.')
-    .action(async (o: { host: string; port: number; registry?: string; redis?: string }) => {
-      if (!o.registry && !isLoopback(o.host)) {
-        throw new Error(`refusing to bind ${o.host} without --registry: an unauthenticated broker must stay on loopback`);
-      }
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics', port)
+    .option('--log-level <level>', 'fatal | error | warn | info | debug | trace', 'info')
+    .addHelpText(
+      'after',
+      `
+Without --registry any client may connect and publish anywhere, so every listener must be on
+loopback. With a registry, non-loopback listeners must be mqtts or wss unless --allow-plaintext.
+Listener flags (--host, --port, --tls-port, --ws-port, --wss-port) replace the file's listeners.
+
+Examples:
+  vitalgate broker                                        # demo: mqtt://127.0.0.1:1883, no identity
+  vitalgate broker --registry reg.json --host 0.0.0.0 --port off \\
+      --tls-port 8883 --tls-cert broker.crt --tls-key broker.key --tls-ca devices-ca.crt
+  vitalgate broker --config broker.yaml --metrics-port 9464
+
+Config file example:
+
+${BROKER_CONFIG_EXAMPLE}`,
+    )
+    .action(async (o: BrokerFlags, cmd: Command) => {
+      const cfg = effectiveBrokerConfig(o, (f) => cmd.getOptionValueSource(f) === 'cli' || (f === 'port' && o.port === false));
+      const log: Logger = pino({ name: 'broker', level: cfg.logLevel }, pino.destination(2));
       let policy: RegistryPolicy | undefined;
       let watcher: { close(): void } | undefined;
-      if (o.registry) {
-        const log = pino({ name: 'broker', level: 'info' }, pino.destination(2));
-        const registry = await Registry.load(o.registry);
-        policy = createRegistryPolicy(registry, { logger: log });
-        watcher = registry.watchFile(o.registry, (e) => log.error({ err: e }, 'registry reload failed; keeping the previous contents'));
-        registry.on('reloaded', () => log.info({ registry: o.registry }, 'registry reloaded'));
+      if (cfg.registry) {
+        const registryPath = cfg.registry;
+        const registry = await Registry.load(registryPath);
+        policy = createRegistryPolicy(registry, {
+          logger: log,
+          ...(cfg.limits.maxPayloadBytes !== undefined && { maxPayloadBytes: cfg.limits.maxPayloadBytes }),
+          ...(cfg.limits.publishRate && { publishRate: cfg.limits.publishRate }),
+          ...(cfg.limits.maxConcurrentAuth !== undefined && { maxConcurrentAuth: cfg.limits.maxConcurrentAuth }),
+          ...(cfg.limits.maxPendingAuth !== undefined && { maxPendingAuth: cfg.limits.maxPendingAuth }),
+        });
+        watcher = registry.watchFile(registryPath, (e) => log.error({ err: e }, 'registry reload failed; keeping the previous contents'));
+        registry.on('reloaded', () => log.info({ registry: registryPath }, 'registry reloaded'));
         const all = registry.list().filter((i) => !i.entry.revokedAt);
-        process.stderr.write(`identity on: ${all.filter((i) => i.kind === 'device').length} devices, ${all.filter((i) => i.kind === 'gateway').length} gateways from ${o.registry}\n`);
+        log.info({ registry: registryPath, devices: all.filter((i) => i.kind === 'device').length, gateways: all.filter((i) => i.kind === 'gateway').length }, 'identity on');
       } else {
-        process.stderr.write('identity off: no --registry, every client is accepted (loopback only)\n');
+        log.warn('identity off: no registry, every client is accepted (loopback only)');
       }
-      const cluster = o.redis ? redisBackends(o.redis) : undefined;
-      const b = await startBroker({ host: o.host, port: o.port, ...(policy && { policy }), ...(cluster ?? {}) });
-      if (cluster) process.stderr.write(`clustered through ${o.redis}\n`);
-      process.stderr.write(`broker listening on ${b.url}\n`);
+      const cluster = cfg.redis ? redisBackends(cfg.redis) : undefined;
+      const b = await startBroker({
+        listeners: cfg.listeners!,
+        logger: log,
+        ...(policy && { policy }),
+        ...(cluster ?? {}),
+        ...(cfg.limits.drainTimeoutMs !== undefined && { drainTimeout: cfg.limits.drainTimeoutMs }),
+        ...(cfg.limits.connectTimeoutMs !== undefined && { connectTimeout: cfg.limits.connectTimeoutMs }),
+      });
+      if (cluster) log.info({ redis: cfg.redis!.replace(/\/\/[^@/]*@/, '//***@') }, 'clustered through Redis');
+      const metrics = cfg.metrics ? await serveMetrics(b.metrics.registry, cfg.metrics.port, cfg.metrics.host) : undefined;
+      if (metrics) log.info({ url: metrics.url }, 'metrics');
       // Machine-readable line for supervisors that start us on port 0.
-      process.stdout.write(JSON.stringify({ event: 'listening', url: b.url, port: b.port, identity: !!policy }) + '\n');
+      process.stdout.write(
+        JSON.stringify({
+          event: 'listening',
+          url: b.url,
+          port: b.port,
+          listeners: b.listeners.map((l) => ({ protocol: l.protocol, url: l.url, port: l.port })),
+          ...(metrics && { metrics: metrics.url }),
+          identity: !!policy,
+        }) + '\n',
+      );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
@@ -46,9 +166,10 @@ export function registerBroker(program: Command): void {
       const s = b.stats();
       watcher?.close();
       policy?.close();
+      await metrics?.close();
       await b.close();
       await cluster?.persistence.destroy();
       (cluster?.mq as { close?: (cb: () => void) => void } | undefined)?.close?.(() => undefined);
-      process.stderr.write(`broker stopped after ${s.messagesIn} messages in${s.denials ? `, ${s.denials.total} denials` : ''}\n`);
+      log.info({ messagesIn: s.messagesIn, denials: s.denials?.total ?? 0 }, 'broker stopped');
     });
 }

@@ -1,0 +1,123 @@
+/**
+ * `vitalgate broker --config`: the schema's errors, the exposure rules, and a real deployment
+ * shape (mqtts with client certificates, WebSocket, metrics) driven by the real Mosquitto clients.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeTestPki, requireProgram } from '@vitalgate/test-support';
+import { vitalgate } from './cli.js';
+import { startDaemon, type Daemon } from './daemon.js';
+
+describe('vitalgate broker --config', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let daemon: Daemon | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vg-broker-config-'));
+  });
+  afterEach(async () => {
+    await daemon?.stop();
+    daemon = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const configFile = async (yaml: string): Promise<string> => {
+    const p = join(dir, 'broker.yaml');
+    await writeFile(p, yaml);
+    return p;
+  };
+
+  it('names every invalid field and exits 2', async () => {
+    const p = await configFile(`listeners:
+  - { protocol: mqtts, port: 8883 }
+  - { protocol: ws, port: 70000 }
+redis: localhost:6379
+limits: { maxPayloadBytes: 10 }
+colour: blue
+`);
+    const r = await vitalgate(['broker', '--config', p]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, new RegExp(`config ${p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is invalid`));
+    assert.match(r.stderr, /listeners\.0\.tls: a mqtts listener needs tls: \{cert, key\}/);
+    assert.match(r.stderr, /listeners\.1\.port:/);
+    assert.match(r.stderr, /redis: must be a redis:\/\/host:port URL/);
+    assert.match(r.stderr, /limits\.maxPayloadBytes:/);
+    assert.match(r.stderr, /colour/);
+  });
+
+  it('refuses plain text or no identity on a non-loopback address', async () => {
+    const reg = join(dir, 'reg.json');
+    assert.equal((await vitalgate(['devices', 'add', 'd1', '--patient', 'p1', '--registry', reg])).code, 0);
+    const plain = await vitalgate(['broker', '--config', await configFile(`listeners: [{ protocol: ws, host: 0.0.0.0, port: 0 }]\nregistry: ${reg}\n`)]);
+    assert.equal(plain.code, 2);
+    assert.match(plain.stderr, /refusing plain ws on 0\.0\.0\.0: secrets would cross the network in clear/);
+    const open = await vitalgate(['broker', '--host', '0.0.0.0', '--port', '0', '--allow-plaintext']);
+    assert.equal(open.code, 2);
+    assert.match(open.stderr, /without a registry/);
+    const noTls = await vitalgate(['broker', '--port', 'off', '--tls-port', '0']);
+    assert.equal(noTls.code, 2);
+    assert.match(noTls.stderr, /--tls-port and --wss-port need --tls-cert and --tls-key/);
+  });
+
+  it('--help documents the listeners, mutual TLS and the config schema', async () => {
+    const r = await vitalgate(['broker', '--help']);
+    assert.equal(r.code, 0);
+    for (const m of ['--config', '--tls-port', '--ws-port', '--wss-port', '--tls-ca', '--client-certs', '--metrics-port', '--allow-plaintext', 'clientCerts', 'publishRate', 'maxConcurrentAuth']) {
+      assert.ok(r.stdout.includes(m), `broker --help lacks ${m}`);
+    }
+  });
+
+  it('runs mqtts with client certificates, ws and metrics from a file; Mosquitto clients log in by certificate and by password', async function () {
+    const pub = requireProgram(this, 'mosquitto_pub', 'mosquitto-clients');
+    const sub = requireProgram(this, 'mosquitto_sub', 'mosquitto-clients');
+    const pki = makeTestPki(this);
+    const reg = join(dir, 'reg.json');
+    assert.equal((await vitalgate(['devices', 'add', 'band-1', '--patient', 'pat-1', '--streams', 'hr', '--registry', reg])).code, 0);
+    const gw = (await vitalgate(['gateways', 'add', 'gw-1', '--patients', 'pat-1', '--registry', reg])).stdout.trim();
+    const p = await configFile(`listeners:
+  - { protocol: mqtts, port: 0, tls: { cert: ${pki.serverCert}, key: ${pki.serverKey}, ca: ${pki.caCert}, clientCerts: optional } }
+  - { protocol: ws, port: 0 }
+registry: ${reg}
+limits: { maxPayloadBytes: 4096, publishRate: { perSecond: 50, burst: 100 } }
+metrics: { port: 0 }
+logLevel: warn
+`);
+    daemon = await startDaemon(['broker', '--config', p]);
+    const ls = daemon.first.listeners as Array<{ protocol: string; port: number; url: string }>;
+    assert.deepEqual(ls.map((l) => l.protocol), ['mqtts', 'ws']);
+    assert.match(ls[1]!.url, /^ws:\/\/127\.0\.0\.1:\d+\/mqtt$/);
+    const tlsPort = String(ls[0]!.port);
+
+    const s = spawn('stdbuf', ['-oL', sub, '-d', '-v', '-h', '127.0.0.1', '-p', tlsPort, '--cafile', pki.caCert, '-i', 'gw-1', '-u', 'gw-1', '-P', gw, '-t', 'vg/v1/pat-1/+/+', '-q', '1', '-C', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const subscribed = new Promise<void>((resolve) => s.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; if (/Subscribed/.test(out)) resolve(); }));
+    const done = new Promise<number | null>((resolve) => s.once('close', resolve));
+    const kill = setTimeout(() => s.kill('SIGKILL'), 20_000);
+    try {
+      await Promise.race([subscribed, done.then(() => { throw new Error(`mosquitto_sub ended: ${out}`); })]);
+      const cc = pki.client('band-1');
+      // No username or password: the certificate is the identity.
+      const p1 = spawn(pub, ['-h', '127.0.0.1', '-p', tlsPort, '--cafile', pki.caCert, '--cert', cc.cert, '--key', cc.key, '-i', 'band-1', '-t', 'vg/v1/pat-1/band-1/hr', '-m', '{"bpm":61}', '-q', '1'], { stdio: 'ignore' });
+      assert.equal(await new Promise((r) => p1.once('close', r)), 0);
+      assert.equal(await done, 0);
+      assert.match(out, /vg\/v1\/pat-1\/band-1\/hr \{"bpm":61\}/);
+    } finally {
+      clearTimeout(kill);
+      s.kill('SIGKILL');
+    }
+    // A certificate from a CA the broker does not trust gets nothing.
+    const forged = pki.forged('band-1');
+    const p2 = spawn(pub, ['-h', '127.0.0.1', '-p', tlsPort, '--cafile', pki.caCert, '--cert', forged.cert, '--key', forged.key, '-i', 'band-1', '-t', 'vg/v1/pat-1/band-1/hr', '-m', 'x', '-q', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err2 = '';
+    p2.stderr.setEncoding('utf8').on('data', (d: string) => (err2 += d));
+    assert.notEqual(await new Promise((r) => p2.once('close', r)), 0);
+    assert.match(err2, /not authori[sz]ed|bad user name or password/i);
+
+    const metrics = await (await fetch(daemon.first.metrics as string)).text();
+    assert.match(metrics, /^vitalgate_broker_messages_in_total 1$/m);
+    assert.match(metrics, /^vitalgate_broker_denials\{action="connect",reason="missing-credentials"\} 1$/m);
+  });
+});
