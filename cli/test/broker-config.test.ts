@@ -7,6 +7,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { readFileSync } from 'node:fs';
+import { encodeBody } from '@vitalgate/protocol';
 import { makeTestPki, requireProgram } from '@vitalgate/test-support';
 import { vitalgate } from './cli.js';
 import { startDaemon, type Daemon } from './daemon.js';
@@ -119,5 +122,40 @@ logLevel: warn
     const metrics = await (await fetch(daemon.first.metrics as string)).text();
     assert.match(metrics, /^vitalgate_broker_messages_in_total 1$/m);
     assert.match(metrics, /^vitalgate_broker_denials\{action="connect",reason="missing-credentials"\} 1$/m);
+  });
+
+  it('a gateway logs in by client certificate over mqtts and seals exactly what a certificate-authenticated device sent', async function () {
+    const pki = makeTestPki(this);
+    const reg = join(dir, 'reg.json');
+    assert.equal((await vitalgate(['devices', 'add', 'band-1', '--patient', 'pat-1', '--streams', 'hr', '--registry', reg])).code, 0);
+    assert.equal((await vitalgate(['gateways', 'add', 'gw-1', '--patients', 'pat-1', '--registry', reg])).code, 0);
+    daemon = await startDaemon(['broker', '--registry', reg, '--port', 'off', '--tls-port', '0', '--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.caCert, '--log-level', 'warn']);
+    const url = String(daemon.first.url);
+    assert.match(url, /^mqtts:/);
+    const env = { VITALGATE_PASSPHRASE_FILE: join(dir, 'pass') };
+    await writeFile(join(dir, 'pass'), 'mtls e2e passphrase\n', { mode: 0o600 });
+    const data = join(dir, 'data');
+    const gc = pki.client('gw-1');
+    let gwLog = '';
+    const gateway = await startDaemon(['gateway', '--broker', url, '--client-id', 'gw-1', '--patient', 'pat-1', '--mqtt-ca', pki.caCert, '--mqtt-cert', gc.cert, '--mqtt-key', gc.key, '--data-dir', data, '--batch-window-ms', '300', '--log-level', 'warn'], env);
+    try {
+      const dc = pki.client('band-1');
+      const dev = await mqtt.connectAsync(url, { clientId: 'band-1', ca: readFileSync(pki.caCert), cert: readFileSync(dc.cert), key: readFileSync(dc.key), reconnectPeriod: 0 });
+      const t0 = Date.UTC(2026, 10, 21, 12);
+      for (let seq = 0; seq < 50; seq++) {
+        await dev.publishAsync('vg/v1/pat-1/band-1/hr', Buffer.from(encodeBody({ seq, ts: t0 + seq * 1000, values: { hr: 60 + (seq % 30) } })), { qos: 1 });
+      }
+      await dev.endAsync();
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      assert.equal(await gateway.stop(), 0, gateway.stderr());
+    }
+    gwLog = gateway.stderr();
+    const open = await vitalgate(['open', '--data-dir', data, '--json'], env);
+    assert.equal(open.code, 0, open.stderr);
+    assert.ok(open.stdout.trim(), `nothing sealed; gateway log:\n${gwLog}\nbroker log:\n${daemon.stderr()}`);
+    const got = open.stdout.trim().split('\n').map((l) => JSON.parse(l) as { deviceId: string; seq: number; values: { hr: number } });
+    assert.deepEqual(got.map((r) => r.seq).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i), 'every reading exactly once, none invented');
+    for (const r of got) assert.equal(r.values.hr, 60 + (r.seq % 30));
   });
 });

@@ -37,6 +37,11 @@ export interface GatewayOptions {
   brokerUrl?: string;
   mqttUsername?: string;
   mqttPassword?: string;
+  /**
+   * For mqtts:// and wss:// brokers: the CA that signed the broker's certificate (PEM), and a
+   * client certificate and key when the broker identifies gateways by certificate (CN = id).
+   */
+  mqttTls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Stable client id so the broker keeps this gateway's session (and queues QoS 1) across restarts. */
   clientId?: string;
   /** Serial ports with UART firmware devices on them (one patient per port). */
@@ -185,6 +190,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       clean: this.opts.clientId === undefined,
       username: this.opts.mqttUsername,
       password: this.opts.mqttPassword,
+      ...this.opts.mqttTls,
       reconnectPeriod: 1000,
     });
     client.on('message', (topic, payload) => this.acceptMqtt(topic, payload));

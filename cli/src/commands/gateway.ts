@@ -8,6 +8,23 @@ import { resolvePassphrase } from '../passphrase.js';
 import { loadConfig } from '../config/load.js';
 import { GATEWAY_CONFIG_EXAMPLE, gatewayConfigSchema } from '../config/gateway-config.js';
 
+function readPemFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read the MQTT ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function mqttTlsFiles(ca?: string, cert?: string, key?: string): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  if (!!cert !== !!key) throw new Error('--mqtt-cert and --mqtt-key go together');
+  return {
+    ...(ca && { ca: readPemFile(ca, 'CA') }),
+    ...(cert && { cert: readPemFile(cert, 'client certificate') }),
+    ...(key && { key: readPemFile(key, 'client key') }),
+  };
+}
+
 export function registerGateway(program: Command): void {
   program
     .command('gateway')
@@ -21,6 +38,9 @@ export function registerGateway(program: Command): void {
     .option('--ble <radio@patient...>', 'take BLE health devices: noble@patient-0001, or ble-sim://127.0.0.1:7001@patient-0001')
     .option('--client-id <id>', 'MQTT client id; the broker keeps this session across restarts')
     .option('--username <u>', 'MQTT username (password from VITALGATE_MQTT_PASSWORD)')
+    .option('--mqtt-ca <file>', 'for mqtts:// or wss:// brokers: PEM CA that signed the broker certificate')
+    .option('--mqtt-cert <file>', 'PEM client certificate (CN = this gateway\'s id), for brokers with client certificates')
+    .option('--mqtt-key <file>', 'PEM key of --mqtt-cert')
     .option('--batch-window-ms <ms>', 'close a batch this long after its first reading (default 2000)', positiveInt('--batch-window-ms'))
     .option('--epoch-minutes <m>', 'epoch key rotation period (default 15)', positiveNumber('--epoch-minutes'))
     .option('--chain-url <url>', 'anchor batch roots on this EVM JSON-RPC endpoint (with --deployment)')
@@ -29,7 +49,7 @@ export function registerGateway(program: Command): void {
     .option('--anchor-seconds <s>', 'anchor period (default 30)', positiveNumber('--anchor-seconds'))
     .option('--log-level <level>', 'pino log level (default info)')
     .addHelpText('after', `\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; batchWindowMs?: number; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
       const at = (flag: string, v: string) => {
         const i = v.lastIndexOf('@');
@@ -49,6 +69,7 @@ export function registerGateway(program: Command): void {
         clientId: o.clientId ?? cfg.mqtt?.clientId ?? 'vitalgate-gateway',
         patients: o.patient ?? cfg.patients,
         mqttUsername: o.username ?? cfg.mqtt?.username, mqttPassword: process.env.VITALGATE_MQTT_PASSWORD,
+        mqttTls: mqttTlsFiles(o.mqttCa ?? cfg.mqtt?.caFile, o.mqttCert ?? cfg.mqtt?.certFile, o.mqttKey ?? cfg.mqtt?.keyFile),
         serial: serial.map((s) => ({ path: s.path, patientId: s.patient, baudRate: s.baudRate })),
         ble: ble.map((b) => ({ radio: b.radio, patientId: b.patient })),
         batchWindowMs: o.batchWindowMs ?? cfg.batchWindowMs,

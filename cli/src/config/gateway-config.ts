@@ -14,6 +14,9 @@ export const gatewayConfigSchema = z.strictObject({
     url: z.string().regex(/^(mqtts?|wss?):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
     clientId: z.string().min(1).max(128).optional(),
     username: z.string().min(1).optional(),
+    caFile: z.string().min(1).optional(),
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
     enabled: z.boolean().default(true),
   }).optional(),
   patients: z.array(id).optional(),
@@ -40,6 +43,7 @@ mqtt:
   url: mqtt://127.0.0.1:1883
   clientId: vitalgate-gateway                    # the broker keeps this session across restarts
   username: gateway-ward-3                       # password: env VITALGATE_MQTT_PASSWORD
+  # for mqtts://: caFile (the broker's CA); certFile + keyFile to log in by client certificate
 patients: [patient-0001]                         # omit to serve every patient on the broker
 serial:
   - { path: /dev/ttyUSB0, patient: patient-0001, baudRate: 115200 }
