@@ -11,6 +11,7 @@ export interface BenchArgs {
   persistentCeiling: boolean;
   skipSaturation: boolean;
   skipDecode: boolean;
+  skipBroker: boolean;
   json: boolean;
   keep: boolean;
   help: boolean;
@@ -27,6 +28,7 @@ export const DEFAULTS: BenchArgs = {
   persistentCeiling: true,
   skipSaturation: false,
   skipDecode: false,
+  skipBroker: false,
   json: false,
   keep: false,
   help: false,
@@ -51,6 +53,10 @@ passphrase file that are removed afterwards.
    persistent session like the gateway's (persistentSessionCeilingMessagesPerSec, and
    ratioVsPersistentSession), which separates the broker's cost of a persistent session from the
    gateway's own cost.
+3. Broker: the saturation load against a counting subscriber (subscribed per patient, as a gateway
+   under ACLs must) on (1) our broker, (2) our broker with identity and ACLs on (a registry with
+   production scrypt cost), (3) Mosquitto anonymous and (4) Mosquitto with password and ACL files,
+   one after the other in this run. identityRatio = (2)/(1); vsMosquitto = ours/Mosquitto.
 
 Flags:
   --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})
@@ -66,7 +72,8 @@ Flags:
   --skip-saturation              run only the sustained measurement
   --skip-decode                  skip the decoder throughput figures (UART frames, GATT notifications,
                                  JSON and CBOR payloads per second, measured in this process first)
-  --skip-sustained               run only the saturation measurements
+  --skip-sustained               skip the sustained measurement
+  --skip-broker                  skip the broker comparison (identity on/off, Mosquitto)
   --json                         print one JSON object on stdout instead of human-readable lines
   --keep                         keep the temporary data directories (their paths are printed on stderr)
   -h, --help                     show this help
@@ -111,6 +118,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--saturation-window': a.saturationWindow = num(flag, value(), true); break;
       case '--skip-saturation': a.skipSaturation = true; break;
       case '--skip-decode': a.skipDecode = true; break;
+      case '--skip-broker': a.skipBroker = true; break;
       case '--skip-sustained': a.skipSustained = true; break;
       case '--pre-enroll': a.preEnroll = true; break;
       case '--skip-persistent-ceiling': a.persistentCeiling = false; break;
@@ -120,7 +128,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       default: throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
     }
   }
-  if (a.skipSaturation && a.skipSustained) throw new UsageError('--skip-saturation and --skip-sustained leave nothing to measure');
+  if (a.skipSaturation && a.skipSustained && a.skipBroker) throw new UsageError('--skip-saturation, --skip-sustained and --skip-broker leave nothing to measure');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

@@ -5,6 +5,10 @@
  *
  *   node bench/dist/src/bare-subscriber.js --broker URL [--marker-topic TOPIC] [--max-seconds S] [--persistent-session ID]
  *
+ * --patients P1,P2,… subscribes to each patient's readings (vg/v1/{p}/+/+, as a gateway bound to
+ * those patients must under ACLs) instead of every patient's. --username U logs in as U with the
+ * password from the environment variable BENCH_MQTT_PASSWORD.
+ *
  * --persistent-session ID connects with clean=false and that client id, as the gateway does (the
  * broker then keeps the subscriber's QoS 1 queue in its persistence); the default is a clean session.
  *
@@ -17,7 +21,7 @@
  * Closing stdin ends the process, so it cannot outlive the bench that started it.
  */
 import mqtt from 'mqtt';
-import { patientFilter } from '@vitalgate/protocol';
+import { patientFilter, TOPIC_ROOT } from '@vitalgate/protocol';
 
 export interface SubscriberReport {
   event: 'report' | 'final';
@@ -40,6 +44,8 @@ if (!broker) {
 const markerTopic = arg('--marker-topic');
 const maxSeconds = Number(arg('--max-seconds') ?? 900);
 const persistentId = arg('--persistent-session');
+const patients = arg('--patients')?.split(',').filter(Boolean);
+const username = arg('--username');
 
 let count = 0;
 let firstAt: number | null = null;
@@ -52,7 +58,8 @@ const report = (event: SubscriberReport['event']): void => {
 };
 
 const client = await mqtt.connectAsync(broker, {
-  clientId: persistentId ?? `vitalgate-bench-bare-${process.pid}`,
+  clientId: username ?? persistentId ?? `vitalgate-bench-bare-${process.pid}`,
+  ...(username && { username, password: process.env.BENCH_MQTT_PASSWORD }),
   clean: persistentId === undefined,
   reconnectPeriod: 1000,
   connectTimeout: 30_000,
@@ -68,7 +75,7 @@ client.on('message', (topic) => {
   lastAt = now;
 });
 client.on('error', (e) => process.stderr.write(`bare-subscriber: mqtt error: ${e.message}\n`));
-const granted = await client.subscribeAsync(patientFilter(), { qos: 1 });
+const granted = await client.subscribeAsync(patients ? patients.map((p) => `${TOPIC_ROOT}/${p}/+/+`) : patientFilter(), { qos: 1 });
 if (granted.some((g) => g.qos !== 1)) {
   process.stderr.write(`bare-subscriber: broker did not grant QoS 1: ${JSON.stringify(granted)}\n`);
   process.exit(1);

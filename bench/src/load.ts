@@ -84,6 +84,8 @@ export interface LoadOptions {
   seconds: number;
   /** Distinguishes the device ids of separate runs. */
   prefix: string;
+  /** Secret of each device id, for a broker with identity on (username = clientId = device id). */
+  secrets?: ReadonlyMap<string, string>;
 }
 
 export interface LoadStats {
@@ -122,6 +124,7 @@ export class SaturationLoad {
     const ids = Array.from({ length: this.opts.connections }, (_, i) => this.deviceId(i));
     this.clients = await Promise.all(ids.map((id) => mqtt.connectAsync(this.opts.brokerUrl, {
       clientId: id,
+      ...(this.opts.secrets && { username: id, password: this.opts.secrets.get(id) }),
       clean: true,
       reconnectPeriod: 1000,
       connectTimeout: 30_000,
@@ -191,11 +194,24 @@ export class SaturationLoad {
     });
   }
 
-  /** Publishes one reading on `topic` at QoS 1 and resolves on its PUBACK. */
-  async publishOnce(topic: string, body: ReadingBody): Promise<void> {
+  /**
+   * Publishes one reading on `topic` at QoS 1 and resolves on its PUBACK: from the first load
+   * connection, or, with `as` (a broker with ACLs), from its own connection as that identity.
+   */
+  async publishOnce(topic: string, body: ReadingBody, as?: { id: string; secret: string }): Promise<void> {
+    const payload = Buffer.from(encodeBody(body, 'cbor'));
+    if (as) {
+      const c = await mqtt.connectAsync(this.opts.brokerUrl, { clientId: as.id, username: as.id, password: as.secret, reconnectPeriod: 0 });
+      try {
+        await c.publishAsync(topic, payload, { qos: 1 });
+      } finally {
+        await c.endAsync();
+      }
+      return;
+    }
     const c = this.clients[0];
     if (!c) throw new Error('connect() first');
-    await c.publishAsync(topic, Buffer.from(encodeBody(body, 'cbor')), { qos: 1 });
+    await c.publishAsync(topic, payload, { qos: 1 });
   }
 
   /** Stops publishing new readings now (outstanding PUBACKs are still awaited by run()). */

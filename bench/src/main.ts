@@ -13,6 +13,7 @@ import { Child, CLI_MAIN } from './procs.js';
 import { runDecode, type DecodeResult } from './decode.js';
 import { runSustained, type SustainedResult } from './sustained.js';
 import { runSaturationBare, runSaturationWithGateway, type BareSaturation, type GatewaySaturation } from './saturation.js';
+import { runBrokerComparison, type BrokerComparison, type BrokerRun } from './broker-compare.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -83,6 +84,7 @@ interface Output {
   ratioVsPersistentSession: number | null;
   saturationLost: number | null;
   decode: DecodeResult | null;
+  broker: BrokerComparison | null;
   targets: { sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null };
   sustained: SustainedResult | null;
   saturation: {
@@ -130,6 +132,12 @@ async function main(): Promise<Output> {
     saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession };
   }
 
+  let broker: BrokerComparison | null = null;
+  if (!args.skipBroker) {
+    log(`broker: ${args.saturationConnections} connections × window ${args.saturationWindow} for ${args.saturationSeconds} s against ours (identity off, on) and Mosquitto (anonymous, password + ACL)`);
+    broker = await runBrokerComparison({ seconds: args.saturationSeconds, connections: args.saturationConnections, window: args.saturationWindow, dir: join(tempRoot, 'broker'), log, onCleanup });
+  }
+
   const s = sustained;
   const g = saturation?.withGateway;
   const b = saturation?.bareSubscriber;
@@ -159,6 +167,7 @@ async function main(): Promise<Output> {
     ratioVsPersistentSession: ratioOf(g?.maxMessagesPerSec, c?.ceilingMessagesPerSec),
     saturationLost: g?.lost ?? null,
     decode,
+    broker,
     targets: {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
@@ -196,6 +205,18 @@ function human(o: Output): string {
     L.push(`  (b) bare subscriber: ${b.ceilingMessagesPerSec} msg/s received (${b.received} in ${b.seconds} s), broker ingress ${b.ackedPerSec}/s, missing ${b.missing}`);
     if (c) L.push(`  (c) bare subscriber, persistent session: ${c.ceilingMessagesPerSec} msg/s received (${c.received} in ${c.seconds} s), broker ingress ${c.ackedPerSec}/s, missing ${c.missing}`);
     L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}`);
+  }
+  if (o.broker) {
+    const b = o.broker;
+    const line = (name: string, r: BrokerRun) => `  ${name}: ${r.receivedPerSec} msg/s received (${r.received}), ingress ${r.ackedPerSec}/s, missing ${r.missing}, broker CPU ${r.brokerCpuPercent ?? '?'} % of a core, RSS ${r.brokerRssMb ?? '?'} MiB`;
+    L.push(`Broker: ${b.connections} connections × window ${b.window}, ${b.seconds} s each, one subscriber per-patient filters`);
+    L.push(line('vitalgate, identity off', b.vitalgate.open));
+    L.push(line('vitalgate, identity + ACLs', b.vitalgate.identity));
+    if (b.mosquitto) {
+      L.push(line(`mosquitto (${b.mosquitto.version}), anonymous`, b.mosquitto.open));
+      L.push(line('mosquitto, password + ACL files', b.mosquitto.identity));
+    } else L.push('  mosquitto: not installed (apt-get install mosquitto), not measured');
+    L.push(`  identity on/off ratio ${b.identityRatio}${b.vsMosquitto ? `; vitalgate/mosquitto ${b.vsMosquitto.open} (open), ${b.vsMosquitto.identity} (identity)` : ''}`);
   }
   L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}`);
   return L.join('\n') + '\n';

@@ -29,11 +29,11 @@ export class Child {
   private readonly waiters: Array<{ event: string; resolve: (v: Record<string, unknown>) => void }> = [];
   private readonly lineHandlers: Array<(msg: Record<string, unknown>) => void> = [];
 
-  constructor(readonly name: string, script: string, args: readonly string[], log: Log, opts: { stdin?: boolean } = {}) {
+  constructor(readonly name: string, script: string, args: readonly string[], log: Log, opts: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {}) {
     this.proc = spawn(process.execPath, [...childNodeArgs(), script, ...args], {
       cwd: REPO_ROOT,
       stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      env: { ...process.env },
+      env: { ...process.env, ...opts.env },
     });
     this.exited = new Promise((res) => {
       this.proc.once('exit', (code, signal) => {
@@ -220,8 +220,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Starts the broker from the CLI on a free port; resolves with its URL. */
-export async function startBrokerProcess(log: Log, name = 'broker'): Promise<{ child: Child; url: string }> {
-  const child = new Child(name, CLI_MAIN, ['broker', '--port', '0'], log);
+export async function startBrokerProcess(log: Log, name = 'broker', extraArgs: readonly string[] = []): Promise<{ child: Child; url: string }> {
+  const child = new Child(name, CLI_MAIN, ['broker', '--port', '0', '--log-level', 'warn', ...extraArgs], log);
   const msg = await child.waitFor('listening', 20_000);
   if (typeof msg.url !== 'string') throw new Error(`${name} reported no url: ${JSON.stringify(msg)}`);
   return { child, url: msg.url };
@@ -242,7 +242,7 @@ export class CpuMeter {
   private start: Snapshot;
   private last: Snapshot;
 
-  constructor(private readonly procs: ReadonlyArray<{ name: string; child: Child }>) {
+  constructor(private readonly procs: ReadonlyArray<{ name: string; child: { cpuSeconds(): number | undefined } }>) {
     this.start = this.snap();
     this.last = this.start;
   }

@@ -59,6 +59,25 @@ export interface GatewaySaturation extends LoadSummary {
   gatewayExit: { code: number | null; signal: string | null; killed: boolean; seconds: number };
 }
 
+/** A broker started by the caller (e.g. Mosquitto, or ours with identity on). */
+export interface BrokerUnderTest {
+  url: string;
+  name: string;
+  cpu: { cpuSeconds(): number | undefined };
+  peakRssMb(): number | undefined;
+  stop(): Promise<void>;
+}
+
+/** Credentials for a broker with identity and ACLs on. */
+export interface BenchIdentities {
+  /** device id → secret, for the load's connections. */
+  devices: ReadonlyMap<string, string>;
+  /** The subscriber: a gateway bound to `patients`. */
+  subscriber: { id: string; secret: string };
+  /** The device that publishes the marker on MARKER_TOPIC. */
+  marker: { id: string; secret: string };
+}
+
 export interface BareSaturation extends LoadSummary {
   session: 'clean' | 'persistent';
   ceilingMessagesPerSec: number;
@@ -82,8 +101,8 @@ const summarize = (r: LoadResult) => ({
 });
 
 /** Connects the load, publishes, logs progress; `sealedOrReceived` is polled for the progress line. */
-async function drive(o: SaturationOptions, phase: string, url: string, prefix: string, procs: ConstructorParameters<typeof CpuMeter>[0], progress: () => Promise<string>): Promise<{ load: SaturationLoad; result: LoadResult; cpuPercent: Record<string, number> }> {
-  const load = new SaturationLoad({ brokerUrl: url, connections: o.connections, window: o.window, seconds: o.seconds, prefix });
+async function drive(o: SaturationOptions, phase: string, url: string, prefix: string, procs: ConstructorParameters<typeof CpuMeter>[0], progress: () => Promise<string>, ids?: BenchIdentities): Promise<{ load: SaturationLoad; result: LoadResult; cpuPercent: Record<string, number> }> {
+  const load = new SaturationLoad({ brokerUrl: url, connections: o.connections, window: o.window, seconds: o.seconds, prefix, ...(ids && { secrets: ids.devices }) });
   o.onCleanup(async () => {
     load.stop();
     await load.close();
@@ -104,7 +123,7 @@ async function drive(o: SaturationOptions, phase: string, url: string, prefix: s
     clearInterval(ticker);
   }
   const cpuPercent = cpu.read();
-  await withTimeout(load.publishOnce(MARKER_TOPIC, markerBody()), 60_000, `${phase}: publishing the marker`);
+  await withTimeout(load.publishOnce(MARKER_TOPIC, markerBody(), ids?.marker), 60_000, `${phase}: publishing the marker`);
   return { load, result, cpuPercent };
 }
 
@@ -196,18 +215,41 @@ export async function runSaturationWithGateway(o: SaturationOptions & { dataDir:
   }
 }
 
-export async function runSaturationBare(o: SaturationOptions & { persistent: boolean }): Promise<BareSaturation> {
+/** Our broker from the CLI (any extra flags, e.g. --registry), as a BrokerUnderTest. */
+export async function vitalgateBroker(log: Log, extraArgs: readonly string[] = []): Promise<BrokerUnderTest> {
+  const b = await startBrokerProcess(log, 'broker', extraArgs);
+  return { url: b.url, name: 'broker', cpu: b.child, peakRssMb: () => b.child.peakRssMb(), stop: async () => void (await b.child.stop(10_000)) };
+}
+
+export interface BareRunOptions extends SaturationOptions {
+  persistent: boolean;
+  /** Default: a fresh `vitalgate broker`, stopped afterwards. A broker passed here is stopped too. */
+  broker?: BrokerUnderTest;
+  /** Subscribe per patient (as a gateway under ACLs must) instead of to every patient at once. */
+  perPatientFilters?: boolean;
+  identities?: BenchIdentities;
+  phase?: string;
+  prefix?: string;
+}
+
+export async function runSaturationBare(o: BareRunOptions): Promise<BareSaturation> {
   const { log } = o;
-  const phase = o.persistent ? 'saturation/bare-persistent' : 'saturation/bare';
-  const broker = await startBrokerProcess(log);
+  const phase = o.phase ?? (o.persistent ? 'saturation/bare-persistent' : 'saturation/bare');
+  const prefix = o.prefix ?? (o.persistent ? 'satbarep' : 'satbare');
+  const broker = o.broker ?? (await vitalgateBroker(log));
   let sub: Child | undefined;
   let load: SaturationLoad | undefined;
   try {
     const subArgs = ['--broker', broker.url, '--marker-topic', MARKER_TOPIC];
     if (o.persistent) subArgs.push('--persistent-session', 'vitalgate-bench-bare');
-    sub = new Child('bare-subscriber', BARE_SUBSCRIBER, subArgs, log, { stdin: true });
+    if (o.perPatientFilters) {
+      const patients = [...Array.from({ length: o.connections }, (_, i) => loadPatientId(prefix, o.connections, i)), MARKER_PATIENT];
+      subArgs.push('--patients', patients.join(','));
+    }
+    if (o.identities) subArgs.push('--username', o.identities.subscriber.id);
+    sub = new Child('bare-subscriber', BARE_SUBSCRIBER, subArgs, log, { stdin: true, ...(o.identities && { env: { BENCH_MQTT_PASSWORD: o.identities.subscriber.secret } }) });
     await sub.waitFor('ready', 30_000);
-    log(`${phase}: broker ${broker.url} (pid ${broker.child.pid}), bare subscriber pid ${sub.pid}`);
+    log(`${phase}: ${broker.name} ${broker.url}, bare subscriber pid ${sub.pid}`);
     let latest: Record<string, unknown> = { count: 0, markerAt: null };
     sub.onMessage((m) => {
       if (m.event === 'report' || m.event === 'final') latest = m;
@@ -217,10 +259,10 @@ export async function runSaturationBare(o: SaturationOptions & { persistent: boo
       sub!.send('report');
       return next;
     };
-    const d = await drive(o, phase, broker.url, o.persistent ? 'satbarep' : 'satbare', [{ name: 'broker', child: broker.child }, { name: 'subscriber', child: sub }], async () => {
+    const d = await drive(o, phase, broker.url, prefix, [{ name: broker.name, child: broker.cpu }, { name: 'subscriber', child: sub }], async () => {
       const r = await ask();
       return `received ${String(r.count)}`;
-    });
+    }, o.identities);
     load = d.load;
     const markerPublished = Date.now();
     const deadline = Date.now() + 120_000 + o.seconds * 5000;
@@ -240,7 +282,7 @@ export async function runSaturationBare(o: SaturationOptions & { persistent: boo
     }
     const drainSeconds = round1((Date.now() - d.result.lastAckAt) / 1000);
     if (!markerReceived) log(`${phase}: the bare subscriber did not receive the marker in time`);
-    const brokerRssMb = broker.child.peakRssMb() ?? null;
+    const brokerRssMb = broker.peakRssMb() ?? null;
     const final = sub.waitFor('final', 10_000);
     sub.send('exit');
     latest = await final;
@@ -262,6 +304,6 @@ export async function runSaturationBare(o: SaturationOptions & { persistent: boo
     };
   } finally {
     await load?.close();
-    await Promise.all([sub?.stop(5000), broker.child.stop(10_000)]);
+    await Promise.all([sub?.stop(5000), broker.stop()]);
   }
 }

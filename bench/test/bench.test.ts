@@ -28,7 +28,8 @@ describe('bench', () => {
       assert.throws(() => parseArgs(['--devices', '1.5']), UsageError);
       assert.throws(() => parseArgs(['--seconds']), UsageError);
       assert.throws(() => parseArgs(['--frobnicate']), UsageError);
-      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained']), UsageError);
+      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker']), UsageError);
+      assert.equal(parseArgs(['--skip-saturation', '--skip-sustained']).skipBroker, false);
     });
   });
 
