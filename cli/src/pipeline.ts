@@ -45,7 +45,7 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
   const chain = o.chain === false ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
   let broker: RunningBroker;
   try {
-    broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0 });
+    broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0, logger: log.child({ name: 'broker' }) });
   } catch (e) {
     await chain?.stop();
     throw e;
