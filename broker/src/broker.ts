@@ -49,7 +49,7 @@ export interface BrokerOptions {
   persistence?: AedesAsyncPersistence;
   /** aedes message emitter (e.g. mqemitter-redis, so several brokers share publishes). Default in-process. */
   mq?: unknown;
-  /** Structured log of connections, refusals and errors. Default: pino to stderr at info. */
+  /** Structured log of listeners, refusals and errors. Default: pino to stderr at warn (embedded use stays quiet). */
   logger?: Logger;
 }
 
@@ -82,7 +82,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   const listenerSpecs: ListenerOptions[] = opts.listeners?.length
     ? opts.listeners
     : [{ protocol: 'mqtt', host: opts.host ?? '127.0.0.1', port: opts.port ?? DEFAULT_BROKER_PORT }];
-  const log = opts.logger ?? pino({ name: 'broker', level: 'info' }, pino.destination(2));
+  const log = opts.logger ?? pino({ name: 'broker', level: 'warn' }, pino.destination(2));
   const { Aedes } = await import('aedes');
   const ownPersistence = opts.persistence ? undefined : createMemoryPersistence();
   const persistence = opts.persistence ?? ownPersistence!;
