@@ -5,7 +5,7 @@ describe('vitalgate --help', () => {
   it('lists every subcommand', async () => {
     const r = await vitalgate(['--help']);
     assert.equal(r.code, 0);
-    for (const c of ['start', 'run', 'open', 'sim', 'broker', 'gateway', 'epoch']) assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`));
+    for (const c of ['start', 'run', 'open', 'sim', 'broker', 'gateway', 'epoch', 'devices', 'gateways', 'ecg', 'keys', 'wfdb', 'decode', 'chain', 'consent', 'verify']) assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`));
   });
 
   for (const [cmd, mustMention] of [
@@ -13,8 +13,13 @@ describe('vitalgate --help', () => {
     [['run'], ['--devices', '--duration', '--data-dir', '--sent-log', 'Example']],
     [['open'], ['--data-dir', '--json', 'exits 1']],
     [['sim'], ['--broker', '--profile', 'chest-strap', 'pulse-ox']],
-    [['broker'], ['--port', '--host', 'loopback']],
-    [['gateway'], ['--broker', '--batch-window-ms', '--epoch-minutes', 'SIGUSR2']],
+    [['broker'], ['--port', '--host', 'loopback', '--config', '--tls-port', '--ws-port', '--metrics-port', '--client-certs']],
+    [['ecg', 'rpeaks'], ['--signal', '--json']],
+    [['ecg', 'score'], ['--signal', '--annotations', '--window-ms']],
+    [['keys', 'evaluate'], ['--window-seconds', '--json']],
+    [['keys', 'backup'], ['--patient', '--from', '--data-dir', '--window-seconds', 'no key']],
+    [['keys', 'recover'], ['--vault', '--from', '--data-dir', '--max-windows']],
+    [['gateway'], ['--broker', '--batch-window-ms', '--epoch-minutes', 'SIGUSR2', '--mqtt-ca', '--mqtt-cert']],
     [['epoch', 'rotate'], ['--data-dir']],
   ] as const) {
     it(`explains ${cmd.join(' ')}`, async () => {

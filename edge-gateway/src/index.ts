@@ -8,4 +8,4 @@ export * from './batch-reader.js';
 export * from './chain-link.js';
 export * from './anchorer.js';
 export * from './verify.js';
-export * from './bsn/beats/index.js';
+export * from './bsn/index.js';
