@@ -3,9 +3,20 @@
  * through Redis pub/sub (mqemitter-redis) and sessions, subscriptions, retained messages and QoS 1
  * queues live in Redis (aedes-persistence-redis). A client may connect to any instance, and after
  * one dies its clients reconnect to another and find their persistent session there.
+ *
+ * Three things the stock combination gets wrong, and which this module corrects:
+ * - A gateway failing over to an instance that is receiving publishes for it was usually sent a
+ *   PUBLISH before its CONNACK, which stalls MQTT.js for good (its queue then looked "lost").
+ *   withDeliveryGuards holds those writes until CONNACK is out (see delivery-guards.ts).
+ * - aedes sends PUBACK before it stores a QoS 1 message, so an instance killed in between had
+ *   acknowledged messages that were never in Redis. withDeliveryGuards stores first.
+ * - aedes-persistence-redis replays at most 1001 queued messages per reconnect (maxSessionDelivery
+ *   1000); the rest stayed in Redis until some later reconnect. A gateway that was offline for a
+ *   while must get its whole backlog, so the limit is lifted.
  */
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { withDeliveryGuards } from './delivery-guards.js';
 import type { AedesAsyncPersistence } from './memory-persistence.js';
 
 const require = createRequire(import.meta.url);
@@ -28,7 +39,9 @@ export function redisBackends(url: string): RedisBackends {
   const MQEmitterRedis = require('mqemitter-redis') as (o: object) => unknown;
   // The promise-style class: aedes 1.x calls persistence methods without callbacks.
   const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (o: object) => AedesAsyncPersistence;
-  return { mq: MQEmitterRedis(opts), persistence: streamsAsReadables(new AsyncRedisPersistence(opts)) };
+  // maxSessionDelivery is the last LRANGE index of a reconnecting client's queue: -1 = all of it.
+  const persistence = new AsyncRedisPersistence({ ...opts, maxSessionDelivery: -1 });
+  return { mq: MQEmitterRedis(opts), persistence: withDeliveryGuards(streamsAsReadables(persistence)) };
 }
 
 /** The persistence methods whose results aedes pipes, so they must be Node streams. */

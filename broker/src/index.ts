@@ -4,3 +4,7 @@ export * from './identity/index.js';
 export * from './cluster.js';
 export * from './listeners.js';
 export * from './metrics.js';
+export * from './file-persistence.js';
+export * from './delivery-guards.js';
+export * from './packet-guard.js';
+export * from './auth-guard.js';

@@ -31,6 +31,7 @@ export interface BrokerMetrics {
 export function dropReason(err: Error | undefined): string {
   const m = (err?.message ?? '').toLowerCase();
   if (m.includes('drain')) return 'slow-consumer';
+  if (m.includes('packet rejected') && m.includes('exceeds')) return 'packet-too-large';
   if (m.includes('keep') && m.includes('alive')) return 'keepalive-timeout';
   if (m.includes('connect did not arrive')) return 'connect-timeout';
   if (m.includes('queue limit')) return 'queue-limit';
@@ -60,7 +61,7 @@ export function createBrokerMetrics(src: BrokerMetricsSources): BrokerMetrics {
   const messagesOut = new Counter({ name: 'vitalgate_broker_messages_out_total', help: 'PUBLISH packets forwarded to subscribers', registers: [registry] });
   const dropped = new Counter({
     name: 'vitalgate_broker_dropped_total',
-    help: 'Connections closed by the broker with their unsent packets dropped, by reason (malformed, slow-consumer, keepalive-timeout, connect-timeout, queue-limit, denied, …)',
+    help: 'Connections closed by the broker with their unsent packets dropped, by reason (malformed, packet-too-large, slow-consumer, keepalive-timeout, connect-timeout, queue-limit, denied, …)',
     labelNames: ['reason'] as const,
     registers: [registry],
   });

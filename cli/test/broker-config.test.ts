@@ -68,7 +68,7 @@ colour: blue
   it('--help documents the listeners, mutual TLS and the config schema', async () => {
     const r = await vitalgate(['broker', '--help']);
     assert.equal(r.code, 0);
-    for (const m of ['--config', '--tls-port', '--ws-port', '--wss-port', '--tls-ca', '--client-certs', '--metrics-port', '--allow-plaintext', 'clientCerts', 'publishRate', 'maxConcurrentAuth']) {
+    for (const m of ['--config', '--tls-port', '--ws-port', '--wss-port', '--tls-ca', '--client-certs', '--metrics-port', '--allow-plaintext', '--persistence-dir', 'clientCerts', 'publishRate', 'maxConcurrentAuth', 'connectAttempts', 'maxPacketBytes']) {
       assert.ok(r.stdout.includes(m), `broker --help lacks ${m}`);
     }
   });
@@ -157,5 +157,31 @@ logLevel: warn
     const got = open.stdout.trim().split('\n').map((l) => JSON.parse(l) as { deviceId: string; seq: number; values: { hr: number } });
     assert.deepEqual(got.map((r) => r.seq).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i), 'every reading exactly once, none invented');
     for (const r of got) assert.equal(r.values.hr, 60 + (r.seq % 30));
+  });
+
+  it('--persistence-dir: an offline gateway session and its QoS 1 backlog survive SIGKILL of the broker', async () => {
+    const pdir = join(dir, 'broker-state');
+    daemon = await startDaemon(['broker', '--port', '0', '--persistence-dir', pdir, '--log-level', 'warn']);
+    const url = String(daemon.first.url);
+    const gw = await mqtt.connectAsync(url, { clientId: 'gw-durable', clean: false, reconnectPeriod: 0 });
+    await gw.subscribeAsync('vg/v1/p1/+/+', { qos: 1 });
+    await gw.endAsync();
+    const dev = await mqtt.connectAsync(url, { clientId: 'dev-durable', reconnectPeriod: 0 });
+    for (let seq = 0; seq < 200; seq++) await dev.publishAsync('vg/v1/p1/d1/hr', JSON.stringify({ seq }), { qos: 1 });
+    await dev.endAsync(true);
+    // Every publish above was acknowledged: the broker dies without a chance to flush anything.
+    await daemon.stop('SIGKILL');
+    daemon = await startDaemon(['broker', '--port', String(new URL(url).port), '--persistence-dir', pdir, '--log-level', 'warn']);
+    const got: number[] = [];
+    const back = await mqtt.connectAsync(url, { clientId: 'gw-durable', clean: false, reconnectPeriod: 0 });
+    back.on('message', (_t, m) => got.push((JSON.parse(m.toString()) as { seq: number }).seq));
+    const t0 = Date.now();
+    while (new Set(got).size < 200 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    await back.endAsync();
+    assert.deepEqual([...new Set(got)].sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i), 'every acknowledged message, after the crash');
+    assert.deepEqual(got.slice(0, 200), Array.from({ length: 200 }, (_, i) => i), 'in order');
+    const both = await vitalgate(['broker', '--port', '0', '--persistence-dir', pdir, '--redis', 'redis://127.0.0.1:1']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--persistence-dir and --redis do not go together/);
   });
 });

@@ -48,11 +48,15 @@ export interface RegistryPolicyOptions {
   /** Token bucket per client: `perSecond` publishes sustained, `burst` at once. Default: no limit. */
   publishRate?: { perSecond: number; burst: number };
   /**
-   * Secret checks (scrypt, ~50 ms and 32 MiB each) running at once. Default 4. A connect flood
+   * Secret checks (scrypt N=2^15: ~150 ms of CPU and 32 MiB each) running at once. Default 2:
+   * noble's scrypt shares the event loop, so more at once adds memory, not speed. A connect flood
    * then queues instead of exhausting CPU and memory; see maxPendingAuth.
    */
   maxConcurrentAuth?: number;
-  /** Connects waiting for a secret check beyond which new ones get CONNACK 3 (server unavailable). Default 256. */
+  /**
+   * Connects waiting for a secret check beyond which new ones get CONNACK 3 (server unavailable).
+   * Default 32, so a good device waits at most ~2.5 s behind a flood of bad logins.
+   */
   maxPendingAuth?: number;
 }
 
@@ -117,8 +121,8 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
   const maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const rate = opts.publishRate;
   const connected = new Map<string, Client>();
-  const authSlots = pLimit(opts.maxConcurrentAuth ?? 4);
-  const maxPending = opts.maxPendingAuth ?? 256;
+  const authSlots = pLimit(opts.maxConcurrentAuth ?? 2);
+  const maxPending = opts.maxPendingAuth ?? 32;
   const buckets = new Map<string, { tokens: number; at: number }>();
   const counters: RegistryPolicyStats = { total: 0, byReason: {}, byAction: { connect: 0, publish: 0, subscribe: 0 }, revokedDisconnects: 0 };
   // Unknown usernames still cost one hash, so response time does not tell which ids exist.

@@ -3,6 +3,8 @@ import pino, { type Logger } from 'pino';
 import {
   createRegistryPolicy,
   isLoopbackHost,
+  limitConnectAttempts,
+  openFilePersistence,
   redisBackends,
   Registry,
   serveMetrics,
@@ -28,6 +30,7 @@ interface BrokerFlags {
   allowPlaintext?: boolean;
   registry?: string;
   redis?: string;
+  persistenceDir?: string;
   metricsPort?: number;
   logLevel?: BrokerConfig['logLevel'];
 }
@@ -61,6 +64,8 @@ export function effectiveBrokerConfig(o: BrokerFlags, fromCli: (flag: keyof Brok
   if (fromCli('allowPlaintext')) cfg.allowPlaintext = !!o.allowPlaintext;
   if (o.registry !== undefined) cfg.registry = o.registry;
   if (o.redis !== undefined) cfg.redis = o.redis;
+  if (o.persistenceDir !== undefined) cfg.persistenceDir = o.persistenceDir;
+  if (cfg.redis && cfg.persistenceDir) throw new Error('--persistence-dir and --redis do not go together: with --redis, sessions and queues live in Redis');
   if (o.metricsPort !== undefined) cfg.metrics = { host: cfg.metrics?.host ?? '127.0.0.1', port: o.metricsPort };
   if (fromCli('logLevel') && o.logLevel) cfg.logLevel = o.logLevel;
   checkExposure(cfg);
@@ -95,6 +100,7 @@ export function registerBroker(program: Command): void {
     .option('--allow-plaintext', 'allow plain mqtt/ws on a non-loopback address (secrets cross the network in clear)')
     .option('--registry <file>', 'turn identity on: devices and gateways from this registry (see `vitalgate devices add`) must log in with id + secret (or a client certificate) and stay within their topic ACLs; the file is reloaded when it changes (revocation disconnects at once)')
     .option('--redis <url>', 'cluster through Redis (redis://host:port): publishes fan out to every broker sharing it, and sessions and QoS 1 queues live there, so clients can reconnect to any instance')
+    .option('--persistence-dir <dir>', "single node: keep sessions, subscriptions, retained messages, wills and QoS 1 queues in an fsync'd journal in <dir>, so they survive a restart or a crash (a PUBACK then means the message is on disk); not with --redis")
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics', port)
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace', 'info')
     .addHelpText(
@@ -122,13 +128,16 @@ ${BROKER_CONFIG_EXAMPLE}`,
       if (cfg.registry) {
         const registryPath = cfg.registry;
         const registry = await Registry.load(registryPath);
-        policy = createRegistryPolicy(registry, {
-          logger: log,
-          ...(cfg.limits.maxPayloadBytes !== undefined && { maxPayloadBytes: cfg.limits.maxPayloadBytes }),
-          ...(cfg.limits.publishRate && { publishRate: cfg.limits.publishRate }),
-          ...(cfg.limits.maxConcurrentAuth !== undefined && { maxConcurrentAuth: cfg.limits.maxConcurrentAuth }),
-          ...(cfg.limits.maxPendingAuth !== undefined && { maxPendingAuth: cfg.limits.maxPendingAuth }),
-        });
+        policy = limitConnectAttempts(
+          createRegistryPolicy(registry, {
+            logger: log,
+            ...(cfg.limits.maxPayloadBytes !== undefined && { maxPayloadBytes: cfg.limits.maxPayloadBytes }),
+            ...(cfg.limits.publishRate && { publishRate: cfg.limits.publishRate }),
+            ...(cfg.limits.maxConcurrentAuth !== undefined && { maxConcurrentAuth: cfg.limits.maxConcurrentAuth }),
+            ...(cfg.limits.maxPendingAuth !== undefined && { maxPendingAuth: cfg.limits.maxPendingAuth }),
+          }),
+          cfg.limits.connectAttempts ? { perUsername: cfg.limits.connectAttempts } : {},
+        );
         watcher = registry.watchFile(registryPath, (e) => log.error({ err: e }, 'registry reload failed; keeping the previous contents'));
         registry.on('reloaded', () => log.info({ registry: registryPath }, 'registry reloaded'));
         const all = registry.list().filter((i) => !i.entry.revokedAt);
@@ -137,11 +146,15 @@ ${BROKER_CONFIG_EXAMPLE}`,
         log.warn('identity off: no registry, every client is accepted (loopback only)');
       }
       const cluster = cfg.redis ? redisBackends(cfg.redis) : undefined;
+      const durable = cfg.persistenceDir ? await openFilePersistence({ dir: cfg.persistenceDir }) : undefined;
+      if (durable) log.info({ dir: cfg.persistenceDir }, 'sessions and QoS 1 queues journalled to disk');
       const b = await startBroker({
         listeners: cfg.listeners!,
         logger: log,
         ...(policy && { policy }),
         ...(cluster ?? {}),
+        ...(durable && { persistence: durable }),
+        ...(cfg.limits.maxPacketBytes !== undefined && { maxPacketBytes: cfg.limits.maxPacketBytes }),
         ...(cfg.limits.drainTimeoutMs !== undefined && { drainTimeout: cfg.limits.drainTimeoutMs }),
         ...(cfg.limits.connectTimeoutMs !== undefined && { connectTimeout: cfg.limits.connectTimeoutMs }),
       });
@@ -168,6 +181,7 @@ ${BROKER_CONFIG_EXAMPLE}`,
       policy?.close();
       await metrics?.close();
       await b.close();
+      await durable?.destroy();
       await cluster?.persistence.destroy();
       (cluster?.mq as { close?: (cb: () => void) => void } | undefined)?.close?.(() => undefined);
       log.info({ messagesIn: s.messagesIn, denials: s.denials?.total ?? 0 }, 'broker stopped');

@@ -41,11 +41,15 @@ export const brokerConfigSchema = z.strictObject({
   allowPlaintext: z.boolean().default(false),
   registry: z.string().min(1).optional(),
   redis: z.string().regex(/^redis:\/\//, 'must be a redis://host:port URL').optional(),
+  /** Single node: sessions and QoS 1 queues in an fsync'd journal here, so they survive restarts. */
+  persistenceDir: z.string().min(1).optional(),
   limits: z
     .strictObject({
       maxPayloadBytes: z.number().int().min(64).max(256 * 1024 * 1024).optional(),
       publishRate: z.strictObject({ perSecond: z.number().positive(), burst: z.number().int().min(1) }).optional(),
       maxConcurrentAuth: z.number().int().min(1).max(256).optional(),
+      connectAttempts: z.strictObject({ perSecond: z.number().positive(), burst: z.number().int().min(1) }).optional(),
+      maxPacketBytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
       maxPendingAuth: z.number().int().min(0).optional(),
       drainTimeoutMs: z.number().int().min(100).optional(),
       connectTimeoutMs: z.number().int().min(100).optional(),
@@ -68,11 +72,14 @@ listeners:
 allowPlaintext: false          # true allows mqtt/ws on a non-loopback address
 registry: /etc/vitalgate/registry.json                  # vitalgate devices add …
 redis: redis://127.0.0.1:6379  # cluster: share sessions and publishes with other brokers
+# persistenceDir: /var/lib/vitalgate/broker   # single node instead: sessions survive restarts
 limits:
   maxPayloadBytes: 262144
   publishRate: { perSecond: 200, burst: 400 }          # per client
-  maxConcurrentAuth: 4         # scrypt checks at once; the rest queue
-  maxPendingAuth: 256          # queued beyond this: CONNACK 3 (server unavailable)
+  maxConcurrentAuth: 2         # scrypt checks at once; the rest queue
+  maxPendingAuth: 32           # queued beyond this: CONNACK 3 (server unavailable)
+  connectAttempts: { perSecond: 2, burst: 5 }           # per username, before any hashing
+  maxPacketBytes: 524288       # larger MQTT packets cut the connection at their header
   drainTimeoutMs: 60000        # a subscriber that stops reading is dropped after this
   connectTimeoutMs: 10000
 metrics: { host: 127.0.0.1, port: 9464 }               # GET /metrics (Prometheus)
