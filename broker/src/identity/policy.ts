@@ -24,7 +24,8 @@
  * 'revoked' (registry.revoke(id), a replaced secret, or a reloaded file) that client is closed at
  * once, and its later connects fail.
  *
- * Optional limits per client: maxPayloadBytes, and a publish rate (token bucket). Secret checks run
+ * Optional limits per client: maxPayloadBytes, and a publish rate enforced by backpressure (a
+ * client over its rate waits; the broker stops reading its socket). Secret checks run
  * at most maxConcurrentAuth at a time, with at most maxPendingAuth waiting (CONNACK 3 beyond).
  *
  * Mutual TLS: on a listener with client certificates, a certificate verified against the CA
@@ -45,7 +46,10 @@ export interface RegistryPolicyOptions {
   logger?: Logger;
   /** Largest accepted PUBLISH payload per message. Default 256 KiB. */
   maxPayloadBytes?: number;
-  /** Token bucket per client: `perSecond` publishes sustained, `burst` at once. Default: no limit. */
+  /**
+   * Publish rate per client: `perSecond` sustained, `burst` at once. Beyond it publishes are held
+   * back (the client's socket is not read meanwhile), not refused. Default: no limit.
+   */
   publishRate?: { perSecond: number; burst: number };
   /**
    * Secret checks (scrypt N=2^15: ~150 ms of CPU and 32 MiB each) running at once. Default 2:
@@ -66,6 +70,8 @@ export interface RegistryPolicyStats extends PolicyCounters {
   byAction: Record<PolicyAction, number>;
   /** Clients disconnected because their credential was revoked or changed. */
   revokedDisconnects: number;
+  /** Publishes held back to their client's publishRate (not refused: they wait for their slot). */
+  throttled: number;
 }
 
 export interface RegistryPolicy extends BrokerPolicy {
@@ -123,8 +129,8 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
   const connected = new Map<string, Client>();
   const authSlots = pLimit(opts.maxConcurrentAuth ?? 2);
   const maxPending = opts.maxPendingAuth ?? 32;
-  const buckets = new Map<string, { tokens: number; at: number }>();
-  const counters: RegistryPolicyStats = { total: 0, byReason: {}, byAction: { connect: 0, publish: 0, subscribe: 0 }, revokedDisconnects: 0 };
+  const buckets = new Map<string, { at: number }>();
+  const counters: RegistryPolicyStats = { total: 0, byReason: {}, byAction: { connect: 0, publish: 0, subscribe: 0 }, revokedDisconnects: 0, throttled: 0 };
   // Unknown usernames still cost one hash, so response time does not tell which ids exist.
   let dummy: Promise<SecretHash> | undefined;
 
@@ -136,16 +142,25 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
     log.warn({ client: client?.id, action, reason, ...extra }, `${action} denied: ${reason}`);
   };
 
-  const takeToken = (id: string): boolean => {
-    if (!rate) return true;
+  /**
+   * The publish rate as backpressure (GCRA): each publish reserves the next slot of the client's
+   * schedule; within the burst the slot is now, beyond it the publish waits for its slot. aedes
+   * reads a connection's next bytes only once every packet already read has been authorised, so
+   * a waiting publish stops that client's socket from being read: a flooder is slowed to its
+   * rate by TCP itself and costs the broker no more than its rate, while its data is not lost.
+   * Returns the wait in ms (0 = now).
+   */
+  const reserveSlot = (id: string): number => {
+    if (!rate) return 0;
     const now = performance.now();
-    const b = buckets.get(id) ?? { tokens: rate.burst, at: now };
-    b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) / 1000) * rate.perSecond);
-    b.at = now;
+    const interval = 1000 / rate.perSecond;
+    const b = buckets.get(id) ?? { at: now };
+    // `at` is the theoretical arrival time of the next publish; a burst may run ahead of it.
+    const tat = Math.max(b.at, now);
+    const wait = Math.max(0, tat - now - (rate.burst - 1) * interval);
+    b.at = tat + interval;
     buckets.set(id, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return wait;
   };
 
   const onRevoked = (id: string, why: string): void => {
@@ -207,8 +222,13 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
     if (!i) v = no('revoked');
     else if (packet.payload.length > maxPayload) v = no('payload-too-large');
     else v = i.kind === 'device' ? devicePublishVerdict(i, packet.topic) : gatewayPublishVerdict(i, packet.topic);
-    if (v.ok && !takeToken(client.id)) v = no('rate-limited');
-    if (v.ok) return cb(null);
+    if (v.ok) {
+      const wait = reserveSlot(client.id);
+      if (wait === 0) return cb(null);
+      counters.throttled++;
+      setTimeout(() => cb(null), wait);
+      return;
+    }
     deny('publish', client, v.reason, { topic: packet.topic.slice(0, 256), bytes: packet.payload.length });
     cb(new Error(`publish to ${packet.topic.slice(0, 256)} denied: ${v.reason}`));
   };

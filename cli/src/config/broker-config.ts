@@ -75,7 +75,7 @@ redis: redis://127.0.0.1:6379  # cluster: share sessions and publishes with othe
 # persistenceDir: /var/lib/vitalgate/broker   # single node instead: sessions survive restarts
 limits:
   maxPayloadBytes: 262144
-  publishRate: { perSecond: 200, burst: 400 }          # per client
+  publishRate: { perSecond: 200, burst: 400 }          # per client; beyond it, held back (backpressure)
   maxConcurrentAuth: 2         # scrypt checks at once; the rest queue
   maxPendingAuth: 32           # queued beyond this: CONNACK 3 (server unavailable)
   connectAttempts: { perSecond: 2, burst: 5 }           # per username, before any hashing
