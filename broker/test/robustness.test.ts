@@ -355,14 +355,19 @@ describe('broker robustness', function () {
         const results = await flood;
         assert.ok(ms < 5000, `the good device connected and delivered in ${Math.round(ms)} ms`);
         assert.ok(results.every((r) => r.closed), `${results.filter((r) => !r.closed).length} flood connections left open`);
-        assert.equal(f.policy.stats().byAction.connect, 300, 'every wrong password was refused and counted');
+        // Every wrong password was refused: none got CONNACK 0. Each refusal is counted, except that
+        // on a slow machine a CONNECT still queued for its secret check at connectTimeout (1.5 s
+        // here) is closed by aedes before the policy answers it.
+        assert.equal(results.filter((r) => r.reply === '20020000').length, 0, 'no wrong password was accepted');
+        const refused = f.policy.stats().byAction.connect;
+        assert.ok(refused > 0 && refused <= 300, `${refused} connect refusals counted`);
         await stream.check();
       } finally {
         await teardown(f);
       }
     });
 
-    it('CONNECTs with made-up usernames (a full-cost scrypt each): beyond the policy\'s pending limit they get CONNACK 3 at once, and a good device gets in within 5 s', async () => {
+    it('CONNECTs with made-up usernames (a full-cost scrypt each): beyond the policy\'s pending limit they get CONNACK 3 at once, and a good device gets in within 15 s', async () => {
       const registry = new Registry();
       const secret = (await registry.addDevice('d01', 'p1', ['hr'], FAST)).secret;
       const policy = createRegistryPolicy(registry, { logger: silent, maxConcurrentAuth: 2, maxPendingAuth: 4 });
@@ -385,7 +390,8 @@ describe('broker robustness', function () {
         await good.endAsync();
         const results = await flood;
         const busy = results.filter((r) => r.reply === '20020003').length;
-        assert.ok(ms < 5000, `the good device got in after ${Math.round(ms)} ms`);
+        // Each made-up name costs a full scrypt: ~150 ms here, several times that on a loaded machine (measured 1.3-8.6 s to get in).
+        assert.ok(ms < 15_000, `the good device got in after ${Math.round(ms)} ms`);
         assert.ok(busy >= 50, `most of the flood was refused as busy without hashing (${busy})`);
         assert.ok((policy.stats().byReason['connect:auth-overloaded'] ?? 0) >= busy, 'the policy counted them');
         assert.ok(results.every((r) => r.closed));
