@@ -2,7 +2,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isBeatAnnotation, readWfdbAnnotations, readWfdbRecord, type WfdbRecord } from '@vitalgate/device-sim';
 import { detectRPeaks, scoreBeats } from '@vitalgate/edge-gateway';
-import { positiveNumber } from '../options.js';
+import { nonNegativeNumber, positiveNumber } from '../options.js';
 
 /** A file that cannot be read (missing, unreadable, malformed): one line on stderr, exit 1. */
 function unreadable(e: unknown): never {
@@ -22,13 +22,6 @@ function signalIndex(v: string): number {
   return n;
 }
 
-function nonNegativeNumber(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number of seconds ≥ 0`);
-    return n;
-  };
-}
 
 async function openSignal(hea: string, signal: number): Promise<{ rec: WfdbRecord; fs: number; description: string; name: string }> {
   let rec: WfdbRecord;
@@ -64,7 +57,7 @@ export function registerEcg(program: Command): void {
     .command('rpeaks <record.hea>')
     .description('detect the R peaks of one ECG signal of a WFDB record and print their sample numbers')
     .requiredOption('--signal <i>', 'signal number in the header (0 = first)', signalIndex)
-    .option('--from <s>', 'start of the window to analyse, seconds from the start of the record', nonNegativeNumber('--from'), 0)
+    .option('--from <s>', 'start of the window to analyse, seconds from the start of the record', nonNegativeNumber('--from', 'a number of seconds'), 0)
     .option('--seconds <s>', 'length of the window to analyse (default: to the end of the record)', positiveNumber('--seconds'))
     .option('--json', 'print {record, signal, description, fs, start, samples, count, peaks: [...]}')
     .addHelpText('after', [

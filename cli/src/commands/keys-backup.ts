@@ -38,7 +38,7 @@ import {
   type WaveformSubscription,
 } from '@vitalgate/edge-gateway';
 import { assertValidId } from '@vitalgate/protocol';
-import { DEFAULT_DATA_DIR, positiveInt, positiveNumber } from '../options.js';
+import { DEFAULT_DATA_DIR, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { resolvePassphrase } from '../passphrase.js';
 import { StatusLine } from '../status-line.js';
 
@@ -53,13 +53,6 @@ const DEFAULT_MAX_WINDOWS = 25;
 
 class UserError extends Error {}
 
-function nonNegativeNumber(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
-    return n;
-  };
-}
 
 /** --record-start: ms since 1970, or an ISO 8601 time. Returns ms. */
 function parseTime(v: string): number {

@@ -4,7 +4,7 @@
  * same group (find it with program.commands.find((c) => c.name() === 'keys')).
  */
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { readWfdbRecord, type WfdbRecord } from '@vitalgate/device-sim';
 import {
   DEFAULT_MIN_GUESS_BITS,
@@ -17,24 +17,10 @@ import {
   type EvaluationReport,
   type RecordBeats,
 } from '@vitalgate/edge-gateway';
-import { positiveInt, positiveNumber } from '../options.js';
+import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { StatusLine } from '../status-line.js';
 
-function nonNegativeInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer ≥ 0`);
-    return n;
-  };
-}
 
-function nonNegativeNumber(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
-    return n;
-  };
-}
 
 /**
  * Beat times of every pulse-bearing signal of a WFDB record: R peaks of ECG leads, pulse
