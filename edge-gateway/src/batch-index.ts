@@ -22,6 +22,12 @@ export interface BatchRecord {
   offset: number;
   /** Wall-clock ms at which the batch and this record were durable. */
   durableAt: number;
+  /**
+   * The devices' sequence numbers of the readings in the batch, as [first, last] runs. They rebuild
+   * de-duplication at start, so a reading redelivered after a crash is not sealed twice. Absent in
+   * records written before they were kept.
+   */
+  readingSeqs?: Array<[number, number]>;
 }
 
 /** Key of the batch-sequence counter: batches are numbered per (patient, stream, device). */

@@ -13,6 +13,11 @@ export interface PendingBatch {
   /** Arrival time of the first reading, ms. */
   openedAt: number;
   samples: number;
+  /**
+   * Intake number of the first reading: the gateway numbers every message it takes in, so "every
+   * message before N is durable" can be told from the smallest number still pending.
+   */
+  firstIntake: number;
 }
 
 export interface BatcherOptions {
@@ -28,11 +33,11 @@ export class Batcher {
 
   constructor(readonly opts: BatcherOptions) {}
 
-  add(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number): void {
+  add(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, intake = 0): void {
     const key = `${patientId}/${stream}/${deviceId}`;
     let b = this.open.get(key);
     if (!b) {
-      b = { patientId, deviceId, stream, bodies: [], openedAt: now, samples: 0 };
+      b = { patientId, deviceId, stream, bodies: [], openedAt: now, samples: 0, firstIntake: intake };
       this.open.set(key, b);
     }
     b.bodies.push(body);
@@ -56,6 +61,14 @@ export class Batcher {
     }
     for (const b of out) this.pendingReadings -= b.bodies.length;
     return out;
+  }
+
+  /** The smallest intake number of any pending reading, or `none` when nothing is pending. */
+  minIntake(none: number): number {
+    let m = none;
+    for (const b of this.full) if (b.firstIntake < m) m = b.firstIntake;
+    for (const b of this.open.values()) if (b.firstIntake < m) m = b.firstIntake;
+    return m;
   }
 
   /** Puts batches back (a failed seal), oldest first, without losing or reordering readings. */

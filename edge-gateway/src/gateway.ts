@@ -4,14 +4,19 @@
  *
  * Sealing never blocks intake: messages are only parsed and queued on arrival; a timer closes due
  * batches and commits them as a group (one fsync per file, one per directory, one for the index).
- * A flush that fails keeps its batches and is retried, so a full disk delays data but loses none.
+ * A flush that fails puts its batches back and is retried, so a full disk delays data but loses none.
+ *
+ * Every message taken in gets an intake number. `durableBefore()` says below which number every
+ * message is durable or dealt with; the MQTT intake (intake/mqtt-intake.ts) acknowledges by it.
+ * The commit point of a batch is its index record: a pack written just before a crash is adopted
+ * into the index at the next start, and the index's reading sequence numbers rebuild
+ * de-duplication, so readings the broker redelivers after a crash are not sealed twice.
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type MqttClient } from 'mqtt';
 import pMap from 'p-map';
 import pino, { type Logger } from 'pino';
 import {
-  deriveEpochKey, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
+  batchId, deriveEpochKey, openBatch, parseBatch, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
   TOPIC_ROOT, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
 } from '@vitalgate/protocol';
 import {
@@ -29,6 +34,7 @@ import { Keystore, type ScryptParams } from './keystore.js';
 import { LogThrottle } from './log-throttle.js';
 import { PackStore } from './pack-store.js';
 import { SeqWindows } from './seq-window.js';
+import { MqttIntake, type AckPolicy, type MqttIntakeStatus } from './intake/mqtt-intake.js';
 
 export interface GatewayOptions {
   dataDir: string;
@@ -44,6 +50,14 @@ export interface GatewayOptions {
   mqttTls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Stable client id so the broker keeps this gateway's session (and queues QoS 1) across restarts. */
   clientId?: string;
+  /**
+   * When QoS 1 readings are acknowledged: 'durable' (default) once their batch is on disk, so a
+   * crash loses nothing acknowledged; 'arrival' on receipt, which a crash can lose a batch window of
+   * (kept only to measure what 'durable' costs).
+   */
+  ackPolicy?: AckPolicy;
+  /** Most QoS 1 messages held unacknowledged before intake waits for a flush (default 50,000). */
+  maxUnacked?: number;
   /** Serial ports with UART firmware devices on them (one patient per port). */
   serial?: Array<Omit<SerialSourceOptions, 'logger'>>;
   /**
@@ -85,13 +99,18 @@ export interface GatewayMetrics {
   epochStartedAt: number;
   serial: SerialSourceStatus[];
   ble: BleSourceStatus[];
+  mqtt?: MqttIntakeStatus;
   anchoring?: AnchorerStatus;
+  /** Batches found in the store but not in the index at start (a crash between the two), adopted. */
+  adoptedAtStart: number;
 }
 
 export interface GatewayEvents {
   sealed: [records: BatchRecord[]];
   rejected: [info: { topic: string; reason: string }];
   epoch: [rec: EpochRecord];
+  /** A flush ended without error: durableBefore() may have moved. */
+  durable: [];
 }
 
 export const DEFAULT_BATCH_WINDOW_MS = 2000;
@@ -111,16 +130,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly seenPatients = new Set<string>();
   readonly throttle: LogThrottle;
   private readonly allowed: Set<string> | undefined;
-  private mqtt: MqttClient | undefined;
+  private mqtt: MqttIntake | undefined;
+  /** Number the next message taken in will get. */
+  private intake = 0;
+  /** Batches taken by the flush under way and not yet committed. */
+  private inFlight: PendingBatch[] = [];
+  private adopted = 0;
   private readonly serialSources: SerialSource[] = [];
   private readonly bleSources: BleSource[] = [];
   private anchorer: Anchorer | undefined;
   chainLink: ChainLink | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array }> = [];
+  private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array; firstIntake: number }> = [];
   private stopped = false;
-  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble' | 'anchoring'> = {
+  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble' | 'mqtt' | 'anchoring' | 'adoptedAtStart'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
     duplicates: 0, seqRestarts: 0, statusMessages: 0, batchesSealed: 0, readingsSealed: 0, bytesStored: 0,
     flushErrors: 0, patientsEnrolled: 0, flushes: 0, maxOverdueMs: 0,
@@ -152,6 +176,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { index, loaded } = await BatchIndex.open(dirs.index);
     const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS);
     const gw = new Gateway(opts, keystore, new PackStore(dirs.store), index, epochs, logger);
+    const adopted = await gw.adoptUncommitted(loaded);
+    loaded.push(...adopted);
+    gw.seqs.rebuild(loaded);
     const window = gw.batcher.opts.windowMs;
     // A batch waits at most one tick past its window, so the tick is a small share of the window.
     gw.timer = setInterval(() => void gw.flush(false), Math.max(10, Math.min(50, window / 10)));
@@ -185,25 +212,64 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private async connect(url: string): Promise<void> {
-    const client = await mqtt.connectAsync(url, {
-      clientId: this.opts.clientId ?? `vitalgate-gateway-${process.pid}`,
-      clean: this.opts.clientId === undefined,
-      username: this.opts.mqttUsername,
-      password: this.opts.mqttPassword,
-      ...this.opts.mqttTls,
-      reconnectPeriod: 1000,
-    });
-    client.on('message', (topic, payload) => this.acceptMqtt(topic, payload));
-    client.on('error', (e) => this.log.error({ err: e.message }, 'mqtt error'));
-    client.on('offline', () => this.log.warn('broker connection lost; reconnecting'));
-    client.on('reconnect', () => this.log.info('reconnecting to broker'));
     const filters = this.opts.patients?.length ? this.opts.patients.map((p) => `${TOPIC_ROOT}/${p}/+/+`) : [patientFilter()];
-    const granted = await client.subscribeAsync(filters, { qos: 1 });
-    for (const g of granted) {
-      if (g.qos !== 1) throw new Error(`broker refused subscription ${g.topic} at QoS 1 (granted ${g.qos})`);
+    this.mqtt = await MqttIntake.connect(this, {
+      url,
+      filters,
+      clientOptions: {
+        clientId: this.opts.clientId ?? `vitalgate-gateway-${process.pid}`,
+        clean: this.opts.clientId === undefined,
+        username: this.opts.mqttUsername,
+        password: this.opts.mqttPassword,
+        ...this.opts.mqttTls,
+      },
+      ackPolicy: this.opts.ackPolicy,
+      maxUnacked: this.opts.maxUnacked,
+      logger: this.log,
+    });
+    this.on('durable', () => this.mqtt?.release());
+  }
+
+  /**
+   * Batches in a pack that the index does not list: the gateway stopped between writing the pack
+   * and committing its records, so none of their readings was acknowledged and the broker will send
+   * them again. They are opened (to learn their reading numbers) and indexed now, so that the
+   * redelivered copies are recognised as duplicates instead of being sealed a second time.
+   */
+  private async adoptUncommitted(loaded: readonly BatchRecord[]): Promise<BatchRecord[]> {
+    const indexed = new Set(loaded.map((r) => r.id));
+    const known = new Set(loaded.map((r) => r.pack));
+    const adopted: BatchRecord[] = [];
+    for (const pack of await this.store.packs()) {
+      if (known.has(pack)) continue;
+      const split = PackStore.split(await this.store.readPack(pack));
+      if (!split.ok) {
+        this.log.error({ pack, reason: split.reason }, 'uncommitted pack cannot be read; its readings will be taken again from the broker');
+        continue;
+      }
+      for (const e of split.value) {
+        const id = batchId(e.bytes);
+        if (indexed.has(id)) continue;
+        const parsed = parseBatch(e.bytes);
+        if (!parsed.ok) continue;
+        const h = parsed.value.header;
+        const pms = await this.keystore.get(h.patientId);
+        if (!pms) continue;
+        const opened = openBatch(deriveEpochKey(pms, h.patientId, h.stream, h.epoch), parsed.value);
+        if (!opened.ok) continue;
+        adopted.push({
+          id, patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, epoch: h.epoch, seq: h.seq,
+          firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: e.bytes.length, pack, offset: e.offset,
+          durableAt: Date.now(), readingSeqs: seqRanges(opened.value),
+        });
+      }
     }
-    this.mqtt = client;
-    this.log.info({ broker: url, filters }, 'subscribed');
+    if (adopted.length) {
+      await this.index.append(adopted);
+      this.adopted = adopted.length;
+      this.log.warn({ batches: adopted.length }, 'adopted batches that were stored but not indexed when the gateway last stopped');
+    }
+    return adopted;
   }
 
   private reject(topic: string, reason: string): void {
@@ -214,22 +280,45 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('rejected', { topic, reason });
   }
 
-  /** One MQTT message in. Never throws: bad input is counted, logged and reported. */
-  acceptMqtt(topic: string, payload: Uint8Array, now = Date.now()): void {
+  /**
+   * One MQTT message in; returns its intake number. Never throws: bad input is counted, logged and
+   * reported.
+   */
+  acceptMqtt(topic: string, payload: Uint8Array, now = Date.now()): number {
+    const n = this.intake++;
     this.m.messagesReceived++;
     if (topic.endsWith('/status') || topic.endsWith('/cmd')) {
       this.m.statusMessages++;
-      return;
+      return n;
     }
     const t = parseReadingTopic(topic);
-    if (!t.ok) return this.reject(topic, t.reason);
+    if (!t.ok) {
+      this.reject(topic, t.reason);
+      return n;
+    }
     const p = decodePayload(t.value.stream, payload);
-    if (!p.ok) return this.reject(topic, p.reason);
-    this.acceptReading(t.value.patientId, t.value.deviceId, t.value.stream, p.value.body, now, topic);
+    if (!p.ok) {
+      this.reject(topic, p.reason);
+      return n;
+    }
+    this.take(t.value.patientId, t.value.deviceId, t.value.stream, p.value.body, now, topic, n);
+    return n;
+  }
+
+  /** Every message numbered below this is durable (its batch indexed) or was dealt with. */
+  durableBefore(): number {
+    let m = this.batcher.minIntake(this.intake);
+    for (const b of this.inFlight) if (b.firstIntake < m) m = b.firstIntake;
+    for (const u of this.unstored) if (u.firstIntake < m) m = u.firstIntake;
+    return m;
   }
 
   /** A validated reading from any source (MQTT, serial, BLE). */
   acceptReading(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now = Date.now(), origin = `${patientId}/${deviceId}/${stream}`): void {
+    this.take(patientId, deviceId, stream, body, now, origin, this.intake++);
+  }
+
+  private take(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, origin: string, intake: number): void {
     if (this.stopped) return this.reject(origin, 'gateway is stopping');
     if (this.allowed && !this.allowed.has(patientId)) return this.reject(origin, `patient ${patientId} is not served by this gateway`);
     const verdict = this.seqs.check(seqKey(patientId, stream, deviceId), body.seq);
@@ -244,7 +333,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.m.readingsAccepted++;
     this.m.samplesAccepted += sampleCount(stream, body);
     if (!this.seenPatients.has(patientId)) this.enrolInBackground(patientId);
-    this.batcher.add(patientId, deviceId, stream, body, now);
+    this.batcher.add(patientId, deviceId, stream, body, now, intake);
   }
 
   /** Seals and stores due batches (or all pending ones). Concurrent calls share one flush. */
@@ -292,7 +381,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private async doFlush(all: boolean): Promise<void> {
     const now = Date.now();
     const due = this.batcher.take(now, all);
-    if (due.length === 0 && this.unstored.length === 0) return;
+    if (due.length === 0 && this.unstored.length === 0) {
+      this.emit('durable');
+      return;
+    }
+    this.inFlight = due;
+    let sealedUpTo = 0;
     let sealedNow = 0;
     const T = { start: performance.now(), sealed: 0, packed: 0 };
     let waits = 0;
@@ -302,17 +396,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const epoch = await this.epochs.at(now);
       if (epoch.epoch !== before) this.onEpochChange(epoch);
       // New patients are enrolled together (each costs fsyncs), not one by one inside the loop.
-      try {
-        await pMap(new Set(due.map((b) => b.patientId)), async (p) => {
-          if ((await this.keystore.getOrEnroll(p)).enrolled) this.noteEnrolled(p);
-        }, { concurrency: 32 });
-      } catch (e) {
-        this.batcher.restore(due);
-        throw e;
-      }
+      await pMap(new Set(due.map((b) => b.patientId)), async (p) => {
+        if ((await this.keystore.getOrEnroll(p)).enrolled) this.noteEnrolled(p);
+      }, { concurrency: 32 });
       for (let i = 0; i < due.length; i++) {
         const b = due[i]!;
-        this.unstored.push(this.seal(b, await this.epochKey(b.patientId, b.stream, epoch.epoch), epoch.epoch));
+        const key = await this.epochKey(b.patientId, b.stream, epoch.epoch);
+        this.unstored.push(this.seal(b, key, epoch.epoch));
+        sealedUpTo = i + 1;
         sealedNow++;
         // Thousands of batches can fall due in one tick; yield now and then so intake keeps flowing.
         if (i % 64 === 63) await new Promise((r) => setImmediate(r));
@@ -325,6 +416,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       T.packed = performance.now();
       await this.index.append(records);
       this.unstored = [];
+      this.inFlight = [];
       const overdue = Math.max(0, waits - this.batcher.opts.windowMs);
       this.m.flushes++;
       this.m.maxOverdueMs = Math.max(this.m.maxOverdueMs, overdue);
@@ -336,21 +428,26 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.m.bytesStored += r.bytes;
       }
       this.emit('sealed', records);
+      this.emit('durable');
     } catch (e) {
+      // Batches not yet sealed go back to the batcher; sealed ones wait in `unstored` for the retry.
+      this.batcher.restore(due.slice(sealedUpTo));
+      this.inFlight = [];
       this.m.flushErrors++;
       this.log.error({ err: (e as Error).message, sealedNow, waiting: this.unstored.length }, 'flush failed; batches kept and retried');
       if (all) throw e;
     }
   }
 
-  private seal(b: PendingBatch, key: Uint8Array, epoch: number): { rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array } {
+  private seal(b: PendingBatch, key: Uint8Array, epoch: number): { rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array; firstIntake: number } {
     const k = seqKey(b.patientId, b.stream, b.deviceId);
     const seq = (this.index.lastSeq.get(k) ?? -1) + 1;
     this.index.lastSeq.set(k, seq);
     const s = sealBatch(key, { stream: b.stream, patientId: b.patientId, deviceId: b.deviceId, epoch, seq, bodies: b.bodies });
     return {
-      rec: { id: s.id, patientId: b.patientId, deviceId: b.deviceId, stream: b.stream, epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length },
+      rec: { id: s.id, patientId: b.patientId, deviceId: b.deviceId, stream: b.stream, epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length, readingSeqs: seqRanges(b.bodies) },
       bytes: s.bytes,
+      firstIntake: b.firstIntake,
     };
   }
 
@@ -382,14 +479,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       epochStartedAt: this.epochs.current.startedAt,
       serial: this.serialSources.map((s) => s.status()),
       ble: this.bleSources.map((s) => s.status()),
+      ...(this.mqtt ? { mqtt: this.mqtt.status() } : {}),
+      adoptedAtStart: this.adopted,
       ...(this.anchorer ? { anchoring: this.anchorer.status() } : {}),
     };
   }
 
-  /** Stops intake, seals and stores everything pending, then closes files. */
+  /**
+   * Stops intake, seals and stores everything pending, then closes files. What is durable is
+   * acknowledged before the broker connection closes; a reading that arrives in between is still
+   * sealed, and its redelivery at the next start is recognised as a duplicate.
+   */
   async stop(): Promise<void> {
     if (this.mqtt) {
-      await this.mqtt.endAsync();
+      await this.flush(true).catch(() => undefined);
+      this.mqtt.release();
+      await this.mqtt.close();
       this.mqtt = undefined;
     }
     await Promise.all([...this.serialSources, ...this.bleSources].map((s) => s.stop()));
@@ -404,4 +509,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.keyCache.clear();
     this.log.info({ ...this.metrics(), rejectedByReason: undefined, serial: undefined, ble: undefined, lastFlush: undefined }, 'gateway stopped');
   }
+}
+
+/** A batch's reading sequence numbers as [first, last] runs, in arrival order: usually one run. */
+export function seqRanges(bodies: readonly ReadingBody[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const { seq } of bodies) {
+    const last = out.at(-1);
+    if (last && seq === last[1] + 1) last[1] = seq;
+    else out.push([seq, seq]);
+  }
+  return out;
 }

@@ -52,6 +52,29 @@ export class SeqWindows {
     return 'new';
   }
 
+  /**
+   * Marks the reading numbers of already sealed batches (oldest first) as seen. Only the newest
+   * WINDOW numbers of each key can matter, so older records are skipped.
+   */
+  rebuild(records: ReadonlyArray<{ patientId: string; stream: string; deviceId: string; readingSeqs?: Array<[number, number]> }>): void {
+    const take: typeof records[number][] = [];
+    const covered = new Map<string, number>();
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i]!;
+      if (!r.readingSeqs) continue;
+      const key = `${r.patientId}/${r.stream}/${r.deviceId}`;
+      const c = covered.get(key) ?? 0;
+      if (c >= 2 * WINDOW) continue;
+      covered.set(key, c + r.readingSeqs.reduce((n, [a, b]) => n + b - a + 1, 0));
+      take.push(r);
+    }
+    for (let i = take.length - 1; i >= 0; i--) {
+      const r = take[i]!;
+      const key = `${r.patientId}/${r.stream}/${r.deviceId}`;
+      for (const [a, b] of r.readingSeqs!) for (let s = a; s <= b; s++) this.check(key, s);
+    }
+  }
+
   get size(): number {
     return this.rings.size;
   }

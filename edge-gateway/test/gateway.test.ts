@@ -50,12 +50,34 @@ describe('gateway', function () {
       const warned = lines.filter((l) => l.msg === 'rejected message').map((l) => String(l.reason));
       assert.equal(warned.length, 5);
       assert.ok(warned.some((r) => /hr must be a finite number/.test(r)));
-      assert.ok(warned.some((r) => /spo2=140 % is outside 0..100/.test(r)));
+      assert.ok(warned.some((r) => /spo2 is outside 0..100 %/.test(r)));
       assert.ok(warned.some((r) => /unknown stream "unknown"/.test(r)));
       assert.ok(warned.some((r) => /malformed CBOR/.test(r)));
       const got = readingsOf(await collect(t.dir));
       assert.deepEqual(got.map((r) => r.body).sort((a, b) => a.seq - b.seq), good);
       assert.ok(got.every((r) => r.h.patientId === 'p1' && r.h.deviceId === 'd1' && r.h.stream === 'ecg'));
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('logs why a reading was refused (field and rule) but never the reading\'s values', async () => {
+    const t = await tempDir();
+    const { logger, lines } = memoryLogger();
+    try {
+      const gw = await Gateway.start({ dataDir: t.dir, passphrase: PASS, scrypt: TEST_SCRYPT, logger, batchWindowMs: 100 });
+      const topic = readingTopic('p-log', 'd-log', 'hr');
+      gw.acceptMqtt(topic, te.encode('{"seq":1,"ts":' + T0 + ',"values":{"hr":987.654321}}'));
+      gw.acceptMqtt(topic, te.encode('{"seq":2,"ts":' + T0 + ',"values":{"hr":242.5,"x":undefined}}'));
+      gw.acceptMqtt(topic, te.encode('{"seq":3,"ts":91234567890123,"values":{"hr":61}}'));
+      gw.acceptMqtt(readingTopic('p-log', 'd-log', 'bp'), te.encode('{"seq":4,"ts":' + T0 + ',"values":{"sys":876.5,"dia":80}}'));
+      await gw.stop();
+      assert.equal(gw.metrics().rejected, 4);
+      const text = lines.map((l) => JSON.stringify(l)).join('\n');
+      for (const value of ['987.65', '242.5', '91234567890123', '876.5']) assert.ok(!text.includes(value), `the log carries the value ${value}`);
+      const reasons = lines.filter((l) => l.msg === 'rejected message').map((l) => String(l.reason));
+      assert.ok(reasons.some((r) => /^hr is outside/.test(r)), reasons.join('; '));
+      assert.ok(reasons.some((r) => /^ts is outside/.test(r)), reasons.join('; '));
     } finally {
       await t.cleanup();
     }

@@ -54,7 +54,8 @@ export function decodeCbor(bytes: Uint8Array): Result<unknown> {
   try {
     return { ok: true, value: cborDecode(bytes, CBOR_DECODE_OPTIONS) };
   } catch (e) {
-    return fail(`malformed CBOR: ${(e as Error).message}`);
+    // The decoder's message can quote the decoded data, which is a reading: keep only the class.
+    return fail('malformed CBOR');
   }
 }
 
@@ -73,7 +74,9 @@ export function decodePayload(stream: StreamName, bytes: Uint8Array): Result<{ b
     try {
       raw = JSON.parse(textDecoder.decode(bytes));
     } catch (e) {
-      return fail(`malformed JSON: ${(e as Error).message.slice(0, 120)}`);
+      // V8's message quotes the text around the error, which is a reading: keep only the position.
+      const at = /position (\d+)/.exec((e as Error).message)?.[1];
+      return fail(at ? `malformed JSON at byte ${at}` : 'malformed JSON');
     }
   } else {
     const r = decodeCbor(bytes);

@@ -72,13 +72,15 @@ const isUint = (x: unknown): x is number => typeof x === 'number' && Number.isSa
 /**
  * Checks that an untrusted, already-parsed object is a well-formed body for `stream`.
  * Unknown fields are refused rather than ignored: a field we would drop is data lost silently.
+ * A reason names the field and the rule, never the value: reasons are logged, and a vital sign in
+ * a log is plaintext outside the trust boundary.
  */
 export function validateBody(stream: StreamName, raw: unknown): Result<ReadingBody> {
   const spec: StreamSpec = STREAMS[stream];
   if (!isPlainObject(raw)) return fail('payload is not an object');
   if (!isUint(raw.seq)) return fail('seq must be a non-negative integer');
   if (!isUint(raw.ts)) return fail('ts must be an integer (ms since the Unix epoch)');
-  if (raw.ts < MIN_TS || raw.ts > MAX_TS) return fail(`ts ${raw.ts} is outside 2000-01-01..2200-01-01`);
+  if (raw.ts < MIN_TS || raw.ts > MAX_TS) return fail('ts is outside 2000-01-01..2200-01-01');
 
   if (spec.kind === 'waveform') {
     for (const k of Object.keys(raw)) {
@@ -114,7 +116,7 @@ export function validateBody(stream: StreamName, raw: unknown): Result<ReadingBo
     if (!c) return fail(`unknown component "${k}" for ${stream}`);
     const v = raw.values[k];
     if (typeof v !== 'number' || !Number.isFinite(v)) return fail(`${k} must be a finite number`);
-    if (v < c.min || v > c.max) return fail(`${k}=${v} ${c.ucum} is outside ${c.min}..${c.max}`);
+    if (v < c.min || v > c.max) return fail(`${k} is outside ${c.min}..${c.max} ${c.ucum}`);
     values[k] = v;
   }
   for (const [k, c] of Object.entries(spec.components)) {

@@ -41,6 +41,8 @@ export function registerGateway(program: Command): void {
     .option('--mqtt-ca <file>', 'for mqtts:// or wss:// brokers: PEM CA that signed the broker certificate')
     .option('--mqtt-cert <file>', 'PEM client certificate (CN = this gateway\'s id), for brokers with client certificates')
     .option('--mqtt-key <file>', 'PEM key of --mqtt-cert')
+    .option('--max-unacked <n>', 'most QoS 1 readings held unacknowledged until their batch is durable (default 50000, at most 60000)', positiveInt('--max-unacked'))
+    .option('--ack-on-arrival', 'UNSAFE, for measurement only: acknowledge QoS 1 readings on arrival instead of once durable (a crash then loses up to a batch window)')
     .option('--batch-window-ms <ms>', 'close a batch this long after its first reading (default 2000)', positiveInt('--batch-window-ms'))
     .option('--epoch-minutes <m>', 'epoch key rotation period (default 15)', positiveNumber('--epoch-minutes'))
     .option('--chain-url <url>', 'anchor batch roots on this EVM JSON-RPC endpoint (with --deployment)')
@@ -49,7 +51,7 @@ export function registerGateway(program: Command): void {
     .option('--anchor-seconds <s>', 'anchor period (default 30)', positiveNumber('--anchor-seconds'))
     .option('--log-level <level>', 'pino log level (default info)')
     .addHelpText('after', `\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
       const at = (flag: string, v: string) => {
         const i = v.lastIndexOf('@');
@@ -73,6 +75,8 @@ export function registerGateway(program: Command): void {
         serial: serial.map((s) => ({ path: s.path, patientId: s.patient, baudRate: s.baudRate })),
         ble: ble.map((b) => ({ radio: b.radio, patientId: b.patient })),
         batchWindowMs: o.batchWindowMs ?? cfg.batchWindowMs,
+        maxUnacked: o.maxUnacked,
+        ackPolicy: o.ackOnArrival ? 'arrival' : 'durable',
         ...(o.chainUrl ? { chain: {
           url: o.chainUrl,
           deploymentFile: o.deployment ?? join(dataDir, 'chain', 'deployment.json'),
