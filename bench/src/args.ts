@@ -10,6 +10,8 @@ export interface BenchArgs {
   preEnroll: boolean;
   persistentCeiling: boolean;
   skipSaturation: boolean;
+  /** Also run saturation with the gateway acknowledging on arrival, to show what acknowledge-after-durable costs. */
+  ackCompare: boolean;
   skipDecode: boolean;
   skipBroker: boolean;
   json: boolean;
@@ -27,6 +29,7 @@ export const DEFAULTS: BenchArgs = {
   preEnroll: false,
   persistentCeiling: true,
   skipSaturation: false,
+  ackCompare: true,
   skipDecode: false,
   skipBroker: false,
   json: false,
@@ -69,6 +72,8 @@ Flags:
                                  enrols each patient when it first seals a batch for it, during the run
   --skip-persistent-ceiling      skip saturation run (c): the bare subscriber again, but with a persistent
                                  session (clean=false, fixed client id) as the gateway connects
+  --skip-ack-compare             skip saturation run (a'): the gateway again with --ack-on-arrival, which
+                                 shows what acknowledging QoS 1 only once durable costs (ackCost)
   --skip-saturation              run only the sustained measurement
   --skip-decode                  skip the decoder throughput figures (UART frames, GATT notifications,
                                  JSON and CBOR payloads per second, measured in this process first)
@@ -122,6 +127,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--skip-sustained': a.skipSustained = true; break;
       case '--pre-enroll': a.preEnroll = true; break;
       case '--skip-persistent-ceiling': a.persistentCeiling = false; break;
+      case '--skip-ack-compare': a.ackCompare = false; break;
       case '--json': a.json = true; break;
       case '--keep': a.keep = true; break;
       case '-h': case '--help': a.help = true; break;

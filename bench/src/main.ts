@@ -90,6 +90,9 @@ interface Output {
   saturation: {
     seconds: number; connections: number; window: number;
     withGateway: GatewaySaturation; bareSubscriber: BareSaturation; bareSubscriberPersistentSession: BareSaturation | null;
+    /** (a') the gateway acknowledging on arrival, and (a)/(a'): the cost of acknowledging once durable. */
+    withGatewayAckOnArrival: GatewaySaturation | null;
+    ackCost: { durableReadingsPerSec: number; arrivalReadingsPerSec: number; ratio: number | null; durableP99Ms: number | null; arrivalP99Ms: number | null } | null;
   } | null;
   benchSeconds: number;
 }
@@ -122,6 +125,11 @@ async function main(): Promise<Output> {
     const so = { seconds: args.saturationSeconds, connections: args.saturationConnections, window: args.saturationWindow, log, onCleanup };
     log(`saturation: ${so.connections} connections × window ${so.window} for ${so.seconds} s, (a) with the gateway`);
     const withGateway = await runSaturationWithGateway({ ...so, dataDir: join(tempRoot, 'saturation'), passphrase, passphraseFile, preEnroll: args.preEnroll });
+    let withGatewayAckOnArrival: GatewaySaturation | null = null;
+    if (args.ackCompare) {
+      log(`saturation: (a') with the gateway acknowledging on arrival (the old policy), to measure what acknowledging once durable costs`);
+      withGatewayAckOnArrival = await runSaturationWithGateway({ ...so, dataDir: join(tempRoot, 'saturation-ack-on-arrival'), passphrase, passphraseFile, preEnroll: args.preEnroll, ackOnArrival: true });
+    }
     log(`saturation: (b) with a bare subscriber (clean session)`);
     const bareSubscriber = await runSaturationBare({ ...so, persistent: false });
     let bareSubscriberPersistentSession: BareSaturation | null = null;
@@ -129,7 +137,14 @@ async function main(): Promise<Output> {
       log(`saturation: (c) with a bare subscriber on a persistent session, as the gateway connects`);
       bareSubscriberPersistentSession = await runSaturationBare({ ...so, persistent: true });
     }
-    saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession };
+    const ackCost = withGatewayAckOnArrival ? {
+      durableReadingsPerSec: withGateway.maxMessagesPerSec,
+      arrivalReadingsPerSec: withGatewayAckOnArrival.maxMessagesPerSec,
+      ratio: withGatewayAckOnArrival.maxMessagesPerSec > 0 ? Math.round((withGateway.maxMessagesPerSec / withGatewayAckOnArrival.maxMessagesPerSec) * 1000) / 1000 : null,
+      durableP99Ms: withGateway.p99LatencyMs,
+      arrivalP99Ms: withGatewayAckOnArrival.p99LatencyMs,
+    } : null;
+    saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession, withGatewayAckOnArrival, ackCost };
   }
 
   let broker: BrokerComparison | null = null;
@@ -203,6 +218,8 @@ function human(o: Output): string {
     L.push(`Saturation: ${o.saturation.connections} connections × window ${o.saturation.window}, ${o.saturation.seconds} s`);
     L.push(`  (a) gateway: ${g.maxMessagesPerSec} readings/s sealed (${g.sealedReadings} in ${g.seconds} s), broker ingress ${g.ackedPerSec}/s, lost ${g.lost}, duplicates ${g.duplicates}, latency p50 ${g.p50LatencyMs} ms p99 ${g.p99LatencyMs} ms, gateway RSS ${g.rssMb} MiB`);
     L.push(`  (b) bare subscriber: ${b.ceilingMessagesPerSec} msg/s received (${b.received} in ${b.seconds} s), broker ingress ${b.ackedPerSec}/s, missing ${b.missing}`);
+    const a2 = o.saturation.withGatewayAckOnArrival;
+    if (a2) L.push(`  (a') gateway acknowledging on arrival: ${a2.maxMessagesPerSec} readings/s sealed, lost ${a2.lost}, latency p99 ${a2.p99LatencyMs} ms; acknowledge-once-durable costs: (a)/(a') ${o.saturation.ackCost?.ratio}`);
     if (c) L.push(`  (c) bare subscriber, persistent session: ${c.ceilingMessagesPerSec} msg/s received (${c.received} in ${c.seconds} s), broker ingress ${c.ackedPerSec}/s, missing ${c.missing}`);
     L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}`);
   }

@@ -228,8 +228,8 @@ export async function startBrokerProcess(log: Log, name = 'broker', extraArgs: r
 }
 
 /** Starts the gateway from the CLI; resolves once it reports that it is subscribed. */
-export async function startGatewayProcess(log: Log, brokerUrl: string, dataDir: string, passphraseFile: string, name = 'gateway'): Promise<Child> {
-  const child = new Child(name, CLI_MAIN, ['gateway', '--broker', brokerUrl, '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--log-level', 'warn'], log);
+export async function startGatewayProcess(log: Log, brokerUrl: string, dataDir: string, passphraseFile: string, name = 'gateway', extraArgs: string[] = []): Promise<Child> {
+  const child = new Child(name, CLI_MAIN, ['gateway', '--broker', brokerUrl, '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--log-level', 'warn', ...extraArgs], log);
   await child.waitFor('ready', 60_000);
   return child;
 }

@@ -127,7 +127,8 @@ async function drive(o: SaturationOptions, phase: string, url: string, prefix: s
   return { load, result, cpuPercent };
 }
 
-export async function runSaturationWithGateway(o: SaturationOptions & { dataDir: string; passphrase: string; passphraseFile: string; preEnroll: boolean }): Promise<GatewaySaturation> {
+/** `ackOnArrival` runs the gateway with the old acknowledge-on-arrival policy, to measure what acknowledging once durable costs. */
+export async function runSaturationWithGateway(o: SaturationOptions & { dataDir: string; passphrase: string; passphraseFile: string; preEnroll: boolean; ackOnArrival?: boolean }): Promise<GatewaySaturation> {
   const { log } = o;
   const phase = 'saturation/gateway';
   const prefix = 'satgw';
@@ -140,7 +141,7 @@ export async function runSaturationWithGateway(o: SaturationOptions & { dataDir:
   let gateway: Child | undefined;
   let load: SaturationLoad | undefined;
   try {
-    gateway = await startGatewayProcess(log, broker.url, o.dataDir, o.passphraseFile);
+    gateway = await startGatewayProcess(log, broker.url, o.dataDir, o.passphraseFile, 'gateway', o.ackOnArrival ? ['--ack-on-arrival'] : []);
     log(`${phase}: broker ${broker.url} (pid ${broker.child.pid}), gateway pid ${gateway.pid}`);
     const tail = new IndexTail(dataDirLayout(o.dataDir).index, new Set([MARKER_DEVICE]));
     const d = await drive(o, phase, broker.url, prefix, [{ name: 'broker', child: broker.child }, { name: 'gateway', child: gateway }], async () => {
