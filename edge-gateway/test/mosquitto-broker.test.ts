@@ -89,7 +89,7 @@ describe('gateway against a real Mosquitto broker (password file + ACL)', functi
         // The gateway holds PUBACKs until durable (about a batch window): Mosquitto's default cap of
         // 20 in flight would throttle it, and its queue cap of 1000 would drop (docs/operations.md).
         'max_inflight_messages 0',
-        'max_queued_messages 0',
+        'max_queued_messages 1000000',
         'log_dest stderr',
         'log_type error',
         'log_type warning',
