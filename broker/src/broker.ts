@@ -12,6 +12,7 @@ import { openListener, type ListenerOptions, type OpenListener } from './listene
 import { createMemoryPersistence, type AedesAsyncPersistence } from './memory-persistence.js';
 import { createBrokerMetrics, dropReason, type BrokerMetrics } from './metrics.js';
 import { limitPacketSize } from './packet-guard.js';
+import { sessionRules, type SessionRuleStats } from './session-rules.js';
 
 export interface BrokerPolicy {
   authenticate?: AedesOptions['authenticate'];
@@ -58,12 +59,19 @@ export interface BrokerOptions {
   mq?: unknown;
   /** Structured log of listeners, refusals and errors. Default: pino to stderr at warn (embedded use stays quiet). */
   logger?: Logger;
+  /**
+   * aedes' heartbeatInterval (ms, default 60 000). Stored wills of clients that died with a broker
+   * (a restart on persistent storage, a dead cluster peer) are swept every 4 heartbeats.
+   */
+  heartbeatIntervalMs?: number;
 }
 
 export interface BrokerStats {
   clients: number;
   messagesIn: number;
   bytesIn: number;
+  /** Refusals of the rules every broker enforces (session-rules.ts). */
+  rules: SessionRuleStats;
   /** Present when the policy counts denials (see identity/policy.ts). */
   denials?: PolicyCounters;
 }
@@ -95,6 +103,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   const ownPersistence = opts.persistence ? undefined : createMemoryPersistence();
   const persistence = opts.persistence ?? ownPersistence!;
   let metrics: BrokerMetrics | undefined;
+  const rules = sessionRules(opts.policy, persistence, log);
   const aedes = await Aedes.createBroker({
     // Unique per instance: brokers sharing Redis tell each other apart by id.
     id: `vitalgate-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -106,8 +115,10 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     // A socket that never says CONNECT holds a file descriptor; 30 s (aedes' default) lets a
     // connect flood pile them up.
     connectTimeout: opts.connectTimeout ?? 10_000,
-    ...(opts.policy?.authenticate && { authenticate: opts.policy.authenticate }),
-    ...(opts.policy?.authorizePublish && { authorizePublish: opts.policy.authorizePublish }),
+    heartbeatInterval: opts.heartbeatIntervalMs ?? 60_000,
+    preConnect: rules.preConnect,
+    authenticate: rules.authenticate,
+    authorizePublish: rules.authorizePublish,
     ...(opts.policy?.authorizeSubscribe && { authorizeSubscribe: opts.policy.authorizeSubscribe }),
     authorizeForward: (_client, packet) => {
       metrics?.forwarded();
@@ -128,6 +139,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
       bytesIn += packet.payload.length;
     }
   });
+  // aedes reports a refused stored will from its sweep as an 'error' event; unheard, it would crash.
+  (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.warn({ err: err.message }, 'broker error'));
   aedes.on('clientError', (client, err) => log.debug({ client: client?.id, reason: dropReason(err), err: err.message }, 'client dropped'));
   aedes.on('connectionError', (_client, err) => log.debug({ reason: dropReason(err), err: err.message }, 'connection dropped before CONNECT completed'));
 
@@ -144,7 +157,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
         // client raised the others' p99 latency from ~5 ms to ~50 ms (robustness.test.ts).
         (stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
         aedes.handle(limitPacketSize(stream, { maxPacketBytes, onReject }));
-      }));
+      }, maxPacketBytes));
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
@@ -162,7 +175,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     aedes,
     persistence,
     metrics,
-    stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn, ...(opts.policy?.stats && { denials: opts.policy.stats() }) }),
+    stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn, rules: rules.stats(), ...(opts.policy?.stats && { denials: opts.policy.stats() }) }),
     // Memoised: a second close() waits for the first instead of destroying the persistence twice.
     // The default persistence is destroyed only after aedes has closed its clients, which still use it.
     close: () => (closing ??= aedesClosed().then(() => Promise.all(listeners.map((l) => l.close()))).then(() => undefined)),

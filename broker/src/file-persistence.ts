@@ -30,7 +30,7 @@
  * - A LOCK file (holding the pid) keeps a second broker off the same directory.
  */
 import { closeSync, openSync, fsyncSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { deserialize, serialize } from 'node:v8';
@@ -249,7 +249,7 @@ async function takeLock(dir: string): Promise<string> {
   if (openDirs.has(dir)) throw new Error(`${dir} is already open in this process`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      await writeFile(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
       openDirs.add(dir);
       return lock;
     } catch (e) {
@@ -509,7 +509,9 @@ export class FilePersistence extends MemoryPersistence {
 
   /** Writes `records` as a complete journal at `path` (synced). Returns its size. */
   static async #writeSnapshot(path: string, records: Rec[], fsync: boolean): Promise<{ fh: FileHandle; size: number }> {
-    const fh = await open(path, 'w+');
+    // Queued QoS 1 payloads are plaintext readings: only the broker's own user may read them.
+    const fh = await open(path, 'w+', 0o600);
+    await fh.chmod(0o600);
     const buf = Buffer.concat([MAGIC, ...records.map(frame)]);
     await writeFully(fh, buf, 0);
     if (fsync) await fh.datasync();
@@ -520,7 +522,9 @@ export class FilePersistence extends MemoryPersistence {
   static async open(opts: FilePersistenceOptions): Promise<FilePersistence> {
     const dir = opts.dir;
     const fsync = opts.fsync ?? true;
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // An existing directory may have been made with a laxer umask; the journal holds readings.
+    if (((await stat(dir)).mode & 0o077) !== 0) await chmod(dir, 0o700);
     const lock = await takeLock(dir);
     try {
       const path = join(dir, JOURNAL);

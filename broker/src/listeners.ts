@@ -121,7 +121,11 @@ function track(server: TcpServer | HttpServer): () => void {
   };
 }
 
-export async function openListener(o: ListenerOptions, handle: (stream: Duplex, req?: IncomingMessage) => void): Promise<OpenListener> {
+/**
+ * `maxFrameBytes` caps one WebSocket message, which `ws` would otherwise buffer whole (up to its
+ * 16 MiB default) before the MQTT packet guard sees a byte: it is the broker's packet cap.
+ */
+export async function openListener(o: ListenerOptions, handle: (stream: Duplex, req?: IncomingMessage) => void, maxFrameBytes = 512 * 1024): Promise<OpenListener> {
   const host = o.host ?? '127.0.0.1';
   const path = o.path ?? DEFAULT_WS_PATH;
   let server: TcpServer | HttpServer;
@@ -151,12 +155,14 @@ export async function openListener(o: ListenerOptions, handle: (stream: Duplex, 
         path,
         // MQTT over WebSocket names the subprotocol "mqtt" (3.1.1) or "mqttv3.1"; refuse others.
         handleProtocols: (offered) => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false),
-        maxPayload: 16 * 1024 * 1024,
+        maxPayload: maxFrameBytes,
       });
       wss.on('connection', (ws, req) => {
         const stream = createWebSocketStream(ws);
         const cn = clientCertificateId(req.socket);
         if (cn !== undefined) (stream as unknown as Record<symbol, string>)[CERT_ID] = cn;
+        // The connect limit is kept per peer address; a WebSocket stream has none of its own.
+        (stream as unknown as { remoteAddress?: string }).remoteAddress = req.socket.remoteAddress;
         // A peer that vanishes mid-frame must not surface as an uncaught stream error.
         stream.on('error', () => stream.destroy());
         handle(stream, req);

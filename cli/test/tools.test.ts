@@ -83,3 +83,26 @@ describe('vitalgate gateway --config', () => {
     }
   });
 });
+
+describe('no credentials in printed URLs', function () {
+  this.timeout(60_000);
+  it('a gateway pointed at a broker URL with a password never prints the password', async () => {
+    const { startBroker } = await import('@vitalgate/broker');
+    const { startDaemon } = await import('./daemon.js');
+    const dir = await mkdtemp(join(tmpdir(), 'vg-redact-'));
+    const broker = await startBroker({ port: 0 });
+    try {
+      await writeFile(join(dir, 'pass'), 'redaction test passphrase', { mode: 0o600 });
+      const url = `mqtt://gw:s3cret-in-url@127.0.0.1:${broker.port}`;
+      const gw = await startDaemon(['gateway', '--broker', url, '--data-dir', join(dir, 'data'), '--passphrase-file', join(dir, 'pass'), '--log-level', 'debug']);
+      const ready = JSON.stringify(gw.first);
+      assert.equal(await gw.stop('SIGTERM'), 0);
+      assert.ok(!ready.includes('s3cret-in-url'), ready);
+      assert.ok(!gw.stderr().includes('s3cret-in-url'), gw.stderr());
+      assert.ok(ready.includes('gw:***@127.0.0.1'), ready);
+    } finally {
+      await broker.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -9,6 +9,7 @@ import {
 } from '@vitalgate/contracts';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
+import { redactUrl } from '@vitalgate/protocol';
 import type { Keystore } from './keystore.js';
 
 export interface ChainOptions {
@@ -45,9 +46,9 @@ export class ChainLink {
     // A static network: ethers would otherwise keep re-detecting it (and log about it) while the chain is down.
     const provider = createProvider(o.url, deployment.chainId);
     const chainId = await provider.send('eth_chainId', []).catch((e: Error) => {
-      throw new Error(`chain at ${o.url} is not reachable: ${e.message.split('\n')[0]}`);
+      throw new Error(`chain at ${redactUrl(o.url)} is not reachable: ${e.message.split('\n')[0]}`);
     }) as string;
-    if (Number(chainId) !== deployment.chainId) throw new Error(`chain ${o.url} has id ${Number(chainId)}, the deployment is for ${deployment.chainId}`);
+    if (Number(chainId) !== deployment.chainId) throw new Error(`chain ${redactUrl(o.url)} has id ${Number(chainId)}, the deployment is for ${deployment.chainId}`);
     const wallet = new Wallet(bytesToHex0x(await keystore.getOrCreateSecret('eth-gateway')), provider);
     const admin = o.adminKey ? new Wallet(o.adminKey, provider) : undefined;
     const link = new ChainLink(provider, deployment, wallet, connectContracts(deployment, wallet), keystore, admin, log);

@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import pMap from 'p-map';
 import pino, { type Logger } from 'pino';
 import {
-  batchId, deriveEpochKey, openBatch, parseBatch, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
+  batchId, redactUrl, deriveEpochKey, openBatch, parseBatch, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
   TOPIC_ROOT, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
 } from '@vitalgate/protocol';
 import {
@@ -189,7 +189,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
         gw.on('sealed', (recs) => gw.anchorer!.add(recs));
         gw.anchorer.start();
-        logger.info({ chain: opts.chain.url, account: gw.chainLink.address }, 'anchoring on chain');
+        logger.info({ chain: redactUrl(opts.chain.url), account: gw.chainLink.address }, 'anchoring on chain');
       }
       if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
       for (const so of opts.serial ?? []) {

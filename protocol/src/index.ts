@@ -12,3 +12,4 @@ export * from './uart-frame.js';
 export * from './uart-stream.js';
 export * from './ble-sim-wire.js';
 export * from './batch-pack.js';
+export * from './redact-url.js';

@@ -20,6 +20,12 @@
  * disconnected (Mosquitto drops silently instead; either way nothing is delivered). Every denial
  * is logged (warn: client, topic, reason) and counted by action and reason (stats()).
  *
+ * Wills: a will is a publish the client makes when it dies, so it must obey the same publish rules.
+ * A will outside them is refused at CONNECT (CONNACK 5, counted as connect:will-{reason}). A
+ * stored will published with no live client (after a broker restart or a dead cluster peer)
+ * comes with `client` null and is judged by the rules of the id that set it
+ * (publish:stored-will-{reason} when refused); a publish with no client and no owner is refused.
+ *
  * Revocation: the policy remembers the connected client of each id; when the registry emits
  * 'revoked' (registry.revoke(id), a replaced secret, or a reloaded file) that client is closed at
  * once, and its later connects fail.
@@ -175,10 +181,27 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
   };
   registry.on('revoked', onRevoked);
 
+  const publishVerdict = (id: string, topic: string, bytes: number): Verdict => {
+    const i = registry.active(id);
+    if (!i) return no('revoked');
+    if (bytes > maxPayload) return no('payload-too-large');
+    return i.kind === 'device' ? devicePublishVerdict(i, topic) : gatewayPublishVerdict(i, topic);
+  };
+
   const authenticate: NonNullable<BrokerPolicy['authenticate']> = (client, username, password, done) => {
     const fail = (code: 2 | 3 | 4 | 5, reason: string, message: string): void => {
       deny('connect', client, reason, { username });
       done(refuse(code, message) as never, false);
+    };
+    /** Logs `id` in, unless the will it asks for breaks its own publish rules. */
+    const admit = (id: string): void => {
+      const will = (client as unknown as { _will?: { topic: string; payload: Uint8Array } })._will;
+      if (will) {
+        const v = publishVerdict(id, will.topic, will.payload.length);
+        if (!v.ok) return fail(5, `will-${v.reason}`, 'not authorized');
+      }
+      connected.set(id, client);
+      done(null, true);
     };
     // Mutual TLS: the TLS layer has verified the certificate against the CA, and its CN names
     // the identity. The registry still decides whether that identity is active and what it may do.
@@ -187,8 +210,7 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
       if (client.id !== certId) return fail(2, 'certificate-client-id-mismatch', 'clientId must equal the certificate CN');
       if (username && username !== certId) return fail(4, 'certificate-username-mismatch', 'username differs from the certificate CN');
       if (!registry.active(certId)) return fail(5, registry.get(certId) ? 'revoked' : 'unknown-id', 'not authorized');
-      connected.set(certId, client);
-      return done(null, true);
+      return admit(certId);
     }
     if (!username || !password) return fail(4, 'missing-credentials', 'username and password required');
     if (client.id !== username) return fail(2, 'client-id-mismatch', 'clientId must equal the username');
@@ -207,8 +229,7 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
         return fail(4, reason, 'bad username or password');
       }
       if (client.closed) return done(refuse(4, 'gone') as never, false);
-      connected.set(username, client);
-      done(null, true);
+      admit(username);
     }, (e: Error) => {
       log.error({ client: client.id, err: e }, 'authentication failed with an error');
       done(refuse(4, 'bad username or password') as never, false);
@@ -216,12 +237,15 @@ export function createRegistryPolicy(registry: Registry, opts: RegistryPolicyOpt
   };
 
   const authorizePublish: NonNullable<BrokerPolicy['authorizePublish']> = (client, packet, cb) => {
-    if (!client) return cb(null); // the broker's own publishes (e.g. wills of a dead cluster peer)
-    const i = registry.active(client.id);
-    let v: Verdict;
-    if (!i) v = no('revoked');
-    else if (packet.payload.length > maxPayload) v = no('payload-too-large');
-    else v = i.kind === 'device' ? devicePublishVerdict(i, packet.topic) : gatewayPublishVerdict(i, packet.topic);
+    if (!client) {
+      // A stored will with nobody connected: judged by the rules of the id that set it.
+      const owner = (packet as { clientId?: unknown }).clientId;
+      const v = typeof owner === 'string' ? publishVerdict(owner, packet.topic, packet.payload.length) : no('no-owner');
+      if (v.ok) return cb(null);
+      deny('publish', null, `stored-will-${v.reason}`, { owner: typeof owner === 'string' ? owner : undefined, topic: packet.topic.slice(0, 256) });
+      return cb(new Error(`stored will on ${packet.topic.slice(0, 256)} denied: ${v.reason}`));
+    }
+    const v = publishVerdict(client.id, packet.topic, packet.payload.length);
     if (v.ok) {
       const wait = reserveSlot(client.id);
       if (wait === 0) return cb(null);

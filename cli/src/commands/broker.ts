@@ -1,3 +1,4 @@
+import { redactUrl } from '@vitalgate/protocol';
 import { InvalidArgumentError, type Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import {
@@ -14,7 +15,7 @@ import {
 } from '@vitalgate/broker';
 import { loadConfig } from '../config/load.js';
 import { BROKER_CONFIG_EXAMPLE, brokerConfigSchema, type BrokerConfig } from '../config/broker-config.js';
-import { port } from '../options.js';
+import { port, positiveInt } from '../options.js';
 
 interface BrokerFlags {
   config?: string;
@@ -32,6 +33,7 @@ interface BrokerFlags {
   redis?: string;
   persistenceDir?: string;
   metricsPort?: number;
+  heartbeatMs?: number;
   logLevel?: BrokerConfig['logLevel'];
 }
 
@@ -66,6 +68,7 @@ export function effectiveBrokerConfig(o: BrokerFlags, fromCli: (flag: keyof Brok
   if (o.redis !== undefined) cfg.redis = o.redis;
   if (o.persistenceDir !== undefined) cfg.persistenceDir = o.persistenceDir;
   if (cfg.redis && cfg.persistenceDir) throw new Error('--persistence-dir and --redis do not go together: with --redis, sessions and queues live in Redis');
+  if (o.heartbeatMs !== undefined) cfg.limits.heartbeatIntervalMs = o.heartbeatMs;
   if (o.metricsPort !== undefined) cfg.metrics = { host: cfg.metrics?.host ?? '127.0.0.1', port: o.metricsPort };
   if (fromCli('logLevel') && o.logLevel) cfg.logLevel = o.logLevel;
   checkExposure(cfg);
@@ -101,6 +104,7 @@ export function registerBroker(program: Command): void {
     .option('--registry <file>', 'turn identity on: devices and gateways from this registry (see `vitalgate devices add`) must log in with id + secret (or a client certificate) and stay within their topic ACLs; the file is reloaded when it changes (revocation disconnects at once)')
     .option('--redis <url>', 'cluster through Redis (redis://host:port): publishes fan out to every broker sharing it, and sessions and QoS 1 queues live there, so clients can reconnect to any instance')
     .option('--persistence-dir <dir>', "single node: keep sessions, subscriptions, retained messages, wills and QoS 1 queues in an fsync'd journal in <dir>, so they survive a restart or a crash (a PUBACK then means the message is on disk); not with --redis")
+    .option('--heartbeat-ms <ms>', 'broker heartbeat (default 60000); wills left by clients of a crashed broker are published (if their owner may) every 4 heartbeats', positiveInt('--heartbeat-ms'))
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics', port)
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace', 'info')
     .addHelpText(
@@ -157,8 +161,9 @@ ${BROKER_CONFIG_EXAMPLE}`,
         ...(cfg.limits.maxPacketBytes !== undefined && { maxPacketBytes: cfg.limits.maxPacketBytes }),
         ...(cfg.limits.drainTimeoutMs !== undefined && { drainTimeout: cfg.limits.drainTimeoutMs }),
         ...(cfg.limits.connectTimeoutMs !== undefined && { connectTimeout: cfg.limits.connectTimeoutMs }),
+        ...(cfg.limits.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: cfg.limits.heartbeatIntervalMs }),
       });
-      if (cluster) log.info({ redis: cfg.redis!.replace(/\/\/[^@/]*@/, '//***@') }, 'clustered through Redis');
+      if (cluster) log.info({ redis: redactUrl(cfg.redis!) }, 'clustered through Redis');
       const metrics = cfg.metrics ? await serveMetrics(b.metrics.registry, cfg.metrics.port, cfg.metrics.host) : undefined;
       if (metrics) log.info({ url: metrics.url }, 'metrics');
       // Machine-readable line for supervisors that start us on port 0.

@@ -13,7 +13,7 @@ import {
   patientRef, readDeployment, signConsent, signRevoke, streamIdsOf, type Deployment, type VitalgateContracts,
 } from '@vitalgate/contracts';
 import { ChainLink, Keystore, dataDirLayout } from '@vitalgate/edge-gateway';
-import { STREAMS, STREAM_NAMES, isStreamName, isValidId, streamById } from '@vitalgate/protocol';
+import { STREAMS, STREAM_NAMES, isStreamName, isValidId, redactUrl, streamById } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
 import { resolvePassphrase } from '../passphrase.js';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
@@ -460,8 +460,8 @@ async function listConsents(o: ListOpts, patientId: string): Promise<ListResult>
   try {
     if (!deployment) throw new Error(`no deployment at ${chain.deploymentFile} (pass --deployment, or run \`vitalgate chain up\` first)`);
     provider = createProvider(chain.url);
-    const net = await provider.getNetwork().catch((e: Error) => { throw new Error(`chain at ${chain.url} is not reachable: ${e.message}`); });
-    if (Number(net.chainId) !== deployment.chainId) throw new Error(`chain ${chain.url} has id ${net.chainId}, the deployment is for ${deployment.chainId}`);
+    const net = await provider.getNetwork().catch((e: Error) => { throw new Error(`chain at ${redactUrl(chain.url)} is not reachable: ${e.message}`); });
+    if (Number(net.chainId) !== deployment.chainId) throw new Error(`chain ${redactUrl(chain.url)} has id ${net.chainId}, the deployment is for ${deployment.chainId}`);
     const { registry, consent } = connectContracts(deployment, provider);
     const now = await chainNow(provider);
     const address = await registry.patientByRef(patientRef(patientId));

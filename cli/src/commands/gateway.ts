@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { Gateway } from '@vitalgate/edge-gateway';
+import { redactUrl } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR, positiveInt, positiveNumber } from '../options.js';
 import { resolvePassphrase } from '../passphrase.js';
 import { loadConfig } from '../config/load.js';
@@ -89,7 +90,7 @@ export function registerGateway(program: Command): void {
       const pidFile = join(dataDir, 'gateway.pid');
       writeFileSync(pidFile, String(process.pid));
       process.on('SIGUSR2', () => void gw.rotateEpoch().catch((e: Error) => log.error({ err: e.message }, 'epoch rotation failed')));
-      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? brokerUrl : null, serial: serial.length, ble: ble.length }) + '\n');
+      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -1,3 +1,4 @@
+import { redactUrl } from '@vitalgate/protocol';
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR, port, positiveInt, positiveNumber } from '../options.js';
 import { startPipeline, type Pipeline } from '../pipeline.js';
@@ -27,7 +28,7 @@ export function registerStart(program: Command): void {
         p = await startPipeline({ ...base, mqttPort: 0 }, progress);
       }
       process.stderr.write([
-        `vitalgate: broker ${p.broker.url}  ·  chain ${p.chain?.url ?? 'off'}  ·  data ${o.dataDir}  ·  ${o.devices} simulated devices (mixed profile)`,
+        `vitalgate: broker ${redactUrl(p.broker.url)}  ·  chain ${p.chain ? redactUrl(p.chain.url) : 'off'}  ·  data ${o.dataDir}  ·  ${o.devices} simulated devices (mixed profile)`,
         `watch the raw (plaintext) device traffic: npx mqtt sub -h 127.0.0.1 -p ${p.broker.port} -t 'vg/v1/#' -v`,
         `${o.duration ? `stopping after ${o.duration}s` : 'Ctrl-C to stop'}; then: vitalgate open --data-dir ${o.dataDir}  ·  vitalgate verify --data-dir ${o.dataDir}`,
         '',

@@ -53,6 +53,8 @@ export const brokerConfigSchema = z.strictObject({
       maxPendingAuth: z.number().int().min(0).optional(),
       drainTimeoutMs: z.number().int().min(100).optional(),
       connectTimeoutMs: z.number().int().min(100).optional(),
+      /** aedes heartbeat; stored wills of clients that died with a broker are swept every 4 heartbeats. */
+      heartbeatIntervalMs: z.number().int().min(50).max(3_600_000).optional(),
     })
     .default({}),
   metrics: z.strictObject({ host: host.default('127.0.0.1'), port }).optional(),
@@ -78,10 +80,11 @@ limits:
   publishRate: { perSecond: 200, burst: 400 }          # per client; beyond it, held back (backpressure)
   maxConcurrentAuth: 2         # scrypt checks at once; the rest queue
   maxPendingAuth: 32           # queued beyond this: CONNACK 3 (server unavailable)
-  connectAttempts: { perSecond: 2, burst: 5 }           # per username, before any hashing
+  connectAttempts: { perSecond: 2, burst: 5 }           # failed logins per (id, address); then CONNACK 3, no hashing
   maxPacketBytes: 524288       # larger MQTT packets cut the connection at their header
   drainTimeoutMs: 60000        # a subscriber that stops reading is dropped after this
   connectTimeoutMs: 10000
+  heartbeatIntervalMs: 60000   # stored wills of a crashed broker's clients are swept every 4 heartbeats
 metrics: { host: 127.0.0.1, port: 9464 }               # GET /metrics (Prometheus)
 logLevel: info
 `;

@@ -19,6 +19,7 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
+import { redactUrl } from '@vitalgate/protocol';
 import { DeferredAcks } from './deferred-acks.js';
 
 export type AckPolicy = 'durable' | 'arrival';
@@ -94,7 +95,7 @@ export class MqttIntake {
       await client.endAsync(true);
       throw e;
     }
-    log.info({ broker: o.url, filters: o.filters, ackPolicy: intake.policy }, 'subscribed');
+    log.info({ broker: redactUrl(o.url), filters: o.filters, ackPolicy: intake.policy }, 'subscribed');
     return intake;
   }
 

@@ -1,0 +1,90 @@
+/**
+ * Rules every Vitalgate broker enforces, with identity on or off, wrapped around the policy's hooks:
+ *
+ * - **Readings are never retained.** A retained PUBLISH (or a retained will) on a reading topic
+ *   is refused: a retained reading would be delivered again to every gateway that subscribes,
+ *   and sealed again after each restart.
+ * - **Wills published with no live client** (after a restart on `--persistence-dir`, or for a dead
+ *   cluster peer) go to the policy with `client` null and `packet.clientId` naming the will's
+ *   owner, and the registry policy judges them by that id's rules. A refused stored will is
+ *   deleted, so it is not tried again at every sweep.
+ * - **[MQTT-3.1.3-8]** A zero-byte ClientId with CleanSession 0 gets CONNACK 2 and the connection
+ *   is closed. aedes would make up an id and give it a session nobody can resume.
+ *
+ * aedes calls authorizePublish for stored wills from its will sweep and emits 'error' when it is
+ * refused; broker.ts listens for that, so a refused will is logged, not a crash.
+ */
+import type { Client, PublishPacket } from 'aedes';
+import type { Logger } from 'pino';
+import { parseReadingTopic } from '@vitalgate/protocol';
+import type { BrokerPolicy } from './broker.js';
+
+export interface SessionRuleStats {
+  retainedReadingsRefused: number;
+  storedWillsRefused: number;
+  emptyClientIdRefused: number;
+}
+
+interface WillStore {
+  delWill(client: { id: string; brokerId?: string }): Promise<unknown>;
+}
+
+type Hooks = Required<Pick<BrokerPolicy, 'authenticate' | 'authorizePublish'>> & {
+  preConnect: (client: Client, packet: { clientId: string; clean?: boolean }, cb: (err: Error | null, ok: boolean) => void) => void;
+  stats(): SessionRuleStats;
+};
+
+const isReadingTopic = (topic: string): boolean => parseReadingTopic(topic).ok;
+
+function refuse(code: 2 | 5, message: string): Error & { returnCode: number } {
+  return Object.assign(new Error(message), { returnCode: code });
+}
+
+export function sessionRules(policy: BrokerPolicy | undefined, persistence: WillStore, log: Logger): Hooks {
+  const stats: SessionRuleStats = { retainedReadingsRefused: 0, storedWillsRefused: 0, emptyClientIdRefused: 0 };
+  const emptyPersistentId = new WeakSet<Client>();
+  const willOf = (client: Client): PublishPacket | undefined => (client as unknown as { _will?: PublishPacket })._will;
+
+  const preConnect: Hooks['preConnect'] = (client, packet, cb) => {
+    if (packet.clientId.length === 0 && !packet.clean) emptyPersistentId.add(client);
+    cb(null, true);
+  };
+
+  const authenticate: Hooks['authenticate'] = (client, username, password, done) => {
+    if (emptyPersistentId.has(client)) {
+      stats.emptyClientIdRefused++;
+      log.warn({ reason: 'empty-client-id-persistent-session' }, 'connect refused: a zero-byte ClientId needs CleanSession 1 [MQTT-3.1.3-8]');
+      return done(refuse(2, 'identifier rejected') as never, false);
+    }
+    const will = willOf(client);
+    if (will?.retain && isReadingTopic(will.topic)) {
+      stats.retainedReadingsRefused++;
+      log.warn({ client: client.id, topic: will.topic.slice(0, 256), reason: 'retained-reading' }, 'connect refused: a will may not retain a reading');
+      return done(refuse(5, 'not authorized') as never, false);
+    }
+    if (policy?.authenticate) return policy.authenticate(client, username, password, done);
+    done(null, true);
+  };
+
+  const authorizePublish: Hooks['authorizePublish'] = (client, packet, cb) => {
+    if (packet.retain && isReadingTopic(packet.topic)) {
+      stats.retainedReadingsRefused++;
+      log.warn({ client: client?.id, topic: packet.topic.slice(0, 256), reason: 'retained-reading' }, 'publish denied: readings are never retained');
+      return cb(new Error('readings may not be retained'));
+    }
+    const inner = policy?.authorizePublish;
+    if (!inner) return cb(null);
+    if (client) return inner(client, packet, cb);
+    inner(null as unknown as Client, packet, (err) => {
+      if (!err) return cb(null);
+      stats.storedWillsRefused++;
+      const owner = (packet as PublishPacket & { clientId?: string; brokerId?: string });
+      if (typeof owner.clientId === 'string') {
+        persistence.delWill({ id: owner.clientId, brokerId: owner.brokerId }).then(undefined, (e: Error) => log.error({ err: e.message }, 'could not delete a refused will'));
+      }
+      cb(err);
+    });
+  };
+
+  return { preConnect, authenticate, authorizePublish, stats: () => ({ ...stats }) };
+}
