@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -200,6 +200,19 @@ describe('BSN key backup and recovery', function () {
         backupPatientSecret({ keystore, patientId: 'patient-0100', beatTimesSeconds: mlii, window: { startSeconds: 120, seconds: 10 } }),
         (e: Error) => e instanceof VaultLockError && e.code === 'too-few-features',
       );
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('writes the vault file with mode 0600: whoever has the window\'s beats could unlock it', async () => {
+    const t = await tempDir();
+    try {
+      const file = path.join(t.dir, 'backups', 'p.vault.json');
+      await writeBackupFile(file, '{"not":"checked here"}');
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      await writeBackupFile(file, '{"again":true}', { force: true });
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
     } finally {
       await t.cleanup();
     }

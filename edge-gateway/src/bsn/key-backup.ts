@@ -225,7 +225,7 @@ export async function readBackupFile(path: string): Promise<PatientBackup> {
 
 /** Writes a key backup durably (write, fsync, rename). Refuses to replace an existing file unless `force`. */
 export async function writeBackupFile(path: string, text: string, opts: { force?: boolean } = {}): Promise<void> {
-  await ensureDir(dirname(path), 0o755);
+  await ensureDir(dirname(path), 0o700);
   if (!opts.force) {
     try {
       await readFile(path);
@@ -234,8 +234,9 @@ export async function writeBackupFile(path: string, text: string, opts: { force?
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
-  // Public helper data: readable, but never world-writable.
-  await writeFileAtomic(path, text, { mode: 0o644, syncDir: true });
+  // The vault holds no key, but whoever also has the beats of its window (a recording, or plaintext
+  // broker traffic of that time) can unlock it: keep it to the gateway's own user.
+  await writeFileAtomic(path, text, { mode: 0o600, syncDir: true });
 }
 
 // ---------------------------------------------------------------------------------------------
