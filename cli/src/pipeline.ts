@@ -54,6 +54,7 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
   let sent: WriteStream | undefined;
   try {
     gateway = await Gateway.start({
+      lockPurpose: 'run',
       dataDir: o.dataDir,
       passphrase,
       brokerUrl: broker.url,

@@ -106,3 +106,34 @@ describe('no credentials in printed URLs', function () {
     }
   });
 });
+
+describe('one writer per data directory (CLI)', function () {
+  this.timeout(60_000);
+  it('a second `vitalgate gateway` on a locked directory exits 2 naming the holder; `epoch rotate` signals only the live gateway, never a reused pid', async () => {
+    const { startDaemon } = await import('./daemon.js');
+    const dir = await mkdtemp(join(tmpdir(), 'vg-lock-'));
+    try {
+      await writeFile(join(dir, 'pass'), 'lock test passphrase', { mode: 0o600 });
+      const args = ['gateway', '--broker', 'none', '--data-dir', join(dir, 'data'), '--passphrase-file', join(dir, 'pass')];
+      const gw = await startDaemon(args);
+      const second = await vitalgate(args, {}, 30_000);
+      assert.equal(second.code, 2, second.stderr);
+      assert.match(second.stderr, new RegExp(`in use by pid ${gw.child.pid} \\(vitalgate gateway`));
+      const recover = await vitalgate(['keys', 'recover', '--data-dir', join(dir, 'data'), '--vault', join(dir, 'none.json'), '--from', join(dir, 'none.hea'), '--passphrase-file', join(dir, 'pass')]);
+      assert.equal(recover.code, 2, recover.stderr);
+      assert.match(recover.stderr, /in use by pid \d+ \(vitalgate gateway/);
+      const rotated = await vitalgate(['epoch', 'rotate', '--data-dir', join(dir, 'data')]);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      assert.match(rotated.stdout, new RegExp(`asked gateway ${gw.child.pid}`));
+      assert.equal(await gw.stop('SIGTERM'), 0, gw.stderr());
+      assert.match(gw.stderr(), /epoch rotated/);
+      // A lock left by a process whose pid now belongs to someone else (here: this test runner).
+      await writeFile(join(dir, 'data', 'lock'), JSON.stringify({ pid: process.pid, startTime: 1, purpose: 'gateway', since: 1 }));
+      const reused = await vitalgate(['epoch', 'rotate', '--data-dir', join(dir, 'data')]);
+      assert.equal(reused.code, 2);
+      assert.match(reused.stderr, /no longer running; the pid is stale or reused, so nothing was signalled/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -34,6 +34,7 @@ import { Keystore, type ScryptParams } from './keystore.js';
 import { LogThrottle } from './log-throttle.js';
 import { PackStore } from './pack-store.js';
 import { SeqWindows } from './seq-window.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { MqttIntake, type AckPolicy, type MqttIntakeStatus } from './intake/mqtt-intake.js';
 
 export interface GatewayOptions {
@@ -58,6 +59,8 @@ export interface GatewayOptions {
   ackPolicy?: AckPolicy;
   /** Most QoS 1 messages held unacknowledged before intake waits for a flush (default 50,000). */
   maxUnacked?: number;
+  /** Written into the data directory's lock, for the error another writer gets (default 'gateway'). */
+  lockPurpose?: string;
   /** Serial ports with UART firmware devices on them (one patient per port). */
   serial?: Array<Omit<SerialSourceOptions, 'logger'>>;
   /**
@@ -136,6 +139,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Batches taken by the flush under way and not yet committed. */
   private inFlight: PendingBatch[] = [];
   private adopted = 0;
+  private lock: DataDirLock | undefined;
   private readonly serialSources: SerialSource[] = [];
   private readonly bleSources: BleSource[] = [];
   private anchorer: Anchorer | undefined;
@@ -169,23 +173,33 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
+    let loaded: BatchRecord[];
     const logger = opts.logger ?? pino({ name: 'gateway' }, pino.destination(2));
     const dirs = dataDirLayout(opts.dataDir);
     await ensureDir(dirs.root, 0o700);
-    const keystore = await Keystore.open(dirs.keys, opts.passphrase, opts.scrypt);
-    const { index, loaded } = await BatchIndex.open(dirs.index);
-    const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS);
-    const gw = new Gateway(opts, keystore, new PackStore(dirs.store), index, epochs, logger);
-    const adopted = await gw.adoptUncommitted(loaded);
-    loaded.push(...adopted);
-    gw.seqs.rebuild(loaded);
+    const lock = await DataDirLock.acquire(dirs.root, opts.lockPurpose ?? 'gateway');
+    let gw: Gateway;
+    try {
+      const keystore = await Keystore.open(dirs.keys, opts.passphrase, opts.scrypt);
+      const { index, loaded: l } = await BatchIndex.open(dirs.index);
+      loaded = l;
+      const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS);
+      gw = new Gateway(opts, keystore, new PackStore(dirs.store), index, epochs, logger);
+      gw.lock = lock;
+      const adopted = await gw.adoptUncommitted(loaded);
+      loaded.push(...adopted);
+      gw.seqs.rebuild(loaded);
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
     const window = gw.batcher.opts.windowMs;
     // A batch waits at most one tick past its window, so the tick is a small share of the window.
     gw.timer = setInterval(() => void gw.flush(false), Math.max(10, Math.min(50, window / 10)));
-    logger.info({ dataDir: opts.dataDir, epoch: epochs.current.epoch, batches: index.count }, 'gateway started');
+    logger.info({ dataDir: opts.dataDir, epoch: gw.epochs.current.epoch, batches: gw.index.count }, 'gateway started');
     try {
       if (opts.chain) {
-        gw.chainLink = await ChainLink.connect(opts.chain, keystore, logger.child({ part: 'chain' }));
+        gw.chainLink = await ChainLink.connect(opts.chain, gw.keystore, logger.child({ part: 'chain' }));
         gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
         gw.on('sealed', (recs) => gw.anchorer!.add(recs));
         gw.anchorer.start();
@@ -507,6 +521,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.epochs.close();
     for (const k of this.keyCache.values()) k.fill(0);
     this.keyCache.clear();
+    await this.lock?.release();
     this.log.info({ ...this.metrics(), rejectedByReason: undefined, serial: undefined, ble: undefined, lastFlush: undefined }, 'gateway stopped');
   }
 }

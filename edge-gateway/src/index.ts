@@ -9,3 +9,4 @@ export * from './chain-link.js';
 export * from './anchorer.js';
 export * from './verify.js';
 export * from './bsn/index.js';
+export * from './data-dir-lock.js';

@@ -154,6 +154,8 @@ describe('gateway acknowledges only what is durable', function () {
       await assert.rejects(gw1.flush(true), /killed/);
       const crashed = `${t.dir}-crashed`;
       await cp(t.dir, crashed, { recursive: true });
+      // A crashed process leaves its lock behind, naming a pid that no longer runs; ours still does.
+      await rm(join(crashed, 'lock'));
       const cleanOriginal = t.cleanup;
       t.cleanup = async () => { await cleanOriginal(); await rm(crashed, { recursive: true, force: true }); };
       gw1.index.append = realAppend;

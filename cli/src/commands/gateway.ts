@@ -1,8 +1,8 @@
-import { writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { Gateway } from '@vitalgate/edge-gateway';
+import { Gateway, isLockLive, readLock } from '@vitalgate/edge-gateway';
 import { redactUrl } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR, positiveInt, positiveNumber } from '../options.js';
 import { resolvePassphrase } from '../passphrase.js';
@@ -84,11 +84,10 @@ export function registerGateway(program: Command): void {
           adminKey: o.chainAdminKeyFile ? readFileSync(o.chainAdminKeyFile, 'utf8').trim() : undefined,
           anchorPeriodMs: (o.anchorSeconds ?? 30) * 1000,
         } } : {}),
+        lockPurpose: 'gateway',
         epochPeriodMs: (o.epochMinutes ?? cfg.epochMinutes ?? 15) * 60_000,
         logger: log,
       });
-      const pidFile = join(dataDir, 'gateway.pid');
-      writeFileSync(pidFile, String(process.pid));
       process.on('SIGUSR2', () => void gw.rotateEpoch().catch((e: Error) => log.error({ err: e.message }, 'epoch rotation failed')));
       process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
       await new Promise<void>((resolve) => {
@@ -96,7 +95,6 @@ export function registerGateway(program: Command): void {
         process.once('SIGTERM', resolve);
       });
       await gw.stop();
-      if (readFileSync(pidFile, 'utf8') === String(process.pid)) rmSync(pidFile, { force: true });
     });
 
   program
@@ -105,18 +103,15 @@ export function registerGateway(program: Command): void {
     .command('rotate')
     .description('tell the gateway running on a data directory to start a new epoch now')
     .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
-    .action((o: { dataDir: string }) => {
-      let pid: number;
-      try {
-        pid = Number(readFileSync(join(o.dataDir, 'gateway.pid'), 'utf8'));
-      } catch {
-        throw new Error(`no gateway is running on ${o.dataDir} (no gateway.pid)`);
-      }
-      try {
-        process.kill(pid, 'SIGUSR2');
-      } catch {
-        throw new Error(`gateway pid ${pid} from ${o.dataDir}/gateway.pid is not running`);
-      }
+    .action(async (o: { dataDir: string }) => {
+      // The lock names the process and its start time, so a pid the kernel has since given to
+      // another program is never signalled.
+      const holder = await readLock(o.dataDir);
+      if (!holder || holder.pid <= 0) throw new Error(`no gateway is running on ${o.dataDir} (no lock file)`);
+      if (!isLockLive(holder)) throw new Error(`the gateway that locked ${o.dataDir} (pid ${holder.pid}) is no longer running; the pid is stale or reused, so nothing was signalled`);
+      if (holder.purpose !== 'gateway') throw new Error(`${o.dataDir} is held by \`vitalgate ${holder.purpose}\` (pid ${holder.pid}), which rotates epochs only on its timer`);
+      const pid = holder.pid;
+      process.kill(pid, 'SIGUSR2');
       process.stdout.write(`asked gateway ${pid} to rotate its epoch; see its log for the new epoch\n`);
     });
 }

@@ -19,6 +19,7 @@ import {
   backupPatientSecret,
   classifySignal,
   dataDirLayout,
+  DataDirLock,
   defaultBackupPath,
   detectPulsePeaks,
   detectRPeaks,
@@ -379,6 +380,9 @@ async function recoverAction(o: RecoverOpts): Promise<void> {
   const existed = existsSync(path.join(keysDir, 'keystore.json'));
   let keystore: Keystore | undefined;
   try {
+    // Recovery writes a master secret: a gateway running on the same directory could enrol the
+    // patient at the same moment and one secret would overwrite the other.
+    await DataDirLock.acquire(o.dataDir, 'keys recover');
     backup = await readBackupFile(o.vault);
     passphrase = resolvePassphrase(o.passphraseFile).passphrase;
     // An existing keystore is opened (read only) before measuring, so a wrong passphrase shows up
