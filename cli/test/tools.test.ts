@@ -75,9 +75,13 @@ describe('vitalgate gateway --config', () => {
     const dir = await mkdtemp(join(tmpdir(), 'vg-ble-'));
     try {
       await writeFile(join(dir, 'pass'), 'a passphrase for this test\n', { mode: 0o600 });
-      const r = await vitalgate(['gateway', '--broker', 'none', '--ble', 'noble@patient-1', '--data-dir', join(dir, 'd'), '--passphrase-file', join(dir, 'pass')], {}, 60_000);
+      const r = await vitalgate(['gateway', '--broker', 'none', '--ble', 'noble@patient-1=C8:4B:00:11:22:33', '--data-dir', join(dir, 'd'), '--passphrase-file', join(dir, 'pass')], {}, 60_000);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /BLE needs the optional package @abandonware\/noble and a Bluetooth adapter/);
+      // A real radio without the patient's device addresses is refused before it listens.
+      const open = await vitalgate(['gateway', '--broker', 'none', '--ble', 'noble@patient-1', '--data-dir', join(dir, 'd2'), '--passphrase-file', join(dir, 'pass')], {}, 60_000);
+      assert.equal(open.code, 2);
+      assert.match(open.stderr, /needs the addresses of the patient's own devices \(--ble noble@patient-1=/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

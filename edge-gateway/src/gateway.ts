@@ -65,9 +65,11 @@ export interface GatewayOptions {
   serial?: Array<Omit<SerialSourceOptions, 'logger'>>;
   /**
    * BLE health devices, all worn by `patientId`: `radio: 'noble'` for a real Bluetooth adapter, or
-   * a ble-sim://host:port address for the simulator's BLE-sim hub.
+   * a ble-sim://host:port address for the simulator's BLE-sim hub. `devices` lists the addresses
+   * of the patient's own peripherals; a real radio hears every strap in range, so it is required
+   * for 'noble'.
    */
-  ble?: Array<{ radio: string; patientId: string }>;
+  ble?: Array<{ radio: string; patientId: string; devices?: string[] }>;
   /** Anchor batch roots on this chain (omit for no anchoring). */
   chain?: ChainOptions & { anchorPeriodMs?: number };
   /** Patients whose readings this gateway takes; default every patient. */
@@ -213,8 +215,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         await src.start(gw);
       }
       for (const bo of opts.ble ?? []) {
+        if (bo.radio === 'noble' && !bo.devices?.length) {
+          throw new Error(`BLE on a real radio for patient ${bo.patientId} needs the addresses of the patient's own devices (--ble noble@${bo.patientId}=C8:4B:00:11:22:33,…): without them a neighbour's strap would write into this record`);
+        }
         const central = bo.radio === 'noble' ? new NobleCentral() : new SimCentral(bo.radio);
-        const src = new BleSource({ central, patientId: bo.patientId, logger: logger.child({ source: 'ble', radio: bo.radio }) });
+        const src = new BleSource({ central, patientId: bo.patientId, ...(bo.devices?.length && { allow: bo.devices }), logger: logger.child({ source: 'ble', radio: bo.radio }) });
+        if (!bo.devices?.length) logger.warn({ radio: bo.radio, patientId: bo.patientId }, 'BLE without a device allowlist: every simulated peripheral is taken as this patient\'s');
         gw.bleSources.push(src);
         await src.start(gw);
       }

@@ -37,6 +37,28 @@ class FakeCentral implements BleCentral {
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 describe('BLE source (stand-in radio, real notification bytes)', () => {
+  it('takes only the patient\'s own peripherals: a neighbour\'s strap is never subscribed, and is counted', async () => {
+    const got: Array<{ deviceId: string; stream: StreamName }> = [];
+    const sink: ReadingSink = { acceptReading: (_p, deviceId, stream) => void got.push({ deviceId, stream }) };
+    const central = new FakeCentral();
+    const src = new BleSource({ central, patientId: 'p-own', allow: ['c8-4b-00-11-22-33'] });
+    await src.start(sink);
+    const mine = new FakePeripheral('C8:4B:00:11:22:33', 'HRM', ['180d']);
+    const neighbour = new FakePeripheral('D0:0D:00:99:88:77', 'HRM', ['180d']);
+    central.appear(mine);
+    central.appear(neighbour);
+    central.appear(neighbour); // it advertises again
+    await tick();
+    assert.deepEqual([...neighbour.handlers.keys()], [], 'never subscribed');
+    const hr = vectors.find((v) => v.uuid === '2a37' && !v.invalid)!;
+    mine.notify('2a37', hr.hex);
+    assert.ok(got.length > 0);
+    assert.ok(got.every((g) => g.deviceId === 'ble-c84b00112233'), JSON.stringify(got));
+    const st = src.status();
+    assert.deepEqual(st.ignored, { 'D0:0D:00:99:88:77': 2 });
+    assert.deepEqual(Object.keys(st.peripherals), ['ble-c84b00112233']);
+  });
+
   it('subscribes to the health measurements a peripheral offers and turns shared-vector notifications into readings', async () => {
     const got: Array<{ deviceId: string; stream: StreamName; body: ReadingBody }> = [];
     const sink: ReadingSink = { acceptReading: (_p, deviceId, stream, body) => void got.push({ deviceId, stream, body }) };

@@ -36,7 +36,7 @@ export function registerGateway(program: Command): void {
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
     .option('--patient <id...>', 'serve only these patients (default: all)')
     .option('--serial <path@patient...>', 'read UART firmware frames from a serial port, e.g. /dev/ttyUSB0@patient-0001')
-    .option('--ble <radio@patient...>', 'take BLE health devices: noble@patient-0001, or ble-sim://127.0.0.1:7001@patient-0001')
+    .option('--ble <radio@patient[=addr,...]...>', "take BLE health devices worn by a patient: noble@patient-0001=C8:4B:00:11:22:33 (a real radio needs the patient's device addresses; others are ignored and counted), or ble-sim://127.0.0.1:7001@patient-0001[=addr,...]")
     .option('--client-id <id>', 'MQTT client id; the broker keeps this session across restarts')
     .option('--username <u>', 'MQTT username (password from VITALGATE_MQTT_PASSWORD)')
     .option('--mqtt-ca <file>', 'for mqtts:// or wss:// brokers: PEM CA that signed the broker certificate')
@@ -60,7 +60,13 @@ export function registerGateway(program: Command): void {
         return [v.slice(0, i), v.slice(i + 1)] as const;
       };
       const serial = [...cfg.serial, ...(o.serial ?? []).map((v) => { const [path, patient] = at('--serial', v); return { path, patient, baudRate: 115200 }; })];
-      const ble = [...cfg.ble, ...(o.ble ?? []).map((v) => { const [radio, patient] = at('--ble', v); return { radio, patient }; })];
+      const ble = [...cfg.ble, ...(o.ble ?? []).map((v) => {
+        // RADIO@PATIENT[=ADDR,ADDR…]: the addresses are the patient's own peripherals.
+        const eq = v.indexOf('=', v.lastIndexOf('@'));
+        const [radio, patient] = at('--ble', eq > 0 ? v.slice(0, eq) : v);
+        const devices = eq > 0 ? v.slice(eq + 1).split(',').map((d) => d.trim()).filter(Boolean) : undefined;
+        return { radio, patient, ...(devices?.length && { devices }) };
+      })];
       const brokerUrl = o.broker ?? cfg.mqtt?.url ?? 'mqtt://127.0.0.1:1883';
       const useMqtt = brokerUrl !== 'none' && cfg.mqtt?.enabled !== false;
       const dataDir = o.dataDir ?? cfg.dataDir ?? DEFAULT_DATA_DIR;
@@ -74,7 +80,7 @@ export function registerGateway(program: Command): void {
         mqttUsername: o.username ?? cfg.mqtt?.username, mqttPassword: process.env.VITALGATE_MQTT_PASSWORD,
         mqttTls: mqttTlsFiles(o.mqttCa ?? cfg.mqtt?.caFile, o.mqttCert ?? cfg.mqtt?.certFile, o.mqttKey ?? cfg.mqtt?.keyFile),
         serial: serial.map((s) => ({ path: s.path, patientId: s.patient, baudRate: s.baudRate })),
-        ble: ble.map((b) => ({ radio: b.radio, patientId: b.patient })),
+        ble: ble.map((b) => ({ radio: b.radio, patientId: b.patient, ...(b.devices && { devices: b.devices }) })),
         batchWindowMs: o.batchWindowMs ?? cfg.batchWindowMs,
         maxUnacked: o.maxUnacked,
         ackPolicy: o.ackOnArrival ? 'arrival' : 'durable',

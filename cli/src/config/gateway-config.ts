@@ -28,6 +28,8 @@ export const gatewayConfigSchema = z.strictObject({
   ble: z.array(z.strictObject({
     radio: z.string().regex(/^(noble|ble-sim:\/\/.+)$/, 'must be "noble" (a Bluetooth adapter) or a ble-sim://host:port address'),
     patient: id,
+    /** Addresses of the patient's own peripherals; required with radio: noble. */
+    devices: z.array(z.string().min(1).max(64)).optional(),
   })).default([]),
   batchWindowMs: z.number().int().min(10).max(600_000).optional(),
   epochMinutes: z.number().positive().max(24 * 60).optional(),
@@ -48,7 +50,8 @@ patients: [patient-0001]                         # omit to serve every patient o
 serial:
   - { path: /dev/ttyUSB0, patient: patient-0001, baudRate: 115200 }
 ble:
-  - { radio: noble, patient: patient-0001 }      # or ble-sim://127.0.0.1:7001 for simulated devices
+  - { radio: noble, patient: patient-0001, devices: ['C8:4B:00:11:22:33'] }   # only these peripherals
+                                                 # radio: ble-sim://127.0.0.1:7001 for simulated devices
 batchWindowMs: 2000
 epochMinutes: 15
 logLevel: info

@@ -6,6 +6,10 @@
  * GATT measurements carry no sequence number, so the source numbers them: seq is the arrival time
  * in ms, bumped to stay strictly increasing per device. That stays unique across gateway restarts,
  * where a counter from zero would collide with the readings already sealed.
+ *
+ * Only the patient's own peripherals: a radio hears every strap in range, and a neighbour's strap
+ * would otherwise write into this patient's record. With `allow`, a peripheral whose address is not
+ * in it is never subscribed; it is counted (`ignored`) and, once, logged.
  */
 import type { Logger } from 'pino';
 import { isValidId } from '@vitalgate/protocol';
@@ -16,8 +20,16 @@ import { HEALTH_SERVICES, type BleCentral, type BlePeripheral } from './peripher
 export interface BleSourceOptions {
   central: BleCentral;
   patientId: string;
+  /**
+   * Addresses (or ids) of the patient's own peripherals, compared without case or separators
+   * ("C8:4B:00:11:22:33" = "c84b00112233"). Absent: every health peripheral in range is taken.
+   */
+  allow?: readonly string[];
   logger?: Logger;
 }
+
+/** An address without case or separators, so "C8:4B:…" and "c8-4b-…" name one peripheral. */
+export const normalizeBleAddress = (id: string): string => id.toLowerCase().replace(/[^0-9a-z]/g, '');
 
 export interface BlePeripheralStatus {
   name: string;
@@ -36,6 +48,8 @@ export interface BleSourceStatus {
   notifications: number;
   readings: number;
   decodeErrors: number;
+  /** Times a peripheral outside the allowlist showed up (advertised or notified), by address. */
+  ignored: Record<string, number>;
   peripherals: Record<string, BlePeripheralStatus>;
 }
 
@@ -50,8 +64,21 @@ export class BleSource {
   private readonly peripherals = new Map<string, BlePeripheralStatus>();
   private readonly lastSeq = new Map<string, number>();
   private readonly s = { notifications: 0, readings: 0, decodeErrors: 0 };
+  private readonly allow: Set<string> | undefined;
+  private readonly ignored = new Map<string, number>();
 
-  constructor(readonly opts: BleSourceOptions) {}
+  constructor(readonly opts: BleSourceOptions) {
+    this.allow = opts.allow ? new Set(opts.allow.map(normalizeBleAddress)) : undefined;
+  }
+
+  /** Whether `id` is one of the patient's peripherals; counts (and logs once) those that are not. */
+  private admits(id: string): boolean {
+    if (!this.allow || this.allow.has(normalizeBleAddress(id))) return true;
+    const n = (this.ignored.get(id) ?? 0) + 1;
+    this.ignored.set(id, Math.min(n, Number.MAX_SAFE_INTEGER));
+    if (n === 1) this.opts.logger?.warn({ peripheral: id.slice(0, 64), patientId: this.opts.patientId }, 'ignoring a BLE peripheral that is not on this patient\'s allowlist');
+    return false;
+  }
 
   async start(sink: ReadingSink): Promise<void> {
     this.sink = sink;
@@ -59,6 +86,7 @@ export class BleSource {
   }
 
   private async attach(p: BlePeripheral): Promise<void> {
+    if (!this.admits(p.id)) return;
     const deviceId = bleDeviceId(p.id);
     let st = this.peripherals.get(deviceId);
     if (!st) {
@@ -74,7 +102,9 @@ export class BleSource {
     const chars = p.services.flatMap((s) => HEALTH_SERVICES[s]?.measurements ?? []);
     for (const c of chars) {
       try {
-        await p.subscribe(c, (value) => this.onValue(deviceId, c, value, st));
+        await p.subscribe(c, (value) => {
+          if (this.admits(p.id)) this.onValue(deviceId, c, value, st);
+        });
       } catch (e) {
         st.lastError = `subscribe ${c}: ${(e as Error).message}`;
         this.opts.logger?.warn({ deviceId, characteristic: c, err: (e as Error).message }, 'BLE subscribe failed');
@@ -112,7 +142,7 @@ export class BleSource {
   }
 
   status(): BleSourceStatus {
-    return { ...this.s, peripherals: Object.fromEntries([...this.peripherals].map(([k, v]) => [k, { ...v, services: [...v.services] }])) };
+    return { ...this.s, ignored: Object.fromEntries(this.ignored), peripherals: Object.fromEntries([...this.peripherals].map(([k, v]) => [k, { ...v, services: [...v.services] }])) };
   }
 
   stop(): Promise<void> {
