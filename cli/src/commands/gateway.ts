@@ -36,7 +36,7 @@ export function registerGateway(program: Command): void {
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
     .option('--patient <id...>', 'serve only these patients (default: all)')
     .option('--serial <path@patient...>', 'read UART firmware frames from a serial port, e.g. /dev/ttyUSB0@patient-0001')
-    .option('--ble <radio@patient[=addr,...]...>', "take BLE health devices worn by a patient: noble@patient-0001=C8:4B:00:11:22:33 (a real radio needs the patient's device addresses; others are ignored and counted), or ble-sim://127.0.0.1:7001@patient-0001[=addr,...]")
+    .option('--ble <radio@patient=addrs...>', "take BLE health devices worn by a patient: noble@patient-0001=C8:4B:00:11:22:33 (a real radio needs the patient's device addresses; others are ignored and counted), or ble-sim://127.0.0.1:7001@patient-0001[=addr,...]")
     .option('--client-id <id>', 'MQTT client id; the broker keeps this session across restarts')
     .option('--username <u>', 'MQTT username (password from VITALGATE_MQTT_PASSWORD)')
     .option('--mqtt-ca <file>', 'for mqtts:// or wss:// brokers: PEM CA that signed the broker certificate')
