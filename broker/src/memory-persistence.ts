@@ -190,6 +190,11 @@ class OutgoingQueue {
     this.entries.delete(entry.seq);
   }
 
+  /** Whether a queued packet holds this packet id (sent and not yet acknowledged). */
+  holdsMessageId(messageId: number): boolean {
+    return this.#byMessageId.has(messageId);
+  }
+
   /** First entry in queue order that is the same message as `ref` and passes `match`. */
   firstByIdentity(ref: PersistedPacket, match: Match.SameMessage | Match.Unsent): Entry | undefined {
     return first(this.#byIdentity.get(ref.brokerId)?.get(ref.brokerCounter), ref, match);
@@ -300,6 +305,14 @@ export class MemoryPersistence extends AsyncMemoryPersistence {
   override outgoingStream(client: ClientRef): Readable {
     const q = this.#outgoing.get(client.id);
     return Readable.from(q ? Array.from(q.entries.values(), (e) => e.packet) : []);
+  }
+
+  /**
+   * Whether `messageId` is held by an unacknowledged packet queued for `clientId`. A new packet
+   * must not get such an id [MQTT-2.3.1-1]: a PUBACK for it would remove the older packet.
+   */
+  outgoingIdInUse(clientId: string, messageId: number): boolean {
+    return this.#outgoing.get(clientId)?.holdsMessageId(messageId) ?? false;
   }
 
   /** QoS 1/2 messages queued for persistent sessions and not yet acknowledged (the queue-depth metric). */

@@ -10,6 +10,8 @@
  *   deleted, so it is not tried again at every sweep.
  * - **[MQTT-3.1.3-8]** A zero-byte ClientId with CleanSession 0 gets CONNACK 2 and the connection
  *   is closed. aedes would make up an id and give it a session nobody can resume.
+ * - **[MQTT-2.3.1-1]** Packet ids sent to a client are never ones its session still holds
+ *   (packet-ids.ts).
  *
  * aedes calls authorizePublish for stored wills from its will sweep and emits 'error' when it is
  * refused; broker.ts listens for that, so a refused will is logged, not a crash.
@@ -18,6 +20,7 @@ import type { Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { parseReadingTopic } from '@vitalgate/protocol';
 import type { BrokerPolicy } from './broker.js';
+import { useFreePacketIds, type PacketIdSource } from './packet-ids.js';
 
 export interface SessionRuleStats {
   retainedReadingsRefused: number;
@@ -25,7 +28,7 @@ export interface SessionRuleStats {
   emptyClientIdRefused: number;
 }
 
-interface WillStore {
+interface WillStore extends PacketIdSource {
   delWill(client: { id: string; brokerId?: string }): Promise<unknown>;
 }
 
@@ -47,6 +50,7 @@ export function sessionRules(policy: BrokerPolicy | undefined, persistence: Will
 
   const preConnect: Hooks['preConnect'] = (client, packet, cb) => {
     if (packet.clientId.length === 0 && !packet.clean) emptyPersistentId.add(client);
+    useFreePacketIds(client, persistence);
     cb(null, true);
   };
 

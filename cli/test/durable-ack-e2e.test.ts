@@ -59,8 +59,11 @@ async function runWithKills(kills: number, extraArgs: string[]): Promise<{ ledge
     }
     await sleep(800);
     await devices.stop();
-    // Let the last gateway take in what the broker still queues for it, then stop it cleanly.
-    await sleep(2500);
+    // Let the last gateway take in and acknowledge all the broker still queues for it (a busy
+    // machine may need a while), then stop it cleanly.
+    const queued = () => (broker.persistence as unknown as { outgoingCount(): number }).outgoingCount();
+    for (const end = Date.now() + 60_000; queued() > 0 && Date.now() < end;) await sleep(200);
+    await sleep(500);
     assert.equal(await gw.stop('SIGTERM'), 0, gw.stderr());
     gw = undefined;
     const found = new Map<string, number>();

@@ -8,7 +8,7 @@ import {Registry} from "./Registry.sol";
  * @title Vitalgate AuditLog
  * @notice The auditor (ingest, Registry.AUDITOR_ROLE) records the Merkle root of its access-log entries
  * (every allow/deny decision) each period. Leaves are the entries' 32-byte hashes, with the same
- * StandardMerkleTree ['bytes32'] leaf rule as DataAnchor. A root is recorded once.
+ * StandardMerkleTree ['bytes32'] leaf rule as DataAnchor. A root is recorded once per auditor.
  */
 contract AuditLog is RootLog {
     Registry public immutable registry;
@@ -34,8 +34,8 @@ contract AuditLog is RootLog {
         emit AccessLogAnchored(root, msg.sender, count, firstTs, lastTs, uri);
     }
 
-    /// @notice Whether access-log entry hash `entry` is in the recorded root `root`, by `proof`.
-    function verifyEntry(bytes32 root, bytes32 entry, bytes32[] calldata proof) external view returns (bool) {
-        return _verify(root, entry, proof);
+    /// @notice Whether access-log entry hash `entry` is in the root `root` recorded by `auditor`, by `proof`.
+    function verifyEntry(address auditor, bytes32 root, bytes32 entry, bytes32[] calldata proof) external view returns (bool) {
+        return _verify(auditor, root, entry, proof);
     }
 }

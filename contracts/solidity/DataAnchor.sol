@@ -13,7 +13,7 @@ import {Registry} from "./Registry.sol";
  * "For its own patients": the caller must be a registered gateway that is not banned and serves at
  * least one patient (Registry.canAnchor, one storage read). The chain cannot see which patients a
  * sealed batch belongs to; a verifier checks the batch header's patient against
- * Registry.gatewayOf(patient) == rootRecord(root).submitter.
+ * Registry.gatewayOf(patient) == the submitter, and looks the root up under that submitter.
  */
 contract DataAnchor is RootLog {
     Registry public immutable registry;
@@ -31,7 +31,7 @@ contract DataAnchor is RootLog {
     /**
      * @notice Anchors `root`, the StandardMerkleTree root over `count` batch ids whose readings span
      * [firstTs, lastTs] (ms). `uri` (at most MAX_URI_BYTES) says where the batches or the tree can be fetched. A root is
-     * anchored once: a duplicate reverts.
+     * anchored once per gateway: the same gateway sending it again reverts; another gateway's copy is its own record.
      */
     function anchor(bytes32 root, uint32 count, uint48 firstTs, uint48 lastTs, string calldata uri) external {
         if (!registry.canAnchor(msg.sender)) revert NotAnchoringGateway(msg.sender);
@@ -39,8 +39,8 @@ contract DataAnchor is RootLog {
         emit Anchored(root, msg.sender, count, firstTs, lastTs, uri);
     }
 
-    /// @notice Whether batch `batchId` is in the anchored root `root`, by `proof` (from the batch Merkle helpers).
-    function verifyBatch(bytes32 root, bytes32 batchId, bytes32[] calldata proof) external view returns (bool) {
-        return _verify(root, batchId, proof);
+    /// @notice Whether batch `batchId` is in the root `root` anchored by `gateway`, by `proof` (from the batch Merkle helpers).
+    function verifyBatch(address gateway, bytes32 root, bytes32 batchId, bytes32[] calldata proof) external view returns (bool) {
+        return _verify(gateway, root, batchId, proof);
     }
 }

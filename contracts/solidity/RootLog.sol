@@ -5,16 +5,21 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 
 /**
  * @title RootLog
- * @notice Shared base of DataAnchor and AuditLog: an append-only set of Merkle roots, each recorded in
- * one storage slot (submitter address + first and last timestamp), with `count` and `uri` only in the
- * event, so that recording a root costs the same whatever the number of leaves it covers.
+ * @notice Shared base of DataAnchor and AuditLog: an append-only set of Merkle roots per submitter, each
+ * recorded in one storage slot (submitter address + first and last timestamp), with `count` and `uri`
+ * only in the event, so that recording a root costs the same whatever the number of leaves it covers.
+ *
+ * Roots are kept per submitter: a root is a claim by one account about its own data. If roots were
+ * global, anyone allowed to submit could copy a pending root from the mempool and record it first,
+ * blocking the rightful submitter's transaction and taking the credit in the record.
  *
  * Leaves follow the StandardMerkleTree of OpenZeppelin's merkle-tree npm package, leaf encoding ['bytes32']:
  * leaf = keccak256(bytes.concat(keccak256(abi.encode(value)))), pairs hashed sorted (MerkleProof).
  * Timestamps `firstTs`/`lastTs` are milliseconds since the Unix epoch (uint48).
  */
 abstract contract RootLog {
-    /// @dev Packed in one slot: 160 + 48 + 48 = 256 bits. `submitter == address(0)` means "not recorded".
+    /// @dev Packed in one slot: 160 + 48 + 48 = 256 bits. `submitter == address(0)` means "not recorded"; otherwise
+    /// it is the submitter the record is filed under.
     struct RootRecord {
         address submitter;
         uint48 firstTs;
@@ -25,12 +30,12 @@ abstract contract RootLog {
     /// under 60,000 gas (each uri byte costs about 24 gas: 16 as calldata, 8 in the log).
     uint256 public constant MAX_URI_BYTES = 160;
 
-    mapping(bytes32 root => RootRecord) private _roots;
+    mapping(address submitter => mapping(bytes32 root => RootRecord)) private _roots;
 
     error ZeroRoot();
     error EmptyRoot();
     error InvalidTimeRange(uint48 firstTs, uint48 lastTs);
-    error DuplicateRoot(bytes32 root);
+    error DuplicateRoot(address submitter, bytes32 root);
     error UriTooLong(uint256 length);
 
     function _record(bytes32 root, uint32 count, uint48 firstTs, uint48 lastTs, uint256 uriLength) internal {
@@ -38,20 +43,20 @@ abstract contract RootLog {
         if (uriLength > MAX_URI_BYTES) revert UriTooLong(uriLength);
         if (count == 0) revert EmptyRoot();
         if (firstTs > lastTs) revert InvalidTimeRange(firstTs, lastTs);
-        RootRecord storage r = _roots[root];
-        if (r.submitter != address(0)) revert DuplicateRoot(root);
+        RootRecord storage r = _roots[msg.sender][root];
+        if (r.submitter != address(0)) revert DuplicateRoot(msg.sender, root);
         r.submitter = msg.sender;
         r.firstTs = firstTs;
         r.lastTs = lastTs;
     }
 
-    /// @notice The record of `root`: who submitted it and the time range (ms) of its leaves; all zero if unknown.
-    function rootRecord(bytes32 root) external view returns (RootRecord memory) {
-        return _roots[root];
+    /// @notice The record of `root` by `submitter`: the time range (ms) of its leaves; all zero if that account never recorded it.
+    function rootRecord(address submitter, bytes32 root) external view returns (RootRecord memory) {
+        return _roots[submitter][root];
     }
 
-    function isRecorded(bytes32 root) public view returns (bool) {
-        return _roots[root].submitter != address(0);
+    function isRecorded(address submitter, bytes32 root) public view returns (bool) {
+        return _roots[submitter][root].submitter != address(0);
     }
 
     /// @notice The leaf that commits to `value` (a batch id or an access-log entry hash).
@@ -59,8 +64,8 @@ abstract contract RootLog {
         return keccak256(bytes.concat(keccak256(abi.encode(value))));
     }
 
-    /// @notice Whether `value` is a leaf of the recorded root `root`, by `proof`.
-    function _verify(bytes32 root, bytes32 value, bytes32[] calldata proof) internal view returns (bool) {
-        return isRecorded(root) && MerkleProof.verifyCalldata(proof, root, leafOf(value));
+    /// @notice Whether `value` is a leaf of the root `root` recorded by `submitter`, by `proof`.
+    function _verify(address submitter, bytes32 root, bytes32 value, bytes32[] calldata proof) internal view returns (bool) {
+        return isRecorded(submitter, root) && MerkleProof.verifyCalldata(proof, root, leafOf(value));
     }
 }

@@ -41,23 +41,25 @@ describe('contracts: DataAnchor and AuditLog (on anvil)', function () {
         BigInt(T1),
         DEFAULT_ANCHOR_URI,
       ]);
-      const rec = await anchor().rootRecord(tree.root);
+      const rec = await anchor().rootRecord(gateway.address, tree.root);
       assert.equal(rec.submitter, gateway.address);
       assert.equal(rec.firstTs, BigInt(T0));
       assert.equal(rec.lastTs, BigInt(T1));
-      assert.equal(await anchor().isRecorded(tree.root), true);
-      assert.equal(await anchor().isRecorded(random32()), false);
+      assert.equal(await anchor().isRecorded(gateway.address, tree.root), true);
+      assert.equal(await anchor().isRecorded(gateway2.address, tree.root), false, 'filed under its submitter only');
+      assert.equal(await anchor().isRecorded(gateway.address, random32()), false);
       assert.ok(receipt.gasUsed < 60_000n, `anchor used ${receipt.gasUsed} gas`);
     });
 
     it('verifyBatch: every batch of the anchored root verifies; wrong ids, proofs and roots do not', async () => {
-      for (const id of batchIds) assert.equal(await anchor().verifyBatch(tree.root, id, tree.proof(id)), true);
+      for (const id of batchIds) assert.equal(await anchor().verifyBatch(gateway.address, tree.root, id, tree.proof(id)), true);
+      assert.equal(await anchor().verifyBatch(gateway2.address, tree.root, batchIds[0]!, tree.proof(batchIds[0]!)), false, 'not under another gateway');
       const id = batchIds[7]!;
-      assert.equal(await anchor().verifyBatch(tree.root, random32(), tree.proof(id)), false);
-      assert.equal(await anchor().verifyBatch(tree.root, id, tree.proof(batchIds[8]!)), false);
-      assert.equal(await anchor().verifyBatch(tree.root, id, []), false);
+      assert.equal(await anchor().verifyBatch(gateway.address, tree.root, random32(), tree.proof(id)), false);
+      assert.equal(await anchor().verifyBatch(gateway.address, tree.root, id, tree.proof(batchIds[8]!)), false);
+      assert.equal(await anchor().verifyBatch(gateway.address, tree.root, id, []), false);
       const unanchored = buildBatchTree(batchIds.slice(0, 10));
-      assert.equal(await anchor().verifyBatch(unanchored.root, id, unanchored.proof(id)), false, 'root not anchored');
+      assert.equal(await anchor().verifyBatch(gateway.address, unanchored.root, id, unanchored.proof(id)), false, 'root not anchored');
       assert.equal(await anchor().leafOf(id), batchLeaf(id));
     });
 
@@ -65,7 +67,7 @@ describe('contracts: DataAnchor and AuditLog (on anvil)', function () {
       const id = random32();
       const one = buildBatchTree([id]);
       await send(anchor().connect(gateway2).anchor(one.root, 1, T0, T0, ''));
-      assert.equal(await anchor().verifyBatch(one.root, id, []), true);
+      assert.equal(await anchor().verifyBatch(gateway2.address, one.root, id, []), true);
     });
 
     it('anchor reverts: unauthorised caller, gateway with no patient, banned gateway', async () => {
@@ -80,9 +82,20 @@ describe('contracts: DataAnchor and AuditLog (on anvil)', function () {
       await send(anchor().connect(gateway).anchor(root, 1, T0, T1, ''));
     });
 
-    it('anchor reverts: duplicate root (from any gateway), zero root, empty, inverted range, uri too long', async () => {
-      await expectRevert(anchor().connect(gateway).anchor(tree.root, 50, T0, T1, ''), iface(), 'DuplicateRoot', [tree.root]);
-      await expectRevert(anchor().connect(gateway2).anchor(tree.root, 50, T0, T1, ''), iface(), 'DuplicateRoot', [tree.root]);
+    it('front-running: another gateway recording the same root first neither blocks nor takes the owner\'s record', async () => {
+      const victim = buildBatchTree(Array.from({ length: 5 }, () => random32()));
+      // gateway2 copies gateway's root out of the mempool and gets it mined first.
+      await send(anchor().connect(gateway2).anchor(victim.root, 5, T0, T1, 'stolen'));
+      assert.equal(await anchor().isRecorded(gateway.address, victim.root), false, 'the copy is not filed under the owner');
+      const receipt = await send(anchor().connect(gateway).anchor(victim.root, 5, T0, T1, DEFAULT_ANCHOR_URI));
+      assert.equal(receipt.status, 1, 'the owner\'s own transaction still goes through');
+      assert.equal((await anchor().rootRecord(gateway.address, victim.root)).submitter, gateway.address);
+      const id = victim.values[0]!;
+      assert.equal(await anchor().verifyBatch(gateway.address, victim.root, id, victim.proof(id)), true);
+    });
+
+    it('anchor reverts: duplicate root from the same gateway, zero root, empty, inverted range, uri too long', async () => {
+      await expectRevert(anchor().connect(gateway).anchor(tree.root, 50, T0, T1, ''), iface(), 'DuplicateRoot', [gateway.address, tree.root]);
       await expectRevert(anchor().connect(gateway).anchor(ZeroHash, 1, T0, T1, ''), iface(), 'ZeroRoot');
       await expectRevert(anchor().connect(gateway).anchor(random32(), 0, T0, T1, ''), iface(), 'EmptyRoot');
       await expectRevert(anchor().connect(gateway).anchor(random32(), 1, T1, T0, ''), iface(), 'InvalidTimeRange', [BigInt(T1), BigInt(T0)]);
@@ -106,7 +119,7 @@ describe('contracts: DataAnchor and AuditLog (on anvil)', function () {
       // count only changes a few calldata bytes
       assert.ok(gas.big! - gas.small! < 100n, `big ${gas.big} vs small ${gas.small}`);
       const id = [...big.values][12_345]!;
-      assert.equal(await anchor().verifyBatch(big.root, id, big.proof(id)), true);
+      assert.equal(await anchor().verifyBatch(gateway.address, big.root, id, big.proof(id)), true);
     });
   });
 
@@ -125,9 +138,9 @@ describe('contracts: DataAnchor and AuditLog (on anvil)', function () {
         BigInt(T1),
         'ingest://access-log/1',
       ]);
-      assert.equal((await log().rootRecord(tree.root)).submitter, auditor.address);
-      for (const e of entries.slice(0, 5)) assert.equal(await log().verifyEntry(tree.root, e, tree.proof(e)), true);
-      assert.equal(await log().verifyEntry(tree.root, random32(), tree.proof(entries[0]!)), false);
+      assert.equal((await log().rootRecord(auditor.address, tree.root)).submitter, auditor.address);
+      for (const e of entries.slice(0, 5)) assert.equal(await log().verifyEntry(auditor.address, tree.root, e, tree.proof(e)), true);
+      assert.equal(await log().verifyEntry(auditor.address, tree.root, random32(), tree.proof(entries[0]!)), false);
       assert.ok(receipt.gasUsed < 60_000n);
     });
 

@@ -190,9 +190,9 @@ describe('contracts: embedded anvil and deployment', function () {
     const again = await deployOrLoad(second.admin, file);
     assert.equal(again.reused, true);
     assert.deepEqual(again.deployment.contracts, deployment.contracts);
-    const rec = await again.contracts.dataAnchor.rootRecord(tree.root);
+    const rec = await again.contracts.dataAnchor.rootRecord(gateway.address, tree.root);
     assert.equal(rec.submitter, gateway.address);
-    assert.equal(await again.contracts.dataAnchor.verifyBatch(tree.root, id, tree.proof(id)), true);
+    assert.equal(await again.contracts.dataAnchor.verifyBatch(gateway.address, tree.root, id, tree.proof(id)), true);
     assert.equal(await again.contracts.registry.gatewayOf(second.node.accounts[2]!.address), gateway.address);
     // and the chain still takes transactions (nonces continue)
     const next = buildBatchTree([random32()]);

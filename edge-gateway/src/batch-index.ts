@@ -1,9 +1,9 @@
 /**
- * The gateway's local index of sealed batches: an append-only JSON-lines file. Appends are group
- * committed (one write and one fsync per flush), and a torn last line after a crash is ignored on
- * load, because the batch it described is still in the store and `open`/`verify` walk the store.
+ * The gateway's local index of sealed batches, on the shared append-only log (append-log.ts): one
+ * group commit per flush, a torn last record cut off at open. That record's batch is still in its
+ * pack, and the gateway adopts it again at start, so the repair loses no data.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { AppendLog, readLog } from './append-log.js';
 import type { StreamName } from '@vitalgate/protocol';
 
 export interface BatchRecord {
@@ -34,26 +34,26 @@ export interface BatchRecord {
 export const seqKey = (patientId: string, stream: StreamName, deviceId: string): string => `${patientId}/${stream}/${deviceId}`;
 
 export class BatchIndex {
-  private fh: FileHandle | undefined;
   /** Highest batch sequence used per seqKey, so numbering continues across restarts. */
   readonly lastSeq = new Map<string, number>();
   count = 0;
-  private constructor(readonly path: string) {}
+  private constructor(private readonly log: AppendLog<BatchRecord>) {}
 
-  /** Opens for appending; `loaded` holds the records read at open (for the anchorer), once. */
-  static async open(path: string): Promise<{ index: BatchIndex; loaded: BatchRecord[] }> {
-    const idx = new BatchIndex(path);
-    const loaded = await BatchIndex.load(path);
+  get path(): string {
+    return this.log.path;
+  }
+
+  /**
+   * Opens for appending, cutting off a torn last record (its batch is still in the store and is
+   * adopted again at start). `loaded` holds the records read at open, once; `tornBytes` and
+   * `damagedLines` say what was repaired or skipped.
+   */
+  static async open(path: string): Promise<{ index: BatchIndex; loaded: BatchRecord[]; tornBytes: number; damagedLines: number }> {
+    const { log, entries, tornBytes, damagedLines } = await AppendLog.open<BatchRecord>(path);
+    const idx = new BatchIndex(log);
+    const loaded = entries.map((e) => e.value);
     for (const r of loaded) idx.note(r);
-    idx.fh = await open(path, 'a+', 0o644);
-    const { size } = await idx.fh.stat();
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await idx.fh.read(last, 0, 1, size - 1);
-      // Start on a fresh line after a torn append, so the next record is not glued onto it.
-      if (last[0] !== 0x0a) await idx.fh.write('\n');
-    }
-    return { index: idx, loaded };
+    return { index: idx, loaded, tornBytes, damagedLines };
   }
 
   private note(r: BatchRecord): void {
@@ -62,36 +62,18 @@ export class BatchIndex {
     this.count++;
   }
 
+  /** Every whole record, read without opening for writing (offline tools). */
   static async load(path: string): Promise<BatchRecord[]> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const out: BatchRecord[] = [];
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        out.push(JSON.parse(line) as BatchRecord);
-      } catch {
-        // A torn final line from a crash mid-append; the batch itself is in the store.
-      }
-    }
-    return out;
+    return (await readLog<BatchRecord>(path)).entries.map((e) => e.value);
   }
 
   async append(recs: readonly BatchRecord[]): Promise<void> {
-    if (!this.fh) throw new Error('index is closed');
     if (recs.length === 0) return;
-    await this.fh.write(recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    await this.fh.sync();
+    await this.log.append(recs);
     for (const r of recs) this.note(r);
   }
 
   async close(): Promise<void> {
-    await this.fh?.close();
-    this.fh = undefined;
+    await this.log.close();
   }
 }

@@ -8,6 +8,8 @@ export interface DataDirLayout {
   index: string;
   epochs: string;
   anchors: string;
+  /** The gateway's chain account (public address only), for keyless tools such as verify. */
+  account: string;
 }
 
 export function dataDirLayout(root: string): DataDirLayout {
@@ -18,5 +20,6 @@ export function dataDirLayout(root: string): DataDirLayout {
     index: join(root, 'index.jsonl'),
     epochs: join(root, 'epochs.jsonl'),
     anchors: join(root, 'anchors.jsonl'),
+    account: join(root, 'gateway-account.json'),
   };
 }

@@ -3,31 +3,31 @@
  * are never reused, and the span of time each epoch covers stays public knowledge. No key is in it:
  * epoch keys are derived from the patient's master secret when needed.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { advanceEpoch, type EpochRecord } from '@vitalgate/protocol';
+import { AppendLog, readLog } from './append-log.js';
 
 export class EpochClock {
-  private fh: FileHandle | undefined;
+  private log: AppendLog<EpochRecord> | undefined;
   private constructor(readonly path: string, readonly periodMs: number, private cur: EpochRecord, readonly history: EpochRecord[]) {}
 
   static async readLog(path: string): Promise<EpochRecord[]> {
-    try {
-      return (await readFile(path, 'utf8')).split('\n').filter(Boolean).flatMap((l) => {
-        try { return [JSON.parse(l) as EpochRecord]; } catch { return []; }
-      });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
+    return (await readLog<EpochRecord>(path)).entries.map((e) => e.value);
   }
 
-  /** Opens the log and starts a new epoch: a restarted gateway never continues an old one. */
-  static async open(path: string, periodMs: number, now = Date.now()): Promise<EpochClock> {
-    const history = await EpochClock.readLog(path);
+  /**
+   * Opens the log and starts a new epoch: a restarted gateway never continues an old one.
+   * `usedUpTo` is the highest epoch any stored batch was sealed under: if the log lost its last
+   * record (a torn write, or damage), numbering still resumes above it, so no epoch number, and so
+   * no data key, ever covers two spans of time.
+   */
+  static async open(path: string, periodMs: number, now = Date.now(), usedUpTo = -1): Promise<EpochClock> {
+    const { log, entries } = await AppendLog.open<EpochRecord>(path);
+    const history = entries.map((e) => e.value);
     const last = history.at(-1);
-    const first: EpochRecord = { epoch: last ? last.epoch + 1 : 0, startedAt: Math.max(now, last?.startedAt ?? 0), reason: 'start' };
+    const epoch = Math.max(last ? last.epoch + 1 : 0, usedUpTo + 1);
+    const first: EpochRecord = { epoch, startedAt: Math.max(now, last?.startedAt ?? 0), reason: 'start' };
     const clock = new EpochClock(path, periodMs, first, history);
-    clock.fh = await open(path, 'a', 0o644);
+    clock.log = log;
     await clock.persist(first);
     return clock;
   }
@@ -50,15 +50,14 @@ export class EpochClock {
   }
 
   private async persist(rec: EpochRecord): Promise<void> {
-    if (!this.fh) throw new Error('epoch log is closed');
-    await this.fh.write(JSON.stringify(rec) + '\n');
-    await this.fh.sync();
+    if (!this.log) throw new Error('epoch log is closed');
+    await this.log.append([rec]);
     this.history.push(rec);
     this.cur = rec;
   }
 
   async close(): Promise<void> {
-    await this.fh?.close();
-    this.fh = undefined;
+    await this.log?.close();
+    this.log = undefined;
   }
 }

@@ -16,24 +16,25 @@ import { EventEmitter } from 'node:events';
 import pMap from 'p-map';
 import pino, { type Logger } from 'pino';
 import {
-  batchId, redactUrl, deriveEpochKey, openBatch, parseBatch, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
+  batchId, redactUrl, deriveEpochKey, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
   TOPIC_ROOT, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
 } from '@vitalgate/protocol';
 import {
   BleSource, NobleCentral, SerialSource, SimCentral,
   type BleSourceStatus, type SerialSourceOptions, type SerialSourceStatus,
 } from '@vitalgate/firmware-bridge';
+import { adoptUncommitted } from './adopt-uncommitted.js';
 import { Anchorer, type AnchorerStatus } from './anchorer.js';
 import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
 import { ChainLink, type ChainOptions } from './chain-link.js';
 import { Batcher, type PendingBatch } from './batcher.js';
 import { dataDirLayout } from './data-dir.js';
-import { ensureDir } from './durable-fs.js';
+import { ensureDir, writeFileAtomic } from './durable-fs.js';
 import { EpochClock } from './epoch-clock.js';
 import { Keystore, type ScryptParams } from './keystore.js';
 import { LogThrottle } from './log-throttle.js';
 import { PackStore } from './pack-store.js';
-import { SeqWindows } from './seq-window.js';
+import { SeqWindows, seqRanges } from './seq-window.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { MqttIntake, type AckPolicy, type MqttIntakeStatus } from './intake/mqtt-intake.js';
 
@@ -183,13 +184,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     let gw: Gateway;
     try {
       const keystore = await Keystore.open(dirs.keys, opts.passphrase, opts.scrypt);
-      const { index, loaded: l } = await BatchIndex.open(dirs.index);
+      const store = new PackStore(dirs.store);
+      const { index, loaded: l, tornBytes, damagedLines } = await BatchIndex.open(dirs.index);
       loaded = l;
-      const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS);
-      gw = new Gateway(opts, keystore, new PackStore(dirs.store), index, epochs, logger);
-      gw.lock = lock;
-      const adopted = await gw.adoptUncommitted(loaded);
+      if (tornBytes || damagedLines) logger.warn({ tornBytes, damagedLines }, 'index: cut off a torn last record and skipped damaged lines; their batches are adopted again from the store');
+      const adopted = await adoptUncommitted(store, keystore, loaded, logger);
+      if (adopted.length) {
+        await index.append(adopted);
+        logger.warn({ batches: adopted.length }, 'adopted batches that were stored but not indexed when the gateway last stopped');
+      }
       loaded.push(...adopted);
+      const usedUpTo = loaded.reduce((m, r) => Math.max(m, r.epoch), -1);
+      const epochs = await EpochClock.open(dirs.epochs, opts.epochPeriodMs ?? DEFAULT_EPOCH_PERIOD_MS, Date.now(), usedUpTo);
+      gw = new Gateway(opts, keystore, store, index, epochs, logger);
+      gw.lock = lock;
+      gw.adopted = adopted.length;
       gw.seqs.rebuild(loaded);
     } catch (e) {
       await lock.release();
@@ -202,6 +211,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     try {
       if (opts.chain) {
         gw.chainLink = await ChainLink.connect(opts.chain, gw.keystore, logger.child({ part: 'chain' }));
+        // Public: lets `verify` (which holds no key) ask the chain for every root this gateway anchored.
+        await writeFileAtomic(dirs.account, JSON.stringify({ address: gw.chainLink.address, chainId: gw.chainLink.deployment.chainId }) + '\n', { mode: 0o644, syncDir: true });
         gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
         gw.on('sealed', (recs) => gw.anchorer!.add(recs));
         gw.anchorer.start();
@@ -248,48 +259,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       logger: this.log,
     });
     this.on('durable', () => this.mqtt?.release());
-  }
-
-  /**
-   * Batches in a pack that the index does not list: the gateway stopped between writing the pack
-   * and committing its records, so none of their readings was acknowledged and the broker will send
-   * them again. They are opened (to learn their reading numbers) and indexed now, so that the
-   * redelivered copies are recognised as duplicates instead of being sealed a second time.
-   */
-  private async adoptUncommitted(loaded: readonly BatchRecord[]): Promise<BatchRecord[]> {
-    const indexed = new Set(loaded.map((r) => r.id));
-    const known = new Set(loaded.map((r) => r.pack));
-    const adopted: BatchRecord[] = [];
-    for (const pack of await this.store.packs()) {
-      if (known.has(pack)) continue;
-      const split = PackStore.split(await this.store.readPack(pack));
-      if (!split.ok) {
-        this.log.error({ pack, reason: split.reason }, 'uncommitted pack cannot be read; its readings will be taken again from the broker');
-        continue;
-      }
-      for (const e of split.value) {
-        const id = batchId(e.bytes);
-        if (indexed.has(id)) continue;
-        const parsed = parseBatch(e.bytes);
-        if (!parsed.ok) continue;
-        const h = parsed.value.header;
-        const pms = await this.keystore.get(h.patientId);
-        if (!pms) continue;
-        const opened = openBatch(deriveEpochKey(pms, h.patientId, h.stream, h.epoch), parsed.value);
-        if (!opened.ok) continue;
-        adopted.push({
-          id, patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, epoch: h.epoch, seq: h.seq,
-          firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: e.bytes.length, pack, offset: e.offset,
-          durableAt: Date.now(), readingSeqs: seqRanges(opened.value),
-        });
-      }
-    }
-    if (adopted.length) {
-      await this.index.append(adopted);
-      this.adopted = adopted.length;
-      this.log.warn({ batches: adopted.length }, 'adopted batches that were stored but not indexed when the gateway last stopped');
-    }
-    return adopted;
   }
 
   private reject(topic: string, reason: string): void {
@@ -530,15 +499,4 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.lock?.release();
     this.log.info({ ...this.metrics(), rejectedByReason: undefined, serial: undefined, ble: undefined, lastFlush: undefined }, 'gateway stopped');
   }
-}
-
-/** A batch's reading sequence numbers as [first, last] runs, in arrival order: usually one run. */
-export function seqRanges(bodies: readonly ReadingBody[]): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const { seq } of bodies) {
-    const last = out.at(-1);
-    if (last && seq === last[1] + 1) last[1] = seq;
-    else out.push([seq, seq]);
-  }
-  return out;
 }

@@ -1,4 +1,6 @@
 export * from './gateway.js';
+export { seqRanges } from './seq-window.js';
+export * from './append-log.js';
 export * from './keystore.js';
 export * from './batch-index.js';
 export * from './pack-store.js';

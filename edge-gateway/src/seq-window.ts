@@ -6,6 +6,8 @@
  * stream is constant however long the device runs. A sequence number far below the window means
  * the device restarted its counter; the window then starts over instead of dropping its readings.
  */
+import type { ReadingBody } from '@vitalgate/protocol';
+
 export const WINDOW = 4096;
 
 class Ring {
@@ -78,4 +80,15 @@ export class SeqWindows {
   get size(): number {
     return this.rings.size;
   }
+}
+
+/** A batch's reading sequence numbers as [first, last] runs, in arrival order: usually one run. */
+export function seqRanges(bodies: readonly ReadingBody[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const { seq } of bodies) {
+    const last = out.at(-1);
+    if (last && seq === last[1] + 1) last[1] = seq;
+    else out.push([seq, seq]);
+  }
+  return out;
 }

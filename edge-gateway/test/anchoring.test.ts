@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { ANVIL_DEV_KEYS, createProvider, deployOrLoad, startAnvil, type AnvilNode } from '@vitalgate/contracts';
-import { BatchIndex, Gateway, readAnchorLog, verifyStore } from '../src/index.js';
+import { BatchIndex, Gateway, readAnchors, verifyStore } from '../src/index.js';
 import { memoryLogger, TEST_SCRYPT, tempDir } from './helpers.js';
 
 const PASS = 'anchoring test passphrase';
@@ -49,14 +49,12 @@ describe('anchoring on anvil', function () {
       assert.ok(lines.some((l) => l.msg === 'anchoring failed; batches stay queued'));
 
       const records = await BatchIndex.load(join(t.dir, 'gw', 'index.jsonl'));
-      const anchored = (await readAnchorLog(join(t.dir, 'gw', 'anchors.jsonl'))).filter((l) => l.type === 'anchored');
-      // Ranges are contiguous and do not overlap: each batch is under exactly one root.
-      let next = 0;
-      for (const a of anchored) {
-        assert.equal(a.from, next, 'ranges are contiguous');
-        next = a.to;
-      }
-      assert.equal(next, records.length);
+      const anchored = (await readAnchors(join(t.dir, 'gw', 'anchors.jsonl'))).filter((a) => a.mined);
+      // Each batch is named by exactly one mined root, and every root names only indexed batches.
+      const under = new Map<string, number>();
+      for (const a of anchored) for (const id of a.ids) under.set(id, (under.get(id) ?? 0) + 1);
+      assert.deepEqual(records.filter((r) => under.get(r.id) !== 1).map((r) => r.id), []);
+      assert.equal(under.size, records.length);
       assert.equal(new Set(anchored.map((a) => a.root)).size, anchored.length);
       const report = await verifyStore(join(t.dir, 'gw'), { url: node.url, deploymentFile });
       assert.equal(report.failed, 0, JSON.stringify(report.failures.slice(0, 3)));

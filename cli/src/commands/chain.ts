@@ -32,21 +32,28 @@ export function registerVerify(program: Command): void {
     .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
     .option('--chain-url <url>', 'JSON-RPC URL (default: the embedded chain in <data-dir>/chain)')
     .option('--deployment <file>', 'deployment file (default: <data-dir>/chain/deployment.json)')
-    .option('--json', 'print {batches, verified, failed, unanchored, failures, anchors} as JSON')
-    .addHelpText('after', '\nNo key is needed. Exits 1 if any batch failed; batches not anchored yet are counted, not failed.')
-    .action(async (o: { dataDir: string; chainUrl?: string; deployment?: string; json?: boolean }) => {
+    .option('--gateway <address>', 'the gateway account whose roots to check (default: <data-dir>/gateway-account.json)')
+    .option('--json', 'print {gateway, batches, verified, failed, unanchored, failures, anchors, onChainOnly} as JSON')
+    .addHelpText('after', `
+No key is needed. Every root this gateway anchored on chain must also be in the local anchor log,
+and every batch an anchor names must be in the store, so batches removed together with their
+index and anchor records are reported too. Exits 1 if anything failed; batches not anchored yet
+are counted, not failed.`)
+    .action(async (o: { dataDir: string; chainUrl?: string; deployment?: string; gateway?: string; json?: boolean }) => {
       const embedded = o.chainUrl ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
       const status = new StatusLine(process.stderr, 2000);
       try {
         const r = await verifyStore(o.dataDir, {
           url: o.chainUrl ?? embedded!.url,
           deploymentFile: o.deployment ?? embedded?.deploymentFile ?? join(chainDir(o.dataDir), 'deployment.json'),
+          ...(o.gateway && { gateway: o.gateway }),
         }, (done, total) => { if (done % 1000 === 0) status.update(`verifying ${done}/${total} batches`); });
         status.done();
         if (o.json) {
           process.stdout.write(JSON.stringify(r) + '\n');
         } else {
           for (const a of r.anchors) process.stdout.write(`root ${a.root}  ${a.batches} batches  block ${a.blockNumber} at ${new Date(a.blockTimestamp * 1000).toISOString()}  ${a.ok ? 'anchored' : 'NOT VALID'}\n`);
+          for (const a of r.onChainOnly) process.stdout.write(`root ${a.root}  ${a.batches} batches  block ${a.blockNumber}  ON CHAIN ONLY: missing from the local anchor log\n`);
           for (const f of r.failures) process.stdout.write(`FAILED ${f.id}: ${f.reason}\n`);
           process.stdout.write(`${r.batches} batches: ${r.verified} verified, ${r.failed} failed, ${r.unanchored} not anchored yet\n`);
         }
