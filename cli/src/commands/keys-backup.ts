@@ -5,8 +5,12 @@
  *
  * Beats come from a WFDB record (one ECG lead or PLETH signal) or from a live MQTT waveform stream
  * of the patient (ECG by default), whose readings' timestamps put the beats on the wall clock.
+ *
+ * An optional recovery code (--recovery-code, --recovery-code-file) makes the backup need that code
+ * as well as the heartbeats. The code only ever travels through stdout once at backup and through a
+ * file (or stdin) at recovery: never a command-line value, which `ps` and shell history would show.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { readWfdbRecord, type WfdbRecord } from '@vitalgate/device-sim';
@@ -20,7 +24,14 @@ import {
   classifySignal,
   dataDirLayout,
   DataDirLock,
+  RecoveryCodeError,
+  backupNeedsRecoveryCode,
   defaultBackupPath,
+  generateRecoveryCode,
+  looksLikeRecoveryCode,
+  openRecoveredSecret,
+  recoveryCodeKey,
+  type RecoveryCodeFormat,
   detectPulsePeaks,
   detectRPeaks,
   neighbourWindows,
@@ -197,6 +208,34 @@ async function openExistingKeystore(dataDir: string, passphrase: string): Promis
   return Keystore.open(dir, passphrase);
 }
 
+// ---------------------------------------------------------------------------------------------
+// recovery code
+
+export const RECOVERY_CODE_ENV = 'VITALGATE_RECOVERY_CODE_FILE';
+
+/** The code from a file ('-' = stdin), without its trailing line break. */
+function readRecoveryCodeFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read the recovery code file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const code = text.replace(/\r?\n$/, '');
+  if (!code.trim()) throw new UserError(`the recovery code file ${file} is empty`);
+  if (file !== '-') {
+    try {
+      if ((statSync(file).mode & 0o077) !== 0) process.stderr.write(`warning: ${file} is readable by other users; chmod 600 it (or shred it once the code is on paper)\n`);
+    } catch { /* raced a delete: reading it already worked */ }
+  }
+  return code;
+}
+
+/** A supplied code is a generated one when it has the generated shape (then its checks must pass), else a chosen passphrase. */
+function suppliedCodeFormat(code: string): RecoveryCodeFormat {
+  return looksLikeRecoveryCode(code) ? 'generated' : 'passphrase';
+}
+
 function fail(cmd: string, e: unknown, code = 1): never {
   process.stderr.write(`vitalgate keys ${cmd}: ${(e as Error).message}\n`);
   process.exit(code);
@@ -221,14 +260,23 @@ interface BackupOpts {
   username?: string;
   timeout: number;
   minGuessBits: number;
+  recoveryCode?: boolean;
+  recoveryCodeFile?: string;
   json?: boolean;
   quiet?: boolean;
 }
 
 async function backupAction(o: BackupOpts): Promise<void> {
   const status = o.quiet ? null : new StatusLine(process.stderr, 2000);
+  let recoveryCode: { code: string; format: RecoveryCodeFormat; generated: boolean } | undefined;
   try {
     assertValidId('patient', o.patient);
+    if (o.recoveryCode && o.recoveryCodeFile !== undefined) throw new UserError('give --recovery-code (generate one) or --recovery-code-file (use yours), not both');
+    if (o.recoveryCode) recoveryCode = { code: generateRecoveryCode(), format: 'generated', generated: true };
+    if (o.recoveryCodeFile !== undefined) {
+      const code = readRecoveryCodeFile(o.recoveryCodeFile);
+      recoveryCode = { code, format: suppliedCodeFormat(code), generated: false };
+    }
   } catch (e) {
     fail('backup', new UserError((e as Error).message), 2);
   }
@@ -300,9 +348,16 @@ async function backupAction(o: BackupOpts): Promise<void> {
       status?.update(`keys backup: waiting for the gateway to enrol ${o.patient}`);
       await new Promise((r) => setTimeout(r, 250));
     }
-    const r = await backupPatientSecret({
-      keystore, patientId: o.patient, beatTimesSeconds: beats, window, timeBase, source, lock: { minGuessBits: o.minGuessBits },
-    });
+    if (recoveryCode) status?.update('keys backup: deriving a key from the recovery code (scrypt)', true);
+    let r: Awaited<ReturnType<typeof backupPatientSecret>>;
+    try {
+      r = await backupPatientSecret({
+        keystore, patientId: o.patient, beatTimesSeconds: beats, window, timeBase, source, lock: { minGuessBits: o.minGuessBits },
+        ...(recoveryCode ? { recoveryCode: { code: recoveryCode.code, format: recoveryCode.format } } : {}),
+      });
+    } finally {
+      status?.done();
+    }
     const out = o.out ?? defaultBackupPath(o.dataDir, o.patient);
     await writeBackupFile(out, r.vaultJson, { force: o.force });
     const summary = {
@@ -318,18 +373,35 @@ async function backupAction(o: BackupOpts): Promise<void> {
       bruteForceBits: Math.round(r.security.bruteForceBits * 10) / 10,
       zeroGuessBits: Number.isFinite(r.zeroGuessBits) ? Math.round(r.zeroGuessBits * 10) / 10 : null,
       containsKey: false,
+      recoveryCodeRequired: recoveryCode !== undefined,
     };
     if (o.json) {
-      process.stdout.write(JSON.stringify(summary) + '\n');
+      // The one place a generated code is ever shown: the caller asked for JSON on stdout.
+      process.stdout.write(JSON.stringify(recoveryCode?.generated ? { ...summary, recoveryCode: recoveryCode.code } : summary) + '\n');
     } else {
       process.stdout.write([
         `key backup of patient ${o.patient} written to ${out}`,
         `  window:   ${fmtWindow(window, timeBase)} — ${source.kind === 'live' ? 'stream' : 'record'} ${source.name}, ${source.signal}; ${summary.beats} beats, ${summary.ipisLocked} IPIs locked among ${summary.points - summary.ipisLocked} chaff points`,
         `  security: ${summary.securityBits} bits against brute force; ` +
           (summary.zeroGuessBits === null ? 'a "no heart-rate variability" guess cannot open it' : `a "no heart-rate variability" guess needs ~2^${summary.zeroGuessBits} decodings`),
-        '  The file is public helper data (a fuzzy vault and a salted hash of the secret): it contains no key.',
+        recoveryCode
+          ? '  The file holds a fuzzy vault hiding a random key and the secret sealed under that key and the recovery code: no usable key.'
+          : '  The file is public helper data (a fuzzy vault and a salted hash of the secret): it contains no key.',
         '  Keep copies off this gateway, and keep a recording from another sensor on the same body that',
         `  covers this window (a second wearable's archive, a Holter): recovery must measure this window again.`,
+        ...(recoveryCode?.generated
+          ? [
+              '',
+              '  RECOVERY CODE — shown this once, stored nowhere. Write it down now and keep it apart from the backup file:',
+              '',
+              `      ${recoveryCode.code}`,
+              '',
+              '  Recovery needs this code AND a recording of the window above: without the code the backup cannot be',
+              '  opened by anyone, including you. Typos are caught group by group when it is typed back.',
+            ]
+          : recoveryCode
+            ? ['', `  Recovery needs the recovery code in ${o.recoveryCodeFile} as well as the heartbeats; it was not stored in the backup.`]
+            : []),
         '',
       ].join('\n'));
     }
@@ -352,6 +424,7 @@ interface RecoverOpts {
   maxWindows: number;
   stepSeconds: number;
   passphraseFile?: string;
+  recoveryCodeFile?: string;
   username?: string;
   timeout: number;
   json?: boolean;
@@ -379,18 +452,36 @@ async function recoverAction(o: RecoverOpts): Promise<void> {
   const keysDir = dataDirLayout(o.dataDir).keys;
   const existed = existsSync(path.join(keysDir, 'keystore.json'));
   let keystore: Keystore | undefined;
+  let codeKey: Uint8Array | undefined;
   try {
     // Recovery writes a master secret: a gateway running on the same directory could enrol the
     // patient at the same moment and one secret would overwrite the other.
     await DataDirLock.acquire(o.dataDir, 'keys recover');
     backup = await readBackupFile(o.vault);
+    const codeFile = o.recoveryCodeFile ?? process.env[RECOVERY_CODE_ENV];
+    if (backupNeedsRecoveryCode(backup)) {
+      if (codeFile === undefined || codeFile === '') {
+        throw new UserError(
+          `the key backup ${o.vault} needs its recovery code as well as the heartbeats: put the code in a file and pass ` +
+            `--recovery-code-file FILE (or set ${RECOVERY_CODE_ENV}; "-" reads it from stdin). Nothing was measured or written.`,
+        );
+      }
+      const code = readRecoveryCodeFile(codeFile);
+      status?.update('keys recover: deriving the key from the recovery code (scrypt)', true);
+      // Typos are caught here, before the slow scrypt and before any measuring.
+      codeKey = await recoveryCodeKey(backup, code);
+    } else if (codeFile !== undefined && codeFile !== '' && o.recoveryCodeFile !== undefined) {
+      process.stderr.write(`vitalgate keys recover: warning: ${o.vault} was backed up without a recovery code; --recovery-code-file is not used\n`);
+    }
     passphrase = resolvePassphrase(o.passphraseFile).passphrase;
     // An existing keystore is opened (read only) before measuring, so a wrong passphrase shows up
     // at once; a new one is created only once there is a verified secret to put in it.
     if (existed) keystore = await Keystore.open(keysDir, passphrase);
   } catch (e) {
-    fail('recover', e, 2);
+    status?.done();
+    fail('recover', e instanceof RecoveryCodeError ? new UserError(`${e.message}; check ${e.group !== null ? 'that group' : 'it'} against the code written down at backup. Nothing was measured or written.`) : e, 2);
   }
+  const twoFactor = backupNeedsRecoveryCode(backup);
   const candidates = neighbourWindows(backup.window, { stepSeconds: o.stepSeconds, count: o.maxWindows });
   const onAttempt = (a: RecoveryAttempt, i: number): void => {
     status?.update(`keys recover: window ${i + 1}/${o.maxWindows} ${a.label ?? ''} ${fmtWindow(a.window, backup.timeBase)}: ${a.beats} beats, ${a.unlocked ? 'UNLOCKED' : 'no'} (${a.ms} ms)`, true);
@@ -465,21 +556,29 @@ async function recoverAction(o: RecoverOpts): Promise<void> {
   status?.done();
   const totalMs = Math.round(performance.now() - started);
   const attempts = result.attempts.map((a) => ({ ...a }));
-  if (!result.secret) {
-    const msg = `${result.reason}${coverage ? `; ${coverage}` : ''}. Nothing was written.`;
+  // With a second factor, beats that open the vault and a code that opens the sealed PMS fail the
+  // same way: one message, one exit code (docs/key-backup.md says what still tells them apart).
+  const pms = result.secret ? openRecoveredSecret(backup, result.secret, codeKey) : null;
+  if (!result.secret || !pms) {
+    const n = result.windowsTried;
+    const reason = twoFactor
+      ? `not recovered after ${n} window${n === 1 ? '' : 's'}: wrong recovery code or heartbeats do not match (the code must be the one printed at backup, and the recording must overlap the backup window ${fmtWindow(backup.window, backup.timeBase)} and come from the same body)`
+      : result.secret ? 'internal error: the vault opened but its secret does not match' : result.reason;
+    const msg = `${reason}${coverage ? `; ${coverage}` : ''}. Nothing was written.`;
     if (o.json) process.stdout.write(JSON.stringify({ recovered: false, patientId: backup.patientId, windowsTried: result.windowsTried, reason: msg, attempts }) + '\n');
     process.stderr.write(`vitalgate keys recover: ${msg}\n`);
     process.exit(1);
   }
-  // The vault's hash already guarantees the secret; check it again, and the backup's own MAC, before writing.
+  // The vault's hash already guarantees what it hid (the PMS, or K_v with a second factor, whose PMS
+  // the AEAD tag guarantees); check it again, and the backup's own MAC under the PMS, before writing.
   if (!vaultMatchesSecret(backup.vault, result.secret)) fail('recover', new Error('internal error: the recovered secret does not match the vault; nothing written'));
-  if (!backupMatchesSecret(backup, result.secret)) {
+  if (!backupMatchesSecret(backup, pms)) {
     fail('recover', new UserError(`the backup's patient id, window or source were altered after it was written (its MAC does not verify under the recovered secret); nothing written`));
   }
   let written: boolean;
   try {
     keystore ??= await Keystore.open(keysDir, passphrase);
-    written = (await restoreIntoKeystore(keystore, backup.patientId, result.secret, backup.vault)).written;
+    written = (await restoreIntoKeystore(keystore, backup.patientId, pms, twoFactor ? undefined : backup.vault)).written;
   } catch (e) {
     fail('recover', e);
   }
@@ -531,7 +630,9 @@ export function registerKeyBackup(keys: Command): void {
     .option('--username <u>', 'live: MQTT username (password from VITALGATE_MQTT_PASSWORD)')
     .option('--timeout <s>', 'live: give up after this long without a frame', positiveNumber('--timeout'), 30)
     .option('--min-guess-bits <b>', 'refuse windows a "no heart-rate variability" guess opens in fewer than 2^b decodings', nonNegativeNumber('--min-guess-bits'), DEFAULT_MIN_GUESS_BITS)
-    .option('--json', 'print a JSON summary on stdout')
+    .option('--recovery-code', 'also require a recovery code to recover: generate one (140 bits) and print it once on stdout')
+    .option('--recovery-code-file <file>', 'also require a recovery code to recover: the code in this file ("-" = stdin); a generated-looking code must pass its checks, other text is a passphrase of 12+ characters')
+    .option('--json', 'print a JSON summary on stdout (with --recovery-code: the code, in "recoveryCode")')
     .option('--quiet', 'no progress on stderr')
     .addHelpText('after', [
       '',
@@ -544,11 +645,19 @@ export function registerKeyBackup(keys: Command): void {
       'no key. The secret is never printed or logged. A window with too few beats or too little',
       'heart-rate variability for a safe vault is refused (exit 1); pick another with --start.',
       '',
+      'Second factor: with --recovery-code the vault hides a random key instead of the secret, and the',
+      'secret is sealed under a key derived from both that random key and a recovery code (scrypt, then',
+      'HKDF; XChaCha20-Poly1305). The code is printed once on stdout, as 7 groups of 5 characters, and',
+      'is never written to the backup, the data directory or a log: write it down. Recovery then needs',
+      'the code AND the heartbeats; neither alone opens the backup. Someone who recorded the window\'s',
+      'beats (a recording, plaintext broker traffic) cannot recover the secret without the code.',
+      '',
       ...LIMITATION,
       '',
       'Examples:',
       '  vitalgate keys backup --data-dir /var/lib/vitalgate --patient patient-0100 --from ../shared/data/physionet/100.hea --signal MLII --start 60',
       '  vitalgate keys backup --data-dir /var/lib/vitalgate --patient patient-0100 --from mqtt://127.0.0.1:1883 --device strap-1 --out /media/usb/patient-0100.vault.json',
+      '  vitalgate keys backup --data-dir /var/lib/vitalgate --patient patient-0100 --from ../shared/data/physionet/100.hea --signal MLII --recovery-code',
     ].join('\n'))
     .action((o: BackupOpts) => backupAction(o));
 
@@ -565,6 +674,7 @@ export function registerKeyBackup(keys: Command): void {
     .option('--record-start <time>', 'when the recording began (ISO 8601 or ms since 1970), when its clock and the backup\'s differ', parseTime)
     .option('--max-windows <n>', 'give up after this many windows', positiveInt('--max-windows'), DEFAULT_MAX_WINDOWS)
     .option('--step-seconds <s>', 'distance between neighbouring candidate windows', positiveNumber('--step-seconds'), DEFAULT_STEP_SECONDS)
+    .option('--recovery-code-file <file>', `file holding the recovery code of a backup made with one ("-" = stdin; or set ${RECOVERY_CODE_ENV})`)
     .option('--username <u>', 'live: MQTT username (password from VITALGATE_MQTT_PASSWORD)')
     .option('--timeout <s>', 'live: give up after this long without a frame', positiveNumber('--timeout'), 30)
     .option('--json', 'print a JSON result on stdout')
@@ -579,10 +689,16 @@ export function registerKeyBackup(keys: Command): void {
       'checked again, with the backup\'s MAC, before the secret is sealed under the passphrase. A',
       'keystore that already holds a different secret for the patient is never overwritten.',
       '',
+      'A backup made with a recovery code needs it too, from --recovery-code-file (never a command-line',
+      'value: `ps` would show it). A mistyped group is named before anything is measured. A wrong code',
+      'and heartbeats that do not match fail alike: "wrong recovery code or heartbeats do not match".',
+      '',
       'Exit 0: recovered (or already present). Exit 1: not recovered after N windows — nothing was',
-      'written; the recording must overlap the backup window, or try another sensor — or the keystore',
-      'already holds a different secret for the patient. Exit 2: bad arguments, wrong passphrase,',
-      'unreadable or damaged backup file, unreadable record. Stop the gateway of --data-dir first.',
+      'written; the recording must overlap the backup window, or try another sensor; with a second',
+      'factor, or the code is wrong — or the keystore already holds a different secret for the',
+      'patient. Exit 2: bad arguments, wrong passphrase, unreadable or damaged backup file, unreadable',
+      'record, a backup that needs a recovery code given none, a mistyped code. Stop the gateway of',
+      '--data-dir first.',
       '',
       ...LIMITATION,
       '',
@@ -590,6 +706,7 @@ export function registerKeyBackup(keys: Command): void {
       '  vitalgate keys recover --vault patient-0100.vault.json --data-dir /var/lib/vitalgate-new --from holter/100.hea --signal V5',
       '  vitalgate keys recover --vault patient-0100.vault.json --data-dir /var/lib/vitalgate-new --from holter/100.hea --record-start 2025-06-01T08:30:00Z',
       '  vitalgate keys recover --vault patient-0100.vault.json --data-dir /var/lib/vitalgate-new --from mqtt://127.0.0.1:1883 --device archive-replay',
+      '  vitalgate keys recover --vault patient-0100.vault.json --data-dir /var/lib/vitalgate-new --from holter/100.hea --recovery-code-file - < code.txt',
     ].join('\n'))
     .action((o: RecoverOpts) => recoverAction(o));
 }

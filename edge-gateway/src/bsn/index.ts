@@ -26,3 +26,4 @@ export * from './fuzzy-vault.js';
 export * from './evaluate.js';
 export * from './beats/index.js';
 export * from './key-backup.js';
+export * from './recovery-code.js';

@@ -24,6 +24,15 @@
  * window of the past. Recovery therefore needs a recording that covers the backup window (a second
  * wearable's archive, a Holter kept with the backup…).
  *
+ * Second factor (optional, version 2): with a recovery code the vault does not hide the PMS but a
+ * random key K_v, and the document carries the PMS sealed (XChaCha20-Poly1305) under
+ *
+ *   K = HKDF-SHA256(ikm = K_v ‖ scrypt(code, kdf.salt), salt = kdf.salt, info = "vitalgate/v1/key-backup/2fa")
+ *
+ * with the document's descriptive fields as associated data. The heartbeats yield only K_v, the
+ * code only its scrypt output: the PMS needs both. The file records that a code is needed and how
+ * it is stretched, never the code. Version 1 documents (no code) are read and recovered as before.
+ *
  * Recovery: window after window is measured (the backup window, then neighbours of it, or the
  * successive windows of a live stream) until one unlocks the vault. The vault's salted hash makes a
  * wrong secret impossible (only the right one, or none); it is checked again before anything is
@@ -31,18 +40,20 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { equalBytes } from '@noble/ciphers/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
+import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import {
   assertValidId, decodePayload, isValidId, isWaveformBody, parseReadingTopic, PMS_BYTES, readingTopic, TOPIC_ROOT,
   type StreamName, type WaveformBody,
 } from '@vitalgate/protocol';
 import { ensureDir, writeFileAtomic } from '../durable-fs.js';
-import type { Keystore } from '../keystore.js';
+import { DEFAULT_SCRYPT, type Keystore, type ScryptParams } from '../keystore.js';
 import { detectRPeaks } from './beats/ecg.js';
 import { detectPulsePeaks } from './beats/ppg.js';
 import {
@@ -50,10 +61,32 @@ import {
   zeroGuessResistance, type FuzzyVault, type LockOptions, type UnlockOptions, type VaultParams, type VaultSecurity,
 } from './fuzzy-vault.js';
 import { featuresFromBeats, type BeatWindow } from './ipi-features.js';
+import { decodeRecoveryCode } from './recovery-code.js';
 
 export const BACKUP_FORMAT = 'vitalgate/pms-backup';
+/** Version 1: the vault hides the PMS. Version 2: the vault hides K_v and a recovery code is needed too. */
 export const BACKUP_VERSION = 1;
+export const BACKUP_VERSION_2FA = 2;
 const MAC_INFO = utf8ToBytes('vitalgate/v1/pms-backup/mac');
+const TWO_FACTOR_INFO = utf8ToBytes('vitalgate/v1/key-backup/2fa');
+const KDF_SALT_BYTES = 16;
+const NONCE_BYTES = 24;
+/** Shortest code accepted from a file: scrypt slows guessing down, it cannot make a short guess long. */
+export const MIN_CHOSEN_CODE_LENGTH = 12;
+
+/** 'generated': a code of recovery-code.ts (typos caught by its checks); 'passphrase': text the user chose. */
+export type RecoveryCodeFormat = 'generated' | 'passphrase';
+
+/** What a version 2 document says about its second factor: everything but the code. */
+export interface SecondFactor {
+  kind: 'recovery-code';
+  codeFormat: RecoveryCodeFormat;
+  kdf: { alg: 'scrypt'; salt: Uint8Array } & ScryptParams;
+  aead: 'xchacha20poly1305';
+  nonce: Uint8Array;
+  /** The PMS, sealed under K (ciphertext ‖ tag). */
+  sealed: Uint8Array;
+}
 
 /** The clock of a vault's window: seconds from a recording's start, or seconds since 1970. */
 export type TimeBase = 'record' | 'unix';
@@ -80,6 +113,8 @@ export interface PatientBackup {
   vault: FuzzyVault;
   /** HMAC over the descriptive fields, keyed from the PMS (hex). */
   mac: string;
+  /** Present (version 2) when a recovery code is needed together with the heartbeats. */
+  secondFactor?: SecondFactor;
 }
 
 /** A key backup file that is malformed, truncated or inconsistent with its vault. */
@@ -93,7 +128,10 @@ export class BackupFormatError extends VaultFormatError {
 
 /** The patient is not in the keystore (backup), or holds a different secret there (restore). */
 export class KeyBackupError extends Error {
-  constructor(message: string, readonly code: 'unknown-patient' | 'different-secret' | 'not-verified' | 'bad-secret') {
+  constructor(
+    message: string,
+    readonly code: 'unknown-patient' | 'different-secret' | 'not-verified' | 'bad-secret' | 'needs-code' | 'weak-code' | 'wrong-code-or-beats',
+  ) {
     super(message);
     this.name = 'KeyBackupError';
   }
@@ -112,45 +150,156 @@ function macKey(secret: Uint8Array, vault: FuzzyVault): Uint8Array {
   return hkdf(sha256, secret, vault.salt, MAC_INFO, 32);
 }
 
-/** The bytes the MAC covers, in a fixed order (no dependence on JSON key order). */
+type SecondFactorHeader = Omit<SecondFactor, 'nonce' | 'sealed'>;
+
+/** The descriptive fields in a fixed order (no dependence on JSON key order). */
+function headerFields(b: Omit<PatientBackup, 'mac' | 'secondFactor'>, sf?: SecondFactorHeader): unknown[] {
+  const common = [b.patientId, b.createdAt, b.timeBase, b.window.startSeconds, b.window.seconds, b.source.kind, b.source.name, b.source.signal, b.source.sensor, bytesToHex(b.vault.secretHash)];
+  if (!sf) return [BACKUP_FORMAT, BACKUP_VERSION, ...common];
+  return [
+    BACKUP_FORMAT, BACKUP_VERSION_2FA, ...common, bytesToHex(b.vault.salt),
+    sf.kind, sf.codeFormat, sf.kdf.alg, sf.kdf.N, sf.kdf.r, sf.kdf.p, bytesToHex(sf.kdf.salt), sf.aead,
+  ];
+}
+
+/** The bytes the MAC covers: the header, and for version 2 the sealed PMS as well. */
 function macInput(b: Omit<PatientBackup, 'mac'>): Uint8Array {
-  return utf8ToBytes(JSON.stringify([
-    BACKUP_FORMAT, BACKUP_VERSION, b.patientId, b.createdAt, b.timeBase, b.window.startSeconds, b.window.seconds,
-    b.source.kind, b.source.name, b.source.signal, b.source.sensor, bytesToHex(b.vault.secretHash),
-  ]));
+  const sf = b.secondFactor;
+  return utf8ToBytes(JSON.stringify(sf ? [...headerFields(b, sf), bytesToHex(sf.nonce), bytesToHex(sf.sealed)] : headerFields(b)));
+}
+
+/** Associated data of the sealed PMS: moving it to another patient, window or vault breaks the tag. */
+function sealAad(b: Omit<PatientBackup, 'mac' | 'secondFactor'>, sf: SecondFactorHeader): Uint8Array {
+  return utf8ToBytes(JSON.stringify(headerFields(b, sf)));
 }
 
 function backupMac(secret: Uint8Array, b: Omit<PatientBackup, 'mac'>): string {
   return bytesToHex(hmac(sha256, macKey(secret, b.vault), macInput(b)));
 }
 
-/** Does the recovered secret authenticate the backup's descriptive fields? (Constant-time compare.) */
+/**
+ * Does the PMS authenticate the backup's descriptive fields? (Constant-time compare.) For a version 1
+ * backup the PMS must also match the vault's hash; in version 2 the vault hides K_v, not the PMS.
+ */
 export function backupMatchesSecret(backup: PatientBackup, secret: Uint8Array): boolean {
-  if (!vaultMatchesSecret(backup.vault, secret) || !/^[0-9a-f]{64}$/.test(backup.mac)) return false;
+  if (!backup.secondFactor && !vaultMatchesSecret(backup.vault, secret)) return false;
+  if (!/^[0-9a-f]{64}$/.test(backup.mac)) return false;
   return equalBytes(hexToBytes(backupMac(secret, backup)), hexToBytes(backup.mac));
+}
+
+/** Does recovery need a recovery code as well as the heartbeats? */
+export function backupNeedsRecoveryCode(backup: PatientBackup): boolean {
+  return backup.secondFactor !== undefined;
+}
+
+/** The bytes scrypt stretches: a generated code in its printed form (so case, I/L/O and spacing do not matter), a chosen one as NFKC text. */
+function codePassword(code: string, format: RecoveryCodeFormat): Uint8Array {
+  return utf8ToBytes(format === 'generated' ? decodeRecoveryCode(code).canonical : code.normalize('NFKC'));
+}
+
+/**
+ * The slow half of the second factor: scrypt of the code with the backup's salt and costs. A
+ * generated code is checked first (RecoveryCodeError naming the mistyped group), so a typo costs no
+ * scrypt and no measuring. Call it once, before measuring any window.
+ */
+export async function recoveryCodeKey(backup: PatientBackup, code: string): Promise<Uint8Array> {
+  const sf = backup.secondFactor;
+  if (!sf) throw new KeyBackupError('this key backup needs no recovery code', 'bad-secret');
+  const password = codePassword(code, sf.codeFormat);
+  return scryptAsync(password, sf.kdf.salt, { N: sf.kdf.N, r: sf.kdf.r, p: sf.kdf.p, dkLen: 32 });
+}
+
+function twoFactorKey(vaultSecret: Uint8Array, codeKey: Uint8Array, kdfSalt: Uint8Array): Uint8Array {
+  return hkdf(sha256, concatBytes(vaultSecret, codeKey), kdfSalt, TWO_FACTOR_INFO, 32);
+}
+
+/**
+ * The PMS from what the vault gave up (the PMS itself in version 1; K_v in version 2, opened with
+ * the code key of recoveryCodeKey). Returns null when the tag does not verify: a wrong code, or
+ * beats that unlocked nothing of this backup; the two are not told apart here. Throws
+ * KeyBackupError 'needs-code' for a version 2 backup without a code key.
+ */
+export function openRecoveredSecret(backup: PatientBackup, vaultSecret: Uint8Array, codeKey?: Uint8Array): Uint8Array | null {
+  const sf = backup.secondFactor;
+  if (!sf) return vaultMatchesSecret(backup.vault, vaultSecret) ? vaultSecret : null;
+  if (!codeKey) throw new KeyBackupError(`the key backup of patient ${backup.patientId} needs its recovery code as well as the heartbeats`, 'needs-code');
+  const k = twoFactorKey(vaultSecret, codeKey, sf.kdf.salt);
+  try {
+    const pms = xchacha20poly1305(k, sf.nonce, sealAad(backup, sf)).decrypt(sf.sealed);
+    return pms.length === PMS_BYTES ? pms : null;
+  } catch {
+    return null;
+  } finally {
+    k.fill(0);
+  }
 }
 
 /** The key backup as JSON text (pretty, one field per line, the points on one line). */
 export function serializeBackup(b: PatientBackup): string {
   const sec = vaultSecurity(b.vault);
+  const sf = b.secondFactor;
   const doc = {
     format: BACKUP_FORMAT,
-    version: BACKUP_VERSION,
+    version: sf ? BACKUP_VERSION_2FA : BACKUP_VERSION,
     patientId: b.patientId,
     createdAt: b.createdAt,
-    note: 'public helper data: a fuzzy vault of the patient\'s inter-pulse intervals and a salted hash of the secret; it contains no key',
+    note: sf
+      ? 'helper data: a fuzzy vault of the patient\'s inter-pulse intervals hiding a random key, and the master secret sealed under that key and a recovery code that is not stored anywhere; it contains no usable key'
+      : 'public helper data: a fuzzy vault of the patient\'s inter-pulse intervals and a salted hash of the secret; it contains no key',
     timeBase: b.timeBase,
     window: b.window,
     params: b.vault.params,
     source: b.source,
     securityBits: Math.round(sec.securityBits * 10) / 10,
     vault: JSON.parse(serializeVault(b.vault)) as unknown,
+    ...(sf
+      ? {
+          secondFactor: {
+            kind: sf.kind,
+            codeFormat: sf.codeFormat,
+            kdf: { alg: sf.kdf.alg, N: sf.kdf.N, r: sf.kdf.r, p: sf.kdf.p, salt: bytesToHex(sf.kdf.salt) },
+            aead: sf.aead,
+            nonce: bytesToHex(sf.nonce),
+            sealed: bytesToHex(sf.sealed),
+          },
+        }
+      : {}),
     mac: b.mac,
   };
   return JSON.stringify(doc, null, 2) + '\n';
 }
 
-const DOC_KEYS = ['format', 'version', 'patientId', 'createdAt', 'note', 'timeBase', 'window', 'params', 'source', 'securityBits', 'vault', 'mac'];
+const DOC_KEYS = ['format', 'version', 'patientId', 'createdAt', 'note', 'timeBase', 'window', 'params', 'source', 'securityBits', 'vault', 'secondFactor', 'mac'];
+
+function hexField(name: string, v: unknown, bytes?: number): Uint8Array {
+  if (typeof v !== 'string' || v.length % 2 || !/^[0-9a-f]*$/.test(v) || (bytes !== undefined && v.length !== 2 * bytes)) {
+    throw new BackupFormatError(`${name} must be ${bytes ?? 'some'} bytes of lower-case hex`);
+  }
+  return hexToBytes(v);
+}
+
+function parseSecondFactor(v: unknown): SecondFactor {
+  if (!isObject(v)) throw new BackupFormatError('secondFactor must be an object');
+  for (const k of Object.keys(v)) if (!['kind', 'codeFormat', 'kdf', 'aead', 'nonce', 'sealed'].includes(k)) throw new BackupFormatError(`unknown field "secondFactor.${k}"`);
+  if (v.kind !== 'recovery-code') throw new BackupFormatError(`secondFactor.kind must be "recovery-code", got ${JSON.stringify(v.kind)}`);
+  if (v.codeFormat !== 'generated' && v.codeFormat !== 'passphrase') throw new BackupFormatError('secondFactor.codeFormat must be "generated" or "passphrase"');
+  if (v.aead !== 'xchacha20poly1305') throw new BackupFormatError(`secondFactor.aead must be "xchacha20poly1305", got ${JSON.stringify(v.aead)}`);
+  const kdf = v.kdf;
+  if (!isObject(kdf) || kdf.alg !== 'scrypt') throw new BackupFormatError('secondFactor.kdf must be {alg: "scrypt", N, r, p, salt}');
+  const { N, r, p } = kdf;
+  // Bounded, so an altered file cannot make recovery allocate gigabytes before failing.
+  if (typeof N !== 'number' || !Number.isInteger(N) || N < 2 ** 10 || N > 2 ** 20 || (N & (N - 1)) !== 0) throw new BackupFormatError('secondFactor.kdf.N must be a power of two in 2^10…2^20');
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > 16) throw new BackupFormatError('secondFactor.kdf.r must be an integer in 1…16');
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 4) throw new BackupFormatError('secondFactor.kdf.p must be an integer in 1…4');
+  return {
+    kind: 'recovery-code',
+    codeFormat: v.codeFormat,
+    kdf: { alg: 'scrypt', N, r, p, salt: hexField('secondFactor.kdf.salt', kdf.salt, KDF_SALT_BYTES) },
+    aead: 'xchacha20poly1305',
+    nonce: hexField('secondFactor.nonce', v.nonce, NONCE_BYTES),
+    sealed: hexField('secondFactor.sealed', v.sealed, PMS_BYTES + 16),
+  };
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -172,7 +321,12 @@ export function parseBackup(input: string | Uint8Array): PatientBackup {
   if (!isObject(doc)) throw new BackupFormatError('not a JSON object');
   if (doc.format === 'vitalgate/bsn-fuzzy-vault') throw new BackupFormatError('this is a bare fuzzy vault, without the patient id and window of a key backup (write backups with `vitalgate keys backup`)');
   if (doc.format !== BACKUP_FORMAT) throw new BackupFormatError(`format must be "${BACKUP_FORMAT}", got ${JSON.stringify(doc.format)}`);
-  if (doc.version !== BACKUP_VERSION) throw new BackupFormatError(`unsupported version ${JSON.stringify(doc.version)} (this build reads ${BACKUP_VERSION})`);
+  if (doc.version !== BACKUP_VERSION && doc.version !== BACKUP_VERSION_2FA) {
+    throw new BackupFormatError(`unsupported version ${JSON.stringify(doc.version)} (this build reads ${BACKUP_VERSION} and ${BACKUP_VERSION_2FA})`);
+  }
+  // The version says whether a code is needed: a version 1 file cannot smuggle one in, nor version 2 drop it.
+  if (doc.version === BACKUP_VERSION && doc.secondFactor !== undefined) throw new BackupFormatError('secondFactor in a version 1 backup');
+  if (doc.version === BACKUP_VERSION_2FA && doc.secondFactor === undefined) throw new BackupFormatError('a version 2 backup needs its secondFactor field');
   for (const k of Object.keys(doc)) if (!DOC_KEYS.includes(k)) throw new BackupFormatError(`unknown field "${k}"`);
   if (typeof doc.patientId !== 'string' || !isValidId(doc.patientId)) throw new BackupFormatError('patientId missing or not a valid id');
   if (typeof doc.createdAt !== 'string' || Number.isNaN(Date.parse(doc.createdAt))) throw new BackupFormatError('createdAt must be an ISO 8601 time');
@@ -197,6 +351,8 @@ export function parseBackup(input: string | Uint8Array): PatientBackup {
     if (doc.params[k] !== v) throw new BackupFormatError(`params.${k} differs from the vault's own parameters`);
   }
   if (Object.keys(doc.params).length !== Object.keys(vault.params).length) throw new BackupFormatError('params has fields the vault does not');
+  const secondFactor = doc.secondFactor === undefined ? undefined : parseSecondFactor(doc.secondFactor);
+  if (secondFactor && vault.secretBytes !== PMS_BYTES) throw new BackupFormatError(`the vault of a version 2 backup hides a ${PMS_BYTES}-byte key`);
   return {
     patientId: doc.patientId,
     createdAt: doc.createdAt,
@@ -205,6 +361,7 @@ export function parseBackup(input: string | Uint8Array): PatientBackup {
     source: { kind: s.kind, name: s.name, signal: s.signal, sensor: s.sensor },
     vault,
     mac: doc.mac,
+    ...(secondFactor ? { secondFactor } : {}),
   };
 }
 
@@ -257,6 +414,11 @@ export interface BackupArgs {
   now?: Date;
   /** Passed to lockSecret (minGuessBits). */
   lock?: Pick<LockOptions, 'minGuessBits'>;
+  /**
+   * A second factor: recovery will need this code as well as the heartbeats. The code is used and
+   * forgotten; the document records only that one is needed, its format and the scrypt costs.
+   */
+  recoveryCode?: { code: string; format: RecoveryCodeFormat; scrypt?: ScryptParams };
 }
 
 export interface BackupResult {
@@ -282,9 +444,20 @@ export async function backupPatientSecret(args: BackupArgs): Promise<BackupResul
   if (!pms) {
     throw new KeyBackupError(`patient ${args.patientId} has no master secret in the keystore at ${args.keystore.dir} (not enrolled on this gateway: it enrols a patient when it seals their first batch)`, 'unknown-patient');
   }
-  const vault = lockSecretWithBeats(pms, args.beatTimesSeconds, args.window, args.params ?? {}, { minGuessBits: args.lock?.minGuessBits ?? DEFAULT_MIN_GUESS_BITS });
+  const rc = args.recoveryCode;
+  // Checked before anything slow, and before the vault exists, so a bad code leaves nothing behind.
+  let password: Uint8Array | undefined;
+  if (rc) {
+    if (rc.format === 'passphrase' && [...rc.code.normalize('NFKC')].length < MIN_CHOSEN_CODE_LENGTH) {
+      throw new KeyBackupError(`a chosen recovery code must be at least ${MIN_CHOSEN_CODE_LENGTH} characters (better: let \`--recovery-code\` generate one)`, 'weak-code');
+    }
+    password = codePassword(rc.code, rc.format);
+  }
+  // With a code the vault hides a fresh random key, so the heartbeats alone never give up the PMS.
+  const vaultSecret = rc ? randomBytes(PMS_BYTES) : pms;
+  const vault = lockSecretWithBeats(vaultSecret, args.beatTimesSeconds, args.window, args.params ?? {}, { minGuessBits: args.lock?.minGuessBits ?? DEFAULT_MIN_GUESS_BITS });
   const features = featuresFromBeats(args.beatTimesSeconds, args.window, vault.params);
-  const body: Omit<PatientBackup, 'mac'> = {
+  const body: Omit<PatientBackup, 'mac' | 'secondFactor'> = {
     patientId: args.patientId,
     createdAt: (args.now ?? new Date()).toISOString(),
     timeBase: args.timeBase ?? 'record',
@@ -292,7 +465,20 @@ export async function backupPatientSecret(args: BackupArgs): Promise<BackupResul
     source: args.source ?? { kind: 'record', name: 'unknown', signal: 'unknown', sensor: 'ecg' },
     vault,
   };
-  const backup: PatientBackup = { ...body, mac: backupMac(pms, body) };
+  let secondFactor: SecondFactor | undefined;
+  if (rc && password) {
+    const costs = rc.scrypt ?? DEFAULT_SCRYPT;
+    const header: SecondFactorHeader = { kind: 'recovery-code', codeFormat: rc.format, kdf: { alg: 'scrypt', ...costs, salt: randomBytes(KDF_SALT_BYTES) }, aead: 'xchacha20poly1305' };
+    const codeKey = await scryptAsync(password, header.kdf.salt, { N: costs.N, r: costs.r, p: costs.p, dkLen: 32 });
+    const k = twoFactorKey(vaultSecret, codeKey, header.kdf.salt);
+    const nonce = randomBytes(NONCE_BYTES);
+    secondFactor = { ...header, nonce, sealed: xchacha20poly1305(k, nonce, sealAad(body, header)).encrypt(pms) };
+    k.fill(0);
+    codeKey.fill(0);
+    vaultSecret.fill(0);
+  }
+  const full: Omit<PatientBackup, 'mac'> = { ...body, ...(secondFactor ? { secondFactor } : {}) };
+  const backup: PatientBackup = { ...full, mac: backupMac(pms, full) };
   return {
     vault,
     vaultJson: serializeBackup(backup),
