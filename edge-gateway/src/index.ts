@@ -1,5 +1,7 @@
 export * from './gateway.js';
 export * from './keystore.js';
+export * from './keystore-swap.js';
+export * from './keystore-rekey.js';
 export * from './batch-index.js';
 export * from './pack-store.js';
 export * from './epoch-clock.js';
