@@ -96,11 +96,13 @@ export function registerGateway(program: Command): void {
         logger: log,
       });
       process.on('SIGUSR2', () => void gw.rotateEpoch().catch((e: Error) => log.error({ err: e.message }, 'epoch rotation failed')));
-      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
-      await new Promise<void>((resolve) => {
+      // Listening before saying ready: whoever waits for the line may signal at once.
+      const stopped = new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
+      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
+      await stopped;
       await gw.stop();
     });
 
