@@ -11,15 +11,16 @@ describe('vitalgate --help', () => {
   for (const [cmd, mustMention] of [
     [['start'], ['--devices', '--duration', '--data-dir', 'Ctrl-C']],
     [['run'], ['--devices', '--duration', '--data-dir', '--sent-log', 'Example']],
-    [['open'], ['--data-dir', '--json', 'exits 1']],
+    [['open'], ['--data-dir', '--json', 'exits 1', '--allow-demo-passphrase']],
     [['sim'], ['--broker', '--profile', 'chest-strap', 'pulse-ox']],
     [['broker'], ['--port', '--host', 'loopback', '--config', '--tls-port', '--ws-port', '--metrics-port', '--client-certs']],
     [['ecg', 'rpeaks'], ['--signal', '--json']],
     [['ecg', 'score'], ['--signal', '--annotations', '--window-ms']],
     [['keys', 'evaluate'], ['--window-seconds', '--json']],
     [['keys', 'backup'], ['--patient', '--from', '--data-dir', '--window-seconds', 'no key']],
-    [['keys', 'recover'], ['--vault', '--from', '--data-dir', '--max-windows']],
-    [['gateway'], ['--broker', '--batch-window-ms', '--epoch-minutes', 'SIGUSR2', '--mqtt-ca', '--mqtt-cert']],
+    [['keys', 'recover'], ['--vault', '--from', '--data-dir', '--max-windows', '--allow-demo-passphrase']],
+    [['keys', 'rekey'], ['--data-dir', '--new-passphrase-file', '--passphrase-file', 'crash']],
+    [['gateway'], ['--allow-demo-passphrase', '--broker', '--batch-window-ms', '--epoch-minutes', 'SIGUSR2', '--mqtt-ca', '--mqtt-cert']],
     [['epoch', 'rotate'], ['--data-dir']],
   ] as const) {
     it(`explains ${cmd.join(' ')}`, async () => {

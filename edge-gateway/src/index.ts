@@ -2,6 +2,8 @@ export * from './gateway.js';
 export { seqRanges } from './seq-window.js';
 export * from './append-log.js';
 export * from './keystore.js';
+export * from './keystore-swap.js';
+export * from './keystore-rekey.js';
 export * from './batch-index.js';
 export * from './pack-store.js';
 export * from './epoch-clock.js';

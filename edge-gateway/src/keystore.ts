@@ -9,6 +9,11 @@
  * patients quick to start. The patient id in the associated data stops one patient's sealed secret
  * from being swapped into another's file. A verifier sealed under the KEK tells a wrong passphrase
  * apart from a damaged file.
+ *
+ * A keystore sealed under the public demo passphrase is a demo keystore: `demo: true` in
+ * keystore.json says so before any KDF runs, and since that field is not authenticated (nothing
+ * derived from a public passphrase could authenticate it) a keystore that opens with the demo
+ * passphrase is demo whatever the file says. Deleting the field therefore never makes one real.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,15 +22,24 @@ import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { assertValidId, isValidId, PMS_BYTES } from '@vitalgate/protocol';
 import { ensureDir, writeFileAtomic } from './durable-fs.js';
+import { settleInterruptedRekey } from './keystore-swap.js';
 
 export interface ScryptParams { N: number; r: number; p: number }
 /** ~0.7 s and 128 MiB on this class of machine: the OWASP minimum for scrypt is N=2^17, r=8, p=1. */
 export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 17, r: 8, p: 1 };
 
-interface KeystoreFile {
+/**
+ * Printed in the README and built into every copy of vitalgate: whatever it seals, anyone can open.
+ * `vitalgate start`/`run` use it so a laptop demo needs no setup.
+ */
+export const DEMO_PASSPHRASE = 'vitalgate-demo-passphrase-not-secret';
+
+export interface KeystoreFile {
   version: 1;
   kdf: { alg: 'scrypt'; saltHex: string } & ScryptParams;
   verifier: { nonceHex: string; ctHex: string };
+  /** Present (true) when it was created under DEMO_PASSPHRASE; older keystores lack it. */
+  demo?: true;
 }
 interface SealedPmsFile { version: 1; patientId: string; nonceHex: string; ctHex: string }
 
@@ -42,21 +56,41 @@ export class Keystore {
   private readonly cache = new Map<string, Uint8Array>();
   /** Enrolments under way: two batches of a new patient sealed at once must not make two secrets. */
   private readonly enrolling = new Map<string, Promise<{ pms: Uint8Array; enrolled: boolean }>>();
-  private constructor(readonly dir: string, private readonly kek: Uint8Array) {}
+  private constructor(readonly dir: string, private readonly kek: Uint8Array, readonly demo: boolean) {}
 
   /**
-   * Opens the keystore in `dir`, creating it (with a fresh salt) when none exists.
+   * What keystore.json in `dir` says about itself, without the passphrase: whether there is one and
+   * whether it is marked demo. A rekey that a crash interrupted is settled first, so the answer is
+   * about the keystore that open() would open.
+   */
+  static async inspect(dir: string): Promise<{ exists: boolean; demo: boolean }> {
+    await settleInterruptedRekey(dir);
+    const file = await Keystore.readFile(dir);
+    return { exists: !!file, demo: file?.demo === true };
+  }
+
+  private static async readFile(dir: string): Promise<KeystoreFile | undefined> {
+    const path = join(dir, 'keystore.json');
+    try {
+      return JSON.parse(await readFile(path, 'utf8')) as KeystoreFile;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read keystore ${path}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Opens the keystore in `dir`, creating it (with a fresh salt) when none exists; one created
+   * under DEMO_PASSPHRASE is marked demo. A rekey that a crash interrupted is settled first
+   * (keystore-swap.ts), so this opens exactly the old keystore or exactly the new one.
    * Throws WrongPassphraseError rather than producing keys that would seal unreadable data.
    */
   static async open(dir: string, passphrase: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<Keystore> {
     if (passphrase.length === 0) throw new Error('the passphrase must not be empty');
+    await settleInterruptedRekey(dir);
     const path = join(dir, 'keystore.json');
-    let file: KeystoreFile | undefined;
-    try {
-      file = JSON.parse(await readFile(path, 'utf8')) as KeystoreFile;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read keystore ${path}: ${(e as Error).message}`);
-    }
+    const file = await Keystore.readFile(dir);
+    const demo = passphrase === DEMO_PASSPHRASE;
     if (file) {
       if (file.version !== 1 || file.kdf?.alg !== 'scrypt') throw new Error(`unsupported keystore format in ${path}`);
       const kek = await scryptAsync(passphrase, hexToBytes(file.kdf.saltHex), { N: file.kdf.N, r: file.kdf.r, p: file.kdf.p, dkLen: 32 });
@@ -65,7 +99,7 @@ export class Keystore {
       } catch {
         throw new WrongPassphraseError(path);
       }
-      return new Keystore(dir, kek);
+      return new Keystore(dir, kek, demo || file.demo === true);
     }
     await ensureDir(join(dir, 'patients'), 0o700);
     const salt = randomBytes(16);
@@ -75,9 +109,10 @@ export class Keystore {
       version: 1,
       kdf: { alg: 'scrypt', saltHex: bytesToHex(salt), ...params },
       verifier: { nonceHex: bytesToHex(nonce), ctHex: bytesToHex(xchacha20poly1305(kek, nonce).encrypt(VERIFIER_PLAINTEXT)) },
+      ...(demo && { demo: true as const }),
     };
     await writeFileAtomic(path, JSON.stringify(created, null, 2) + '\n', { mode: 0o600, syncDir: true });
-    return new Keystore(dir, kek);
+    return new Keystore(dir, kek, demo);
   }
 
   private pmsPath(patientId: string): string {
@@ -152,25 +187,54 @@ export class Keystore {
    * or a patient's consent key on a patient-side gateway), made on first use.
    */
   async getOrCreateSecret(name: string): Promise<Uint8Array> {
+    return (await this.getSecret(name)) ?? this.putSecret(name, randomBytes(32));
+  }
+
+  private secretPath(name: string): string {
     assertValidId('secret', name);
-    const path = join(this.dir, 'secrets', `${name}.json`);
-    const aad = utf8ToBytes(`vitalgate/v1/secret/${name}`);
+    return join(this.dir, 'secrets', `${name}.json`);
+  }
+
+  /** A named secret, or undefined when none was made. */
+  async getSecret(name: string): Promise<Uint8Array | undefined> {
+    const path = this.secretPath(name);
+    let file: { nonceHex: string; ctHex: string };
     try {
-      const file = JSON.parse(await readFile(path, 'utf8')) as { nonceHex: string; ctHex: string };
-      try {
-        return xchacha20poly1305(this.kek, hexToBytes(file.nonceHex), aad).decrypt(hexToBytes(file.ctHex));
-      } catch {
-        throw new Error(`the sealed secret ${name} does not authenticate: the file was altered`);
-      }
+      file = JSON.parse(await readFile(path, 'utf8')) as { nonceHex: string; ctHex: string };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
     }
-    const secret = randomBytes(32);
+    try {
+      return xchacha20poly1305(this.kek, hexToBytes(file.nonceHex), Keystore.secretAad(name)).decrypt(hexToBytes(file.ctHex));
+    } catch {
+      throw new Error(`the sealed secret ${name} does not authenticate: the file was altered`);
+    }
+  }
+
+  /** Seals a named secret (a new one, or one carried over by a rekey). */
+  async putSecret(name: string, secret: Uint8Array): Promise<Uint8Array> {
+    const path = this.secretPath(name);
     const nonce = randomBytes(24);
     await ensureDir(join(this.dir, 'secrets'), 0o700);
-    const file = { version: 1, name, nonceHex: bytesToHex(nonce), ctHex: bytesToHex(xchacha20poly1305(this.kek, nonce, aad).encrypt(secret)) };
+    const file = { version: 1, name, nonceHex: bytesToHex(nonce), ctHex: bytesToHex(xchacha20poly1305(this.kek, nonce, Keystore.secretAad(name)).encrypt(secret)) };
     await writeFileAtomic(path, JSON.stringify(file) + '\n', { mode: 0o600, syncDir: true });
     return secret;
+  }
+
+  private static secretAad(name: string): Uint8Array {
+    return utf8ToBytes(`vitalgate/v1/secret/${name}`);
+  }
+
+  /** Names of the sealed secrets. */
+  async secrets(): Promise<string[]> {
+    try {
+      return (await readdir(join(this.dir, 'secrets')))
+        .filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).filter(isValidId).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
   }
 
   async patients(): Promise<string[]> {

@@ -15,13 +15,13 @@ import {
 import { ChainLink, Keystore, dataDirLayout } from '@vitalgate/edge-gateway';
 import { STREAMS, STREAM_NAMES, isStreamName, isValidId, redactUrl, streamById } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
-import { resolvePassphrase } from '../passphrase.js';
+import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
 
 // ------------------------------------------------------------------------------------------- options
 
 interface ChainOpts { dataDir: string; chainUrl?: string; deployment?: string }
-interface PatientOpts extends ChainOpts { patient?: string; passphraseFile?: string; json?: boolean }
+interface PatientOpts extends ChainOpts { patient?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean }
 interface GrantOpts extends PatientOpts {
   to?: string; streams: string; from?: string; until?: string; expires: string; purpose?: string;
   gasless?: boolean; registerClinician?: boolean;
@@ -39,7 +39,8 @@ function chainOptions(cmd: Command): Command {
 function patientOptions(cmd: Command): Command {
   return chainOptions(cmd)
     .option('--patient <id>', 'the patient, by its off-chain id (e.g. patient-0001; required): its chain key is sealed in the gateway keystore')
-    .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)');
+    .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
+    .option(...ALLOW_DEMO_OPTION);
 }
 
 const CHAIN_HELP = [
@@ -148,7 +149,7 @@ async function withPatient<T>(o: PatientOpts, fn: (s: PatientSession) => Promise
   if (!existsSync(join(keysDir, 'keystore.json'))) {
     throw new Error(`no gateway keystore in ${keysDir} (pass the gateway's --data-dir; the gateway creates it on first start)`);
   }
-  const { passphrase } = resolvePassphrase(o.passphraseFile);
+  const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir });
   const keystore = await Keystore.open(keysDir, passphrase);
   const chain = await openChain(o);
   let link: ChainLink | undefined;

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { Gateway, isLockLive, readLock } from '@vitalgate/edge-gateway';
+import { Gateway, dataDirLayout, isLockLive, readLock } from '@vitalgate/edge-gateway';
 import { redactUrl } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR, positiveInt, positiveNumber } from '../options.js';
-import { resolvePassphrase } from '../passphrase.js';
+import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 import { loadConfig } from '../config/load.js';
 import { GATEWAY_CONFIG_EXAMPLE, gatewayConfigSchema } from '../config/gateway-config.js';
 
@@ -34,6 +34,7 @@ export function registerGateway(program: Command): void {
     .option('-b, --broker <url>', 'broker URL (default mqtt://127.0.0.1:1883; "none" for no MQTT)')
     .option('--data-dir <dir>', `gateway data directory (default ${DEFAULT_DATA_DIR})`)
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
+    .option(...ALLOW_DEMO_OPTION)
     .option('--patient <id...>', 'serve only these patients (default: all)')
     .option('--serial <path@patient...>', 'read UART firmware frames from a serial port, e.g. /dev/ttyUSB0@patient-0001')
     .option('--ble <radio@patient=addrs...>', "take BLE health devices worn by a patient: noble@patient-0001=C8:4B:00:11:22:33 (a real radio needs the patient's device addresses; others are ignored and counted), or ble-sim://127.0.0.1:7001@patient-0001[=addr,...]")
@@ -52,7 +53,7 @@ export function registerGateway(program: Command): void {
     .option('--anchor-seconds <s>', 'anchor period (default 30)', positiveNumber('--anchor-seconds'))
     .option('--log-level <level>', 'pino log level (default info)')
     .addHelpText('after', `\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
       const at = (flag: string, v: string) => {
         const i = v.lastIndexOf('@');
@@ -71,7 +72,7 @@ export function registerGateway(program: Command): void {
       const useMqtt = brokerUrl !== 'none' && cfg.mqtt?.enabled !== false;
       const dataDir = o.dataDir ?? cfg.dataDir ?? DEFAULT_DATA_DIR;
       const log = pino({ level: o.logLevel ?? cfg.logLevel ?? 'info', name: 'gateway' }, pino.destination(2));
-      const { passphrase } = resolvePassphrase(o.passphraseFile ?? cfg.passphraseFile, (m) => log.warn(m));
+      const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile ?? cfg.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(dataDir).keys, warn: (m) => log.warn(m) });
       const gw = await Gateway.start({
         dataDir, passphrase,
         brokerUrl: useMqtt ? brokerUrl : undefined,
@@ -95,11 +96,13 @@ export function registerGateway(program: Command): void {
         logger: log,
       });
       process.on('SIGUSR2', () => void gw.rotateEpoch().catch((e: Error) => log.error({ err: e.message }, 'epoch rotation failed')));
-      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
-      await new Promise<void>((resolve) => {
+      // Listening before saying ready: whoever waits for the line may signal at once.
+      const stopped = new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
+      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
+      await stopped;
       await gw.stop();
     });
 

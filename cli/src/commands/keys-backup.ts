@@ -51,7 +51,7 @@ import {
 } from '@vitalgate/edge-gateway';
 import { assertValidId } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
-import { resolvePassphrase } from '../passphrase.js';
+import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 import { StatusLine } from '../status-line.js';
 
 /** Seconds of signal before a window that the beat detectors get to learn the signal. */
@@ -257,6 +257,7 @@ interface BackupOpts {
   out?: string;
   force?: boolean;
   passphraseFile?: string;
+  allowDemoPassphrase?: boolean;
   username?: string;
   timeout: number;
   minGuessBits: number;
@@ -282,7 +283,7 @@ async function backupAction(o: BackupOpts): Promise<void> {
   }
   let keystore: Keystore;
   try {
-    const { passphrase } = resolvePassphrase(o.passphraseFile);
+    const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
     keystore = await openExistingKeystore(o.dataDir, passphrase);
   } catch (e) {
     fail('backup', e, 2);
@@ -425,6 +426,7 @@ interface RecoverOpts {
   stepSeconds: number;
   passphraseFile?: string;
   recoveryCodeFile?: string;
+  allowDemoPassphrase?: boolean;
   username?: string;
   timeout: number;
   json?: boolean;
@@ -473,7 +475,7 @@ async function recoverAction(o: RecoverOpts): Promise<void> {
     } else if (codeFile !== undefined && codeFile !== '' && o.recoveryCodeFile !== undefined) {
       process.stderr.write(`vitalgate keys recover: warning: ${o.vault} was backed up without a recovery code; --recovery-code-file is not used\n`);
     }
-    passphrase = resolvePassphrase(o.passphraseFile).passphrase;
+    passphrase = (await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir })).passphrase;
     // An existing keystore is opened (read only) before measuring, so a wrong passphrase shows up
     // at once; a new one is created only once there is a verified secret to put in it.
     if (existed) keystore = await Keystore.open(keysDir, passphrase);
@@ -619,6 +621,7 @@ export function registerKeyBackup(keys: Command): void {
     .requiredOption('--from <source>', 'a WFDB record (record.hea) or a live broker (mqtt://host:port) streaming the patient\'s ECG')
     .option('--data-dir <dir>', 'gateway data directory (its keystore holds the secret)', DEFAULT_DATA_DIR)
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
+    .option(...ALLOW_DEMO_OPTION)
     .option('--signal <i|name>', 'record: which signal (index or description, e.g. 0 or MLII; default the first ECG lead, else PLETH)')
     .option('--stream <ecg|ppg>', 'live: which waveform stream', streamName, 'ecg')
     .option('--device <id>', 'live: the device to listen to (default the first that sends)')
@@ -668,6 +671,7 @@ export function registerKeyBackup(keys: Command): void {
     .requiredOption('--from <source>', 'a WFDB record (record.hea) covering the backup window, or a live broker (mqtt://host:port)')
     .option('--data-dir <dir>', 'data directory whose keystore receives the secret (created if needed)', DEFAULT_DATA_DIR)
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
+    .option(...ALLOW_DEMO_OPTION)
     .option('--signal <i|name>', 'record: which signal (default: every ECG lead, then PLETH, in turn)')
     .option('--stream <ecg|ppg>', 'live: which waveform stream', streamName, 'ecg')
     .option('--device <id>', 'live: the device to listen to (default the first that sends)')

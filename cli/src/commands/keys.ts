@@ -1,6 +1,6 @@
 /**
  * `vitalgate keys …`: the patient master secret's heartbeat-locked backup (docs/key-backup.md).
- * This file holds the group and `keys evaluate`; backup and recovery subcommands register on the
+ * This file holds the group, `keys evaluate` and `keys rekey`; backup and recovery subcommands register on the
  * same group (find it with program.commands.find((c) => c.name() === 'keys')).
  */
 import path from 'node:path';
@@ -16,8 +16,13 @@ import {
   evaluateRecords,
   type EvaluationReport,
   type RecordBeats,
+  Keystore,
+  WrongPassphraseError,
+  dataDirLayout,
+  rekeyKeystore,
 } from '@vitalgate/edge-gateway';
-import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
+import { DEFAULT_DATA_DIR, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
+import { DEMO_PASSPHRASE, PASSPHRASE_FILE_ENV, readPassphraseFile } from '../passphrase.js';
 import { StatusLine } from '../status-line.js';
 
 
@@ -94,7 +99,7 @@ function printReport(r: EvaluationReport, skipped: Map<string, string[]>): strin
 export function registerKeys(program: Command): void {
   const keys = program
     .command('keys')
-    .description('heartbeat-locked backup of patient master secrets (fuzzy vault of inter-pulse intervals)')
+    .description('patient master secrets: heartbeat-locked backup (fuzzy vault of inter-pulse intervals), and moving a keystore to a new passphrase')
     .addHelpText('after', [
       '',
       'A patient master secret (PMS, 32 bytes) is never stored in a backup: it is locked in a',
@@ -195,4 +200,52 @@ export function registerKeys(program: Command): void {
         process.stdout.write(o.json ? JSON.stringify(report) + '\n' : printReport(report, skipped));
       },
     );
+
+  keys
+    .command('rekey')
+    .description('move the keystore of a data directory to a new passphrase (every secret re-sealed; atomic)')
+    .requiredOption('--new-passphrase-file <file>', 'file holding the new passphrase (at least 8 characters; not the demo one)')
+    .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
+    .option('--passphrase-file <file>', `file holding the current passphrase (or set ${PASSPHRASE_FILE_ENV}); without either, the demo passphrase of a keystore made by \`start\`/\`run\``)
+    .addHelpText('after', [
+      '',
+      'Every patient master secret and every named secret (chain keys) is opened with the current',
+      'passphrase and sealed again under a key derived from the new one with a new salt. The new',
+      'keystore is written whole beside the old one and switched in at one commit point: a crash at any',
+      'moment leaves the old keystore or the new one, and the next command that opens the keystore',
+      'finishes or discards the switch. Stop the gateway first: the data directory\'s lock is taken, and',
+      'a running gateway makes this exit 2. Afterwards only the new passphrase opens the keystore.',
+      '',
+      'Example (a keystore made by `vitalgate start`, which used the public demo passphrase):',
+      "  printf '%s\\n' 'a long passphrase' > ~/.vitalgate-pass && chmod 600 ~/.vitalgate-pass",
+      '  vitalgate keys rekey --data-dir ./vitalgate-data --new-passphrase-file ~/.vitalgate-pass',
+    ].join('\n'))
+    .action(async (o: { dataDir: string; passphraseFile?: string; newPassphraseFile: string }) => {
+      const keysDir = dataDirLayout(o.dataDir).keys;
+      const fail = (msg: string): never => {
+        process.stderr.write(`vitalgate keys rekey: ${msg}\n`);
+        process.exit(2);
+      };
+      try {
+        const { exists, demo } = await Keystore.inspect(keysDir);
+        if (!exists) fail(`no keystore at ${keysDir}: is --data-dir the gateway's data directory?`);
+        // The demo passphrase is public, so reading it here needs no flag: rekey is the way out of it.
+        const oldFile = o.passphraseFile ?? (process.env[PASSPHRASE_FILE_ENV] || undefined);
+        const oldPassphrase = oldFile ? readPassphraseFile(oldFile) : DEMO_PASSPHRASE;
+        const newPassphrase = readPassphraseFile(o.newPassphraseFile);
+        if (newPassphrase === DEMO_PASSPHRASE) fail(`${o.newPassphraseFile} holds the public demo passphrase; write a secret one`);
+        let r;
+        try {
+          r = await rekeyKeystore(keysDir, oldPassphrase, newPassphrase);
+        } catch (e) {
+          if (e instanceof WrongPassphraseError && !oldFile) {
+            fail(`the keystore in ${keysDir} is not under the demo passphrase${demo ? ' (although marked demo)' : ''}: give its passphrase with --passphrase-file FILE or ${PASSPHRASE_FILE_ENV}`);
+          }
+          throw e;
+        }
+        process.stdout.write(`keystore in ${keysDir} re-sealed under the passphrase in ${o.newPassphraseFile}: ${r.patients} patient secret(s), ${r.secrets} other secret(s); the old passphrase no longer opens it\n`);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    });
 }

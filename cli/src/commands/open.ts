@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { readStore } from '@vitalgate/edge-gateway';
+import { dataDirLayout, readStore } from '@vitalgate/edge-gateway';
 import { isWaveformBody } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
-import { resolvePassphrase } from '../passphrase.js';
+import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 
 export function registerOpen(program: Command): void {
   program
@@ -10,6 +10,7 @@ export function registerOpen(program: Command): void {
     .description("decrypt every stored batch with the patients' keys and print the readings")
     .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
+    .option(...ALLOW_DEMO_OPTION)
     .option('--json', 'one JSON reading per line on stdout')
     .addHelpText('after', [
       '',
@@ -17,8 +18,8 @@ export function registerOpen(program: Command): void {
       'A batch that fails its checks (hash, format, authentication) is reported on stderr and the',
       'command exits 1; the readings of every other batch are still printed.',
     ].join('\n'))
-    .action(async (o: { dataDir: string; passphraseFile?: string; json?: boolean }) => {
-      const { passphrase } = resolvePassphrase(o.passphraseFile);
+    .action(async (o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean }) => {
+      const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
       let batches = 0;
       let readings = 0;
       let failed = 0;
