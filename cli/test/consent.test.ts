@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Wallet } from 'ethers';
-import { ANVIL_DEV_ACCOUNTS, ANVIL_DEV_KEYS, MAX_DATA_TS, connectContracts, createProvider } from '@vitalgate/contracts';
+import { Wallet, keccak256, toUtf8Bytes } from 'ethers';
+import { ANVIL_DEV_ACCOUNTS, ANVIL_DEV_KEYS, MAX_DATA_TS, connectContracts, consentDomain, createProvider, signConsent } from '@vitalgate/contracts';
+import { derivePatientRef } from '@vitalgate/protocol';
 import { Keystore } from '@vitalgate/edge-gateway';
 import { chainDir, startEmbeddedChain } from '../src/chain/embedded.js';
 import { vitalgate } from './cli.js';
@@ -158,7 +159,7 @@ describe('vitalgate consent', function () {
       assert.equal(bySignature, true);
       assert.ok(paidBy !== ADMIN && paidBy !== patientAddress, 'without the admin key the gateway\'s own account relays');
       const clinician = new Wallet(ANVIL_DEV_KEYS[1]!, provider);
-      await (await connectContracts(chain.deployment, clinician).consent.breakGlass(patientAddress, 'unconscious on arrival')).wait();
+      await (await connectContracts(chain.deployment, clinician).consent.breakGlass(patientAddress, 0, 'unconscious on arrival', 3600)).wait();
 
       const items = await list(at);
       assert.deepEqual(items.map((i) => [i.type, i.status]), [['grant', 'revoked'], ['break-glass', 'active']]);
@@ -173,6 +174,53 @@ describe('vitalgate consent', function () {
       const noAdmin = await consent(['grant', '--patient', PATIENT, '--to', CLINICIAN, '--purpose', 'treatment', '--register-clinician', ...at]);
       assert.equal(noAdmin.code, 2);
       assert.match(noAdmin.stderr, /--register-clinician needs the embedded dev chain/);
+    } finally {
+      provider.destroy();
+      await chain.stop();
+    }
+  });
+
+  it('the chain holds a keyed patientRef; the patient ends a break-glass session and cancels an unrelayed signed consent', async () => {
+    const chain = await startEmbeddedChain(chainDir(data));
+    const provider = createProvider(chain.url);
+    try {
+      const at = ['--chain-url', chain.url, '--deployment', chain.deploymentFile];
+      const { registry, consent: consentC } = connectContracts(chain.deployment, provider);
+      const ks = await Keystore.open(join(data, 'keys'), PASSPHRASE, { N: 2 ** 14, r: 8, p: 1 });
+      const patient = new Wallet(`0x${Buffer.from((await ks.getSecret(`eth-patient-${PATIENT}`))!).toString('hex')}`, provider);
+      const ref = await registry.patientRefOf(patient.address);
+      assert.equal(ref, derivePatientRef((await ks.get(PATIENT))!, PATIENT), 'the ref is keyed by the patient\'s master secret');
+      assert.notEqual(ref, keccak256(toUtf8Bytes(PATIENT)), 'a guessable id does not find the patient');
+
+      // A clinician breaks the glass; the patient ends it at once.
+      const clinician = new Wallet(ANVIL_DEV_KEYS[1]!, provider);
+      await (await connectContracts(chain.deployment, clinician).consent.breakGlass(patient.address, 1, 'collapsed in clinic', 3600)).wait();
+      assert.equal(await consentC.canAccess(CLINICIAN, patient.address, 0, 0), true);
+      const ended = await consent(['end-break-glass', '--patient', PATIENT, '--clinician', CLINICIAN, '--json', ...at]);
+      assert.equal(ended.code, 0, ended.stderr);
+      assert.equal(await consentC.canAccess(CLINICIAN, patient.address, 0, 0), false, 'no access once the patient ended it');
+      const again = await consent(['end-break-glass', '--patient', PATIENT, '--clinician', CLINICIAN, ...at]);
+      assert.notEqual(again.code, 0);
+      assert.match(again.stderr, /has no break-glass session/);
+      const items = await list(at);
+      const glass = items.filter((i) => i.type === 'break-glass').at(-1)!;
+      assert.equal(glass.status, 'ended');
+      assert.equal((glass as unknown as { reasonClass: string }).reasonClass, 'life-threatening emergency');
+
+      // The patient signs a consent for a relayer, then cancels it before it is relayed.
+      const nonce = await consentC.nonces(patient.address);
+      const block = await provider.getBlock('latest');
+      const m = {
+        patient: patient.address, grantee: CLINICIAN, streams: 1, dataFrom: 0, dataUntil: MAX_DATA_TS,
+        expiry: Number(block!.timestamp) + 86_400, purpose: 'follow-up', nonce, deadline: Number(block!.timestamp) + 3600,
+      };
+      const sig = await signConsent(patient, consentDomain(chain.deployment.chainId, chain.deployment.contracts.Consent), m);
+      const cancelled = await consent(['cancel-signatures', '--patient', PATIENT, '--json', ...at]);
+      assert.equal(cancelled.code, 0, cancelled.stderr);
+      assert.deepEqual((({ fromNonce, toNonce }) => ({ fromNonce, toNonce }))(JSON.parse(cancelled.stdout) as { fromNonce: number; toNonce: number }), { fromNonce: Number(nonce), toNonce: Number(nonce) });
+      const relayer = connectContracts(chain.deployment, new Wallet(ANVIL_DEV_KEYS[2]!, provider)).consent;
+      await assert.rejects(relayer.grantBySig(m.patient, m.grantee, m.streams, m.dataFrom, m.dataUntil, m.expiry, m.purpose, m.nonce, m.deadline, sig));
+      assert.equal(await consentC.canAccess(CLINICIAN, patient.address, 0, 1), false, 'the cancelled consent grants nothing');
     } finally {
       provider.destroy();
       await chain.stop();

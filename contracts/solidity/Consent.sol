@@ -45,8 +45,13 @@ contract Consent is EIP712, Nonces {
     }
 
     Registry public immutable registry;
-    /// @notice Length of a break-glass session in seconds.
+    /// @notice Longest break-glass session in seconds; a clinician asks for a duration up to this.
     uint40 public immutable breakGlassDuration;
+    /// @notice Break-glass reason codes are 0..MAX_REASON_CODE: 0 unconscious or unresponsive,
+    /// 1 life-threatening emergency, 2 patient cannot consent (other), 3 legal or public-health duty.
+    uint8 public constant MAX_REASON_CODE = 3;
+    /// @notice Most nonces `cancelNonces` consumes in one call (bounds its gas).
+    uint256 public constant MAX_NONCES_CANCELLED = 64;
 
     mapping(address patient => mapping(address grantee => Grant)) private _grants;
     mapping(address patient => mapping(address clinician => uint40)) private _breakGlassUntil;
@@ -62,7 +67,11 @@ contract Consent is EIP712, Nonces {
         bool bySignature
     );
     event Revoked(address indexed patient, address indexed grantee, bool bySignature);
-    event BreakGlass(address indexed patient, address indexed clinician, uint40 until, string reason);
+    event BreakGlass(
+        address indexed patient, address indexed clinician, uint40 until, uint8 reasonCode, string reason, uint32 use
+    );
+    event BreakGlassEnded(address indexed patient, address indexed clinician, address by);
+    event NoncesCancelled(address indexed patient, uint256 fromNonce, uint256 toNonce);
 
     error NotPatient(address account);
     error InvalidGrantee(address grantee);
@@ -76,6 +85,11 @@ contract Consent is EIP712, Nonces {
     error NotClinician(address account);
     error RequesterBanned(address account);
     error ReasonRequired();
+    error InvalidReasonCode(uint8 code);
+    error InvalidDuration(uint40 duration, uint40 max);
+    error NoBreakGlass(address patient, address clinician);
+    error NotPatientOrClinician(address account);
+    error NothingToCancel(uint256 upTo, uint256 next);
 
     constructor(Registry registry_, uint40 breakGlassDuration_) EIP712("Vitalgate Consent", "1") {
         registry = registry_;
@@ -157,17 +171,46 @@ contract Consent is EIP712, Nonces {
 
     /**
      * @notice Emergency access: a registered, unbanned clinician opens all of `patient`'s streams, for
-     * data of any time, for `breakGlassDuration` seconds from now. `reason` is mandatory, and the
-     * BreakGlass event is always emitted (calling again extends the session and emits again).
+     * data of any time, for `duration` seconds (1..breakGlassDuration) from now. The reason is a code
+     * from a fixed set (0..MAX_REASON_CODE, countable) plus mandatory free text, and the BreakGlass event
+     * is always emitted. Every use is counted per clinician in the Registry; every use after the first is
+     * a strike toward the ban threshold. Calling again restarts the session and counts again.
      */
-    function breakGlass(address patient, string calldata reason) external returns (uint40 until) {
+    function breakGlass(address patient, uint8 reasonCode, string calldata reason, uint40 duration)
+        external
+        returns (uint40 until)
+    {
+        if (reasonCode > MAX_REASON_CODE) revert InvalidReasonCode(reasonCode);
         if (bytes(reason).length == 0) revert ReasonRequired();
+        if (duration == 0 || duration > breakGlassDuration) revert InvalidDuration(duration, breakGlassDuration);
         if (!registry.isClinician(msg.sender)) revert NotClinician(msg.sender);
         if (registry.isBanned(msg.sender)) revert RequesterBanned(msg.sender);
         if (!registry.isPatient(patient)) revert NotPatient(patient);
-        until = uint40(block.timestamp) + breakGlassDuration;
+        uint32 use = registry.countBreakGlass(msg.sender);
+        until = uint40(block.timestamp) + duration;
         _breakGlassUntil[patient][msg.sender] = until;
-        emit BreakGlass(patient, msg.sender, until, reason);
+        emit BreakGlass(patient, msg.sender, until, reasonCode, reason, use);
+    }
+
+    /// @notice Ends a break-glass session now. The patient can end any clinician's session on their data;
+    /// a clinician can end their own.
+    function endBreakGlass(address patient, address clinician) external {
+        if (msg.sender != patient && msg.sender != clinician) revert NotPatientOrClinician(msg.sender);
+        if (block.timestamp >= _breakGlassUntil[patient][clinician]) revert NoBreakGlass(patient, clinician);
+        _breakGlassUntil[patient][clinician] = uint40(block.timestamp);
+        emit BreakGlassEnded(patient, clinician, msg.sender);
+    }
+
+    /**
+     * @notice The calling patient cancels every consent or revocation it signed with a nonce up to
+     * `upTo` that nobody has relayed yet, by using those nonces up (at most MAX_NONCES_CANCELLED per call).
+     */
+    function cancelNonces(uint256 upTo) external {
+        uint256 next = nonces(msg.sender);
+        if (upTo < next) revert NothingToCancel(upTo, next);
+        uint256 last = upTo - next >= MAX_NONCES_CANCELLED ? next + MAX_NONCES_CANCELLED - 1 : upTo;
+        for (uint256 n = next; n <= last; n++) _useNonce(msg.sender);
+        emit NoncesCancelled(msg.sender, next, last);
     }
 
     // ---------------------------------------------------------------- views

@@ -18,13 +18,15 @@ import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet
  *   {registerClinician}, so that every clinician has an encryption key.
  * - AUDITOR_ROLE: the ingest service. Reports denied requests (which lead to a ban past a threshold),
  *   may ban, and anchors access-log roots in AuditLog.
+ * - BREAK_GLASS_ROLE: the Consent contract. Counts each clinician's break-glass uses; every use after
+ *   the first counts as a strike toward the same ban threshold as denied requests.
  * Care teams are not accounts: a care team is a pseudo-address ({careTeamAddress}) with no private key,
  * which can be the grantee of a consent; its members are registered clinicians.
  *
  * A patient is an Ethereum address (the patient's key). The off-chain id (e.g. "patient-0001") maps to
- * it through `patientRef`, any non-zero bytes32 the enrolling gateway chooses; the TypeScript helper
- * `patientRef(id)` uses keccak256(utf8(id)). A patientRef is pseudonymous, not secret: ids that must
- * not be guessable should be mapped with a keyed hash instead.
+ * it through `patientRef`, any non-zero bytes32 the enrolling gateway chooses. Vitalgate gateways use a
+ * keyed hash under a key derived from the patient's master secret (protocol `derivePatientRef`), so
+ * a guessable id cannot be looked up on chain by anyone but the patient's own gateway.
  */
 contract Registry is AccessControl {
     using EnumerableSet for EnumerableSet.AddressSet;
@@ -33,6 +35,7 @@ contract Registry is AccessControl {
     bytes32 public constant PATIENT_ROLE = keccak256("vitalgate.role.patient");
     bytes32 public constant CLINICIAN_ROLE = keccak256("vitalgate.role.clinician");
     bytes32 public constant AUDITOR_ROLE = keccak256("vitalgate.role.auditor");
+    bytes32 public constant BREAK_GLASS_ROLE = keccak256("vitalgate.role.break-glass");
 
     /// @notice A clinician may belong to at most this many care teams (bounds the loop in Consent.canAccess).
     uint256 public constant MAX_TEAMS_PER_CLINICIAN = 16;
@@ -43,7 +46,8 @@ contract Registry is AccessControl {
         bool gateway;
         bool banned;
         uint32 patients; // number of patients this gateway serves
-        uint32 denied; // denied requests reported since the last unban
+        uint32 denied; // denied requests reported (and repeated break-glass uses) since the last unban
+        uint32 breakGlassUses; // every break-glass use, ever
     }
 
     mapping(address account => Account) private _accounts;
@@ -210,6 +214,22 @@ contract Registry is AccessControl {
      * the last unban reaches `denyThreshold` (if non-zero), the requester is banned.
      */
     function reportDenied(address requester, uint32 count) external onlyRole(AUDITOR_ROLE) {
+        _strike(requester, count, "repeated denied requests");
+    }
+
+    /**
+     * @notice Consent counts a break-glass use by `clinician`. The first use is free; every later one is
+     * also a strike toward `denyThreshold`, so emergency access cannot become a routine way round consent.
+     * @return uses the clinician's break-glass uses so far, this one included.
+     */
+    function countBreakGlass(address clinician) external onlyRole(BREAK_GLASS_ROLE) returns (uint32 uses) {
+        Account storage a = _accounts[clinician];
+        uses = a.breakGlassUses + 1;
+        a.breakGlassUses = uses;
+        if (uses > 1) _strike(clinician, 1, "repeated break-glass use");
+    }
+
+    function _strike(address requester, uint32 count, string memory reason) private {
         Account storage a = _accounts[requester];
         uint32 total = a.denied + count;
         a.denied = total;
@@ -217,8 +237,12 @@ contract Registry is AccessControl {
         uint32 threshold = denyThreshold;
         if (threshold != 0 && total >= threshold && !a.banned) {
             a.banned = true;
-            emit RequesterBanned(requester, msg.sender, "repeated denied requests");
+            emit RequesterBanned(requester, msg.sender, reason);
         }
+    }
+
+    function breakGlassUsesOf(address clinician) external view returns (uint32) {
+        return _accounts[clinician].breakGlassUses;
     }
 
     /// @notice Bans a requester: it fails canAccess, cannot break the glass and (a gateway) cannot anchor.

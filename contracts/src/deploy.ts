@@ -3,7 +3,8 @@
  *
  * Wiring: Registry(admin = deployer, denyThreshold); Consent(Registry, breakGlassSeconds);
  * DataAnchor(Registry); AuditLog(Registry); then the auditor (ingest's account, by default the
- * deployer) gets Registry.AUDITOR_ROLE so it can anchor access-log roots and report denials.
+ * deployer) gets Registry.AUDITOR_ROLE so it can anchor access-log roots and report denials, and the
+ * Consent contract gets Registry.BREAK_GLASS_ROLE so it can count break-glass uses.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -111,7 +112,10 @@ export async function deployContracts(signer: Signer, opts: DeployOptions = {}):
   const dataAnchor = await new DataAnchor__factory(signer).deploy(registryAddress, { nonce: nonce++ });
   const auditLog = await new AuditLog__factory(signer).deploy(registryAddress, { nonce: nonce++ });
   const grant = await registry.grantRole(await registry.AUDITOR_ROLE(), settings.auditor, { nonce: nonce++ });
+  // Consent counts break-glass uses (and their strikes) in the Registry; it can do nothing else there.
+  const glass = await registry.grantRole(await registry.BREAK_GLASS_ROLE(), await consent.getAddress(), { nonce: nonce++ });
   await Promise.all([
+    glass.wait(),
     consent.deploymentTransaction()!.wait(),
     dataAnchor.deploymentTransaction()!.wait(),
     auditLog.deploymentTransaction()!.wait(),

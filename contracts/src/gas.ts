@@ -169,6 +169,7 @@ export async function measureGas(opts: MeasureGasOptions = {}): Promise<GasRepor
     const [dataAnchor, gAnchor] = await deployGas(new DataAnchor__factory(admin).deploy(registryAddress));
     const [auditLog, gAudit] = await deployGas(new AuditLog__factory(admin).deploy(registryAddress));
     await (await registry.grantRole(await registry.AUDITOR_ROLE(), admin.address)).wait();
+    await (await registry.grantRole(await registry.BREAK_GLASS_ROLE(), await consent.getAddress())).wait();
 
     const f = {} as Record<MeasuredFunction, number>;
     f.registerGateway = await gasOf(registry.registerGateway(gateway.address));
@@ -212,7 +213,7 @@ export async function measureGas(opts: MeasureGasOptions = {}): Promise<GasRepor
     );
     const revokeSig = await signRevoke(patient, domain, { patient: patient.address, grantee: team, nonce: nonce0 + 1n, deadline });
     f.revokeBySig = await gasOf(consentR.revokeBySig(patient.address, team, nonce0 + 1n, deadline, revokeSig));
-    f.breakGlass = await gasOf(consent.connect(clinician).breakGlass(patient.address, 'unconscious on arrival, no consent on file'));
+    f.breakGlass = await gasOf(consent.connect(clinician).breakGlass(patient.address, 0, 'unconscious on arrival, no consent on file', 3600));
 
     f.reportDenied = await gasOf(registry.reportDenied(requester.address, 1));
     f.ban = await gasOf(registry.ban(requester.address, 'scraping records'));

@@ -217,6 +217,21 @@ describe('contracts: Consent (on anvil)', function () {
       await expectRevert(relay(m, sig), iface(), 'InvalidAccountNonce', [patient.address, BigInt(m.nonce) + 1n]);
     });
 
+    it('cancelNonces: a signed consent nobody has relayed yet is cancelled by its patient, and stays cancelled', async () => {
+      const m = await message();
+      const later = await message({ nonce: BigInt(m.nonce) + 1n, purpose: 'second' });
+      const [sig, laterSig] = [await signConsent(patient, domain, m), await signConsent(patient, domain, later)];
+      const receipt = await send(consent().connect(patient).cancelNonces(later.nonce));
+      assert.deepEqual(oneEvent(receipt, iface(), 'NoncesCancelled'), [patient.address, BigInt(m.nonce), BigInt(later.nonce)]);
+      await expectRevert(relay(m, sig), iface(), 'InvalidAccountNonce', [patient.address, BigInt(later.nonce) + 1n]);
+      await expectRevert(relay(later, laterSig), iface(), 'InvalidAccountNonce', [patient.address, BigInt(later.nonce) + 1n]);
+      await expectRevert(consent().connect(patient).cancelNonces(m.nonce), iface(), 'NothingToCancel', [BigInt(m.nonce), BigInt(later.nonce) + 1n]);
+      // Another patient's nonces are untouched, and a huge upTo is bounded per call.
+      const before = await consent().nonces(patient2.address);
+      await send(consent().connect(patient2).cancelNonces(before + 1000n));
+      assert.equal(await consent().nonces(patient2.address), before + (await consent().MAX_NONCES_CANCELLED()));
+    });
+
     it('bad signatures revert: wrong signer, tampered field, garbage', async () => {
       const m = await message();
       await expectRevert(relay(m, await signConsent(stranger, domain, m)), iface(), 'InvalidSignature');
@@ -325,24 +340,33 @@ describe('contracts: Consent (on anvil)', function () {
   });
 
   describe('break-glass', () => {
-    it('reverts without a reason, for non-clinicians, for banned clinicians, for unknown patients', async () => {
-      await expectRevert(consent().connect(clin2).breakGlass(patient.address, ''), iface(), 'ReasonRequired');
-      await expectRevert(consent().connect(stranger).breakGlass(patient.address, 'collapsed'), iface(), 'NotClinician', [stranger.address]);
-      await expectRevert(consent().connect(clin).breakGlass(patient.address, 'collapsed'), iface(), 'NotClinician', [clin.address]);
-      await expectRevert(consent().connect(clin2).breakGlass(stranger.address, 'collapsed'), iface(), 'NotPatient', [stranger.address]);
+    const UNCONSCIOUS = 0;
+
+    it('reverts without a reason text, with an unknown reason code, a zero or too long duration, for non-clinicians, banned clinicians, unknown patients', async () => {
+      const c = consent().connect(clin2);
+      await expectRevert(c.breakGlass(patient.address, UNCONSCIOUS, '', 60), iface(), 'ReasonRequired');
+      await expectRevert(c.breakGlass(patient.address, 4, 'collapsed', 60), iface(), 'InvalidReasonCode', [4n]);
+      await expectRevert(c.breakGlass(patient.address, UNCONSCIOUS, 'collapsed', 0), iface(), 'InvalidDuration', [0n, BigInt(BREAK_GLASS_SECONDS)]);
+      await expectRevert(c.breakGlass(patient.address, UNCONSCIOUS, 'collapsed', BREAK_GLASS_SECONDS + 1), iface(), 'InvalidDuration', [BigInt(BREAK_GLASS_SECONDS + 1), BigInt(BREAK_GLASS_SECONDS)]);
+      await expectRevert(consent().connect(stranger).breakGlass(patient.address, UNCONSCIOUS, 'collapsed', 60), iface(), 'NotClinician', [stranger.address]);
+      await expectRevert(consent().connect(clin).breakGlass(patient.address, UNCONSCIOUS, 'collapsed', 60), iface(), 'NotClinician', [clin.address]);
+      await expectRevert(c.breakGlass(stranger.address, UNCONSCIOUS, 'collapsed', 60), iface(), 'NotPatient', [stranger.address]);
       await send(f.c.registry.ban(clin2.address, 'misuse'));
-      await expectRevert(consent().connect(clin2).breakGlass(patient2.address, 'collapsed'), iface(), 'RequesterBanned', [clin2.address]);
+      await expectRevert(c.breakGlass(patient2.address, UNCONSCIOUS, 'collapsed', 60), iface(), 'RequesterBanned', [clin2.address]);
       await send(f.c.registry.unban(clin2.address));
+      assert.equal(await f.c.registry.breakGlassUsesOf(clin2.address), 0n, 'refused attempts are not uses');
     });
 
-    it('with a reason: event always emitted, all streams and any data time for the time box', async () => {
+    it('with a reason code and text: event always emitted (with the use count), all streams and any data time for the asked duration', async () => {
       assert.equal(await canAccess(clin2.address, patient2.address, ECG, 0), false);
       const start = (await latestTimestamp(f)) + 5;
       await setNextTimestamp(f, start);
-      const receipt = await send(consent().connect(clin2).breakGlass(patient2.address, 'unconscious on arrival'));
+      const receipt = await send(consent().connect(clin2).breakGlass(patient2.address, UNCONSCIOUS, 'unconscious on arrival', BREAK_GLASS_SECONDS));
       const until = start + BREAK_GLASS_SECONDS;
-      assert.deepEqual(oneEvent(receipt, iface(), 'BreakGlass'), [patient2.address, clin2.address, BigInt(until), 'unconscious on arrival']);
+      assert.deepEqual(oneEvent(receipt, iface(), 'BreakGlass'), [patient2.address, clin2.address, BigInt(until), BigInt(UNCONSCIOUS), 'unconscious on arrival', 1n]);
       assert.equal(await consent().breakGlassUntil(patient2.address, clin2.address), BigInt(until));
+      assert.equal(await f.c.registry.breakGlassUsesOf(clin2.address), 1n);
+      assert.equal(await f.c.registry.deniedCount(clin2.address), 0n, 'the first use is no strike');
       for (const s of [0, 4, 8]) assert.equal(await canAccess(clin2.address, patient2.address, s, 0), true);
       assert.equal(await canAccess(clin2.address, patient2.address, HR, MAX_DATA_TS), true);
       assert.equal(await canAccess(clin2.address, patient2.address, 9, 0), false);
@@ -359,10 +383,36 @@ describe('contracts: Consent (on anvil)', function () {
       assert.equal(await canAccess(clin2.address, patient2.address, ECG, 0), false, 'time box over');
     });
 
-    it('breaking the glass again emits again and extends the session', async () => {
-      const r1 = await send(consent().connect(clin2).breakGlass(patient2.address, 'second episode'));
-      assert.equal(events(r1, iface(), 'BreakGlass').length, 1);
+    it('the patient can end a session at once; a stranger cannot; a clinician can end their own', async () => {
+      await send(consent().connect(clin2).breakGlass(patient2.address, 1, 'cardiac arrest', 120));
       assert.equal(await canAccess(clin2.address, patient2.address, ECG, 0), true);
+      await expectRevert(consent().connect(stranger).endBreakGlass(patient2.address, clin2.address), iface(), 'NotPatientOrClinician', [stranger.address]);
+      const receipt = await send(consent().connect(patient2).endBreakGlass(patient2.address, clin2.address));
+      assert.deepEqual(oneEvent(receipt, iface(), 'BreakGlassEnded'), [patient2.address, clin2.address, patient2.address]);
+      assert.equal(await canAccess(clin2.address, patient2.address, ECG, 0), false, 'ended by the patient');
+      await expectRevert(consent().connect(patient2).endBreakGlass(patient2.address, clin2.address), iface(), 'NoBreakGlass', [patient2.address, clin2.address]);
+      await send(consent().connect(clin2).breakGlass(patient2.address, 1, 'cardiac arrest, again', 120));
+      await send(consent().connect(clin2).endBreakGlass(patient2.address, clin2.address));
+      assert.equal(await canAccess(clin2.address, patient2.address, ECG, 0), false, 'ended by the clinician');
+    });
+
+    it('every use is counted per clinician; repeated uses are strikes toward the ban threshold', async () => {
+      const r = f.c.registry;
+      await send(r.setDenyThreshold(2));
+      try {
+        const uses = Number(await r.breakGlassUsesOf(clin2.address));
+        const denied = Number(await r.deniedCount(clin2.address));
+        assert.ok(uses >= 3 && denied === uses - 1, `uses ${uses}, strikes ${denied}: every use after the first is a strike`);
+        assert.equal(await r.isBanned(clin2.address), false, 'the threshold is only checked when a strike is added');
+        const receipt = await send(consent().connect(clin2).breakGlass(patient2.address, 2, 'cannot consent', 60));
+        assert.equal(events(receipt, r.interface, 'RequesterBanned').length, 1, 'the strike that crosses the threshold bans');
+        assert.equal(await r.isBanned(clin2.address), true);
+        assert.equal(await canAccess(clin2.address, patient2.address, ECG, 0), false, 'a banned clinician sees nothing, even in a session');
+        await expectRevert(consent().connect(clin2).breakGlass(patient2.address, 2, 'cannot consent', 60), iface(), 'RequesterBanned', [clin2.address]);
+      } finally {
+        await send(r.setDenyThreshold(0));
+        if (await r.isBanned(clin2.address)) await send(r.unban(clin2.address));
+      }
     });
   });
 });

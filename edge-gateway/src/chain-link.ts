@@ -5,11 +5,11 @@
  */
 import { Wallet, type JsonRpcProvider } from 'ethers';
 import {
-  connectContracts, createProvider, patientRef, readDeployment, type Deployment, type VitalgateContracts,
+  connectContracts, createProvider, readDeployment, type Deployment, type VitalgateContracts,
 } from '@vitalgate/contracts';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
-import { redactUrl } from '@vitalgate/protocol';
+import { derivePatientRef, redactUrl } from '@vitalgate/protocol';
 import type { Keystore } from './keystore.js';
 
 export interface ChainOptions {
@@ -65,6 +65,14 @@ export class ChainLink {
     return new Wallet(bytesToHex0x(await this.keystore.getOrCreateSecret(`eth-patient-${patientId}`)), this.provider);
   }
 
+  /**
+   * The patient's keyed on-chain ref: only a holder of the patient's master secret can compute it.
+   * Registering a patient (for a consent, before any reading) enrols them, as a first reading would.
+   */
+  async patientRef(patientId: string): Promise<string> {
+    return derivePatientRef((await this.keystore.getOrEnroll(patientId)).pms, patientId);
+  }
+
   private async selfRegister(): Promise<void> {
     const admin = this.admin!;
     const reg = connectContracts(this.deployment, admin).registry;
@@ -96,7 +104,7 @@ export class ChainLink {
         await (await connectContracts(this.deployment, this.admin).registry.setPatientGateway(patient.address, this.address)).wait();
       }
     } else if (this.admin) {
-      await (await connectContracts(this.deployment, this.admin).registry.registerPatient(patient.address, patientRef(patientId), this.address)).wait();
+      await (await connectContracts(this.deployment, this.admin).registry.registerPatient(patient.address, await this.patientRef(patientId), this.address)).wait();
       await this.fund(patient.address);
       this.log?.info({ patientId, account: patient.address }, 'registered patient on chain, served by this gateway');
     } else {

@@ -4,6 +4,7 @@ export * from './reading.js';
 export * from './topics.js';
 export * from './payload.js';
 export * from './epoch-keys.js';
+export * from './patient-ref.js';
 export * from './epochs.js';
 export * from './sealed-batch.js';
 export * from './decimal.js';

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { getAddress, isAddress, keccak256, toUtf8Bytes, Wallet, ZeroAddress, type ContractTransactionResponse, type JsonRpcProvider, type Result } from 'ethers';
 import {
   ALL_STREAMS, MAX_DATA_TS, MAX_EXPIRY, Consent__factory, Registry__factory, connectContracts, consentDomain, createProvider,
-  patientRef, readDeployment, signConsent, signRevoke, streamIdsOf, type Deployment, type VitalgateContracts,
+  readDeployment, signConsent, signRevoke, streamIdsOf, type Deployment, type VitalgateContracts,
 } from '@vitalgate/contracts';
 import { ChainLink, Keystore, dataDirLayout } from '@vitalgate/edge-gateway';
 import { STREAMS, STREAM_NAMES, isStreamName, isValidId, redactUrl, streamById } from '@vitalgate/protocol';
@@ -27,7 +27,7 @@ interface GrantOpts extends PatientOpts {
   gasless?: boolean; registerClinician?: boolean;
 }
 interface RevokeOpts extends PatientOpts { to?: string; gasless?: boolean }
-interface ListOpts extends ChainOpts { patient?: string; json?: boolean; history?: boolean }
+interface ListOpts extends ChainOpts { patient?: string; patientAddress?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; history?: boolean }
 
 function chainOptions(cmd: Command): Command {
   return cmd
@@ -389,9 +389,62 @@ export function registerConsent(program: Command): void {
       }
     });
 
+  patientOptions(consent.command('end-break-glass'))
+    .description('end a clinician\'s break-glass session on the patient\'s data now (the patient may end any session on their own data)')
+    .option('--clinician <address>', 'the clinician whose session ends (required; 0x address)')
+    .option('--json', 'print the transaction as one JSON object')
+    .addHelpText('after', CHAIN_HELP)
+    .action(async (o: PatientOpts & { clinician?: string }) => {
+      requirePatientId(o.patient);
+      const clinician = requireAddress('--clinician', o.clinician);
+      const result = await withPatient(o, async (s) => {
+        const until = Number(await s.contracts.consent.breakGlassUntil(s.patient.address, clinician));
+        const now = await chainNow(s.provider);
+        if (until <= now) throw new Error(`${clinician} has no break-glass session on ${s.patientId}'s data${until ? ` (the last one ended ${iso(until)})` : ''}`);
+        await topUp(s, s.patient.address);
+        const ctx: ErrorContext = { patientId: s.patientId, patientAddress: s.patient.address, grantee: clinician, payer: s.patient.address, registerHint: false };
+        const tx = await send(() => s.contracts.consent.connect(s.patient).endBreakGlass(s.patient.address, clinician), ctx);
+        return { action: 'end-break-glass', patient: s.patientId, patientAddress: s.patient.address, clinician, wasUntil: iso(until), tx: tx.hash, block: tx.block, gasUsed: tx.gasUsed };
+      });
+      if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+      else process.stdout.write(`ended ${result.clinician}'s break-glass session on ${result.patient}'s data (it would have run until ${result.wasUntil})\n  tx ${result.tx} (block ${result.block})\n`);
+    });
+
+  patientOptions(consent.command('cancel-signatures'))
+    .description('cancel consents or revocations the patient signed (EIP-712, --gasless) that nobody has relayed yet, by using up their nonces')
+    .option('--up-to <nonce>', 'cancel every unrelayed signature with a nonce up to this one (default: the next nonce, i.e. one outstanding signature)')
+    .option('--json', 'print the cancelled nonce range and the transaction as one JSON object')
+    .addHelpText('after', `
+A signed consent can be relayed by anyone until its deadline. Cancelling takes effect in the block
+that records it: a relay mined later fails (InvalidAccountNonce). At most 64 nonces per call.
+${CHAIN_HELP}`)
+    .action(async (o: PatientOpts & { upTo?: string }) => {
+      requirePatientId(o.patient);
+      const result = await withPatient(o, async (s) => {
+        if (!(await s.contracts.registry.isPatient(s.patient.address))) throw new Error(`${s.patientId} is not registered on chain: nothing was signed for it`);
+        const next = await s.contracts.consent.nonces(s.patient.address);
+        let upTo = next;
+        if (o.upTo !== undefined) {
+          if (!/^\d+$/.test(o.upTo)) throw new Error(`--up-to ${JSON.stringify(o.upTo)} is not a nonce (a non-negative integer)`);
+          upTo = BigInt(o.upTo);
+          if (upTo < next) throw new Error(`nonces below ${next} are already used: nothing to cancel up to ${upTo}`);
+        }
+        await topUp(s, s.patient.address);
+        const ctx: ErrorContext = { patientId: s.patientId, patientAddress: s.patient.address, grantee: s.patient.address, payer: s.patient.address, registerHint: false };
+        const tx = await send(() => s.contracts.consent.connect(s.patient).cancelNonces(upTo), ctx);
+        const after = await s.contracts.consent.nonces(s.patient.address);
+        return { action: 'cancel-signatures', patient: s.patientId, patientAddress: s.patient.address, fromNonce: Number(next), toNonce: Number(after) - 1, tx: tx.hash, block: tx.block, gasUsed: tx.gasUsed };
+      });
+      if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+      else process.stdout.write(`cancelled ${result.patient}'s unrelayed signatures with nonces ${result.fromNonce}..${result.toNonce}\n  tx ${result.tx} (block ${result.block})\n`);
+    });
+
   chainOptions(consent.command('list'))
     .description('list the patient\'s grants (from the Consent events) with their status, and every break-glass access')
-    .option('--patient <id>', 'the patient, by its off-chain id (e.g. patient-0001; required); found on chain by its patientRef, so no passphrase is needed')
+    .option('--patient <id>', 'the patient, by its off-chain id (e.g. patient-0001): its account is read from the gateway keystore (needs the passphrase)')
+    .option('--patient-address <address>', 'the patient\'s chain account instead of --patient: no keystore or passphrase needed')
+    .option('--passphrase-file <file>', 'file holding the gateway passphrase, with --patient (or set VITALGATE_PASSPHRASE_FILE)')
+    .option(...ALLOW_DEMO_OPTION)
     .option('--history', 'every grant ever made, including those replaced by a later grant to the same grantee (default: the latest per grantee)')
     .option('--json', 'print a JSON array of {type: "grant", grantee, status, streams, dataFrom, dataUntil, expiry, purpose, …} and {type: "break-glass", clinician, at, until, reason, status, …}')
     .addHelpText('after', [
@@ -400,11 +453,15 @@ export function registerConsent(program: Command): void {
       '(its expiry has passed), revoked, or replaced (--history: a later grant to the same grantee took its',
       'place). A break-glass access is active until its session ends. Times are UTC; data windows are inclusive.',
       '',
+      'The chain holds no patient id: a patient\'s on-chain ref is a keyed hash under their master secret,',
+      'so a guessable id cannot be looked up there. Name the patient by --patient (with the gateway\'s',
+      'keystore) or by --patient-address.',
+      '',
       'Chain: as for grant and revoke (the embedded chain in <data-dir>/chain by default).',
     ].join('\n'))
     .action(async (o: ListOpts) => {
-      const patientId = requirePatientId(o.patient);
-      const entries = await listConsents(o, patientId);
+      const patientId = o.patientAddress ? (o.patient ?? o.patientAddress) : requirePatientId(o.patient);
+      const entries = await listConsents(o, await patientAccount(o));
       if (o.json) {
         process.stdout.write(JSON.stringify(entries.items) + '\n');
         if (!entries.patientAddress) process.stderr.write(`${patientId} is not registered on chain: no grants\n`);
@@ -437,10 +494,17 @@ export interface GrantEntry {
   revokeTx?: string;
 }
 
+/** Consent's break-glass reason codes (Consent.MAX_REASON_CODE = 3). */
+export const BREAK_GLASS_REASONS = ['unconscious or unresponsive', 'life-threatening emergency', 'patient cannot consent', 'legal or public-health duty'] as const;
+
 export interface BreakGlassEntry {
   type: 'break-glass';
   clinician: string;
+  reasonCode: number;
+  reasonClass: string;
   reason: string;
+  /** The clinician's break-glass uses on any patient, this one included (every use after the first is a strike). */
+  use: number;
   at: string;
   until: number;
   untilIso: string;
@@ -451,7 +515,23 @@ export interface BreakGlassEntry {
 
 interface ListResult { patientAddress?: string; chainId: number; now: number; items: (GrantEntry | BreakGlassEntry)[] }
 
-async function listConsents(o: ListOpts, patientId: string): Promise<ListResult> {
+/** The patient's chain account: given, or the one whose key the gateway keystore holds for them. */
+async function patientAccount(o: ListOpts): Promise<string | undefined> {
+  if (o.patientAddress) {
+    if (!isAddress(o.patientAddress)) throw new Error(`--patient-address ${JSON.stringify(o.patientAddress)} is not an address`);
+    return getAddress(o.patientAddress);
+  }
+  const patientId = requirePatientId(o.patient);
+  const keysDir = dataDirLayout(o.dataDir).keys;
+  if (!existsSync(join(keysDir, 'keystore.json'))) {
+    throw new Error(`no gateway keystore in ${keysDir}: pass the gateway's --data-dir, or name the patient by --patient-address`);
+  }
+  const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir });
+  const key = await (await Keystore.open(keysDir, passphrase)).getSecret(`eth-patient-${patientId}`);
+  return key ? new Wallet(`0x${Buffer.from(key).toString('hex')}`).address : undefined;
+}
+
+async function listConsents(o: ListOpts, patient: string | undefined): Promise<ListResult> {
   if (!o.chainUrl && !existsSync(join(chainDir(o.dataDir), 'deployment.json'))) {
     throw new Error(`no embedded chain in ${chainDir(o.dataDir)} (pass the gateway's --data-dir, or --chain-url and --deployment)`);
   }
@@ -465,8 +545,8 @@ async function listConsents(o: ListOpts, patientId: string): Promise<ListResult>
     if (Number(net.chainId) !== deployment.chainId) throw new Error(`chain ${redactUrl(chain.url)} has id ${net.chainId}, the deployment is for ${deployment.chainId}`);
     const { registry, consent } = connectContracts(deployment, provider);
     const now = await chainNow(provider);
-    const address = await registry.patientByRef(patientRef(patientId));
-    if (address === ZeroAddress) return { chainId: deployment.chainId, now, items: [] };
+    const address = patient;
+    if (!address || !(await registry.isPatient(address))) return { chainId: deployment.chainId, now, items: [] };
 
     const from = deployment.deployedAtBlock;
     const [granted, revoked, glass] = await Promise.all([
@@ -514,9 +594,13 @@ async function listConsents(o: ListOpts, patientId: string): Promise<ListResult>
           g.revokeTx = ev.e.transactionHash;
         }
       } else {
-        const until = Number(ev.e.args.until);
+        // The session may have been ended early (by the patient or the clinician), or replaced by a later one.
+        const clinician = getAddress(ev.e.args.clinician);
+        const until = Math.min(Number(ev.e.args.until), Number(await consent.breakGlassUntil(address, clinician)));
+        const code = Number(ev.e.args.reasonCode);
         items.push({
-          type: 'break-glass', clinician: getAddress(ev.e.args.clinician), reason: ev.e.args.reason, at: timeOf(ev.e.blockNumber),
+          type: 'break-glass', clinician, reasonCode: code, reasonClass: BREAK_GLASS_REASONS[code] ?? `code ${code}`, reason: ev.e.args.reason,
+          use: Number(ev.e.args.use), at: timeOf(ev.e.blockNumber),
           until, untilIso: iso(until), status: now < until ? 'active' : 'ended', block: ev.e.blockNumber, tx: ev.e.transactionHash,
         });
       }
@@ -576,7 +660,7 @@ function formatList(patientId: string, r: ListResult): string {
   }
   if (glass.length > 0) {
     out += `\nbreak-glass accesses (${glass.length}):\n`;
-    for (const b of glass) out += `  ${b.at}  ${b.clinician}  until ${b.untilIso} (${b.status})  reason ${JSON.stringify(b.reason)}\n`;
+    for (const b of glass) out += `  ${b.at}  ${b.clinician}  until ${b.untilIso} (${b.status})  reason ${JSON.stringify(b.reason)} [${b.reasonClass}]  use #${b.use}\n`;
   } else {
     out += 'no break-glass accesses\n';
   }
