@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import { encodeBody, readingTopic, type ReadingBody } from '@vitalgate/protocol';
 import { startBroker } from '@vitalgate/broker';
 import { Gateway, readStore, type BatchRecord, type OpenedBatch } from '../src/index.js';
@@ -61,6 +63,51 @@ describe('gateway acknowledges only what is durable', function () {
       assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: 30 }, (_, i) => i));
     } finally {
       await broker.close();
+      await t.cleanup();
+    }
+  });
+
+  it('a resumed session\'s queued readings that come in the same read as the CONNACK are taken in, not acknowledged unseen', async () => {
+    // A broker resuming a session writes CONNACK and the queued PUBLISHes back to back; here one
+    // raw TCP peer writes them in a single chunk, the tightest case. MQTT.js's default handler
+    // would acknowledge what arrives before the gateway's own handler is installed.
+    const t = await tempDir();
+    const N = 50;
+    const pubacks: Array<{ id: number; at: number }> = [];
+    const server = createServer((sock) => {
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (p: Packet) => {
+        if (p.cmd === 'connect') {
+          const burst = [mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: true })];
+          for (let i = 0; i < N; i++) {
+            burst.push(mqttPacket.generate({ cmd: 'publish', topic: readingTopic('p-burst', 'dev-burst', 'hr'), payload: Buffer.from(encodeBody(hr(i), 'cbor')), qos: 1, messageId: i + 1, retain: false, dup: true }));
+          }
+          sock.write(Buffer.concat(burst));
+        } else if (p.cmd === 'subscribe') {
+          sock.write(mqttPacket.generate({ cmd: 'suback', messageId: p.messageId!, granted: p.subscriptions.map(() => 1) }));
+        } else if (p.cmd === 'puback') {
+          pubacks.push({ id: p.messageId!, at: Date.now() });
+        } else if (p.cmd === 'pingreq') {
+          sock.write(mqttPacket.generate({ cmd: 'pingresp' }));
+        }
+      });
+      sock.on('data', (d) => parser.parse(d));
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const started = Date.now();
+      const gw = await Gateway.start({ dataDir: t.dir, passphrase: PASS, scrypt: TEST_SCRYPT, logger: memoryLogger().logger, brokerUrl: `mqtt://127.0.0.1:${port}`, clientId: 'gw-burst', batchWindowMs: 400 });
+      const deadline = Date.now() + 10_000;
+      while (pubacks.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(gw.metrics().readingsAccepted, N, 'every reading of the burst was taken in');
+      assert.deepEqual(pubacks.map((a) => a.id).sort((x, y) => x - y), Array.from({ length: N }, (_, i) => i + 1), 'each acknowledged once');
+      assert.ok(pubacks[0]!.at - started >= 350, `a PUBACK came ${pubacks[0]!.at - started} ms after connecting, before the 400 ms batch could be durable`);
+      await gw.stop();
+      assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: N }, (_, i) => i));
+    } finally {
+      server.close();
       await t.cleanup();
     }
   });

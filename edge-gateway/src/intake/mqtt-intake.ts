@@ -73,10 +73,23 @@ export class MqttIntake {
   }
 
   static async connect(sink: IntakeSink, o: MqttIntakeOptions): Promise<MqttIntake> {
-    const client = await mqtt.connectAsync(o.url, { ...o.clientOptions, reconnectPeriod: 1000 });
+    const client = mqtt.connect(o.url, { ...o.clientOptions, reconnectPeriod: 1000 });
     const intake = new MqttIntake(client, sink, o);
     const log = o.logger;
+    // Installed before the first CONNACK: a resumed session's queued messages follow it at once, and
+    // MQTT.js's default handler would acknowledge them with nobody taking them in (they were lost).
     client.handleMessage = (packet: Packet, callback: (err?: Error) => void) => intake.onMessage(packet, callback);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (e: Error) => { client.off('connect', onConnect); reject(e); };
+        const onConnect = () => { client.off('error', onError); resolve(); };
+        client.once('connect', onConnect);
+        client.once('error', onError);
+      });
+    } catch (e) {
+      await client.endAsync(true);
+      throw e;
+    }
     // Tickets of the closed connection can no longer be acknowledged; what they stood for comes again.
     client.on('connect', () => {
       const dropped = intake.acks.clear();
