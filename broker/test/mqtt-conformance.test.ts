@@ -104,6 +104,7 @@ describe('MQTT 3.1.1 conformance: CONNECT, sessions, wills, keep alive', functio
     const m = await b.client.next('publish');
     assert.equal(m.payload.toString(), 'while-away');
     assert.equal(m.qos, 1);
+    assert.equal(m.dup, false, 'queued while away, so sent for the first time: DUP 0');
     // The subscription is part of the session: a message published now arrives too.
     await pub.client.publish('conf/persist', 'now', { qos: 1 });
     assert.equal((await b.client.next('publish')).payload.toString(), 'now');
