@@ -11,6 +11,7 @@ import pino, { type Logger } from 'pino';
 import { openListener, type ListenerOptions, type OpenListener } from './listeners.js';
 import { createMemoryPersistence, type AedesAsyncPersistence } from './memory-persistence.js';
 import { createBrokerMetrics, dropReason, type BrokerMetrics } from './metrics.js';
+import { markRedeliveries } from './delivery-guards.js';
 import { limitPacketSize } from './packet-guard.js';
 import { sessionRules, type SessionRuleStats } from './session-rules.js';
 
@@ -108,7 +109,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     // Unique per instance: brokers sharing Redis tell each other apart by id.
     id: `vitalgate-${process.pid}-${randomBytes(3).toString('hex')}`,
     ...(opts.mq ? { mq: opts.mq } : {}),
-    persistence,
+    // Its queue re-sent on reconnect carries DUP 1 where a message was sent before (delivery-guards.ts).
+    persistence: markRedeliveries(persistence),
     // Device ids are up to 64 characters; MQTT 3.1.1's 23 is a minimum servers must accept, not a cap.
     maxClientsIdLength: 128,
     drainTimeout: opts.drainTimeout ?? 60_000,
@@ -119,7 +121,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     preConnect: rules.preConnect,
     authenticate: rules.authenticate,
     authorizePublish: rules.authorizePublish,
-    ...(opts.policy?.authorizeSubscribe && { authorizeSubscribe: opts.policy.authorizeSubscribe }),
+    authorizeSubscribe: rules.authorizeSubscribe,
     authorizeForward: (_client, packet) => {
       metrics?.forwarded();
       return packet;

@@ -26,6 +26,7 @@
  *    file-persistence.ts) and on the emitter. (QoS 2 already stores the packet before PUBREC.)
  */
 import type { AedesAsyncPersistence } from './memory-persistence.js';
+import { Readable } from 'node:stream';
 
 /** The fields of an aedes Client read here (aedes' typings do not declare all of them). */
 interface ClientState {
@@ -138,6 +139,29 @@ export function withDeliveryGuards<P extends AedesAsyncPersistence>(p: P, opts: 
         };
       }
       return fn.bind(target);
+    },
+  });
+}
+
+/**
+ * DUP 1 on re-delivery [MQTT-3.3.1-1] [MQTT-4.4.0-1], which aedes never sets. When a persistent
+ * session reconnects, aedes sends its queue from `outgoingStream`; a queued PUBLISH that already
+ * has a packet id was sent before (aedes records the id with outgoingUpdate before each write), so
+ * it goes out again with DUP 1, while one queued while the client was away keeps DUP 0. This is the
+ * view of `p` that aedes is given (startBroker): the persistence itself, and its contract, are
+ * unchanged.
+ */
+export function markRedeliveries<P extends AedesAsyncPersistence>(p: P): P {
+  const mark = (packet: { cmd?: string; messageId?: unknown; dup?: boolean }) =>
+    packet?.cmd === 'publish' && typeof packet.messageId === 'number' ? { ...packet, dup: true } : packet;
+  return new Proxy(p, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      if (prop === 'outgoingStream') {
+        return (client: { id: string }) => Readable.from(target.outgoingStream(client)).map(mark);
+      }
+      return (v as (...a: unknown[]) => unknown).bind(target);
     },
   });
 }

@@ -10,8 +10,10 @@
  * How: aedes takes bytes from the connection only through `read()` (on 'readable'). This wraps
  * that method with a small state machine that follows packet boundaries (type byte, remaining
  * length, body) without copying, and destroys the connection as soon as a header declares more
- * than the limit, or a malformed remaining length, or the first packet is not a CONNECT. aedes
- * then sees an ordinary connection error.
+ * than the limit, or a malformed remaining length, or the first packet is not a CONNECT
+ * [MQTT-3.1.0-1], or an UNSUBSCRIBE too short to hold a topic filter [MQTT-3.10.3-2] (mqtt-packet
+ * parses one with none and aedes answers it with UNSUBACK). aedes then sees an ordinary
+ * connection error.
  */
 
 export interface PacketGuardOptions {
@@ -32,6 +34,10 @@ const enum State {
   Body,
 }
 
+/** UNSUBSCRIBE: packet id (2) + one topic filter (2-byte length + at least 1 byte). */
+const UNSUBSCRIBE = 10;
+const MIN_UNSUBSCRIBE_REMAINING = 5;
+
 /** Largest remaining length the protocol allows (4 length bytes). */
 const MAX_REMAINING = 268_435_455;
 
@@ -39,6 +45,7 @@ export function limitPacketSize<S extends ReadableLike>(stream: S, opts: PacketG
   const max = opts.maxPacketBytes;
   let state = State.Type;
   let first = true;
+  let type = 0;
   let length = 0;
   let multiplier = 1;
   let lengthBytes = 0;
@@ -69,6 +76,7 @@ export function limitPacketSize<S extends ReadableLike>(stream: S, opts: PacketG
           return false;
         }
         first = false;
+        type = b >> 4;
         state = State.Length;
         length = 0;
         multiplier = 1;
@@ -89,6 +97,10 @@ export function limitPacketSize<S extends ReadableLike>(stream: S, opts: PacketG
       // Fixed header = type byte + length bytes.
       if (length > MAX_REMAINING || 1 + lengthBytes + length > max) {
         reject(`packet of ${1 + lengthBytes + length} bytes exceeds ${max}`);
+        return false;
+      }
+      if (type === UNSUBSCRIBE && length < MIN_UNSUBSCRIBE_REMAINING) {
+        reject('UNSUBSCRIBE without a topic filter');
         return false;
       }
       remaining = length;

@@ -12,6 +12,15 @@
  *   is closed. aedes would make up an id and give it a session nobody can resume.
  * - **[MQTT-2.3.1-1]** Packet ids sent to a client are never ones its session still holds
  *   (packet-ids.ts).
+ * - **[MQTT-1.5.3-1] [MQTT-1.5.3-2]** A ClientId, username, will topic, topic name or topic filter
+ *   holding U+0000 or ill-formed UTF-8 closes the connection. mqtt-packet decodes strings without
+ *   checking them and turns ill-formed sequences (encoded surrogates included) into U+FFFD, so a
+ *   U+FFFD is refused as well (MQTT lets a server refuse any publish by closing, [MQTT-3.3.5-2];
+ *   Vitalgate topics are ASCII ids anyway).
+ * - **[MQTT-3.3.1-3]** An incoming PUBLISH's DUP flag is cleared before it is forwarded.
+ * - **[MQTT-4.7.1-2] [MQTT-4.7.1-3]** A topic filter whose '#' is not a whole last level or whose
+ *   '+' is not a whole level ("a#", "+a", "a/+b") closes the connection, as aedes does for the
+ *   other malformed filters; aedes' own check lets these through.
  *
  * aedes calls authorizePublish for stored wills from its will sweep and emits 'error' when it is
  * refused; broker.ts listens for that, so a refused will is logged, not a crash.
@@ -32,12 +41,21 @@ interface WillStore extends PacketIdSource {
   delWill(client: { id: string; brokerId?: string }): Promise<unknown>;
 }
 
-type Hooks = Required<Pick<BrokerPolicy, 'authenticate' | 'authorizePublish'>> & {
+type Hooks = Required<Pick<BrokerPolicy, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>> & {
   preConnect: (client: Client, packet: { clientId: string; clean?: boolean }, cb: (err: Error | null, ok: boolean) => void) => void;
   stats(): SessionRuleStats;
 };
 
 const isReadingTopic = (topic: string): boolean => parseReadingTopic(topic).ok;
+
+/** U+0000 [MQTT-1.5.3-2], or U+FFFD: what ill-formed UTF-8 became in mqtt-packet's decoding [MQTT-1.5.3-1]. */
+const badString = (s: string | undefined): boolean => s !== undefined && /[\u0000\ufffd]/.test(s);
+
+/** '#' only as the whole last level, '+' only as a whole level [MQTT-4.7.1-2] [MQTT-4.7.1-3]. */
+function badWildcards(filter: string): boolean {
+  const levels = filter.split('/');
+  return levels.some((l, i) => (l.includes('#') && (l !== '#' || i !== levels.length - 1)) || (l.includes('+') && l !== '+'));
+}
 
 function refuse(code: 2 | 5, message: string): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode: code });
@@ -49,6 +67,11 @@ export function sessionRules(policy: BrokerPolicy | undefined, persistence: Will
   const willOf = (client: Client): PublishPacket | undefined => (client as unknown as { _will?: PublishPacket })._will;
 
   const preConnect: Hooks['preConnect'] = (client, packet, cb) => {
+    const p = packet as { clientId: string; username?: string; will?: { topic?: string } };
+    if (badString(p.clientId) || badString(p.username) || badString(p.will?.topic)) {
+      log.warn({ reason: 'bad-utf8' }, 'connect refused: U+0000 or ill-formed UTF-8 in a string [MQTT-1.5.3-1/2]');
+      return cb(new Error('U+0000 or ill-formed UTF-8 in CONNECT'), false);
+    }
     if (packet.clientId.length === 0 && !packet.clean) emptyPersistentId.add(client);
     useFreePacketIds(client, persistence);
     cb(null, true);
@@ -71,6 +94,10 @@ export function sessionRules(policy: BrokerPolicy | undefined, persistence: Will
   };
 
   const authorizePublish: Hooks['authorizePublish'] = (client, packet, cb) => {
+    if (badString(packet.topic)) return cb(new Error('U+0000 or ill-formed UTF-8 in a topic name'));
+    // DUP is per hop [MQTT-3.3.1-3]: a client's retransmission is a first delivery for subscribers
+    // (aedes would copy the flag into every forwarded copy and into retained messages).
+    if (client) packet.dup = false;
     if (packet.retain && isReadingTopic(packet.topic)) {
       stats.retainedReadingsRefused++;
       log.warn({ client: client?.id, topic: packet.topic.slice(0, 256), reason: 'retained-reading' }, 'publish denied: readings are never retained');
@@ -90,5 +117,12 @@ export function sessionRules(policy: BrokerPolicy | undefined, persistence: Will
     });
   };
 
-  return { preConnect, authenticate, authorizePublish, stats: () => ({ ...stats }) };
+  const authorizeSubscribe: Hooks['authorizeSubscribe'] = (client, sub, cb) => {
+    if (badString(sub.topic)) return cb(new Error('U+0000 or ill-formed UTF-8 in a topic filter'), null);
+    if (badWildcards(sub.topic)) return cb(new Error('wildcards must occupy a whole level'), null);
+    if (policy?.authorizeSubscribe) return policy.authorizeSubscribe(client, sub, cb);
+    cb(null, sub);
+  };
+
+  return { preConnect, authenticate, authorizePublish, authorizeSubscribe, stats: () => ({ ...stats }) };
 }
