@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import fc from 'fast-check';
-import { readWfdbRecord, type WfdbRecord } from '@vitalgate/device-sim';
+import { readWfdbRecord } from '@vitalgate/device-sim';
 import {
   BACKUP_VERSION,
   BACKUP_VERSION_2FA,
@@ -21,8 +20,6 @@ import {
   backupNeedsRecoveryCode,
   backupPatientSecret,
   decodeRecoveryCode,
-  detectPulsePeaks,
-  detectRPeaks,
   encodeRecoveryDigits,
   generateRecoveryCode,
   openRecoveredSecret,
@@ -35,21 +32,11 @@ import {
   writeBackupFile,
   type BeatWindow,
 } from '../src/index.js';
+import { beatsOf, physionet } from './beats.js';
 import { TEST_SCRYPT, tempDir } from './helpers.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const physionet = path.resolve(repoRoot, '..', 'shared', 'data', 'physionet');
 const PASS = 'key backup test passphrase';
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-function beatsOf(rec: WfdbRecord, signal: string, seconds = Infinity): number[] {
-  const i = rec.header.signals.findIndex((s) => s.description === signal);
-  assert.ok(i >= 0, `no signal ${signal}`);
-  const fs = rec.sampleRate(i);
-  const x = rec.physical(i).subarray(0, Math.min(rec.nFrames, Math.round(seconds * fs)));
-  const peaks = /PLETH/.test(signal) ? detectPulsePeaks(x, fs) : detectRPeaks(x, fs);
-  return peaks.map((p) => p / fs);
-}
 
 describe('BSN key backup: recovery code as a second factor', function () {
   this.timeout(60_000);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import mqtt from 'mqtt';
 import { startBroker } from '@vitalgate/broker';
-import { readWfdbRecord, type WfdbRecord } from '@vitalgate/device-sim';
+import { readWfdbRecord } from '@vitalgate/device-sim';
 import { encodeBody, readingTopic } from '@vitalgate/protocol';
 import {
   BackupFormatError,
@@ -17,8 +16,6 @@ import {
   backupMatchesSecret,
   backupPatientSecret,
   defaultBackupPath,
-  detectPulsePeaks,
-  detectRPeaks,
   neighbourWindows,
   parseBackup,
   readBackupFile,
@@ -30,21 +27,10 @@ import {
   writeBackupFile,
   type BeatWindow,
 } from '../src/index.js';
+import { beatsOf, physionet } from './beats.js';
 import { TEST_SCRYPT, tempDir } from './helpers.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const physionet = path.resolve(repoRoot, '..', 'shared', 'data', 'physionet');
 const PASS = 'key backup test passphrase';
-
-/** Beat times (s) of one signal of a record, by description. */
-function beatsOf(rec: WfdbRecord, signal: string, seconds = Infinity): number[] {
-  const i = rec.header.signals.findIndex((s) => s.description === signal);
-  assert.ok(i >= 0, `no signal ${signal}`);
-  const fs = rec.sampleRate(i);
-  const x = rec.physical(i).subarray(0, Math.min(rec.nFrames, Math.round(seconds * fs)));
-  const peaks = /PLETH/.test(signal) ? detectPulsePeaks(x, fs) : detectRPeaks(x, fs);
-  return peaks.map((p) => p / fs);
-}
 
 describe('BSN key backup and recovery', function () {
   this.timeout(60_000);
