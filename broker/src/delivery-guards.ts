@@ -154,14 +154,22 @@ export function withDeliveryGuards<P extends AedesAsyncPersistence>(p: P, opts: 
 export function markRedeliveries<P extends AedesAsyncPersistence>(p: P): P {
   const mark = (packet: { cmd?: string; messageId?: unknown; dup?: boolean }) =>
     packet?.cmd === 'publish' && typeof packet.messageId === 'number' ? { ...packet, dup: true } : packet;
+  // Bound methods are made once per method, not at every call: aedes calls the persistence
+  // several times per message.
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(p, {
     get(target, prop) {
       const v = Reflect.get(target, prop, target) as unknown;
       if (typeof v !== 'function') return v;
-      if (prop === 'outgoingStream') {
-        return (client: { id: string }) => Readable.from(target.outgoingStream(client)).map(mark);
+      let f = bound.get(prop);
+      if (f === undefined || (f as { original?: unknown }).original !== v) {
+        f = prop === 'outgoingStream'
+          ? (client: { id: string }) => Readable.from(target.outgoingStream(client)).map(mark)
+          : (v as (...a: unknown[]) => unknown).bind(target);
+        (f as { original?: unknown }).original = v;
+        bound.set(prop, f);
       }
-      return (v as (...a: unknown[]) => unknown).bind(target);
+      return f;
     },
   });
 }
