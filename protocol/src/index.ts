@@ -5,6 +5,7 @@ export * from './topics.js';
 export * from './payload.js';
 export * from './epoch-keys.js';
 export * from './patient-ref.js';
+export * from './request-signature.js';
 export * from './epochs.js';
 export * from './sealed-batch.js';
 export * from './decimal.js';

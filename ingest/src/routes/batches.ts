@@ -1,0 +1,83 @@
+/**
+ * PUT /v1/batches/{id}?patient=&patientAccount=&stream=&device=&epoch=&seq=&firstTs=&lastTs=&count=
+ *   Body: the sealed batch (application/octet-stream). The id must be its SHA-256. Its sealed header
+ *   (authenticated plaintext: no key is needed to read it) must match the query, and the calling
+ *   gateway must be the one the Registry binds `patientAccount` to. 201 when stored, 200 when the
+ *   same bytes were already there (idempotent).
+ * GET /v1/batches/{id}?patient=&patientAccount=
+ *   The stored ciphertext, to the patient's own gateway.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { getAddress, isAddress } from 'ethers';
+import { batchId, isValidId, parseBatch } from '@vitalgate/protocol';
+import { refuse } from '../errors.js';
+import type { GatewayDirectory } from '../gateway-directory.js';
+import { batchKey, type ObjectStore } from '../storage/object-store.js';
+
+const ID_RE = /^[0-9a-f]{64}$/;
+
+export interface BatchRouteOptions {
+  store: ObjectStore;
+  directory: GatewayDirectory;
+  auth: (req: FastifyRequest) => Promise<void>;
+}
+
+type Query = Record<string, string | undefined>;
+
+function requireId(id: string): string {
+  if (!ID_RE.test(id)) throw refuse(400, 'bad-id', 'the batch id must be 64 lowercase hex characters (the SHA-256 of the sealed batch)');
+  return id;
+}
+
+function requireInt(q: Query, name: string): number {
+  const v = q[name];
+  if (v === undefined || !/^\d{1,15}$/.test(v)) throw refuse(400, 'bad-metadata', `query parameter ${name} must be a non-negative integer`);
+  return Number(v);
+}
+
+/** The patient named by the request, and a check that the caller is that patient's gateway. */
+async function patientOf(q: Query, gateway: string, directory: GatewayDirectory): Promise<{ patientId: string; account: string }> {
+  const patientId = q.patient;
+  if (patientId === undefined || !isValidId(patientId)) throw refuse(400, 'bad-metadata', 'query parameter patient must be a patient id');
+  const account = q.patientAccount;
+  if (account === undefined || !isAddress(account)) throw refuse(400, 'bad-metadata', 'query parameter patientAccount must be the patient\'s 0x account');
+  const servedBy = await directory.gatewayOf(account);
+  if (servedBy !== gateway) throw refuse(403, 'not-your-patient', `patient account ${getAddress(account)} is not served by ${gateway}`);
+  return { patientId, account: getAddress(account) };
+}
+
+export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): Promise<void> {
+  app.put<{ Params: { id: string }; Querystring: Query }>('/v1/batches/:id', { preHandler: o.auth }, async (req, reply) => {
+    const id = requireId(req.params.id);
+    const body = req.body as unknown;
+    if (!(body instanceof Uint8Array) || body.length === 0) throw refuse(400, 'empty-body', 'the body must be the sealed batch (application/octet-stream)');
+    if (batchId(body) !== id) throw refuse(400, 'id-mismatch', 'the body does not hash to the batch id in the path');
+    const { patientId } = await patientOf(req.query, req.gateway!, o.directory);
+    const parsed = parseBatch(body);
+    if (!parsed.ok) throw refuse(400, 'bad-batch', `not a sealed batch: ${parsed.reason}`);
+    const h = parsed.value.header;
+    const expect: Array<[string, unknown, unknown]> = [
+      ['patient', h.patientId, patientId],
+      ['stream', h.stream, req.query.stream],
+      ['device', h.deviceId, req.query.device],
+      ['epoch', h.epoch, requireInt(req.query, 'epoch')],
+      ['seq', h.seq, requireInt(req.query, 'seq')],
+      ['firstTs', h.firstTs, requireInt(req.query, 'firstTs')],
+      ['lastTs', h.lastTs, requireInt(req.query, 'lastTs')],
+      ['count', h.count, requireInt(req.query, 'count')],
+    ];
+    const wrong = expect.filter(([, inHeader, inQuery]) => inHeader !== inQuery).map(([name]) => name);
+    if (wrong.length) throw refuse(400, 'header-mismatch', `the sealed header does not match the request's ${wrong.join(', ')}`);
+    const created = await o.store.put(batchKey(patientId, id), body);
+    req.log.info({ id, patientId, gateway: req.gateway, bytes: body.length, created }, created ? 'batch stored' : 'batch already stored');
+    return reply.code(created ? 201 : 200).send({ id, stored: true, created });
+  });
+
+  app.get<{ Params: { id: string }; Querystring: Query }>('/v1/batches/:id', { preHandler: o.auth }, async (req, reply) => {
+    const id = requireId(req.params.id);
+    const { patientId } = await patientOf(req.query, req.gateway!, o.directory);
+    const bytes = await o.store.get(batchKey(patientId, id));
+    if (!bytes) throw refuse(404, 'not-found', `no batch ${id} for patient ${patientId}`);
+    return reply.type('application/octet-stream').send(Buffer.from(bytes));
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * The ingest HTTP service. It keeps no state of its own beyond object storage (and, later, the
+ * catalog), so instances behind one address serve the same gateways; the replay cache is the one
+ * thing they must share (Redis) when there are several.
+ *
+ * Bad input of any kind is a 4xx with {"error", "message"}; a fault of ours is a 500 that names
+ * no detail. Bodies are capped (`maxBodyBytes`) before they are buffered.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { IngestError } from './errors.js';
+import type { GatewayDirectory } from './gateway-directory.js';
+import { gatewayAuth } from './plugins/gateway-auth.js';
+import type { ReplayCache } from './replay-cache.js';
+import { batchRoutes } from './routes/batches.js';
+import type { ObjectStore } from './storage/object-store.js';
+
+export interface IngestOptions {
+  store: ObjectStore;
+  directory: GatewayDirectory;
+  replay: ReplayCache;
+  /** Largest request body accepted (default 8 MiB: a batch closes at 5000 samples). */
+  maxBodyBytes?: number;
+  maxSkewSeconds?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
+  // The logger is pino's; fastify's type for it is narrower than pino's own.
+  const app = Fastify({
+    ...(o.logger && { loggerInstance: o.logger as unknown as FastifyBaseLogger }),
+    bodyLimit: o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    // No per-request lines with the URL: its query names the patient. Routes log what matters.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((e, req, reply) => {
+    const err = e as Error & { statusCode?: number; code?: string };
+    if (err instanceof IngestError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    const status = err.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const code = status === 413 ? 'body-too-large' : status === 415 ? 'unsupported-media-type' : 'bad-request';
+      return reply.code(status).send({ error: code, message: err.message });
+    }
+    req.log.error({ err: err.message }, 'ingest request failed');
+    return reply.code(500).send({ error: 'internal', message: 'ingest could not complete the request; it is safe to retry' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'no-such-route', message: `${req.method} ${req.url.split('?')[0]} is not an ingest endpoint` }));
+  const auth = gatewayAuth({ directory: o.directory, replay: o.replay, ...(o.maxSkewSeconds !== undefined && { maxSkewSeconds: o.maxSkewSeconds }), ...(o.now && { now: o.now }) });
+  await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth }));
+  return app;
+}

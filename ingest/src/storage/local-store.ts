@@ -1,0 +1,68 @@
+/**
+ * Object storage on the local filesystem: each object is written to a temporary file, fsynced,
+ * linked into place (which fails if the name exists, so an object is never replaced), and its
+ * directory fsynced. A reader therefore sees no object or the whole of it.
+ */
+import { mkdir, open, link, readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { ObjectStore } from './object-store.js';
+
+const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+
+export class LocalObjectStore implements ObjectStore {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  private pathOf(key: string): string {
+    if (!KEY_RE.test(key) || key.length > 512) throw new Error(`invalid object key ${JSON.stringify(key.slice(0, 80))}`);
+    const p = join(this.root, ...key.split('/'));
+    if (!p.startsWith(this.root + sep)) throw new Error('object key escapes the store');
+    return p;
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<boolean> {
+    const path = this.pathOf(key);
+    const dir = dirname(path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    let created = true;
+    try {
+      await link(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      created = false;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+    return created;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      return new Uint8Array(await readFile(this.pathOf(key)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  describe(): string {
+    return `local ${this.root}`;
+  }
+}

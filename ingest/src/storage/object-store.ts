@@ -1,0 +1,16 @@
+/**
+ * Where ingest keeps ciphertext. Objects are immutable and named by their content (a batch by its
+ * id, the SHA-256 of its bytes), so a second PUT of the same bytes is a no-op and a different body
+ * can never replace one.
+ */
+export interface ObjectStore {
+  /** Stores `bytes` under `key` durably; resolves `false` when an object with that key already exists. */
+  put(key: string, bytes: Uint8Array): Promise<boolean>;
+  /** The object's bytes, or undefined when there is none. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** A short description for logs and `--help` (no credentials). */
+  describe(): string;
+}
+
+/** Keys are "batches/{patient}/{id}": readable, and every character safe in a path and an S3 key. */
+export const batchKey = (patientId: string, id: string): string => `batches/${patientId}/${id}`;
