@@ -1,7 +1,7 @@
 /**
- * The whole demo pipeline in one process: embedded broker, gateway, simulated devices. `run` and
- * `start` both use it; production runs the same pieces as separate `vitalgate broker` and
- * `vitalgate gateway` processes.
+ * The whole demo pipeline in one process: embedded chain, ingest (the cloud, on local storage),
+ * broker, gateway and simulated devices. `run` and `start` both use it; production runs the same
+ * pieces as separate `vitalgate broker`, `vitalgate gateway` and ingest processes.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import pino, { type Logger } from 'pino';
@@ -10,6 +10,7 @@ import { Simulation, type SimulationOptions } from '@vitalgate/device-sim';
 import { Gateway } from '@vitalgate/edge-gateway';
 import { resolvePassphrase } from './passphrase.js';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from './chain/embedded.js';
+import { startEmbeddedIngest, type EmbeddedIngest } from './cloud/embedded-ingest.js';
 
 export interface PipelineOptions {
   devices: number;
@@ -35,6 +36,8 @@ export interface Pipeline {
   sim: Simulation;
   log: Logger;
   chain?: EmbeddedChain;
+  /** The embedded cloud the gateway uploads to (with the chain: requests are signed by the gateway's account). */
+  ingest?: EmbeddedIngest;
   /** Stops the devices, waits for their publishes, seals everything, shuts down. */
   shutdown(): Promise<void>;
 }
@@ -43,10 +46,13 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
   const log = pino({ level: o.logLevel ?? 'warn' }, pino.destination(2));
   const { passphrase } = resolvePassphrase(o.passphraseFile);
   const chain = o.chain === false ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
+  let ingest: EmbeddedIngest | undefined;
   let broker: RunningBroker;
   try {
+    if (chain) ingest = await startEmbeddedIngest(o.dataDir, chain, log.child({ name: 'ingest' }));
     broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0, logger: log.child({ name: 'broker' }) });
   } catch (e) {
+    await ingest?.stop();
     await chain?.stop();
     throw e;
   }
@@ -63,6 +69,8 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
       epochPeriodMs: o.epochMinutes ? o.epochMinutes * 60_000 : undefined,
       logger: log.child({ name: 'gateway' }),
       ...(chain ? { chain: { url: chain.url, deploymentFile: chain.deploymentFile, adminKey: chain.adminKey, anchorPeriodMs: (o.anchorSeconds ?? 30) * 1000 } } : {}),
+      // A one-shot run leaves nothing behind in the spool: its cloud copy is what `open --from-ingest` reads.
+      ...(ingest ? { ingest: { url: ingest.url, stopTimeoutMs: 300_000 } } : {}),
     });
     const sim = new Simulation({ brokerUrl: broker.url, devices: o.devices, durationS: o.durationS, profile: o.profile, encoding: o.encoding });
     if (o.sentLog) {
@@ -74,12 +82,13 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
     await sim.connect(onConnectProgress);
     const gw = gateway;
     return {
-      broker, gateway: gw, sim, log, chain,
+      broker, gateway: gw, sim, log, chain, ingest,
       async shutdown() {
         await sim.stop();
         await sim.close();
         await gw.stop();
         await broker.close();
+        await ingest?.stop();
         await chain?.stop();
         if (sent) await new Promise<void>((r) => sent!.end(r));
       },
@@ -87,6 +96,7 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
   } catch (e) {
     await gateway?.stop().catch(() => undefined);
     await broker.close();
+    await ingest?.stop();
     await chain?.stop();
     sent?.end();
     throw e;

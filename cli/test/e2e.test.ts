@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeBody, type ReadingBody } from '@vitalgate/protocol';
 import { vitalgate } from './cli.js';
+import { LocalObjectStore, batchKey } from '@vitalgate/ingest';
 
 interface Line extends Record<string, unknown> { patientId: string; deviceId: string; stream: string; seq: number }
 
@@ -91,8 +92,18 @@ describe('end to end: vitalgate run → vitalgate open', function () {
     assert.deepEqual({ verified: v.verified, failed: v.failed, unanchored: v.unanchored }, { verified: v.batches, failed: 0, unanchored: 0 });
     assert.ok(v.anchors.length >= 1 && v.anchors.every((a) => a.ok && a.blockTimestamp > 0));
 
+    // … every batch reached the embedded cloud exactly as sealed (ciphertext only: the scan above covered it) …
+    const index = (await readFile(join(data, 'index.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; patientId: string; pack: string; offset: number; bytes: number });
+    const cloud = new LocalObjectStore(join(data, 'cloud'));
+    for (const r of index) {
+      const packBytes = await readFile(join(data, 'store', 'packs', `${r.pack}.vgp`));
+      assert.deepEqual(await cloud.get(batchKey(r.patientId, r.id)), new Uint8Array(packBytes.subarray(r.offset, r.offset + r.bytes)), `batch ${r.id} in the cloud`);
+    }
+    const confirmed = (await readFile(join(data, 'uploads.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    assert.deepEqual(new Set(confirmed), new Set(index.map((r) => r.id)), 'every upload confirmed once by ingest');
+    assert.equal(confirmed.length, index.length);
+
     // … and one flipped byte in one stored batch fails exactly that batch.
-    const index = (await readFile(join(data, 'index.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; pack: string; offset: number; bytes: number });
     const victim = index[Math.floor(index.length / 2)]!;
     const packFile = join(data, 'store', 'packs', `${victim.pack}.vgp`);
     const pack = await readFile(packFile);

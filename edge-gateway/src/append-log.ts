@@ -125,8 +125,19 @@ export class AppendLog<T extends object> {
     return this.next;
   }
 
-  /** Appends the records durably (one write, one fsync) and returns their sequence numbers. */
-  async append(values: readonly T[]): Promise<number[]> {
+  /**
+   * Appends the records durably (one write, one fsync) and returns their sequence numbers.
+   * Concurrent calls are taken one after the other, so numbers never collide.
+   */
+  append(values: readonly T[]): Promise<number[]> {
+    const run = this.queue.then(() => this.appendNow(values));
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  private queue: Promise<void> = Promise.resolve();
+
+  private async appendNow(values: readonly T[]): Promise<number[]> {
     const fh = this.fh;
     if (!fh) throw new Error(`log ${this.path} is closed`);
     if (values.length === 0) return [];

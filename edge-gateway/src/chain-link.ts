@@ -25,6 +25,7 @@ export interface ChainOptions {
 
 export class ChainLink {
   private readonly registered = new Set<string>();
+  private readonly ensuring = new Map<string, Promise<void>>();
   private constructor(
     readonly provider: JsonRpcProvider,
     readonly deployment: Deployment,
@@ -95,8 +96,18 @@ export class ChainLink {
    * Makes sure the patient is registered and bound to this gateway (development chains only: needs
    * the admin key). Without the admin key this only checks, and says what an admin must do.
    */
-  async ensurePatient(patientId: string): Promise<void> {
-    if (this.registered.has(patientId)) return;
+  ensurePatient(patientId: string): Promise<void> {
+    if (this.registered.has(patientId)) return Promise.resolve();
+    // The anchorer and the uploader may ask at once: one registration per patient, not two racing.
+    let p = this.ensuring.get(patientId);
+    if (!p) {
+      p = this.registerPatient(patientId).finally(() => this.ensuring.delete(patientId));
+      this.ensuring.set(patientId, p);
+    }
+    return p;
+  }
+
+  private async registerPatient(patientId: string): Promise<void> {
     const patient = await this.patientWallet(patientId);
     const reg = this.contracts.registry;
     if (await reg.isPatient(patient.address)) {

@@ -10,6 +10,8 @@ export interface DataDirLayout {
   anchors: string;
   /** The gateway's chain account (public address only), for keyless tools such as verify. */
   account: string;
+  /** Batches ingest has confirmed (the upload spool is the index minus these). */
+  uploads: string;
 }
 
 export function dataDirLayout(root: string): DataDirLayout {
@@ -21,5 +23,6 @@ export function dataDirLayout(root: string): DataDirLayout {
     epochs: join(root, 'epochs.jsonl'),
     anchors: join(root, 'anchors.jsonl'),
     account: join(root, 'gateway-account.json'),
+    uploads: join(root, 'uploads.jsonl'),
   };
 }

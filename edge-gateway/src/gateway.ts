@@ -25,6 +25,8 @@ import {
 } from '@vitalgate/firmware-bridge';
 import { adoptUncommitted } from './adopt-uncommitted.js';
 import { Anchorer, type AnchorerStatus } from './anchorer.js';
+import { IngestSender } from './upload/ingest-sender.js';
+import { Uploader, type UploaderStatus } from './upload/uploader.js';
 import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
 import { ChainLink, type ChainOptions } from './chain-link.js';
 import { Batcher, type PendingBatch } from './batcher.js';
@@ -73,6 +75,8 @@ export interface GatewayOptions {
   ble?: Array<{ radio: string; patientId: string; devices?: string[] }>;
   /** Anchor batch roots on this chain (omit for no anchoring). */
   chain?: ChainOptions & { anchorPeriodMs?: number };
+  /** Upload every durable batch to this ingest service (needs `chain`: requests are signed with the gateway's account). */
+  ingest?: { url: string; concurrency?: number; /** How long `stop` keeps uploading what waits (default 10 s; the rest goes after the next start). */ stopTimeoutMs?: number };
   /** Patients whose readings this gateway takes; default every patient. */
   patients?: string[];
   batchWindowMs?: number;
@@ -107,6 +111,7 @@ export interface GatewayMetrics {
   ble: BleSourceStatus[];
   mqtt?: MqttIntakeStatus;
   anchoring?: AnchorerStatus;
+  upload?: UploaderStatus;
   /** Batches found in the store but not in the index at start (a crash between the two), adopted. */
   adoptedAtStart: number;
 }
@@ -146,6 +151,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly serialSources: SerialSource[] = [];
   private readonly bleSources: BleSource[] = [];
   private anchorer: Anchorer | undefined;
+  private uploader: Uploader | undefined;
   chainLink: ChainLink | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -180,6 +186,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const logger = opts.logger ?? pino({ name: 'gateway' }, pino.destination(2));
     const dirs = dataDirLayout(opts.dataDir);
     await ensureDir(dirs.root, 0o700);
+    if (opts.ingest && !opts.chain) throw new Error('uploading to ingest needs the chain: requests are signed with the gateway\'s registered account, and ingest checks patients against the Registry');
     const lock = await DataDirLock.acquire(dirs.root, opts.lockPurpose ?? 'gateway');
     let gw: Gateway;
     try {
@@ -216,6 +223,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
         gw.on('sealed', (recs) => gw.anchorer!.add(recs));
         gw.anchorer.start();
+        if (opts.ingest) {
+          gw.uploader = await Uploader.open(dirs.uploads, loaded, gw.store, new IngestSender(opts.ingest.url, gw.chainLink), {
+            ...(opts.ingest.concurrency !== undefined && { concurrency: opts.ingest.concurrency }), logger: logger.child({ part: 'upload' }),
+          });
+          gw.on('sealed', (recs) => gw.uploader!.add(recs));
+          gw.uploader.start();
+          logger.info({ ingest: redactUrl(opts.ingest.url), waiting: gw.uploader.status().waiting }, 'uploading to ingest');
+        }
         logger.info({ chain: redactUrl(opts.chain.url), account: gw.chainLink.address }, 'anchoring on chain');
       }
       if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
@@ -471,6 +486,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       ...(this.mqtt ? { mqtt: this.mqtt.status() } : {}),
       adoptedAtStart: this.adopted,
       ...(this.anchorer ? { anchoring: this.anchorer.status() } : {}),
+      ...(this.uploader ? { upload: this.uploader.status() } : {}),
     };
   }
 
@@ -490,7 +506,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.stopped = true;
     clearInterval(this.timer);
     await this.flush(true);
+    // Anchoring first: one transaction, which a long final upload would otherwise starve of CPU.
     await this.anchorer?.stop();
+    await this.uploader?.stop(this.opts.ingest?.stopTimeoutMs);
     this.throttle.report();
     await this.index.close();
     await this.epochs.close();

@@ -14,3 +14,4 @@ export * from './anchorer.js';
 export * from './verify.js';
 export * from './bsn/index.js';
 export * from './data-dir-lock.js';
+export * from './upload/uploader.js';

@@ -39,6 +39,22 @@ describe('append-only log', () => {
     }
   });
 
+  it('concurrent appends get distinct, increasing numbers and all read back', async () => {
+    const t = await tempDir();
+    try {
+      const path = join(t.dir, 'log.jsonl');
+      const { log } = await AppendLog.open<Rec>(path);
+      const lsns = await Promise.all(Array.from({ length: 20 }, (_, i) => log.append([{ name: `r${i}`, n: i }])));
+      await log.close();
+      assert.deepEqual(lsns.flat().sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i));
+      const r = await readLog<Rec>(path);
+      assert.equal(r.damagedLines, 0);
+      assert.equal(r.entries.length, 20);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('a damaged line in the middle is skipped and counted; no other record changes number', async () => {
     const t = await tempDir();
     try {

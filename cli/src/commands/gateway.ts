@@ -51,10 +51,13 @@ export function registerGateway(program: Command): void {
     .option('--deployment <file>', 'deployment file written by `vitalgate chain up` (default <data-dir>/chain/deployment.json)')
     .option('--chain-admin-key-file <file>', 'development chains only: a Registry admin key, so the gateway registers itself and its patients')
     .option('--anchor-seconds <s>', 'anchor period (default 30)', positiveNumber('--anchor-seconds'))
+    .option('--ingest <url>', 'upload every sealed batch to this ingest service (needs --chain-url: requests are signed with the gateway\'s registered account); what ingest has not confirmed waits on disk and is retried')
     .option('--log-level <level>', 'pino log level (default info)')
     .addHelpText('after', `\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number }) => {
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number; ingest?: string }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
+      if (o.ingest && !o.chainUrl) throw new Error('--ingest needs --chain-url (and --deployment): ingest takes only requests signed by a gateway registered on chain');
+      if (o.ingest && !/^https?:\/\//.test(o.ingest)) throw new Error(`--ingest ${redactUrl(o.ingest)}: expected an http:// or https:// URL`);
       const at = (flag: string, v: string) => {
         const i = v.lastIndexOf('@');
         if (i <= 0 || i === v.length - 1) throw new Error(`${flag} ${v}: expected SOURCE@PATIENT`);
@@ -91,6 +94,7 @@ export function registerGateway(program: Command): void {
           adminKey: o.chainAdminKeyFile ? readFileSync(o.chainAdminKeyFile, 'utf8').trim() : undefined,
           anchorPeriodMs: (o.anchorSeconds ?? 30) * 1000,
         } } : {}),
+        ...(o.ingest ? { ingest: { url: o.ingest } } : {}),
         lockPurpose: 'gateway',
         epochPeriodMs: (o.epochMinutes ?? cfg.epochMinutes ?? 15) * 60_000,
         logger: log,

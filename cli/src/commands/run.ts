@@ -46,7 +46,12 @@ export function registerRun(program: Command): void {
       clearInterval(ticker);
       status.update('flushing: sealing the last batches…', true);
       const s = p.sim.stats();
-      await p.shutdown();
+      // Shutting down seals the rest, anchors it and uploads it: say how much is left.
+      const closing = setInterval(() => {
+        const u = p.gateway.metrics().upload;
+        if (u?.waiting) status.update(`flushing: uploading to the embedded ingest, ${u.waiting} batches left${u.lastError ? ` (${u.lastError})` : ''}…`);
+      }, 1000);
+      await p.shutdown().finally(() => clearInterval(closing));
       status.done();
       process.off('SIGINT', interrupt);
       process.off('SIGTERM', interrupt);
@@ -58,6 +63,7 @@ export function registerRun(program: Command): void {
         sealedReadings: g.readingsSealed, batches: g.batchesSealed, bytesStored: g.bytesStored,
         epoch: g.epoch, patientsEnrolled: g.patientsEnrolled, wallS: (Date.now() - t0) / 1000,
         anchors: g.anchoring?.anchors ?? 0, anchoredBatches: g.anchoring?.anchoredBatches ?? 0, unanchoredBatches: g.anchoring?.unanchoredBatches ?? 0,
+        uploadedBatches: g.upload?.uploaded ?? 0, uploadWaiting: g.upload?.waiting ?? 0,
       };
       const reconciled = s.failed === 0 && g.readingsSealed === s.acked && g.rejected === 0;
       if (o.json) {
@@ -69,6 +75,7 @@ export function registerRun(program: Command): void {
           `gateway   ${summary.accepted} accepted, ${summary.duplicates} duplicates dropped, ${summary.rejected} rejected`,
           `sealed    ${summary.sealedReadings} readings in ${summary.batches} batches (${(summary.bytesStored / 1024).toFixed(1)} KiB) under epoch ${summary.epoch}`,
           g.anchoring ? `anchored  ${summary.anchoredBatches} batches under ${summary.anchors} Merkle roots on the embedded chain (${summary.unanchoredBatches} waiting)` : 'anchored  (no chain)',
+          g.upload ? `uploaded  ${summary.uploadedBatches} batches to the embedded ingest (${summary.uploadWaiting} waiting; ciphertext in ${summary.dataDir}/cloud)` : 'uploaded  (no chain, no ingest)',
           `data dir  ${summary.dataDir}   (read it back: vitalgate open --data-dir ${summary.dataDir}; prove it: vitalgate verify --data-dir ${summary.dataDir})`,
           reconciled ? 'every acknowledged reading is sealed' : 'MISMATCH: not every acknowledged reading was sealed',
         ].join('\n') + '\n');

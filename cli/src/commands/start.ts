@@ -44,7 +44,8 @@ export function registerStart(program: Command): void {
         const rotatesIn = Math.max(0, Math.ceil((Math.floor(now / (o.epochMinutes * 60_000)) + 1) * o.epochMinutes * 60_000 - now) / 1000);
         const mmss = `${Math.floor(rotatesIn / 60)}:${String(Math.floor(rotatesIn % 60)).padStart(2, '0')}`;
         const anchored = g.anchoring ? `  anchored ${g.anchoring.anchoredBatches}${g.anchoring.lastError ? ' (chain unreachable, retrying)' : ''}` : '';
-        status.update(`readings/s ${rate.toFixed(1).padStart(6)}  sealed ${g.readingsSealed}  batches ${g.batchesSealed}${anchored}  pending ${g.pendingReadings}  rejected ${g.rejected}  epoch ${g.epoch} (next in ${mmss})`);
+        const uploaded = g.upload ? `  uploaded ${g.upload.uploaded}${g.upload.waiting ? ` (${g.upload.waiting} waiting${g.upload.lastError ? ', ingest unreachable, retrying' : ''})` : ''}` : '';
+        status.update(`readings/s ${rate.toFixed(1).padStart(6)}  sealed ${g.readingsSealed}  batches ${g.batchesSealed}${anchored}${uploaded}  pending ${g.pendingReadings}  rejected ${g.rejected}  epoch ${g.epoch} (next in ${mmss})`);
       }, 1000);
       const stop = () => void p.sim.stop();
       process.once('SIGINT', stop);
@@ -65,11 +66,16 @@ export function registerStart(program: Command): void {
         process.stdin.setRawMode(false);
         process.stdin.pause();
       }
-      process.stderr.write('stopping: sealing the last batches…\n');
+      process.stderr.write('stopping: sealing the last batches, anchoring and uploading them…\n');
       const s = p.sim.stats();
-      await p.shutdown();
+      const closing = setInterval(() => {
+        const u = p.gateway.metrics().upload;
+        if (u?.waiting) process.stderr.write(`  uploading: ${u.waiting} batches left${u.lastError ? ` (${u.lastError})` : ''}\n`);
+      }, 2000);
+      await p.shutdown().finally(() => clearInterval(closing));
       const g = p.gateway.metrics();
-      process.stderr.write(`sent ${s.published}, sealed ${g.readingsSealed} readings in ${g.batchesSealed} batches, rejected ${g.rejected}, epoch ${g.epoch}\n`);
+      process.stderr.write(`sent ${s.published}, sealed ${g.readingsSealed} readings in ${g.batchesSealed} batches, rejected ${g.rejected}, epoch ${g.epoch}`
+        + `${g.upload ? `, uploaded ${g.upload.uploaded} batches to the embedded ingest (${g.upload.waiting} waiting)` : ''}\n`);
       if (g.readingsSealed !== s.acked) {
         process.stderr.write(`MISMATCH: ${s.acked} acknowledged but ${g.readingsSealed} sealed\n`);
         process.exitCode = 1;
