@@ -103,6 +103,19 @@ describe('end to end: vitalgate run → vitalgate open', function () {
     assert.deepEqual(new Set(confirmed), new Set(index.map((r) => r.id)), 'every upload confirmed once by ingest');
     assert.equal(confirmed.length, index.length);
 
+    // … and read back from the cloud (the embedded ingest, as the patients' gateway), every
+    // (device, stream, seq) is there exactly once, with the same values.
+    const fromCloud = await vitalgate(['open', '--data-dir', data, '--from-ingest', '--json'], env);
+    assert.equal(fromCloud.code, 0, fromCloud.stderr);
+    const cloudGot = fromCloud.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line);
+    assert.equal(cloudGot.length, sent.length);
+    const cloudSeen = new Map<string, Line>();
+    for (const r of cloudGot) {
+      assert.ok(!cloudSeen.has(key(r)), `twice from the cloud: ${key(r)}`);
+      cloudSeen.set(key(r), r);
+    }
+    for (const r of sent) assert.deepEqual(bodyOf(cloudSeen.get(key(r)) ?? {}), bodyOf(r), `from the cloud: ${key(r)}`);
+
     // … and one flipped byte in one stored batch fails exactly that batch.
     const victim = index[Math.floor(index.length / 2)]!;
     const packFile = join(data, 'store', 'packs', `${victim.pack}.vgp`);

@@ -51,7 +51,8 @@ export async function* readStore(dataDir: string, passphrase: string): AsyncGene
   }
 }
 
-async function openOne(keystore: Keystore, pack: string, id: string, bytes: Uint8Array): Promise<OpenedBatch> {
+/** Parses and opens one sealed batch with its patient's key from the keystore. */
+export async function openOne(keystore: Keystore, pack: string, id: string, bytes: Uint8Array): Promise<OpenedBatch> {
   const parsed = parseBatch(bytes);
   if (!parsed.ok) return { id, pack, ok: false, reason: parsed.reason };
   const { header } = parsed.value;

@@ -26,6 +26,7 @@ export interface ChainOptions {
 export class ChainLink {
   private readonly registered = new Set<string>();
   private readonly ensuring = new Map<string, Promise<void>>();
+  private registrations: Promise<void> = Promise.resolve();
   private constructor(
     readonly provider: JsonRpcProvider,
     readonly deployment: Deployment,
@@ -101,7 +102,11 @@ export class ChainLink {
     // The anchorer and the uploader may ask at once: one registration per patient, not two racing.
     let p = this.ensuring.get(patientId);
     if (!p) {
-      p = this.registerPatient(patientId).finally(() => this.ensuring.delete(patientId));
+      // One registration at a time: they are sent from one admin account, and concurrent sends
+      // from one account race for the same nonce.
+      const run = this.registrations.then(() => this.registerPatient(patientId));
+      this.registrations = run.catch(() => undefined);
+      p = run.finally(() => this.ensuring.delete(patientId));
       this.ensuring.set(patientId, p);
     }
     return p;

@@ -15,3 +15,4 @@ export * from './verify.js';
 export * from './bsn/index.js';
 export * from './data-dir-lock.js';
 export * from './upload/uploader.js';
+export * from './upload/cloud-reader.js';

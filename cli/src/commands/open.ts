@@ -1,8 +1,13 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { dataDirLayout, readStore } from '@vitalgate/edge-gateway';
-import { isWaveformBody } from '@vitalgate/protocol';
+import pino from 'pino';
+import { dataDirLayout, readIngest, readStore } from '@vitalgate/edge-gateway';
+import { isWaveformBody, redactUrl } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
+import { chainDir, startEmbeddedChain } from '../chain/embedded.js';
+import { cloudDir, startEmbeddedIngest } from '../cloud/embedded-ingest.js';
 
 export function registerOpen(program: Command): void {
   program
@@ -12,43 +17,72 @@ export function registerOpen(program: Command): void {
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
     .option(...ALLOW_DEMO_OPTION)
     .option('--json', 'one JSON reading per line on stdout')
+    .option('--from-ingest [url]', 'read the cloud copy instead: every batch this gateway uploaded to that ingest service, fetched as the patients\' gateway (signed with its chain account) and decrypted here. Without a URL: the embedded ingest of `run`/`start` ({data-dir}/cloud), started for this command')
     .addHelpText('after', [
       '',
       'Each JSON line: {patientId, deviceId, stream, seq, ts, rate+samples | values(+rr), batchId, epoch}.',
       'A batch that fails its checks (hash, format, authentication) is reported on stderr and the',
       'command exits 1; the readings of every other batch are still printed.',
+      '',
+      'With --from-ingest, the keys still come from <data-dir>: the cloud holds only ciphertext.',
     ].join('\n'))
-    .action(async (o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean }) => {
-      const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
-      let batches = 0;
-      let readings = 0;
-      let failed = 0;
-      const out = process.stdout;
-      const write = (s: string) => (out.write(s) ? undefined : new Promise<void>((r) => out.once('drain', () => r())));
-      for await (const b of readStore(o.dataDir, passphrase)) {
-        batches++;
-        if (!b.ok) {
-          failed++;
-          const where = b.header ? ` (${b.header.patientId}/${b.header.deviceId}/${b.header.stream} batch ${b.header.seq}, epoch ${b.header.epoch})` : '';
-          process.stderr.write(b.id ? `batch ${b.id}${where} in pack ${b.pack} FAILED: ${b.reason}\n` : `pack ${b.pack} FAILED: ${b.reason}\n`);
-          continue;
-        }
-        const h = b.header;
-        let chunk = '';
-        for (const body of b.bodies) {
-          readings++;
-          if (o.json) {
-            chunk += JSON.stringify({ patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, ...body, batchId: b.id, epoch: h.epoch }) + '\n';
-          } else {
-            const what = isWaveformBody(body)
-              ? `${body.samples.length} samples @ ${body.rate} Hz [${body.samples.slice(0, 5).join(', ')}${body.samples.length > 5 ? ', …' : ''}]`
-              : Object.entries(body.values).map(([k, v]) => `${k}=${v}`).join(' ') + ('rr' in body && body.rr?.length ? ` rr=[${body.rr.join(', ')}]` : '');
-            chunk += `${new Date(body.ts).toISOString()}  ${h.patientId}  ${h.deviceId}  ${h.stream.padEnd(5)} #${body.seq}  ${what}\n`;
-          }
-        }
-        await write(chunk);
+    .action(async (o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; fromIngest?: string | true }) => {
+      if (typeof o.fromIngest === 'string' && !/^https?:\/\//.test(o.fromIngest)) throw new Error(`--from-ingest ${redactUrl(o.fromIngest)}: expected an http:// or https:// URL`);
+      const embedded = o.fromIngest === true ? await startEmbeddedCloud(o.dataDir) : undefined;
+      try {
+        await openAll(o, embedded?.url ?? (typeof o.fromIngest === 'string' ? o.fromIngest : undefined));
+      } finally {
+        await embedded?.stop();
       }
-      process.stderr.write(`${batches - failed} batches opened, ${readings} readings, ${failed} failures\n`);
-      if (failed > 0) process.exitCode = 1;
     });
+}
+
+/** The embedded chain and ingest of a `run`/`start` data directory, for reading its cloud copy. */
+async function startEmbeddedCloud(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  if (!existsSync(join(chainDir(dataDir), 'deployment.json')) || !existsSync(cloudDir(dataDir))) {
+    throw new Error(`${dataDir} has no embedded chain and cloud (made by \`vitalgate run\` or \`start\`): pass --from-ingest <url> of the ingest service the gateway uploaded to`);
+  }
+  const chain = await startEmbeddedChain(chainDir(dataDir));
+  try {
+    const ingest = await startEmbeddedIngest(dataDir, chain, pino({ level: 'warn' }, pino.destination(2)));
+    return { url: ingest.url, async stop() { await ingest.stop(); await chain.stop(); } };
+  } catch (e) {
+    await chain.stop();
+    throw e;
+  }
+}
+
+async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean }, fromIngest: string | undefined): Promise<void> {
+  const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
+  let batches = 0;
+  let readings = 0;
+  let failed = 0;
+  const out = process.stdout;
+  const write = (s: string) => (out.write(s) ? undefined : new Promise<void>((r) => out.once('drain', () => r())));
+  const source = fromIngest ? readIngest(o.dataDir, passphrase, fromIngest) : readStore(o.dataDir, passphrase);
+  for await (const b of source) {
+    batches++;
+    if (!b.ok) {
+      failed++;
+      const where = b.header ? ` (${b.header.patientId}/${b.header.deviceId}/${b.header.stream} batch ${b.header.seq}, epoch ${b.header.epoch})` : '';
+      process.stderr.write(b.id ? `batch ${b.id}${where} in pack ${b.pack} FAILED: ${b.reason}\n` : `pack ${b.pack} FAILED: ${b.reason}\n`);
+      continue;
+    }
+    const h = b.header;
+    let chunk = '';
+    for (const body of b.bodies) {
+      readings++;
+      if (o.json) {
+        chunk += JSON.stringify({ patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, ...body, batchId: b.id, epoch: h.epoch }) + '\n';
+      } else {
+        const what = isWaveformBody(body)
+          ? `${body.samples.length} samples @ ${body.rate} Hz [${body.samples.slice(0, 5).join(', ')}${body.samples.length > 5 ? ', …' : ''}]`
+          : Object.entries(body.values).map(([k, v]) => `${k}=${v}`).join(' ') + ('rr' in body && body.rr?.length ? ` rr=[${body.rr.join(', ')}]` : '');
+        chunk += `${new Date(body.ts).toISOString()}  ${h.patientId}  ${h.deviceId}  ${h.stream.padEnd(5)} #${body.seq}  ${what}\n`;
+      }
+    }
+    await write(chunk);
+  }
+  process.stderr.write(`${batches - failed} batches opened${fromIngest ? ` from ${redactUrl(fromIngest)}` : ''}, ${readings} readings, ${failed} failures\n`);
+  if (failed > 0) process.exitCode = 1;
 }

@@ -6,6 +6,9 @@
  *   same bytes were already there (idempotent).
  * GET /v1/batches/{id}?patient=&patientAccount=
  *   The stored ciphertext, to the patient's own gateway.
+ * GET /v1/batches?patient=&patientAccount=[&after=ID][&limit=N]
+ *   The ids of the patient's stored batches, ascending, N at a time (default and most 1000):
+ *   {"ids": [...], "next": ID | null}. Pass `next` as `after` for the following page.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getAddress, isAddress } from 'ethers';
@@ -71,6 +74,17 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
     const created = await o.store.put(batchKey(patientId, id), body);
     req.log.info({ id, patientId, gateway: req.gateway, bytes: body.length, created }, created ? 'batch stored' : 'batch already stored');
     return reply.code(created ? 201 : 200).send({ id, stored: true, created });
+  });
+
+  app.get<{ Querystring: Query }>('/v1/batches', { preHandler: o.auth }, async (req) => {
+    const { patientId } = await patientOf(req.query, req.gateway!, o.directory);
+    const limit = req.query.limit === undefined ? 1000 : Math.min(requireInt(req.query, 'limit'), 1000);
+    if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
+    const after = req.query.after === undefined ? undefined : requireId(req.query.after);
+    const prefix = batchKey(patientId, '');
+    const keys = await o.store.list(prefix, after === undefined ? undefined : prefix + after, limit);
+    const ids = keys.map((k) => k.slice(prefix.length));
+    return { ids, next: ids.length === limit ? ids.at(-1)! : null };
   });
 
   app.get<{ Params: { id: string }; Querystring: Query }>('/v1/batches/:id', { preHandler: o.auth }, async (req, reply) => {

@@ -3,7 +3,7 @@
  * linked into place (which fails if the name exists, so an object is never replaced), and its
  * directory fsynced. A reader therefore sees no object or the whole of it.
  */
-import { mkdir, open, link, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, link, readFile, readdir, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { ObjectStore } from './object-store.js';
@@ -60,6 +60,19 @@ export class LocalObjectStore implements ObjectStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
+  }
+
+  async list(prefix: string, after: string | undefined, limit: number): Promise<string[]> {
+    if (!prefix.endsWith('/')) throw new Error('a listing prefix ends with "/"');
+    let names: string[];
+    try {
+      names = await readdir(this.pathOf(prefix.slice(0, -1)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    // Temporary files start with "." and are never listed.
+    return names.filter((n) => !n.startsWith('.')).map((n) => prefix + n).filter((k) => after === undefined || k > after).sort().slice(0, limit);
   }
 
   describe(): string {

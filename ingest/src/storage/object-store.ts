@@ -8,6 +8,8 @@ export interface ObjectStore {
   put(key: string, bytes: Uint8Array): Promise<boolean>;
   /** The object's bytes, or undefined when there is none. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /** Keys under `prefix` (which ends with "/"), in ascending order, after `after`, at most `limit`. */
+  list(prefix: string, after: string | undefined, limit: number): Promise<string[]>;
   /** A short description for logs and `--help` (no credentials). */
   describe(): string;
 }
