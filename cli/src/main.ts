@@ -13,6 +13,7 @@ import { registerChainGas } from './commands/chain-gas.js';
 import { registerConsent } from './commands/consent.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerOpen } from './commands/open.js';
+import { registerIngest } from './commands/ingest.js';
 import { registerRun } from './commands/run.js';
 import { registerSim } from './commands/sim.js';
 import { registerStart } from './commands/start.js';
@@ -45,6 +46,7 @@ registerChain(program);
 registerChainGas(program.commands.find((c) => c.name() === 'chain')!);
 registerConsent(program);
 registerVerify(program);
+registerIngest(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`vitalgate: ${e.message}\n`);

@@ -36,7 +36,8 @@ export class IngestClient {
         ...(body.length > 0 && { body }),
       });
     } catch (e) {
-      throw new Error(`ingest at ${redactUrl(this.baseUrl)} is not reachable: ${(e as Error).message}`);
+      const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(`ingest at ${redactUrl(this.baseUrl)} is not reachable: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
     }
     const bytes = new Uint8Array(await res.arrayBuffer());
     let json: IngestResponse['json'];

@@ -24,6 +24,8 @@ export interface IngestOptions {
   maxSkewSeconds?: number;
   logger?: Logger;
   now?: () => number;
+  /** Serve HTTPS with this PEM certificate and key (plain HTTP without). */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -31,6 +33,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
   // The logger is pino's; fastify's type for it is narrower than pino's own.
   const app = Fastify({
+    ...(o.https && { https: { cert: o.https.cert, key: o.https.key, minVersion: 'TLSv1.2' as const } }),
     ...(o.logger && { loggerInstance: o.logger as unknown as FastifyBaseLogger }),
     bodyLimit: o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     // No per-request lines with the URL: its query names the patient. Routes log what matters.
