@@ -8,8 +8,11 @@ import { contentDigest, redactUrl, signatureBase, signatureHeaders, type Signatu
 
 export interface IngestResponse { status: number; body: Uint8Array; json?: { error?: string; message?: string; [k: string]: unknown } }
 
+/** A request that gets no answer in this time fails, so a stalled ingest cannot hold a gateway's shutdown. */
+export const INGEST_REQUEST_TIMEOUT_MS = 30_000;
+
 export class IngestClient {
-  constructor(readonly baseUrl: string, private readonly signer: Signer, private readonly now: () => number = Date.now) {}
+  constructor(readonly baseUrl: string, private readonly signer: Signer, private readonly now: () => number = Date.now, private readonly timeoutMs = INGEST_REQUEST_TIMEOUT_MS) {}
 
   /** The signature headers for a request; exposed so tests can tamper with them. */
   async sign(method: string, pathAndQuery: string, body: Uint8Array, over: Partial<SignatureParams> = {}): Promise<Record<string, string>> {
@@ -32,6 +35,7 @@ export class IngestClient {
     try {
       res = await fetch(new URL(pathAndQuery, this.baseUrl), {
         method,
+        signal: AbortSignal.timeout(this.timeoutMs),
         headers: { ...h, ...(body.length > 0 && { 'content-type': 'application/octet-stream' }) },
         ...(body.length > 0 && { body }),
       });
