@@ -24,6 +24,22 @@ const gone = async (path: string): Promise<boolean> => access(path).then(() => f
 
 interface Snapshot { patients: Map<string, Uint8Array>; secrets: Map<string, Uint8Array> }
 
+/** Another live process, written into the data directory's lock as its holder (it is never signalled). */
+async function lockHeldByLiveProcess(dataDir: string, purpose: string): Promise<{ pid: number; kill(): Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await new Promise((r) => child.once('spawn', r));
+  const pid = child.pid!;
+  await writeFile(lockPath(dataDir), JSON.stringify({ pid, startTime: processStartTime(pid) ?? null, purpose, since: Date.now() }));
+  return {
+    pid,
+    kill: () => new Promise<void>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r();
+      child.once('exit', () => r());
+      child.kill('SIGKILL');
+    }),
+  };
+}
+
 async function populate(keysDir: string, pass = OLD): Promise<Snapshot> {
   const ks = await Keystore.open(keysDir, pass, TEST_SCRYPT);
   const snap: Snapshot = { patients: new Map(), secrets: new Map() };
@@ -193,21 +209,19 @@ describe('keystore rekey', function () {
 
   it('refuses while a live process holds the data directory lock', async () => {
     const t = await tempDir();
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    const spawned = new Promise((r) => child.once('spawn', r));
+    let holder: Awaited<ReturnType<typeof lockHeldByLiveProcess>> | undefined;
     try {
       const keys = join(t.dir, 'keys');
       const snap = await populate(keys);
-      await spawned;
-      const pid = child.pid!;
-      await writeFile(lockPath(t.dir), JSON.stringify({ pid, startTime: processStartTime(pid) ?? null, purpose: 'gateway', since: Date.now() }));
+      holder = await lockHeldByLiveProcess(t.dir, 'gateway');
+      const pid = holder.pid;
       const err = await rekeyKeystore(keys, OLD, NEW, { params: TEST_SCRYPT }).then(() => undefined, (e: unknown) => e);
       assert.ok(err instanceof DataDirLockedError, String(err));
       assert.match((err as Error).message, new RegExp(`pid ${pid} \\(vitalgate gateway`));
       assert.ok(await gone(join(t.dir, 'keys.new')));
       await assertHolds(await Keystore.open(keys, OLD), snap);
       // Held by this process too (a gateway in-process): still refused.
-      await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); });
+      await holder.kill();
       const lock = await DataDirLock.acquire(t.dir, 'gateway');
       try {
         await assert.rejects(rekeyKeystore(keys, OLD, NEW, { params: TEST_SCRYPT }), DataDirLockedError);
@@ -218,29 +232,26 @@ describe('keystore rekey', function () {
       await rekeyKeystore(keys, OLD, NEW, { params: TEST_SCRYPT });
       await assertHolds(await Keystore.open(keys, NEW), snap);
     } finally {
-      child.kill('SIGKILL');
+      await holder?.kill();
       await t.cleanup();
     }
   });
 
   it('an interrupted rekey is not settled behind the back of a live rekey in another process', async () => {
     const t = await tempDir();
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    const spawned = new Promise((r) => child.once('spawn', r));
+    let holder: Awaited<ReturnType<typeof lockHeldByLiveProcess>> | undefined;
     try {
       const keys = join(t.dir, 'keys');
       const snap = await populate(keys);
       await assert.rejects(rekeyKeystore(keys, OLD, NEW, { params: TEST_SCRYPT, failAfter: 3 }), SimulatedCrash);
-      await spawned;
-      const pid = child.pid!;
-      await writeFile(lockPath(t.dir), JSON.stringify({ pid, startTime: processStartTime(pid) ?? null, purpose: 'keys rekey', since: Date.now() }));
+      holder = await lockHeldByLiveProcess(t.dir, 'keys rekey');
       await assert.rejects(Keystore.open(keys, OLD), DataDirLockedError);
       assert.ok(!(await gone(join(t.dir, 'keys.new'))), 'the staging directory is left to its owner');
-      await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); });
+      await holder.kill();
       await assertHolds(await Keystore.open(keys, OLD), snap);
       assert.ok(await gone(join(t.dir, 'keys.new')));
     } finally {
-      child.kill('SIGKILL');
+      await holder?.kill();
       await t.cleanup();
     }
   });
