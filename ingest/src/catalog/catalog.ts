@@ -1,0 +1,94 @@
+/**
+ * The catalog: which sealed batches exist for a patient, stream and time range, and which chain
+ * anchor covers each. It holds metadata only (ids, times, counts, sizes, roots): never a reading,
+ * never a key. Object storage stays the truth; the catalog is the index the dashboard and
+ * `open --from-ingest` query, so every write is idempotent (a batch uploaded twice is one row).
+ *
+ * Two implementations pass one shared test suite (ingest/test/catalog.test.ts): InfluxDB 1.x in
+ * production (influx-catalog.ts) and an embedded store needing no server (embedded-catalog.ts).
+ */
+import type { StreamName } from '@vitalgate/protocol';
+
+export interface CatalogBatch {
+  /** SHA-256 of the sealed bytes, 64 lowercase hex. */
+  id: string;
+  patientId: string;
+  stream: StreamName;
+  deviceId: string;
+  epoch: number;
+  /** Batch sequence within (patient, stream, device), from the sealed header. */
+  seq: number;
+  /** Device timestamps (ms since the Unix epoch) of the first and last reading. */
+  firstTs: number;
+  lastTs: number;
+  /** Readings in the batch. */
+  count: number;
+  /** Size of the sealed batch. */
+  bytes: number;
+}
+
+/** The chain transaction whose Merkle root covers a set of batches. */
+export interface CatalogAnchor {
+  /** Merkle root, 0x + 64 hex. */
+  root: string;
+  /** Transaction hash, 0x + 64 hex, and the block it was mined in. */
+  tx: string;
+  block: number;
+  /** The gateway account that submitted the root (checksummed 0x address). */
+  gateway: string;
+}
+
+/** A batch with its anchor, once an anchor record naming it has been cataloged. */
+export interface CatalogEntry extends CatalogBatch {
+  anchor?: CatalogAnchor;
+}
+
+/** Where a batch sits: the anchor record names these so the catalog need not look batches up by id. */
+export interface AnchoredBatchRef {
+  id: string;
+  patientId: string;
+  stream: StreamName;
+  firstTs: number;
+}
+
+export interface BatchQuery {
+  patientId: string;
+  /** Only this stream (default: all). */
+  stream?: StreamName;
+  /** firstTs in [from, to), ms. */
+  from: number;
+  to: number;
+  /** The `next` of the previous page. */
+  after?: string;
+  /** Page size, 1..1000. */
+  limit: number;
+}
+
+export interface BatchPage {
+  /** Ordered by (firstTs, id) ascending. */
+  entries: CatalogEntry[];
+  /** Opaque cursor for the following page, or null when this page is the last. */
+  next: string | null;
+}
+
+export interface HourlyCount {
+  stream: StreamName;
+  /** Start of the hour, ms since the Unix epoch (UTC). */
+  hour: number;
+  batches: number;
+  readings: number;
+}
+
+export interface Catalog {
+  /** Records a stored batch. Idempotent: the same batch again changes nothing. */
+  addBatch(b: CatalogBatch): Promise<void>;
+  /** Records that `anchor` covers `batches`. Idempotent. A batch may be cataloged after its anchor. */
+  addAnchor(anchor: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void>;
+  /** Batches whose firstTs is in [from, to), in order, a page at a time. */
+  batches(q: BatchQuery): Promise<BatchPage>;
+  /** Batches and readings per stream per UTC hour, by firstTs in [from, to), ordered by (hour, stream). */
+  hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]>;
+  /** A short description for logs (no credentials). */
+  describe(): string;
+  close(): Promise<void>;
+}
