@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeBody, type ReadingBody } from '@vitalgate/protocol';
 import { vitalgate } from './cli.js';
-import { LocalObjectStore, batchKey } from '@vitalgate/ingest';
+import { LocalObjectStore } from '@vitalgate/ingest';
 
 interface Line extends Record<string, unknown> { patientId: string; deviceId: string; stream: string; seq: number }
 
@@ -95,13 +95,18 @@ describe('end to end: vitalgate run → vitalgate open', function () {
     // … every batch reached the embedded cloud exactly as sealed (ciphertext only: the scan above covered it) …
     const index = (await readFile(join(data, 'index.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; patientId: string; pack: string; offset: number; bytes: number });
     const cloud = new LocalObjectStore(join(data, 'cloud'));
+    const cloudKeys = new Map<string, string>();
+    for (const acct of await cloud.list('batches/', undefined, 1000)) for (const k of await cloud.list(`${acct}/`, undefined, 1e6)) cloudKeys.set(k.split('/').at(-1)!, k);
+    assert.equal(cloudKeys.size, index.length, 'as many batches in the cloud as sealed');
     for (const r of index) {
       const packBytes = await readFile(join(data, 'store', 'packs', `${r.pack}.vgp`));
-      assert.deepEqual(await cloud.get(batchKey(r.patientId, r.id)), new Uint8Array(packBytes.subarray(r.offset, r.offset + r.bytes)), `batch ${r.id} in the cloud`);
+      assert.deepEqual(await cloud.get(cloudKeys.get(r.id) ?? 'missing'), new Uint8Array(packBytes.subarray(r.offset, r.offset + r.bytes)), `batch ${r.id} in the cloud`);
     }
-    const confirmed = (await readFile(join(data, 'uploads.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    const confirmedAll = (await readFile(join(data, 'uploads.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    const confirmed = confirmedAll.filter((id) => /^[0-9a-f]{64}$/.test(id));
     assert.deepEqual(new Set(confirmed), new Set(index.map((r) => r.id)), 'every upload confirmed once by ingest');
     assert.equal(confirmed.length, index.length);
+    assert.ok(confirmedAll.some((id) => id.startsWith('epoch:')) && confirmedAll.some((id) => id.startsWith('anchor:')), 'epoch and anchor records went up too');
 
     // … and read back from the cloud (the embedded ingest, as the patients' gateway), every
     // (device, stream, seq) is there exactly once, with the same values.

@@ -50,6 +50,17 @@ export interface AnchorerStatus {
 
 type Entry = Pick<BatchRecord, 'id' | 'patientId' | 'firstTs' | 'lastTs'>;
 
+/** A root once mined, as the upload spool sends it to ingest. */
+export interface MinedAnchor {
+  root: string;
+  ids: string[];
+  txHash: string;
+  blockNumber: number;
+  blockTimestamp: number;
+  /** When the `anchored` record became durable, ms. */
+  at: number;
+}
+
 /**
  * The roots in the anchor log, oldest first, each with its batch ids. `indexed` (the index in
  * order) is only needed for lines of the older position-based format.
@@ -83,6 +94,8 @@ export class Anchorer {
   private backoffMs = 1000;
   private nextTryAt = 0;
   private readonly s: AnchorerStatus;
+  /** Called with each root once its `anchored` record is durable (the upload spool queues it). */
+  onMined: ((a: MinedAnchor) => void) | undefined;
 
   private constructor(
     private readonly chain: ChainLink,
@@ -220,6 +233,7 @@ export class Anchorer {
     }
     const block = await this.chain.provider.getBlock(blockNumber);
     await this.write({ type: 'anchored', root: p.root, count: p.count, firstTs: p.firstTs, lastTs: p.lastTs, txHash, blockNumber, blockTimestamp: block?.timestamp ?? 0, gateway: self });
+    this.onMined?.({ root: p.root, ids: p.ids, txHash, blockNumber, blockTimestamp: block?.timestamp ?? 0, at: Date.now() });
     const done = new Set(p.ids);
     this.unanchored = this.unanchored.filter((e) => !done.has(e.id));
     this.pending = undefined;

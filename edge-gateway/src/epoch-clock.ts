@@ -8,6 +8,8 @@ import { AppendLog, readLog } from './append-log.js';
 
 export class EpochClock {
   private log: AppendLog<EpochRecord> | undefined;
+  /** Called with each epoch record once it is durable (the upload spool queues it). */
+  onRecord: ((rec: EpochRecord) => void) | undefined;
   private constructor(readonly path: string, readonly periodMs: number, private cur: EpochRecord, readonly history: EpochRecord[]) {}
 
   static async readLog(path: string): Promise<EpochRecord[]> {
@@ -54,6 +56,7 @@ export class EpochClock {
     await this.log.append([rec]);
     this.history.push(rec);
     this.cur = rec;
+    this.onRecord?.(rec);
   }
 
   async close(): Promise<void> {

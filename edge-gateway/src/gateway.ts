@@ -24,7 +24,7 @@ import {
   type BleSourceStatus, type SerialSourceOptions, type SerialSourceStatus,
 } from '@vitalgate/firmware-bridge';
 import { adoptUncommitted } from './adopt-uncommitted.js';
-import { Anchorer, type AnchorerStatus } from './anchorer.js';
+import { Anchorer, readAnchors, type AnchorerStatus } from './anchorer.js';
 import { IngestSender } from './upload/ingest-sender.js';
 import { Uploader, type UploaderStatus } from './upload/uploader.js';
 import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
@@ -76,7 +76,14 @@ export interface GatewayOptions {
   /** Anchor batch roots on this chain (omit for no anchoring). */
   chain?: ChainOptions & { anchorPeriodMs?: number };
   /** Upload every durable batch to this ingest service (needs `chain`: requests are signed with the gateway's account). */
-  ingest?: { url: string; concurrency?: number; /** How long `stop` keeps uploading what waits (default 10 s; the rest goes after the next start). */ stopTimeoutMs?: number };
+  ingest?: {
+    url: string;
+    concurrency?: number;
+    /** How long `stop` keeps uploading what waits (default 10 s; the rest goes after the next start). */
+    stopTimeoutMs?: number;
+    /** Ciphertext waiting for upload above which the spool raises its alarm (default 10 GiB). */
+    quotaBytes?: number;
+  };
   /** Patients whose readings this gateway takes; default every patient. */
   patients?: string[];
   batchWindowMs?: number;
@@ -222,15 +229,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         await writeFileAtomic(dirs.account, JSON.stringify({ address: gw.chainLink.address, chainId: gw.chainLink.deployment.chainId }) + '\n', { mode: 0o644, syncDir: true });
         gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
         gw.on('sealed', (recs) => gw.anchorer!.add(recs));
-        gw.anchorer.start();
         if (opts.ingest) {
+          const mined = (await readAnchors(dirs.anchors, loaded)).flatMap((a) => a.mined ? [{ root: a.root, ids: a.ids, ...a.mined, at: 0 }] : []);
           gw.uploader = await Uploader.open(dirs.uploads, loaded, gw.store, new IngestSender(opts.ingest.url, gw.chainLink), {
-            ...(opts.ingest.concurrency !== undefined && { concurrency: opts.ingest.concurrency }), logger: logger.child({ part: 'upload' }),
+            ...(opts.ingest.concurrency !== undefined && { concurrency: opts.ingest.concurrency }),
+            ...(opts.ingest.quotaBytes !== undefined && { quotaBytes: opts.ingest.quotaBytes }),
+            logger: logger.child({ part: 'upload' }),
+            epochs: gw.epochs.history, anchors: mined,
           });
           gw.on('sealed', (recs) => gw.uploader!.add(recs));
+          gw.epochs.onRecord = (rec) => gw.uploader?.addEpoch(rec);
+          // Before the anchorer starts, so no root mined from here on is missed.
+          gw.anchorer.onMined = (a) => gw.uploader?.addAnchor(a);
           gw.uploader.start();
           logger.info({ ingest: redactUrl(opts.ingest.url), waiting: gw.uploader.status().waiting }, 'uploading to ingest');
         }
+        gw.anchorer.start();
         logger.info({ chain: redactUrl(opts.chain.url), account: gw.chainLink.address }, 'anchoring on chain');
       }
       if (opts.brokerUrl) await gw.connect(opts.brokerUrl);

@@ -10,14 +10,19 @@ import { connectContracts, type Deployment } from '@vitalgate/contracts';
 export interface GatewayDirectory {
   isActiveGateway(account: string): Promise<boolean>;
   gatewayOf(patientAccount: string): Promise<string | undefined>;
+  /** Whether `gateway` has anchored `root` on chain (DataAnchor keeps roots per submitter). */
+  isAnchored(gateway: string, root: string): Promise<boolean>;
 }
 
 export class ChainGatewayDirectory implements GatewayDirectory {
   private readonly cache = new Map<string, { at: number; value: unknown }>();
   private readonly registry;
+  private readonly dataAnchor;
 
   constructor(deployment: Deployment, provider: Provider, private readonly ttlMs = 5_000) {
-    this.registry = connectContracts(deployment, provider).registry;
+    const c = connectContracts(deployment, provider);
+    this.registry = c.registry;
+    this.dataAnchor = c.dataAnchor;
   }
 
   private async cached<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -39,5 +44,14 @@ export class ChainGatewayDirectory implements GatewayDirectory {
       if (!(await this.registry.isPatient(p))) return undefined;
       return getAddress(await this.registry.gatewayOf(p));
     });
+  }
+
+  /** Not cached when false: a root the gateway has just mined must be found on the next retry. */
+  async isAnchored(gateway: string, root: string): Promise<boolean> {
+    const k = `anchored ${getAddress(gateway)} ${root}`;
+    if (this.cache.has(k)) return true;
+    const yes = await this.dataAnchor.isRecorded(getAddress(gateway), root);
+    if (yes) this.cache.set(k, { at: Date.now(), value: true });
+    return yes;
   }
 }

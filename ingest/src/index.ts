@@ -5,3 +5,4 @@ export { MemoryReplayCache, type ReplayCache } from './replay-cache.js';
 export { LocalObjectStore } from './storage/local-store.js';
 export { batchKey, type ObjectStore } from './storage/object-store.js';
 export { IngestClient, batchQuery, type IngestResponse } from './client.js';
+export { anchorKey, epochKey } from './routes/records.js';

@@ -6,19 +6,30 @@
  * Bad input of any kind is a 4xx with {"error", "message"}; a fault of ours is a 500 that names
  * no detail. Bodies are capped (`maxBodyBytes`) before they are buffered.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type preHandlerAsyncHookHandler } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { IngestError } from './errors.js';
+import type { Catalog } from './catalog/catalog.js';
+import { IngestError, refuse } from './errors.js';
 import type { GatewayDirectory } from './gateway-directory.js';
 import { gatewayAuth } from './plugins/gateway-auth.js';
 import type { ReplayCache } from './replay-cache.js';
 import { batchRoutes } from './routes/batches.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { recordRoutes } from './routes/records.js';
 import type { ObjectStore } from './storage/object-store.js';
 
 export interface IngestOptions {
   store: ObjectStore;
   directory: GatewayDirectory;
   replay: ReplayCache;
+  /** Which batches exist, for time-range queries. Without one, only storage is served. */
+  catalog?: Catalog;
+  /** Requests each gateway may make per second (default 1000): a runaway gateway cannot starve the others. */
+  ratePerGateway?: number;
+  /** Shares the rate counters between instances (the replay cache's Redis, usually). */
+  rateRedis?: Redis;
   /** Largest request body accepted (default 8 MiB: a batch closes at 5000 samples). */
   maxBodyBytes?: number;
   maxSkewSeconds?: number;
@@ -29,6 +40,8 @@ export interface IngestOptions {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** A ward gateway with 100 devices sends a few hundred batches a second while draining a backlog. */
+export const DEFAULT_RATE_PER_GATEWAY = 1000;
 
 export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
   // The logger is pino's; fastify's type for it is narrower than pino's own.
@@ -45,14 +58,32 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
     if (err instanceof IngestError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
     const status = err.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
-      const code = status === 413 ? 'body-too-large' : status === 415 ? 'unsupported-media-type' : 'bad-request';
+      const code = status === 413 ? 'body-too-large' : status === 415 ? 'unsupported-media-type' : status === 429 ? 'rate-limited' : 'bad-request';
       return reply.code(status).send({ error: code, message: err.message });
     }
     req.log.error({ err: err.message }, 'ingest request failed');
     return reply.code(500).send({ error: 'internal', message: 'ingest could not complete the request; it is safe to retry' });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'no-such-route', message: `${req.method} ${req.url.split('?')[0]} is not an ingest endpoint` }));
-  const auth = gatewayAuth({ directory: o.directory, replay: o.replay, ...(o.maxSkewSeconds !== undefined && { maxSkewSeconds: o.maxSkewSeconds }), ...(o.now && { now: o.now }) });
-  await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth }));
+  const authenticate = gatewayAuth({ directory: o.directory, replay: o.replay, ...(o.maxSkewSeconds !== undefined && { maxSkewSeconds: o.maxSkewSeconds }), ...(o.now && { now: o.now }) });
+  await app.register(rateLimit, {
+    global: false,
+    ...(o.rateRedis && { redis: o.rateRedis, nameSpace: 'vitalgate:ingest:rate:' }),
+  });
+  // Counted per authenticated gateway, so it runs after authentication.
+  const limit = app.rateLimit({
+    max: o.ratePerGateway ?? DEFAULT_RATE_PER_GATEWAY,
+    timeWindow: 1000,
+    keyGenerator: (req) => req.gateway ?? req.ip,
+    errorResponseBuilder: (_req, ctx) => refuse(429, 'rate-limited', `more than ${ctx.max} requests per second from this gateway; retry in ${ctx.after}`),
+  });
+  const auth = async (req: Parameters<preHandlerAsyncHookHandler>[0], reply: Parameters<preHandlerAsyncHookHandler>[1]): Promise<void> => {
+    await authenticate(req);
+    await limit.call(app, req, reply);
+  };
+  await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
+  await app.register(async (scope) => recordRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
+  const catalog = o.catalog;
+  if (catalog) await app.register(async (scope) => catalogRoutes(scope, { catalog, directory: o.directory, auth }));
   return app;
 }

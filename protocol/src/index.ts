@@ -15,3 +15,4 @@ export * from './uart-stream.js';
 export * from './ble-sim-wire.js';
 export * from './batch-pack.js';
 export * from './redact-url.js';
+export * from './cloud-records.js';

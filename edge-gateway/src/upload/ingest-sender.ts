@@ -1,13 +1,16 @@
 /**
- * Sends one sealed batch to ingest as the patient's gateway: signed with the gateway's chain
- * account, naming the patient's chain account so ingest can check the Registry binds it to us.
+ * Sends sealed batches, epoch records and anchor records to ingest as the patients' gateway: signed
+ * with the gateway's chain account, naming each patient by their chain account so ingest can check
+ * the Registry binds them to us.
  */
 import { IngestClient, batchQuery } from '@vitalgate/ingest';
+import { encodeCloudRecord, type EpochRecord } from '@vitalgate/protocol';
+import type { MinedAnchor } from '../anchorer.js';
 import type { BatchRecord } from '../batch-index.js';
 import type { ChainLink } from '../chain-link.js';
-import type { BatchSender } from './uploader.js';
+import type { AnchorBatchRef, CloudSender, SendResult } from './uploader.js';
 
-export class IngestSender implements BatchSender {
+export class IngestSender implements CloudSender {
   private readonly client: IngestClient;
   private readonly accounts = new Map<string, string>();
 
@@ -37,5 +40,29 @@ export class IngestSender implements BatchSender {
     const path = `/v1/batches/${rec.id}${batchQuery({ ...rec, deviceId: rec.deviceId }, account)}`;
     const r = await this.client.request('PUT', path, bytes);
     return { status: r.status, ...(r.json?.error && { error: r.json.error }) };
+  }
+
+  private async send(method: string, path: string, body: Uint8Array): Promise<SendResult> {
+    const r = await this.client.request(method, path, body);
+    return { status: r.status, ...(r.json?.error && { error: r.json.error }) };
+  }
+
+  putEpoch(rec: EpochRecord): Promise<SendResult> {
+    const body = encodeCloudRecord({ v: 1, gateway: this.chain.address, epoch: rec.epoch, startedAt: rec.startedAt, reason: rec.reason });
+    return this.send('PUT', `/v1/epochs/${rec.epoch}`, body);
+  }
+
+  async putAnchor(a: MinedAnchor, batches: AnchorBatchRef[]): Promise<SendResult> {
+    const accounts = new Map<string, string>();
+    try {
+      for (const p of new Set(batches.map((b) => b.patientId))) accounts.set(p, await this.accountOf(p));
+    } catch (e) {
+      return { status: 403, error: `patient-not-bound: ${(e as Error).message.split('\n')[0]!.slice(0, 120)}` };
+    }
+    const body = encodeCloudRecord({
+      v: 1, gateway: this.chain.address, root: a.root, txHash: a.txHash, blockNumber: a.blockNumber, blockTimestamp: a.blockTimestamp,
+      batches: batches.map((b) => ({ id: b.id, patientAccount: accounts.get(b.patientId)!, stream: b.stream, firstTs: b.firstTs })),
+    });
+    return this.send('PUT', `/v1/anchors/${a.root}`, body);
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Store and forward: every durable batch goes to ingest, and nothing is forgotten until ingest has
- * confirmed it is stored.
+ * Store and forward: every durable batch, epoch record and anchor record goes to ingest, and
+ * nothing is forgotten until ingest has confirmed it is stored.
  *
  * The queue needs no file of its own. The index already lists every durable batch in order, and
  * the pack store holds its bytes. `uploads.jsonl` (the shared append-only log) records each batch
@@ -8,41 +8,89 @@
  * but not confirmed": it survives a crash at any moment, and a restart resumes where it stopped.
  * The spool costs no extra disk for ciphertext: the local store is kept in any case.
  *
+ * Epoch records (epochs.jsonl) and mined anchor records (anchors.jsonl) are queued the same way,
+ * confirmed under the names `epoch:N` and `anchor:ROOT`. An anchor record waits until every batch
+ * it covers is confirmed, since ingest checks them against what it stores.
+ *
+ * The spool keeps no copy of the ciphertext, so its disk quota (`quotaBytes`) is an alarm, not a
+ * drop: when the batches waiting exceed it, the gateway keeps sealing into its local store, raises
+ * `overQuota` in status and metrics, logs an error, and uploads everything, oldest first, once
+ * ingest takes it again. Nothing is ever dropped to make room.
+ *
  * Draining is in index order, `concurrency` uploads at a time. A network error or a 5xx backs off
  * exponentially (0.5 s doubling to 60 s, with full jitter) and tries again. A 4xx is a refusal
  * (for example, the patient is not bound to this gateway on chain yet): the batch waits, is
  * reported (`refused`, log), and is tried again at the next backoff. It is never dropped.
  */
 import type { Logger } from 'pino';
+import type { EpochRecord } from '@vitalgate/protocol';
 import { AppendLog } from '../append-log.js';
+import type { MinedAnchor } from '../anchorer.js';
 import type { BatchRecord } from '../batch-index.js';
 import type { PackStore } from '../pack-store.js';
 
-/** What the uploader needs to send one batch (implemented with the ingest client and the chain link). */
-export interface BatchSender {
+/** Where a batch under an anchor sits, for the anchor record. */
+export type AnchorBatchRef = Pick<BatchRecord, 'id' | 'patientId' | 'stream' | 'firstTs'>;
+
+export type SendResult = { status: number; error?: string };
+
+/** What the uploader needs to send each kind of item (implemented with the ingest client and the chain link). */
+export interface CloudSender {
   /** Sends the sealed batch; resolves with the HTTP status, or rejects when ingest cannot be reached. */
-  putBatch(rec: BatchRecord, bytes: Uint8Array): Promise<{ status: number; error?: string }>;
+  putBatch(rec: BatchRecord, bytes: Uint8Array): Promise<SendResult>;
+  putEpoch(rec: EpochRecord): Promise<SendResult>;
+  putAnchor(a: MinedAnchor, batches: AnchorBatchRef[]): Promise<SendResult>;
 }
+
+type Item =
+  | { kind: 'batch'; key: string; rec: BatchRecord; durableAt: number }
+  | { kind: 'epoch'; key: string; rec: EpochRecord; durableAt: number }
+  | { kind: 'anchor'; key: string; anchor: MinedAnchor; batches: AnchorBatchRef[]; durableAt: number };
 
 export interface UploaderStatus {
   /** Batches durable here and not yet confirmed by ingest. */
   waiting: number;
+  /** Their size: the ciphertext this gateway carries that the cloud does not have yet. */
+  waitingBytes: number;
+  /** Epoch and anchor records not yet confirmed. */
+  recordsWaiting: number;
+  /** The spool's quota, and whether `waitingBytes` is over it (the alarm). */
+  quotaBytes: number;
+  overQuota: boolean;
   /** Age (ms) of the oldest waiting batch, by when it became durable. */
   oldestWaitingMs: number;
   uploaded: number;
   uploadedBytes: number;
+  recordsUploaded: number;
   /** Batches ingest refused (4xx), by error code; they wait and are retried. */
   refused: Record<string, number>;
   lastError?: string;
   retryInMs?: number;
 }
 
+/** `id` is a batch id, `epoch:N` or `anchor:ROOT`. */
 interface UploadRecord { id: string; at: number }
 
+const refOf = (r: BatchRecord): AnchorBatchRef => ({ id: r.id, patientId: r.patientId, stream: r.stream, firstTs: r.firstTs });
+
 export const DEFAULT_UPLOAD_CONCURRENCY = 8;
+/** 10 GiB of ciphertext waiting: days of a ward's data, and far below a gateway's disk. */
+export const DEFAULT_SPOOL_QUOTA_BYTES = 10 * 1024 ** 3;
+
+export interface UploaderOptions {
+  concurrency?: number;
+  quotaBytes?: number;
+  logger?: Logger;
+  /** epochs.jsonl and every mined root of anchors.jsonl, as read at start. */
+  epochs?: readonly EpochRecord[];
+  anchors?: readonly MinedAnchor[];
+}
 
 export class Uploader {
-  private readonly waiting = new Map<string, BatchRecord>();
+  /** In index order: Map iteration is insertion order. */
+  private readonly waiting = new Map<string, Item>();
+  private waitingBytes = 0;
+  private overQuota = false;
   private readonly inFlight = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private backoffMs = 0;
@@ -51,29 +99,86 @@ export class Uploader {
   private stopped = false;
   /** The pack read last: the queue is in index order, so consecutive batches share their pack. */
   private pack: { id: string; bytes: Uint8Array } | undefined;
-  private readonly s = { uploaded: 0, uploadedBytes: 0, refused: {} as Record<string, number>, lastError: undefined as string | undefined };
+  private readonly s = { uploaded: 0, uploadedBytes: 0, recordsUploaded: 0, refused: {} as Record<string, number>, lastError: undefined as string | undefined };
+  /** Where each batch not yet under an uploaded anchor sits, for anchor records mined later. */
+  private readonly refs = new Map<string, AnchorBatchRef>();
 
   private constructor(
     private log: AppendLog<UploadRecord> | undefined,
     private readonly store: PackStore,
-    private readonly sender: BatchSender,
+    private readonly sender: CloudSender,
     private readonly concurrency: number,
+    readonly quotaBytes: number,
     private readonly logger?: Logger,
   ) {}
 
   /** `indexed` is the index as loaded at start; what `uploads` does not confirm is queued. */
-  static async open(path: string, indexed: readonly BatchRecord[], store: PackStore, sender: BatchSender, o: { concurrency?: number; logger?: Logger } = {}): Promise<Uploader> {
+  static async open(path: string, indexed: readonly BatchRecord[], store: PackStore, sender: CloudSender, o: UploaderOptions = {}): Promise<Uploader> {
     const { log, entries, tornBytes } = await AppendLog.open<UploadRecord>(path);
-    if (tornBytes) o.logger?.warn({ tornBytes }, 'upload log: cut off a torn last record (that batch is uploaded again; ingest takes it as a no-op)');
+    if (tornBytes) o.logger?.warn({ tornBytes }, 'upload log: cut off a torn last record (that item is uploaded again; ingest takes it as a no-op)');
     const done = new Set(entries.map((e) => e.value.id));
-    const u = new Uploader(log, store, sender, o.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY, o.logger);
-    for (const r of indexed) if (!done.has(r.id)) u.waiting.set(r.id, r);
+    const u = new Uploader(log, store, sender, o.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY, o.quotaBytes ?? DEFAULT_SPOOL_QUOTA_BYTES, o.logger);
+    const anchors = (o.anchors ?? []).filter((a) => !done.has(`anchor:${a.root}`));
+    // Batches under an anchor record already confirmed need no ref; every other one may be named by one.
+    const covered = new Set((o.anchors ?? []).filter((a) => done.has(`anchor:${a.root}`)).flatMap((a) => a.ids));
+    for (const r of indexed) {
+      if (!done.has(r.id)) u.enqueue({ kind: 'batch', key: r.id, rec: r, durableAt: r.durableAt });
+      if (!covered.has(r.id)) u.refs.set(r.id, refOf(r));
+    }
+    for (const e of o.epochs ?? []) if (!done.has(`epoch:${e.epoch}`)) u.enqueue({ kind: 'epoch', key: `epoch:${e.epoch}`, rec: e, durableAt: e.startedAt });
+    for (const a of anchors) u.addAnchor(a);
     return u;
   }
 
   add(records: readonly BatchRecord[]): void {
-    for (const r of records) this.waiting.set(r.id, r);
+    for (const r of records) {
+      this.refs.set(r.id, refOf(r));
+      this.enqueue({ kind: 'batch', key: r.id, rec: r, durableAt: r.durableAt });
+    }
     this.kick();
+  }
+
+  addEpoch(rec: EpochRecord): void {
+    this.enqueue({ kind: 'epoch', key: `epoch:${rec.epoch}`, rec, durableAt: Date.now() });
+    this.kick();
+  }
+
+  addAnchor(a: MinedAnchor): void {
+    const batches: AnchorBatchRef[] = [];
+    for (const id of a.ids) {
+      const ref = this.refs.get(id);
+      if (!ref) {
+        // Only a damaged index could lose a batch an anchor names; say so rather than send a record ingest would refuse.
+        this.logger?.error({ root: a.root, id }, 'an anchored batch is not in the index; its anchor record is not uploaded');
+        return;
+      }
+      batches.push(ref);
+    }
+    for (const id of a.ids) this.refs.delete(id);
+    this.enqueue({ kind: 'anchor', key: `anchor:${a.root}`, anchor: a, batches, durableAt: a.at });
+    this.kick();
+  }
+
+  private enqueue(item: Item): void {
+    if (this.waiting.has(item.key)) return;
+    this.waiting.set(item.key, item);
+    if (item.kind === 'batch') {
+      this.waitingBytes += item.rec.bytes;
+      this.checkQuota();
+    }
+  }
+
+  private checkQuota(): void {
+    const over = this.waitingBytes > this.quotaBytes;
+    if (over === this.overQuota) return;
+    this.overQuota = over;
+    if (over) this.logger?.error({ waitingBytes: this.waitingBytes, quotaBytes: this.quotaBytes }, 'upload spool over its quota: ingest is not taking batches fast enough; sealing goes on locally and nothing is dropped, but the cloud copy is falling behind');
+    else this.logger?.info({ waitingBytes: this.waitingBytes, quotaBytes: this.quotaBytes }, 'upload spool back under its quota');
+  }
+
+  /** An anchor record goes once ingest has every batch it covers. */
+  private ready(item: Item): boolean {
+    return item.kind !== 'anchor' || item.batches.every((b) => !this.waiting.has(b.id));
   }
 
   start(intervalMs = 200): void {
@@ -83,6 +188,7 @@ export class Uploader {
 
   private kick(): void {
     if (this.stopped || this.running || this.waiting.size === this.inFlight.size || Date.now() < this.nextTryAt) return;
+    if (this.inFlight.size === 0 && !this.nextItem()) return;
     this.running = this.drain().finally(() => {
       this.running = undefined;
     });
@@ -92,33 +198,51 @@ export class Uploader {
   private async drain(): Promise<void> {
     const worker = async (): Promise<void> => {
       while (!this.stopped && Date.now() >= this.nextTryAt) {
-        const next = [...this.waiting.values()].find((r) => !this.inFlight.has(r.id));
+        const next = this.nextItem();
         if (!next) return;
-        this.inFlight.add(next.id);
+        this.inFlight.add(next.key);
         try {
           await this.uploadOne(next);
         } finally {
-          this.inFlight.delete(next.id);
+          this.inFlight.delete(next.key);
         }
       }
     };
     await Promise.all(Array.from({ length: this.concurrency }, worker));
   }
 
-  private async uploadOne(rec: BatchRecord): Promise<void> {
-    let result: { status: number; error?: string };
+  /** The first waiting item, in order, not in flight and ready. Scans from the front: in-flight items are few. */
+  private nextItem(): Item | undefined {
+    for (const item of this.waiting.values()) if (!this.inFlight.has(item.key) && this.ready(item)) return item;
+    return undefined;
+  }
+
+  private async send(item: Item): Promise<SendResult> {
+    if (item.kind === 'epoch') return this.sender.putEpoch(item.rec);
+    if (item.kind === 'anchor') return this.sender.putAnchor(item.anchor, item.batches);
+    const rec = item.rec;
+    if (this.pack?.id !== rec.pack) this.pack = { id: rec.pack, bytes: await this.store.readPack(rec.pack) };
+    return this.sender.putBatch(rec, this.pack.bytes.subarray(rec.offset, rec.offset + rec.bytes));
+  }
+
+  private async uploadOne(item: Item): Promise<void> {
+    let result: SendResult;
     try {
-      if (this.pack?.id !== rec.pack) this.pack = { id: rec.pack, bytes: await this.store.readPack(rec.pack) };
-      const pack = this.pack.bytes;
-      result = await this.sender.putBatch(rec, pack.subarray(rec.offset, rec.offset + rec.bytes));
+      result = await this.send(item);
     } catch (e) {
       return this.pause(`ingest unreachable: ${(e as Error).message.split('\n')[0]!.slice(0, 200)}`);
     }
     if (result.status === 200 || result.status === 201) {
-      await this.log?.append([{ id: rec.id, at: Date.now() }]);
-      this.waiting.delete(rec.id);
-      this.s.uploaded++;
-      this.s.uploadedBytes += rec.bytes;
+      await this.log?.append([{ id: item.key, at: Date.now() }]);
+      this.waiting.delete(item.key);
+      if (item.kind === 'batch') {
+        this.s.uploaded++;
+        this.s.uploadedBytes += item.rec.bytes;
+        this.waitingBytes -= item.rec.bytes;
+        this.checkQuota();
+      } else {
+        this.s.recordsUploaded++;
+      }
       this.backoffMs = 0;
       this.s.lastError = undefined;
       return;
@@ -126,12 +250,14 @@ export class Uploader {
     if (result.status >= 400 && result.status < 500) {
       const code = result.error ?? `http-${result.status}`;
       this.s.refused[code] = (this.s.refused[code] ?? 0) + 1;
-      this.logger?.warn({ id: rec.id, patientId: rec.patientId, status: result.status, error: code }, 'ingest refused a batch; it stays queued and is retried');
+      this.logger?.warn({ item: item.key, ...(item.kind === 'batch' && { patientId: item.rec.patientId }), status: result.status, error: code }, 'ingest refused an upload; it stays queued and is retried');
     }
     return this.pause(`ingest answered ${result.status}${result.error ? ` (${result.error})` : ''}`);
   }
 
   private pause(reason: string): void {
+    // The other uploads in flight fail together: one outage doubles the backoff once, not once per upload.
+    if (Date.now() < this.nextTryAt) return;
     this.backoffMs = Math.min(Math.max(500, this.backoffMs * 2), 60_000);
     // Full jitter: many gateways coming back after an outage do not retry in step.
     const wait = Math.round(this.backoffMs / 2 + Math.random() * (this.backoffMs / 2));
@@ -142,12 +268,22 @@ export class Uploader {
 
   status(): UploaderStatus {
     let oldest = Infinity;
-    for (const r of this.waiting.values()) oldest = Math.min(oldest, r.durableAt);
+    let batches = 0;
+    // Map order is arrival order, so the first item is the oldest (records carry their own time).
+    for (const r of this.waiting.values()) {
+      oldest = Math.min(oldest, r.durableAt);
+      if (r.kind === 'batch') batches++;
+    }
     return {
-      waiting: this.waiting.size,
+      waiting: batches,
+      waitingBytes: this.waitingBytes,
+      recordsWaiting: this.waiting.size - batches,
+      quotaBytes: this.quotaBytes,
+      overQuota: this.overQuota,
       oldestWaitingMs: this.waiting.size ? Math.max(0, Date.now() - oldest) : 0,
       uploaded: this.s.uploaded,
       uploadedBytes: this.s.uploadedBytes,
+      recordsUploaded: this.s.recordsUploaded,
       refused: { ...this.s.refused },
       ...(this.s.lastError && { lastError: this.s.lastError, retryInMs: Math.max(0, this.nextTryAt - Date.now()) }),
     };
@@ -162,6 +298,8 @@ export class Uploader {
     const final = (async () => {
       await this.running;
       this.nextTryAt = 0;
+      // Twice: the last anchor record becomes ready only once its batches are confirmed.
+      if (this.waiting.size) await this.drain();
       if (this.waiting.size) await this.drain();
     })();
     await Promise.race([final, new Promise((r) => setTimeout(r, timeoutMs).unref())]);

@@ -4,16 +4,17 @@
  *   (authenticated plaintext: no key is needed to read it) must match the query, and the calling
  *   gateway must be the one the Registry binds `patientAccount` to. 201 when stored, 200 when the
  *   same bytes were already there (idempotent).
- * GET /v1/batches/{id}?patient=&patientAccount=
+ * GET /v1/batches/{id}?patientAccount=
  *   The stored ciphertext, to the patient's own gateway.
- * GET /v1/batches?patient=&patientAccount=[&after=ID][&limit=N]
+ * GET /v1/batches?patientAccount=[&after=ID][&limit=N]
  *   The ids of the patient's stored batches, ascending, N at a time (default and most 1000):
  *   {"ids": [...], "next": ID | null}. Pass `next` as `after` for the following page.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { getAddress, isAddress } from 'ethers';
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { batchId, isValidId, parseBatch } from '@vitalgate/protocol';
+import type { Catalog } from '../catalog/catalog.js';
 import { refuse } from '../errors.js';
+import { accountOf, requireInt, type Query } from './query.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
 import { batchKey, type ObjectStore } from '../storage/object-store.js';
 
@@ -22,32 +23,15 @@ const ID_RE = /^[0-9a-f]{64}$/;
 export interface BatchRouteOptions {
   store: ObjectStore;
   directory: GatewayDirectory;
-  auth: (req: FastifyRequest) => Promise<void>;
+  catalog?: Catalog;
+  auth: preHandlerAsyncHookHandler;
 }
-
-type Query = Record<string, string | undefined>;
 
 function requireId(id: string): string {
   if (!ID_RE.test(id)) throw refuse(400, 'bad-id', 'the batch id must be 64 lowercase hex characters (the SHA-256 of the sealed batch)');
   return id;
 }
 
-function requireInt(q: Query, name: string): number {
-  const v = q[name];
-  if (v === undefined || !/^\d{1,15}$/.test(v)) throw refuse(400, 'bad-metadata', `query parameter ${name} must be a non-negative integer`);
-  return Number(v);
-}
-
-/** The patient named by the request, and a check that the caller is that patient's gateway. */
-async function patientOf(q: Query, gateway: string, directory: GatewayDirectory): Promise<{ patientId: string; account: string }> {
-  const patientId = q.patient;
-  if (patientId === undefined || !isValidId(patientId)) throw refuse(400, 'bad-metadata', 'query parameter patient must be a patient id');
-  const account = q.patientAccount;
-  if (account === undefined || !isAddress(account)) throw refuse(400, 'bad-metadata', 'query parameter patientAccount must be the patient\'s 0x account');
-  const servedBy = await directory.gatewayOf(account);
-  if (servedBy !== gateway) throw refuse(403, 'not-your-patient', `patient account ${getAddress(account)} is not served by ${gateway}`);
-  return { patientId, account: getAddress(account) };
-}
 
 export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): Promise<void> {
   app.put<{ Params: { id: string }; Querystring: Query }>('/v1/batches/:id', { preHandler: o.auth }, async (req, reply) => {
@@ -55,7 +39,9 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
     const body = req.body as unknown;
     if (!(body instanceof Uint8Array) || body.length === 0) throw refuse(400, 'empty-body', 'the body must be the sealed batch (application/octet-stream)');
     if (batchId(body) !== id) throw refuse(400, 'id-mismatch', 'the body does not hash to the batch id in the path');
-    const { patientId } = await patientOf(req.query, req.gateway!, o.directory);
+    const patientId = req.query.patient;
+    if (patientId === undefined || !isValidId(patientId)) throw refuse(400, 'bad-metadata', 'query parameter patient must be the gateway\'s patient id');
+    const account = await accountOf(req.query, req.gateway!, o.directory);
     const parsed = parseBatch(body);
     if (!parsed.ok) throw refuse(400, 'bad-batch', `not a sealed batch: ${parsed.reason}`);
     const h = parsed.value.header;
@@ -71,17 +57,19 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
     ];
     const wrong = expect.filter(([, inHeader, inQuery]) => inHeader !== inQuery).map(([name]) => name);
     if (wrong.length) throw refuse(400, 'header-mismatch', `the sealed header does not match the request's ${wrong.join(', ')}`);
-    const created = await o.store.put(batchKey(patientId, id), body);
+    const created = await o.store.put(batchKey(account, id), body);
+    // Cataloged even when already stored: a crash between the two left the catalog without it.
+    await o.catalog?.addBatch({ id, patientId: account, stream: h.stream, deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: body.length });
     req.log.info({ id, patientId, gateway: req.gateway, bytes: body.length, created }, created ? 'batch stored' : 'batch already stored');
     return reply.code(created ? 201 : 200).send({ id, stored: true, created });
   });
 
   app.get<{ Querystring: Query }>('/v1/batches', { preHandler: o.auth }, async (req) => {
-    const { patientId } = await patientOf(req.query, req.gateway!, o.directory);
+    const account = await accountOf(req.query, req.gateway!, o.directory);
     const limit = req.query.limit === undefined ? 1000 : Math.min(requireInt(req.query, 'limit'), 1000);
     if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
     const after = req.query.after === undefined ? undefined : requireId(req.query.after);
-    const prefix = batchKey(patientId, '');
+    const prefix = batchKey(account, '');
     const keys = await o.store.list(prefix, after === undefined ? undefined : prefix + after, limit);
     const ids = keys.map((k) => k.slice(prefix.length));
     return { ids, next: ids.length === limit ? ids.at(-1)! : null };
@@ -89,9 +77,9 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
 
   app.get<{ Params: { id: string }; Querystring: Query }>('/v1/batches/:id', { preHandler: o.auth }, async (req, reply) => {
     const id = requireId(req.params.id);
-    const { patientId } = await patientOf(req.query, req.gateway!, o.directory);
-    const bytes = await o.store.get(batchKey(patientId, id));
-    if (!bytes) throw refuse(404, 'not-found', `no batch ${id} for patient ${patientId}`);
+    const account = await accountOf(req.query, req.gateway!, o.directory);
+    const bytes = await o.store.get(batchKey(account, id));
+    if (!bytes) throw refuse(404, 'not-found', `no batch ${id} for patient account ${account}`);
     return reply.type('application/octet-stream').send(Buffer.from(bytes));
   });
 }

@@ -14,5 +14,10 @@ export interface ObjectStore {
   describe(): string;
 }
 
-/** Keys are "batches/{patient}/{id}": readable, and every character safe in a path and an S3 key. */
-export const batchKey = (patientId: string, id: string): string => `batches/${patientId}/${id}`;
+/**
+ * Keys are "batches/{patient account}/{id}". The patient is named by their chain account, not the
+ * gateway's local patient id: ids are only unique within one gateway (two hospitals may both have
+ * "patient-0001"), while the account is unique and is what ingest checks the uploader against
+ * (Registry `gatewayOf`). So a gateway can only ever write under its own patients.
+ */
+export const batchKey = (patientAccount: string, id: string): string => `batches/${patientAccount}/${id}`;

@@ -1,0 +1,22 @@
+/** Query parameters shared by the routes, checked with errors that name the parameter. */
+import { getAddress, isAddress } from 'ethers';
+import { refuse } from '../errors.js';
+import type { GatewayDirectory } from '../gateway-directory.js';
+
+export type Query = Record<string, string | undefined>;
+
+export function requireInt(q: Query, name: string): number {
+  const v = q[name];
+  if (v === undefined || !/^\d{1,15}$/.test(v)) throw refuse(400, 'bad-metadata', `query parameter ${name} must be a non-negative integer`);
+  return Number(v);
+}
+
+/** The patient account named by the request, and a check that the caller is that patient's gateway. */
+export async function accountOf(q: Query, gateway: string, directory: GatewayDirectory): Promise<string> {
+  const account = q.patientAccount;
+  if (account === undefined || !isAddress(account)) throw refuse(400, 'bad-metadata', 'query parameter patientAccount must be the patient\'s 0x account');
+  const servedBy = await directory.gatewayOf(account);
+  if (servedBy !== gateway) throw refuse(403, 'not-your-patient', `patient account ${getAddress(account)} is not served by ${gateway}`);
+  return getAddress(account);
+}
+
