@@ -6,3 +6,7 @@ export { LocalObjectStore } from './storage/local-store.js';
 export { batchKey, type ObjectStore } from './storage/object-store.js';
 export { IngestClient, batchQuery, type IngestResponse } from './client.js';
 export { anchorKey, epochKey } from './routes/records.js';
+export type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog/catalog.js';
+export { EmbeddedCatalog } from './catalog/embedded-catalog.js';
+export { InfluxCatalog, CatalogCollisionError, type InfluxCatalogOptions, type InfluxConnectionOptions } from './catalog/influx-catalog.js';
+export { InfluxTelemetry, type InfluxTelemetryOptions, type TelemetryPoint, type TelemetryStats } from './telemetry/influx-telemetry.js';

@@ -2,3 +2,4 @@ export * from './system.js';
 export * from './socat.js';
 export * from './ports.js';
 export * from './pki.js';
+export * from './influxd.js';

@@ -1,0 +1,155 @@
+/**
+ * The catalog in a directory, on LevelDB (classic-level): what ingest uses when no InfluxDB is
+ * configured, with no server to run. One process at a time (LevelDB locks the directory).
+ *
+ * Keys are laid out for the queries, as ordered byte strings ('!' sorts before every id character):
+ *   b!{patient}!{firstTs: 16 hex}!{id}            → batch JSON   all streams, in (firstTs, id) order
+ *   s!{patient}!{stream}!{firstTs: 16 hex}!{id}   → batch JSON   one stream, same order
+ *   a!{patient}!{id}                              → anchor JSON  joined at read
+ * Anchors are keyed by batch id rather than stored inside the batch's value, so an anchor that
+ * arrives before its batch simply waits there; keying them under the patient too means an anchor
+ * naming another patient's batch id can never show on this patient's entries.
+ *
+ * Writes are acknowledged to gateways, which then stop retrying, so they are synced to disk
+ * (`sync: true`) before they resolve; a batch and its stream index go in one atomic write.
+ */
+import { mkdir } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import { isValidId, STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
+import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog.js';
+
+/** Same bound as the InfluxDB catalog (whose int64 ns time ends in 2262), so both accept the same batches. */
+const MAX_TS = 9_000_000_000_000;
+const ID = /^[0-9a-f]{64}$/;
+const HOUR = 3_600_000;
+
+const ts16 = (ms: number): string => ms.toString(16).padStart(16, '0');
+const allKey = (patient: string, firstTs: number, id: string): string => `b!${patient}!${ts16(firstTs)}!${id}`;
+const streamKey = (patient: string, stream: string, firstTs: number, id: string): string => `s!${patient}!${stream}!${ts16(firstTs)}!${id}`;
+const anchorKey = (patient: string, id: string): string => `a!${patient}!${id}`;
+
+function checkRef(what: string, r: { id: string; patientId: string; stream: string; firstTs: number }): void {
+  if (typeof r.id !== 'string' || !ID.test(r.id)) throw new Error(`${what}: id must be 64 lowercase hex`);
+  // The patient id is part of every key: its character set (no '!') keeps one patient's keys apart.
+  if (typeof r.patientId !== 'string' || !isValidId(r.patientId)) throw new Error(`${what} ${r.id}: invalid patient id`);
+  if (!(STREAM_NAMES as string[]).includes(r.stream)) throw new Error(`${what} ${r.id}: unknown stream ${JSON.stringify(r.stream)}`);
+  if (!Number.isSafeInteger(r.firstTs) || r.firstTs < 0 || r.firstTs > MAX_TS) throw new Error(`${what} ${r.id}: firstTs must be an integer in [0, ${MAX_TS}] ms`);
+}
+
+function checkQuery(patientId: string): void {
+  if (typeof patientId !== 'string' || !isValidId(patientId)) throw new Error(`catalog query: invalid patient id ${JSON.stringify(String(patientId).slice(0, 70))}`);
+}
+
+const isCount = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+
+function checkBatch(b: CatalogBatch): void {
+  checkRef('catalog batch', b);
+  if (typeof b.deviceId !== 'string' || !isValidId(b.deviceId)) throw new Error(`catalog batch ${b.id}: invalid device id`);
+  for (const k of ['epoch', 'seq', 'lastTs', 'count', 'bytes'] as const) if (!isCount(b[k])) throw new Error(`catalog batch ${b.id}: ${k} must be a non-negative integer`);
+}
+
+function checkAnchor(a: CatalogAnchor): void {
+  if (typeof a.root !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.root)) throw new Error('catalog anchor: root must be 0x + 64 hex');
+  if (typeof a.tx !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.tx)) throw new Error('catalog anchor: tx must be 0x + 64 hex');
+  if (!isCount(a.block)) throw new Error('catalog anchor: block must be a non-negative integer');
+  if (typeof a.gateway !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a.gateway)) throw new Error('catalog anchor: gateway must be a 0x address');
+}
+
+/** Cursor: base64url of firstTs (8 bytes, big-endian) and id (32 bytes), the last entry given. Same as the InfluxDB catalog's. */
+function encodeCursor(firstTs: number, id: string): string {
+  const buf = Buffer.alloc(40);
+  buf.writeBigUInt64BE(BigInt(firstTs));
+  buf.write(id, 8, 'hex');
+  return buf.toString('base64url');
+}
+
+function decodeCursor(s: string): { firstTs: number; id: string } {
+  const buf = /^[A-Za-z0-9_-]{54}$/.test(s) ? Buffer.from(s, 'base64url') : Buffer.alloc(0);
+  const firstTs = buf.length === 40 ? Number(buf.readBigUInt64BE()) : -1;
+  if (firstTs < 0 || firstTs > MAX_TS) throw new Error('invalid cursor: pass the `next` of a previous page unchanged');
+  return { firstTs, id: buf.subarray(8).toString('hex') };
+}
+
+const clampTs = (ms: number): number => Math.max(0, Math.min(ms, MAX_TS + 1));
+
+export class EmbeddedCatalog implements Catalog {
+  private constructor(private readonly db: ClassicLevel<string, string>, private readonly dir: string) {}
+
+  /** Opens (creating) the catalog in `dir`. Fails clearly if another process has it open. */
+  static async open(dir: string): Promise<EmbeddedCatalog> {
+    await mkdir(dir, { recursive: true });
+    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    try {
+      await db.open();
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') throw new Error(`embedded catalog ${dir} is in use by another process (LevelDB lock); one ingest per catalog directory`, { cause: e });
+      throw new Error(`embedded catalog ${dir} could not be opened: ${cause?.message ?? (e as Error).message}`, { cause: e });
+    }
+    return new EmbeddedCatalog(db, dir);
+  }
+
+  describe(): string {
+    return `embedded catalog in ${this.dir}`;
+  }
+
+  async addBatch(b: CatalogBatch): Promise<void> {
+    checkBatch(b);
+    const key = allKey(b.patientId, b.firstTs, b.id);
+    // Already there: the same id is the same bytes, so nothing to write (and no fsync to wait for).
+    if ((await this.db.get(key)) !== undefined) return;
+    const value = JSON.stringify({ id: b.id, patientId: b.patientId, stream: b.stream, deviceId: b.deviceId, epoch: b.epoch, seq: b.seq, firstTs: b.firstTs, lastTs: b.lastTs, count: b.count, bytes: b.bytes } satisfies CatalogBatch);
+    await this.db.batch([
+      { type: 'put', key, value },
+      { type: 'put', key: streamKey(b.patientId, b.stream, b.firstTs, b.id), value },
+    ], { sync: true });
+  }
+
+  async addAnchor(a: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void> {
+    checkAnchor(a);
+    for (const r of batches) checkRef('anchored batch', r);
+    const value = JSON.stringify({ root: a.root, tx: a.tx, block: a.block, gateway: a.gateway } satisfies CatalogAnchor);
+    if (batches.length === 0) return;
+    await this.db.batch(batches.map((r) => ({ type: 'put' as const, key: anchorKey(r.patientId, r.id), value })), { sync: true });
+  }
+
+  async batches(q: BatchQuery): Promise<BatchPage> {
+    checkQuery(q.patientId);
+    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    const cursor = q.after === undefined ? undefined : decodeCursor(q.after);
+    const from = clampTs(q.from);
+    const to = clampTs(q.to);
+    if (from >= to) return { entries: [], next: null };
+    const prefix = q.stream ? `s!${q.patientId}!${q.stream}!` : `b!${q.patientId}!`;
+    const lower = `${prefix}${ts16(from)}`;
+    const afterKey = cursor && `${prefix}${ts16(cursor.firstTs)}!${cursor.id}`;
+    const range = afterKey && afterKey >= lower ? { gt: afterKey } : { gte: lower };
+    const rows = await this.db.iterator({ ...range, lt: `${prefix}${ts16(to)}`, limit: q.limit + 1 }).all();
+    const page = rows.slice(0, q.limit).map(([, v]) => JSON.parse(v) as CatalogEntry);
+    const anchors = await this.db.getMany(page.map((e) => anchorKey(q.patientId, e.id)));
+    page.forEach((e, i) => { const a = anchors[i]; if (a !== undefined) e.anchor = JSON.parse(a) as CatalogAnchor; });
+    const last = page[page.length - 1];
+    return { entries: page, next: rows.length > q.limit && last ? encodeCursor(last.firstTs, last.id) : null };
+  }
+
+  async hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]> {
+    checkQuery(q.patientId);
+    const from = clampTs(q.from);
+    const to = clampTs(q.to);
+    if (from >= to) return [];
+    const counts = new Map<string, HourlyCount>();
+    for await (const v of this.db.values({ gte: `b!${q.patientId}!${ts16(from)}`, lt: `b!${q.patientId}!${ts16(to)}` })) {
+      const b = JSON.parse(v) as CatalogBatch;
+      const hour = Math.floor(b.firstTs / HOUR) * HOUR;
+      const k = `${hour}!${b.stream}`;
+      const c = counts.get(k) ?? counts.set(k, { stream: b.stream as StreamName, hour, batches: 0, readings: 0 }).get(k)!;
+      c.batches += 1;
+      c.readings += b.count;
+    }
+    return [...counts.values()].sort((a, b) => a.hour - b.hour || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

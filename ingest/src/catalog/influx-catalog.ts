@@ -1,0 +1,314 @@
+/**
+ * The catalog in InfluxDB 1.x (InfluxQL and the 1.x HTTP API, through the `influx` package).
+ *
+ * Schema: measurement `batch`, tags `patient` and `stream` only (one series per patient and stream,
+ * so cardinality grows with patients, never with batches), everything else a field:
+ *   id, device (strings); epoch, seq, lastTs, count, bytes (integers)   written by addBatch
+ *   root, tx, gateway, anchorFor (strings); block (integer)              written by addAnchor
+ * The point's time is derived from the batch alone: firstTs (ms) × 10⁶ + a sub-millisecond offset
+ * taken from the id (pointTime). InfluxDB identifies a point by series and time and merges the field
+ * sets of writes to the same point, so the same batch written twice is one point, and an anchor
+ * written before or after its batch lands on the same point as the batch's own fields.
+ *
+ * The offset is the id's first 32 bits scaled into [0, 10⁶), so it grows with the id: ordering
+ * points by time is ordering batches by (firstTs, id), except among points with the very same time,
+ * which only batches of different streams can share and which are put in id order here.
+ *
+ * Collisions: two different batches of one patient and stream with the same firstTs (to the
+ * millisecond) get the same time with probability 10⁻⁶, and the second would overwrite the first.
+ * addBatch looks before it writes and refuses with CatalogCollisionError instead (the check is one
+ * indexed read of a single series at a single time). Two such batches arriving at the same moment
+ * could both pass the check; that needs the 10⁻⁶ coincidence and a race, and is accepted.
+ * An anchor carries `anchorFor` (the id it names), so even then it is never shown on another batch.
+ */
+import { InfluxDB, FieldType, type IPoint, type IResults, type ISchemaOptions, type ISingleHostConfig } from 'influx';
+import { isValidId, STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
+import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog.js';
+
+export interface InfluxConnectionOptions {
+  /** http(s)://[user:password@]host:port[/database]. Or give host, port, … below. */
+  url?: string;
+  host?: string;
+  port?: number;
+  protocol?: 'http' | 'https';
+  username?: string;
+  password?: string;
+  /** Overrides the database in `url`. */
+  database?: string;
+  /** Per request (default 10 s). */
+  requestTimeoutMs?: number;
+}
+
+export interface InfluxCatalogOptions extends InfluxConnectionOptions {
+  /** CREATE DATABASE (a no-op when it exists; its default retention keeps data forever). Default true. */
+  createDatabase?: boolean;
+}
+
+/** Where an InfluxDB is, for messages: never the password. */
+export interface InfluxConnection {
+  influx: InfluxDB;
+  database: string;
+  /** e.g. "http://127.0.0.1:8086 database vitalgate" */
+  where: string;
+  /** Only to scrub it from error messages. */
+  password?: string;
+}
+
+/**
+ * Connects (lazily: no request is made here). The pool never sidelines the host after a failure:
+ * with a single InfluxDB, a back-off window would only turn "connection refused, naming the host"
+ * into "No host available" for seconds after InfluxDB is back.
+ */
+export function influxConnection(o: InfluxConnectionOptions, defaultDatabase: string, schema: ISchemaOptions[] = []): InfluxConnection {
+  let host = o.host ?? '127.0.0.1';
+  let port = o.port ?? 8086;
+  let protocol: 'http' | 'https' = o.protocol ?? 'http';
+  let username = o.username;
+  let password = o.password;
+  let database = o.database;
+  if (o.url !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(o.url);
+    } catch {
+      throw new Error('InfluxDB url is not a URL (expected http://[user:password@]host:8086[/database])');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`InfluxDB url must be http or https, not ${u.protocol}`);
+    protocol = u.protocol === 'https:' ? 'https' : 'http';
+    host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    port = u.port ? Number(u.port) : protocol === 'https' ? 443 : 8086;
+    if (u.username) username ??= decodeURIComponent(u.username);
+    if (u.password) password ??= decodeURIComponent(u.password);
+    const path = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
+    if (path) database ??= path;
+  }
+  database ??= defaultDatabase;
+  const neverSideline = { getDelay: () => 0, next() { return this; }, reset() { return this; } };
+  const config: ISingleHostConfig = {
+    host, port, protocol, database,
+    ...(username !== undefined && { username, password: password ?? '' }),
+    pool: { maxRetries: 1, requestTimeout: o.requestTimeoutMs ?? 10_000, backoff: neverSideline },
+    schema,
+  };
+  const where = `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port} database ${database}`;
+  return { influx: new InfluxDB(config), database, where, ...(password && { password }) };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+export class InfluxError extends Error {
+  /** True when InfluxDB could not be reached at all (worth retrying), false when it answered with a refusal. */
+  constructor(message: string, readonly unreachable: boolean) {
+    super(message);
+    this.name = 'InfluxError';
+  }
+}
+
+/**
+ * An error naming the InfluxDB and what was being done. The `influx` package sends credentials in
+ * an Authorization header, never in a URL, so its messages hold none (the password is scrubbed
+ * anyway). Its error is deliberately not kept as `cause`: its RequestError carries the request,
+ * Authorization header included, and a logger serialising causes would print it.
+ */
+export function influxError(c: InfluxConnection, doing: string, e: unknown): InfluxError {
+  const err = e as Error & { code?: string };
+  let detail = String(err?.message ?? e).split('\n')[0]!.slice(0, 300);
+  if (c.password) detail = detail.split(c.password).join('***');
+  const unreachable = (err?.code !== undefined && NETWORK_CODES.has(err.code)) || err?.constructor?.name === 'ServiceNotAvailableError' || /timed out|No host available|socket hang up/i.test(detail);
+  return new InfluxError(unreachable
+    ? `InfluxDB at ${c.where} is unreachable while ${doing}: ${detail}`
+    : `InfluxDB at ${c.where} refused ${doing}: ${detail}`, unreachable);
+}
+
+const MEASUREMENT = 'batch';
+const FIELDS = {
+  id: FieldType.STRING, device: FieldType.STRING, epoch: FieldType.INTEGER, seq: FieldType.INTEGER,
+  lastTs: FieldType.INTEGER, count: FieldType.INTEGER, bytes: FieldType.INTEGER,
+  root: FieldType.STRING, tx: FieldType.STRING, block: FieldType.INTEGER, gateway: FieldType.STRING, anchorFor: FieldType.STRING,
+};
+const SELECTED = ['stream', 'id', 'device', 'epoch', 'seq', 'lastTs', 'count', 'bytes', 'root', 'tx', 'block', 'gateway', 'anchorFor'].map((f) => `"${f}"`).join(', ');
+
+/** InfluxDB's time is int64 ns: firstTs must stay below 2262. Same bound as the embedded catalog. */
+const MAX_TS = 9_000_000_000_000;
+const ID = /^[0-9a-f]{64}$/;
+/** Points that can share one time: one per stream (same patient and stream cannot, see above). */
+const MAX_TIES = STREAM_NAMES.length;
+
+/** Time of a batch's point, ns: firstTs ms plus the id's first 32 bits scaled into [0, 10⁶) ns. */
+export function pointTime(firstTs: number, id: string): bigint {
+  const offset = Math.floor((parseInt(id.slice(0, 8), 16) * 1_000_000) / 2 ** 32);
+  return BigInt(firstTs) * 1_000_000n + BigInt(offset);
+}
+
+export class CatalogCollisionError extends Error {
+  constructor(b: CatalogBatch, other: string) {
+    super(`catalog collision: batch ${b.id} and batch ${other} (patient ${b.patientId}, stream ${b.stream}, firstTs ${b.firstTs}) map to the same InfluxDB point; the chance is about one in a million for two batches with the same first millisecond. ${b.id} was not cataloged (it is stored); the catalog schema's point time needs widening`);
+    this.name = 'CatalogCollisionError';
+  }
+}
+
+function checkRef(what: string, r: { id: string; patientId: string; stream: string; firstTs: number }): void {
+  if (typeof r.id !== 'string' || !ID.test(r.id)) throw new Error(`${what}: id must be 64 lowercase hex`);
+  if (typeof r.patientId !== 'string' || !isValidId(r.patientId)) throw new Error(`${what} ${r.id}: invalid patient id`);
+  if (!(STREAM_NAMES as string[]).includes(r.stream)) throw new Error(`${what} ${r.id}: unknown stream ${JSON.stringify(r.stream)}`);
+  if (!Number.isSafeInteger(r.firstTs) || r.firstTs < 0 || r.firstTs > MAX_TS) throw new Error(`${what} ${r.id}: firstTs must be an integer in [0, ${MAX_TS}] ms`);
+}
+
+function checkQuery(patientId: string): void {
+  if (typeof patientId !== 'string' || !isValidId(patientId)) throw new Error(`catalog query: invalid patient id ${JSON.stringify(String(patientId).slice(0, 70))}`);
+}
+
+const isCount = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+
+function checkBatch(b: CatalogBatch): void {
+  checkRef('catalog batch', b);
+  if (typeof b.deviceId !== 'string' || !isValidId(b.deviceId)) throw new Error(`catalog batch ${b.id}: invalid device id`);
+  for (const k of ['epoch', 'seq', 'lastTs', 'count', 'bytes'] as const) if (!isCount(b[k])) throw new Error(`catalog batch ${b.id}: ${k} must be a non-negative integer`);
+}
+
+function checkAnchor(a: CatalogAnchor): void {
+  if (typeof a.root !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.root)) throw new Error('catalog anchor: root must be 0x + 64 hex');
+  if (typeof a.tx !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.tx)) throw new Error('catalog anchor: tx must be 0x + 64 hex');
+  if (!isCount(a.block)) throw new Error('catalog anchor: block must be a non-negative integer');
+  if (typeof a.gateway !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a.gateway)) throw new Error('catalog anchor: gateway must be a 0x address');
+}
+
+/** Cursor: base64url of firstTs (8 bytes, big-endian) and id (32 bytes), the last entry given. */
+function encodeCursor(firstTs: number, id: string): string {
+  const buf = Buffer.alloc(40);
+  buf.writeBigUInt64BE(BigInt(firstTs));
+  buf.write(id, 8, 'hex');
+  return buf.toString('base64url');
+}
+
+function decodeCursor(s: string): { firstTs: number; id: string } {
+  const buf = /^[A-Za-z0-9_-]{54}$/.test(s) ? Buffer.from(s, 'base64url') : Buffer.alloc(0);
+  const firstTs = buf.length === 40 ? Number(buf.readBigUInt64BE()) : -1;
+  if (firstTs < 0 || firstTs > MAX_TS) throw new Error('invalid cursor: pass the `next` of a previous page unchanged');
+  return { firstTs, id: buf.subarray(8).toString('hex') };
+}
+
+const before = (a: { firstTs: number; id: string }, b: { firstTs: number; id: string }): boolean => a.firstTs < b.firstTs || (a.firstTs === b.firstTs && a.id < b.id);
+
+type Row = Record<string, unknown> & { time: { getNanoTime(): string } };
+
+function entryOf(patientId: string, r: Row): CatalogEntry & { ns: bigint } {
+  const ns = BigInt(r.time.getNanoTime());
+  const e: CatalogEntry & { ns: bigint } = {
+    ns,
+    id: r.id as string, patientId, stream: r.stream as StreamName, deviceId: r.device as string,
+    epoch: r.epoch as number, seq: r.seq as number, firstTs: Number(ns / 1_000_000n), lastTs: r.lastTs as number,
+    count: r.count as number, bytes: r.bytes as number,
+  };
+  if (r.anchorFor === r.id && typeof r.root === 'string') e.anchor = { root: r.root, tx: r.tx as string, block: r.block as number, gateway: r.gateway as string };
+  return e;
+}
+
+export class InfluxCatalog implements Catalog {
+  private constructor(private readonly c: InfluxConnection) {}
+
+  /** Checks that InfluxDB answers, and creates the database unless told not to. */
+  static async connect(o: InfluxCatalogOptions = {}): Promise<InfluxCatalog> {
+    // The schema makes the `influx` package write integers as integers and refuse any other tag.
+    const c = influxConnection(o, 'vitalgate', [{ measurement: MEASUREMENT, tags: ['patient', 'stream'], fields: FIELDS }]);
+    const cat = new InfluxCatalog(c);
+    if (o.createDatabase ?? true) await cat.call('creating the database', () => c.influx.createDatabase(c.database));
+    else await cat.call('checking the database', () => c.influx.query('SHOW MEASUREMENTS LIMIT 1', { database: c.database }));
+    return cat;
+  }
+
+  describe(): string {
+    return `InfluxDB catalog at ${this.c.where}`;
+  }
+
+  private async call<T>(doing: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw influxError(this.c, doing, e);
+    }
+  }
+
+  private query(doing: string, q: string, placeholders: Record<string, string>): Promise<IResults<Row>> {
+    return this.call(doing, () => this.c.influx.query<Row>(q, { placeholders, database: this.c.database }));
+  }
+
+  async addBatch(b: CatalogBatch): Promise<void> {
+    checkBatch(b);
+    const ns = pointTime(b.firstTs, b.id);
+    const there = await this.query('checking a batch point', `SELECT "id" FROM "${MEASUREMENT}" WHERE "patient" = $patient AND "stream" = $stream AND time = ${ns}`, { patient: b.patientId, stream: b.stream });
+    const other = there.find((r) => typeof r.id === 'string');
+    if (other?.id === b.id) return;
+    if (other) throw new CatalogCollisionError(b, other.id as string);
+    await this.write('writing a batch', [{
+      measurement: MEASUREMENT,
+      tags: { patient: b.patientId, stream: b.stream },
+      fields: { id: b.id, device: b.deviceId, epoch: b.epoch, seq: b.seq, lastTs: b.lastTs, count: b.count, bytes: b.bytes },
+      timestamp: ns.toString(),
+    }]);
+  }
+
+  async addAnchor(a: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void> {
+    checkAnchor(a);
+    for (const r of batches) checkRef('anchored batch', r);
+    const points: IPoint[] = batches.map((r) => ({
+      measurement: MEASUREMENT,
+      tags: { patient: r.patientId, stream: r.stream },
+      fields: { root: a.root, tx: a.tx, block: a.block, gateway: a.gateway, anchorFor: r.id },
+      timestamp: pointTime(r.firstTs, r.id).toString(),
+    }));
+    for (let i = 0; i < points.length; i += 5000) await this.write('writing an anchor', points.slice(i, i + 5000));
+  }
+
+  private write(doing: string, points: IPoint[]): Promise<void> {
+    return this.call(doing, () => this.c.influx.writePoints(points, { database: this.c.database, precision: 'n' }));
+  }
+
+  async batches(q: BatchQuery): Promise<BatchPage> {
+    checkQuery(q.patientId);
+    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    const cursor = q.after === undefined ? undefined : decodeCursor(q.after);
+    const from = Math.max(0, Math.min(q.from, MAX_TS + 1));
+    const to = Math.max(0, Math.min(q.to, MAX_TS + 1));
+    let lo = BigInt(from) * 1_000_000n;
+    // The cursor's own time again: other streams' points at that time may come after it by id.
+    if (cursor) { const c = pointTime(cursor.firstTs, cursor.id); if (c > lo) lo = c; }
+    const hi = BigInt(to) * 1_000_000n;
+    if (lo >= hi) return { entries: [], next: null };
+    // Enough rows that, after dropping those at or before the cursor (at most MAX_TIES at its time)
+    // and a last time-group LIMIT may have cut short (at most MAX_TIES), more than `limit` remain.
+    const fetch = q.limit + 2 * MAX_TIES + 1;
+    const rows = await this.query('listing batches',
+      `SELECT ${SELECTED} FROM "${MEASUREMENT}" WHERE "patient" = $patient${q.stream ? ' AND "stream" = $stream' : ''} AND "id" <> '' AND time >= ${lo} AND time < ${hi} ORDER BY time ASC LIMIT ${fetch}`,
+      { patient: q.patientId, ...(q.stream && { stream: q.stream }) });
+    let all = rows.map((r) => entryOf(q.patientId, r));
+    if (rows.length === fetch) {
+      const lastNs = all[all.length - 1]!.ns;
+      all = all.filter((e) => e.ns !== lastNs);
+    }
+    all.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (cursor) all = all.filter((e) => before(cursor, e));
+    const page = all.slice(0, q.limit).map(({ ns: _, ...e }) => e as CatalogEntry);
+    const more = all.length > q.limit;
+    const last = page[page.length - 1];
+    return { entries: page, next: more && last ? encodeCursor(last.firstTs, last.id) : null };
+  }
+
+  async hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]> {
+    checkQuery(q.patientId);
+    const from = Math.max(0, Math.min(q.from, MAX_TS + 1));
+    const to = Math.max(0, Math.min(q.to, MAX_TS + 1));
+    if (from >= to) return [];
+    const rows = await this.query('counting batches per hour',
+      `SELECT count("id") AS "batches", sum("count") AS "readings" FROM "${MEASUREMENT}" WHERE "patient" = $patient AND time >= ${BigInt(from) * 1_000_000n} AND time < ${BigInt(to) * 1_000_000n} GROUP BY time(1h), "stream" fill(none)`,
+      { patient: q.patientId });
+    return rows
+      .filter((r) => typeof r.batches === 'number' && (r.batches as number) > 0)
+      .map((r) => ({ stream: r.stream as StreamName, hour: Number(BigInt(r.time.getNanoTime()) / 1_000_000n), batches: r.batches as number, readings: (r.readings as number | null) ?? 0 }))
+      .sort((a, b) => a.hour - b.hour || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
+  }
+
+  async close(): Promise<void> {
+    // The `influx` package holds no connections between requests: nothing to release.
+  }
+}
