@@ -10,3 +10,4 @@ export type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, C
 export { EmbeddedCatalog } from './catalog/embedded-catalog.js';
 export { InfluxCatalog, CatalogCollisionError, type InfluxCatalogOptions, type InfluxConnectionOptions } from './catalog/influx-catalog.js';
 export { InfluxTelemetry, type InfluxTelemetryOptions, type TelemetryPoint, type TelemetryStats } from './telemetry/influx-telemetry.js';
+export { RedisReplayCache, DEFAULT_REPLAY_KEY_PREFIX, DEFAULT_REPLAY_COMMAND_TIMEOUT_MS, type RedisReplayCacheOptions } from './replay-cache-redis.js';

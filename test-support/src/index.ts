@@ -3,3 +3,4 @@ export * from './socat.js';
 export * from './ports.js';
 export * from './pki.js';
 export * from './influxd.js';
+export * from './redis.js';
