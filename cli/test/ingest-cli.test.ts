@@ -1,13 +1,19 @@
 /**
  * `vitalgate ingest` on its own, over HTTPS (a throwaway CA made with openssl) and on loopback:
  * after `vitalgate run`, `open --from-ingest URL` reads back through it exactly what `open` reads
- * locally; plain HTTP on a network address is refused.
+ * locally; plain HTTP on a network address is refused. With --s3-bucket (a real s3rver on
+ * loopback), uploaded batches land in the bucket and read back the same; a wrong endpoint or bucket
+ * stops it at startup.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, makeTestPki } from '@vitalgate/test-support';
+import { Wallet } from 'ethers';
+import { Keystore, dataDirLayout } from '@vitalgate/edge-gateway';
+import { IngestClient, LocalObjectStore, S3ObjectStore, batchKey, batchQuery } from '@vitalgate/ingest';
+import { parseBatch } from '@vitalgate/protocol';
+import { freePort, makeTestPki, startS3Server } from '@vitalgate/test-support';
 import { vitalgate } from './cli.js';
 import { startDaemon } from './daemon.js';
 
@@ -16,11 +22,12 @@ describe('vitalgate ingest', function () {
   let dir: string;
   let data: string;
   let env: NodeJS.ProcessEnv;
+  const PASSPHRASE = 'ingest cli passphrase, not the demo one';
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vg-ingest-cli-'));
     data = join(dir, 'data');
-    await writeFile(join(dir, 'pass'), 'ingest cli passphrase, not the demo one\n', { mode: 0o600 });
+    await writeFile(join(dir, 'pass'), `${PASSPHRASE}\n`, { mode: 0o600 });
     env = { VITALGATE_PASSPHRASE_FILE: join(dir, 'pass') };
     const run = await vitalgate(['run', '--devices', '4', '--duration', '3', '--data-dir', data, '--json'], env);
     assert.equal(run.code, 0, run.stderr);
@@ -64,5 +71,83 @@ describe('vitalgate ingest', function () {
     const r = await vitalgate(['open', '--data-dir', data, '--from-ingest', `http://127.0.0.1:${port}`, '--json'], env);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`ingest at http://127\\.0\\.0\\.1:${port}/? is not reachable: ECONNREFUSED`));
+  });
+
+  describe('with --s3-bucket', () => {
+    const BUCKET = 'vitalgate-cli';
+    /** s3rver checks only the key id; the secret is distinctive so the test can see it never leaks. */
+    const SECRET = 'cli-s3-secret-never-printed-7Qw';
+    const awsEnv = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: SECRET };
+
+    it('stores uploaded batches in the bucket, and open --from-ingest reads them back as open does locally', async () => {
+      const s3 = await startS3Server(join(dir, 's3'), { buckets: [BUCKET] });
+      const ingest = await startDaemon(['ingest', '--data-dir', data, '--port', '0', '--s3-bucket', BUCKET, '--s3-endpoint', s3.endpoint, '--s3-path-style', '--log-level', 'info'], awsEnv);
+      const bucket = new S3ObjectStore({ bucket: BUCKET, endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+      try {
+        const url = String(ingest.first.url);
+        assert.equal(ingest.first.storage, `s3 ${BUCKET} at ${s3.endpoint}`);
+        // Upload, as the gateway would, what `run` stored in its local cloud copy.
+        const keystore = await Keystore.open(dataDirLayout(data).keys, PASSPHRASE);
+        const wallet = (secret: Uint8Array) => new Wallet(`0x${Buffer.from(secret).toString('hex')}`);
+        const client = new IngestClient(url, wallet((await keystore.getSecret('eth-gateway'))!));
+        const local = new LocalObjectStore(join(data, 'cloud'));
+        let uploaded = 0;
+        for (const patientId of await keystore.patients()) {
+          const secret = await keystore.getSecret(`eth-patient-${patientId}`);
+          if (!secret) continue;
+          const account = wallet(secret).address;
+          const keys = await local.list(batchKey(account, ''), undefined, 100_000);
+          for (const key of keys) {
+            const bytes = (await local.get(key))!;
+            const parsed = parseBatch(bytes);
+            assert.ok(parsed.ok);
+            const id = key.slice(key.lastIndexOf('/') + 1);
+            const res = await client.request('PUT', `/v1/batches/${id}${batchQuery(parsed.value.header, account)}`, bytes);
+            assert.equal(res.status, 201, JSON.stringify(res.json));
+            uploaded++;
+          }
+          assert.deepEqual(await bucket.list(batchKey(account, ''), undefined, 100_000), keys, 'the bucket holds exactly the uploaded batches');
+          const again = (await local.get(keys[0]!))!;
+          const parsed = parseBatch(again);
+          assert.ok(parsed.ok);
+          const res = await client.request('PUT', `/v1/batches/${keys[0]!.slice(keys[0]!.lastIndexOf('/') + 1)}${batchQuery(parsed.value.header, account)}`, again);
+          assert.equal(res.status, 200, 'the same batch again is a no-op');
+        }
+        assert.ok(uploaded > 10, `only ${uploaded} batches`);
+
+        const localOpen = await vitalgate(['open', '--data-dir', data, '--json'], env);
+        assert.equal(localOpen.code, 0, localOpen.stderr);
+        const cloud = await vitalgate(['open', '--data-dir', data, '--from-ingest', url, '--json'], env);
+        assert.equal(cloud.code, 0, cloud.stderr);
+        assert.deepEqual(readings(cloud.stdout), readings(localOpen.stdout));
+      } finally {
+        bucket.close();
+        assert.equal(await ingest.stop('SIGTERM'), 0, ingest.stderr());
+        await s3.stop();
+      }
+      assert.doesNotMatch(ingest.stderr(), new RegExp(SECRET));
+      assert.match(ingest.stderr(), new RegExp(`"storage":"s3 ${BUCKET} at http://127\\.0\\.0\\.1:${s3.port}"`), 'the log names the store');
+    });
+
+    it('a wrong endpoint or a missing bucket stops it at startup with a clear error', async () => {
+      const port = await freePort(); // nothing listens there
+      const down = await vitalgate(['ingest', '--data-dir', data, '--port', '0', '--s3-bucket', BUCKET, '--s3-endpoint', `http://127.0.0.1:${port}`], awsEnv);
+      assert.notEqual(down.code, 0);
+      assert.match(down.stderr, new RegExp(`vitalgate: S3 ECONNREFUSED on check in bucket ${BUCKET} at http://127\\.0\\.0\\.1:${port}: `));
+      assert.doesNotMatch(down.stderr + down.stdout, new RegExp(SECRET));
+
+      const s3 = await startS3Server(join(dir, 's3-empty'));
+      try {
+        const missing = await vitalgate(['ingest', '--data-dir', data, '--port', '0', '--s3-bucket', 'not-created', '--s3-endpoint', s3.endpoint, '--s3-path-style'], awsEnv);
+        assert.notEqual(missing.code, 0);
+        assert.match(missing.stderr, new RegExp(`S3 bucket not-created does not exist at http://127\\.0\\.0\\.1:${s3.port}: create it first`));
+      } finally {
+        await s3.stop();
+      }
+
+      const stray = await vitalgate(['ingest', '--data-dir', data, '--s3-endpoint', 'http://127.0.0.1:1']);
+      assert.notEqual(stray.code, 0);
+      assert.match(stray.stderr, /--s3-endpoint needs --s3-bucket/);
+    });
   });
 });

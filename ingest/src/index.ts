@@ -3,6 +3,7 @@ export { IngestError } from './errors.js';
 export { ChainGatewayDirectory, type GatewayDirectory } from './gateway-directory.js';
 export { MemoryReplayCache, type ReplayCache } from './replay-cache.js';
 export { LocalObjectStore } from './storage/local-store.js';
+export { S3ObjectStore, S3StoreError, type S3ObjectStoreOptions } from './storage/s3-store.js';
 export { batchKey, type ObjectStore } from './storage/object-store.js';
 export { IngestClient, batchQuery, type IngestResponse } from './client.js';
 export { anchorKey, epochKey } from './routes/records.js';

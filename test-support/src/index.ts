@@ -4,3 +4,4 @@ export * from './ports.js';
 export * from './pki.js';
 export * from './influxd.js';
 export * from './redis.js';
+export * from './s3.js';
