@@ -41,3 +41,15 @@ export function port(v: string): number {
 }
 
 export const DEFAULT_DATA_DIR = '.vitalgate';
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+
+/** A size such as 500MB, 10GiB or 1048576 (bytes). */
+export function byteSize(name: string) {
+  return (v: string): number => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
+    const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+    if (!m || unit === undefined || Number(m[1]) <= 0) throw new InvalidArgumentError(`${name} must be a size such as 500MB, 10GiB or a number of bytes`);
+    return Math.round(Number(m[1]) * unit);
+  };
+}

@@ -121,6 +121,13 @@ describe('end to end: vitalgate run → vitalgate open', function () {
     }
     for (const r of sent) assert.deepEqual(bodyOf(cloudSeen.get(key(r)) ?? {}), bodyOf(r), `from the cloud: ${key(r)}`);
 
+    // … the cloud copy proves against the chain, and its catalog lists exactly what storage holds …
+    const cloudVerify = await vitalgate(['verify', '--data-dir', data, '--from-ingest', '--json'], env);
+    assert.equal(cloudVerify.code, 0, cloudVerify.stdout + cloudVerify.stderr);
+    const cv = JSON.parse(cloudVerify.stdout) as { batches: number; verified: number; failed: number; unanchored: number; catalog: { rows: number; missing: number; extra: number; duplicated: number } };
+    assert.deepEqual({ batches: cv.batches, verified: cv.verified, failed: cv.failed, unanchored: cv.unanchored }, { batches: index.length, verified: index.length, failed: 0, unanchored: 0 });
+    assert.deepEqual(cv.catalog, { rows: index.length, missing: 0, extra: 0, duplicated: 0 });
+
     // … and one flipped byte in one stored batch fails exactly that batch.
     const victim = index[Math.floor(index.length / 2)]!;
     const packFile = join(data, 'store', 'packs', `${victim.pack}.vgp`);

@@ -16,3 +16,4 @@ export * from './bsn/index.js';
 export * from './data-dir-lock.js';
 export * from './upload/uploader.js';
 export * from './upload/cloud-reader.js';
+export * from './upload/cloud-verify.js';

@@ -1,4 +1,4 @@
-export { buildIngest, DEFAULT_MAX_BODY_BYTES, type IngestOptions } from './server.js';
+export { buildIngest, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_PER_GATEWAY, INGEST_TELEMETRY_FIELDS, type IngestOptions, type TelemetrySink } from './server.js';
 export { IngestError } from './errors.js';
 export { ChainGatewayDirectory, type GatewayDirectory } from './gateway-directory.js';
 export { MemoryReplayCache, type ReplayCache } from './replay-cache.js';

@@ -19,6 +19,7 @@ import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { recordRoutes } from './routes/records.js';
 import type { ObjectStore } from './storage/object-store.js';
+import type { TelemetryPoint } from './telemetry/influx-telemetry.js';
 
 export interface IngestOptions {
   store: ObjectStore;
@@ -37,7 +38,17 @@ export interface IngestOptions {
   now?: () => number;
   /** Serve HTTPS with this PEM certificate and key (plain HTTP without). */
   https?: { cert: Buffer; key: Buffer };
+  /** Where one point per request goes (route, status, error code, latency, bytes); see INGEST_TELEMETRY_FIELDS. */
+  telemetry?: TelemetrySink;
 }
+
+/** What ingest's per-request telemetry needs: InfluxTelemetry fits, and so does a test's array. */
+export interface TelemetrySink {
+  write(p: TelemetryPoint): boolean;
+}
+
+/** Every field ingest writes to telemetry: counts, sizes and times, never anything from a body. */
+export const INGEST_TELEMETRY_FIELDS = ['requests', 'latency_ms', 'request_bytes'] as const;
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** A ward gateway with 100 devices sends a few hundred batches a second while draining a backlog. */
@@ -79,8 +90,27 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
   });
   const auth = async (req: Parameters<preHandlerAsyncHookHandler>[0], reply: Parameters<preHandlerAsyncHookHandler>[1]): Promise<void> => {
     await authenticate(req);
-    await limit.call(app, req, reply);
+    try {
+      await limit.call(app, req, reply);
+    } catch (e) {
+      if (e instanceof IngestError) throw e;
+      // The shared counters live in Redis; without them no instance can tell how fast a gateway
+      // goes, so refuse (retryably) rather than let a runaway gateway through unmetered.
+      throw refuse(503, 'rate-limit-unavailable', `the shared rate counters could not be reached: ${(e as Error).message.split('\n')[0]!.slice(0, 200)}; retry`);
+    }
   };
+  const telemetry = o.telemetry;
+  if (telemetry) {
+    app.addHook('onResponse', async (req, reply) => {
+      // The route pattern (/v1/batches/:id), never the URL: its path and query name patients and batches.
+      const route = req.routeOptions.url ?? 'unmatched';
+      telemetry.write({
+        measurement: 'ingest_request',
+        tags: { route: `${req.method} ${route}`, status: String(reply.statusCode), ...(req.gateway && { gateway: req.gateway }) },
+        fields: { requests: 1, latency_ms: reply.elapsedTime, request_bytes: Number(req.headers['content-length'] ?? 0) || 0 },
+      });
+    });
+  }
   await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
   await app.register(async (scope) => recordRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
   const catalog = o.catalog;

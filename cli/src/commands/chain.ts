@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { verifyStore } from '@vitalgate/edge-gateway';
+import { dataDirLayout, verifyIngest, verifyStore, type CloudVerifyReport } from '@vitalgate/edge-gateway';
+import { redactUrl } from '@vitalgate/protocol';
+import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
+import { startEmbeddedCloud } from '../cloud/embedded-ingest.js';
 import { DEFAULT_DATA_DIR, port } from '../options.js';
 import { chainDir, startEmbeddedChain } from '../chain/embedded.js';
 import { StatusLine } from '../status-line.js';
@@ -34,12 +37,22 @@ export function registerVerify(program: Command): void {
     .option('--deployment <file>', 'deployment file (default: <data-dir>/chain/deployment.json)')
     .option('--gateway <address>', 'the gateway account whose roots to check (default: <data-dir>/gateway-account.json)')
     .option('--json', 'print {gateway, batches, verified, failed, unanchored, failures, anchors, onChainOnly} as JSON')
+    .option('--from-ingest [url]', 'prove the cloud copy instead: what that ingest service holds for this gateway, against the chain (and its catalog against its storage). Without a URL: the embedded ingest of `run`/`start`')
+    .option('--passphrase-file <file>', 'with --from-ingest: the gateway passphrase, to sign requests as the gateway (or set VITALGATE_PASSPHRASE_FILE)')
+    .option(...ALLOW_DEMO_OPTION)
     .addHelpText('after', `
-No key is needed. Every root this gateway anchored on chain must also be in the local anchor log,
-and every batch an anchor names must be in the store, so batches removed together with their
-index and anchor records are reported too. Exits 1 if anything failed; batches not anchored yet
-are counted, not failed.`)
-    .action(async (o: { dataDir: string; chainUrl?: string; deployment?: string; gateway?: string; json?: boolean }) => {
+No key is needed for the local store. Every root this gateway anchored on chain must also be in the
+local anchor log, and every batch an anchor names must be in the store, so batches removed together
+with their index and anchor records are reported too.
+
+With --from-ingest, every root this gateway anchored must have its anchor record in the cloud, the
+record's ids must rebuild the root, every batch it names must be in the cloud with bytes that hash
+to its id, and the catalog must list exactly the stored batches. Nothing is decrypted; the
+passphrase only unlocks the gateway's account, which ingest requires as the caller.
+
+Exits 1 if anything failed; batches not anchored yet are counted, not failed.`)
+    .action(async (o: { dataDir: string; chainUrl?: string; deployment?: string; gateway?: string; json?: boolean; fromIngest?: string | true; passphraseFile?: string; allowDemoPassphrase?: boolean }) => {
+      if (o.fromIngest !== undefined) return verifyCloud(o);
       const embedded = o.chainUrl ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
       const status = new StatusLine(process.stderr, 2000);
       try {
@@ -62,4 +75,31 @@ are counted, not failed.`)
         await embedded?.stop();
       }
     });
+}
+
+async function verifyCloud(o: { dataDir: string; chainUrl?: string; deployment?: string; json?: boolean; fromIngest?: string | true; passphraseFile?: string; allowDemoPassphrase?: boolean }): Promise<void> {
+  if (typeof o.fromIngest === 'string' && !/^https?:\/\//.test(o.fromIngest)) throw new Error(`--from-ingest ${redactUrl(o.fromIngest)}: expected an http:// or https:// URL`);
+  if (typeof o.fromIngest === 'string' && !o.chainUrl) throw new Error('verify --from-ingest <url> also needs --chain-url (and --deployment): the chain the gateway anchors on');
+  const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
+  const cloud = o.fromIngest === true ? await startEmbeddedCloud(o.dataDir) : undefined;
+  const status = new StatusLine(process.stderr, 2000);
+  try {
+    const url = cloud?.url ?? (o.fromIngest as string);
+    const r: CloudVerifyReport = await verifyIngest(o.dataDir, passphrase, url, {
+      url: o.chainUrl ?? cloud!.chain.url,
+      deploymentFile: o.deployment ?? cloud?.chain.deploymentFile ?? join(chainDir(o.dataDir), 'deployment.json'),
+    }, (done, total) => { if (done % 500 === 0) status.update(`verifying the cloud copy: ${done}/${total} batches`); });
+    status.done();
+    if (o.json) {
+      process.stdout.write(JSON.stringify(r) + '\n');
+    } else {
+      for (const a of r.anchors) process.stdout.write(`root ${a.root}  ${a.batches} batches  block ${a.blockNumber}  ${a.ok ? 'record in the cloud rebuilds it' : 'NOT VALID'}\n`);
+      for (const f of r.failures) process.stdout.write(`FAILED ${f.id}: ${f.reason}\n`);
+      const cat = r.catalog === 'not served' ? 'catalog not served' : `catalog ${r.catalog.rows} rows, ${r.catalog.missing} missing, ${r.catalog.extra} extra`;
+      process.stdout.write(`cloud copy at ${redactUrl(url)}: ${r.batches} batches: ${r.verified} verified, ${r.failed} failed, ${r.unanchored} not anchored yet; ${cat}\n`);
+    }
+    if (r.failed > 0) process.exitCode = 1;
+  } finally {
+    await cloud?.stop();
+  }
 }

@@ -1,18 +1,43 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { isLoopbackHost } from '@vitalgate/broker';
 import { createProvider, readDeployment } from '@vitalgate/contracts';
-import { ChainGatewayDirectory, DEFAULT_MAX_BODY_BYTES, LocalObjectStore, MemoryReplayCache, S3ObjectStore, buildIngest, type ObjectStore } from '@vitalgate/ingest';
+import {
+  ChainGatewayDirectory, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_PER_GATEWAY, EmbeddedCatalog, INGEST_TELEMETRY_FIELDS, InfluxCatalog, InfluxTelemetry,
+  LocalObjectStore, MemoryReplayCache, RedisReplayCache, S3ObjectStore, buildIngest, type Catalog, type ObjectStore, type ReplayCache,
+} from '@vitalgate/ingest';
 import { redactUrl } from '@vitalgate/protocol';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
+import { catalogDir } from '../cloud/embedded-ingest.js';
 import { DEFAULT_DATA_DIR, positiveInt } from '../options.js';
 
 interface IngestOpts {
   storageDir?: string; dataDir: string; chainUrl?: string; deployment?: string; host: string; port: number;
   tlsCert?: string; tlsKey?: string; allowPlaintext?: boolean; maxBodyBytes?: number; maxSkewSeconds?: number; logLevel: string;
   s3Bucket?: string; s3Endpoint?: string; s3Region?: string; s3Prefix?: string; s3PathStyle?: boolean;
+  catalogDir?: string; influx?: string; telemetry: boolean; redis?: string; rateLimit?: number;
+}
+
+/**
+ * The catalog: InfluxDB with --influx (production, and what Grafana reads), else embedded LevelDB
+ * in --catalog-dir. Both are checked before listening, so a wrong URL fails at start.
+ */
+async function openCatalog(o: IngestOpts): Promise<Catalog> {
+  if (o.influx) {
+    if (o.catalogDir) throw new Error('--catalog-dir and --influx are two different catalogs: give one');
+    return InfluxCatalog.connect({ url: o.influx, ...influxCredentials() });
+  }
+  return EmbeddedCatalog.open(o.catalogDir ?? catalogDir(o.dataDir));
+}
+
+/** Credentials may come from the environment, to keep them out of the process list. */
+function influxCredentials(): { username?: string; password?: string } {
+  return {
+    ...(process.env.INFLUX_USERNAME && { username: process.env.INFLUX_USERNAME }),
+    ...(process.env.INFLUX_PASSWORD && { password: process.env.INFLUX_PASSWORD }),
+  };
 }
 
 /**
@@ -49,6 +74,11 @@ export function registerIngest(program: Command): void {
     .option('--s3-region <region>', 'bucket region (default: $AWS_REGION, else us-east-1)')
     .option('--s3-prefix <prefix>', 'key prefix inside the bucket, ending with "/" (e.g. vitalgate/prod/)')
     .option('--s3-path-style', 'path-style URLs (http://host/bucket/key), which most S3-compatible servers need')
+    .option('--catalog-dir <dir>', 'embedded catalog of which batches exist (default: <data-dir>/cloud-catalog)')
+    .addOption(new Option('--influx <url>', 'keep the catalog in InfluxDB 1.x (database "vitalgate", or the URL\'s path) and write request telemetry to "vitalgate_telemetry"').env('INFLUX_URL'))
+    .option('--no-telemetry', 'with --influx: no request telemetry')
+    .addOption(new Option('--redis <url>', 'share the replay cache and rate counters with the other instances behind the same address (redis:// or rediss://)').env('REDIS_URL'))
+    .option('--rate-limit <n>', `requests per second each gateway may make (default ${DEFAULT_RATE_PER_GATEWAY})`, positiveInt('--rate-limit'))
     .option('--data-dir <dir>', 'with no --chain-url: the data directory whose embedded chain to use', DEFAULT_DATA_DIR)
     .option('--chain-url <url>', 'EVM JSON-RPC endpoint holding the Registry (with --deployment)')
     .option('--deployment <file>', 'deployment file (default: <data-dir>/chain/deployment.json)')
@@ -62,6 +92,10 @@ export function registerIngest(program: Command): void {
     .option('--log-level <level>', 'pino log level', 'info')
     .addHelpText('after', `
 Plain HTTP is served only on loopback unless --allow-plaintext; elsewhere give --tls-cert and --tls-key.
+Several instances behind one address need --redis (a shared replay cache: a signed request is
+accepted once across them) and the same storage and catalog. A URL with a password belongs in
+REDIS_URL or INFLUX_URL (or INFLUX_USERNAME and INFLUX_PASSWORD), not on the command line, where
+the process list shows it; URLs are logged with passwords replaced by ***.
 With --s3-bucket, credentials come only from the AWS SDK's default chain, never from flags:
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_PROFILE, or an instance
 or task role. They are never logged. Permissions and setup: docs/operations.md, "Ingest with S3".
@@ -73,36 +107,67 @@ once it listens; SIGINT or SIGTERM stops it.`)
         throw new Error(`plain HTTP on ${o.host} would carry gateways' requests in the clear: give --tls-cert and --tls-key, or --allow-plaintext behind a TLS proxy`);
       }
       const log = pino({ level: o.logLevel, name: 'ingest' }, pino.destination(2));
-      const { store, close: closeStore } = await openStore(o);
-      let embedded: EmbeddedChain | undefined;
-      let url = o.chainUrl;
-      let deploymentFile = o.deployment;
-      if (!url) {
-        embedded = await startEmbeddedChain(chainDir(o.dataDir));
-        url = embedded.url;
-        deploymentFile ??= embedded.deploymentFile;
+      const closers: Array<() => unknown> = [];
+      const closeAll = async (): Promise<void> => {
+        for (const c of closers.reverse()) await c();
+      };
+      try {
+        await serve(o, log, closers);
+      } finally {
+        await closeAll();
       }
-      deploymentFile ??= join(chainDir(o.dataDir), 'deployment.json');
-      const deployment = await readDeployment(deploymentFile);
-      if (!deployment) throw new Error(`no deployment at ${deploymentFile}`);
-      const provider = createProvider(url, deployment.chainId);
-      const app = await buildIngest({
-        store, directory: new ChainGatewayDirectory(deployment, provider), replay: new MemoryReplayCache(), logger: log,
-        ...(o.maxBodyBytes && { maxBodyBytes: o.maxBodyBytes }),
-        ...(o.maxSkewSeconds && { maxSkewSeconds: o.maxSkewSeconds }),
-        ...(o.tlsCert && o.tlsKey && { https: { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } }),
-      });
-      const listening = await app.listen({ host: o.host, port: o.port });
-      const stopped = new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      log.info({ url: listening, storage: store.describe(), chain: redactUrl(url) }, 'ingest listening');
-      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, url: listening, storage: store.describe() }) + '\n');
-      await stopped;
-      await app.close();
-      closeStore();
-      provider.destroy();
-      await embedded?.stop();
     });
+}
+
+async function serve(o: IngestOpts, log: pino.Logger, closers: Array<() => unknown>): Promise<void> {
+    const { store, close: closeStore } = await openStore(o);
+    closers.push(closeStore);
+    const catalog = await openCatalog(o);
+    closers.push(() => catalog.close());
+    let replay: ReplayCache = new MemoryReplayCache();
+    let redis: RedisReplayCache | undefined;
+    if (o.redis) {
+      redis = new RedisReplayCache(o.redis, { logger: log });
+      closers.push(() => redis!.close());
+      await redis.waitReady();
+      replay = redis;
+    }
+    const telemetry = o.influx && o.telemetry
+      ? new InfluxTelemetry({ url: o.influx, ...influxCredentials(), database: 'vitalgate_telemetry', allowedFields: INGEST_TELEMETRY_FIELDS, warn: (m) => log.warn(m) })
+      : undefined;
+    if (telemetry) closers.push(() => telemetry.stop());
+    let embedded: EmbeddedChain | undefined;
+    let url = o.chainUrl;
+    let deploymentFile = o.deployment;
+    if (!url) {
+      embedded = await startEmbeddedChain(chainDir(o.dataDir));
+      const chain = embedded;
+      closers.push(() => chain.stop());
+      url = embedded.url;
+      deploymentFile ??= embedded.deploymentFile;
+    }
+    deploymentFile ??= join(chainDir(o.dataDir), 'deployment.json');
+    const deployment = await readDeployment(deploymentFile);
+    if (!deployment) throw new Error(`no deployment at ${deploymentFile}`);
+    const provider = createProvider(url, deployment.chainId);
+    closers.push(() => provider.destroy());
+    const app = await buildIngest({
+      store, catalog, directory: new ChainGatewayDirectory(deployment, provider), replay, logger: log,
+      ...(redis && { rateRedis: redis.redis }),
+      ...(o.rateLimit && { ratePerGateway: o.rateLimit }),
+      ...(telemetry && { telemetry }),
+      ...(o.maxBodyBytes && { maxBodyBytes: o.maxBodyBytes }),
+      ...(o.maxSkewSeconds && { maxSkewSeconds: o.maxSkewSeconds }),
+      ...(o.tlsCert && o.tlsKey && { https: { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } }),
+    });
+    closers.push(() => app.close());
+    const listening = await app.listen({ host: o.host, port: o.port });
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    const where = { storage: store.describe(), catalog: catalog.describe(), replay: redis ? `Redis at ${redis.displayUrl}` : 'in memory (one instance)', ...(telemetry && { telemetry: telemetry.describe() }) };
+    log.info({ url: listening, ...where, chain: redactUrl(url) }, 'ingest listening');
+    process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, url: listening, ...where }) + '\n');
+    await stopped;
 }

@@ -1,13 +1,9 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import pino from 'pino';
 import { dataDirLayout, readIngest, readStore } from '@vitalgate/edge-gateway';
 import { isWaveformBody, redactUrl } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
-import { chainDir, startEmbeddedChain } from '../chain/embedded.js';
-import { cloudDir, startEmbeddedIngest } from '../cloud/embedded-ingest.js';
+import { startEmbeddedCloud } from '../cloud/embedded-ingest.js';
 
 export function registerOpen(program: Command): void {
   program
@@ -35,21 +31,6 @@ export function registerOpen(program: Command): void {
         await embedded?.stop();
       }
     });
-}
-
-/** The embedded chain and ingest of a `run`/`start` data directory, for reading its cloud copy. */
-async function startEmbeddedCloud(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  if (!existsSync(join(chainDir(dataDir), 'deployment.json')) || !existsSync(cloudDir(dataDir))) {
-    throw new Error(`${dataDir} has no embedded chain and cloud (made by \`vitalgate run\` or \`start\`): pass --from-ingest <url> of the ingest service the gateway uploaded to`);
-  }
-  const chain = await startEmbeddedChain(chainDir(dataDir));
-  try {
-    const ingest = await startEmbeddedIngest(dataDir, chain, pino({ level: 'warn' }, pino.destination(2)));
-    return { url: ingest.url, async stop() { await ingest.stop(); await chain.stop(); } };
-  } catch (e) {
-    await chain.stop();
-    throw e;
-  }
 }
 
 async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean }, fromIngest: string | undefined): Promise<void> {

@@ -13,7 +13,7 @@
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { batchId, isValidId, parseBatch } from '@vitalgate/protocol';
 import type { Catalog } from '../catalog/catalog.js';
-import { refuse } from '../errors.js';
+import { backing, refuse } from '../errors.js';
 import { accountOf, requireInt, type Query } from './query.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
 import { batchKey, type ObjectStore } from '../storage/object-store.js';
@@ -57,9 +57,9 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
     ];
     const wrong = expect.filter(([, inHeader, inQuery]) => inHeader !== inQuery).map(([name]) => name);
     if (wrong.length) throw refuse(400, 'header-mismatch', `the sealed header does not match the request's ${wrong.join(', ')}`);
-    const created = await o.store.put(batchKey(account, id), body);
+    const created = await backing('storage', () => o.store.put(batchKey(account, id), body));
     // Cataloged even when already stored: a crash between the two left the catalog without it.
-    await o.catalog?.addBatch({ id, patientId: account, stream: h.stream, deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: body.length });
+    if (o.catalog) await backing('catalog', () => o.catalog!.addBatch({ id, patientId: account, stream: h.stream, deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: body.length }));
     req.log.info({ id, patientId, gateway: req.gateway, bytes: body.length, created }, created ? 'batch stored' : 'batch already stored');
     return reply.code(created ? 201 : 200).send({ id, stored: true, created });
   });
@@ -70,7 +70,7 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
     if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
     const after = req.query.after === undefined ? undefined : requireId(req.query.after);
     const prefix = batchKey(account, '');
-    const keys = await o.store.list(prefix, after === undefined ? undefined : prefix + after, limit);
+    const keys = await backing('storage', () => o.store.list(prefix, after === undefined ? undefined : prefix + after, limit));
     const ids = keys.map((k) => k.slice(prefix.length));
     return { ids, next: ids.length === limit ? ids.at(-1)! : null };
   });
@@ -78,7 +78,7 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
   app.get<{ Params: { id: string }; Querystring: Query }>('/v1/batches/:id', { preHandler: o.auth }, async (req, reply) => {
     const id = requireId(req.params.id);
     const account = await accountOf(req.query, req.gateway!, o.directory);
-    const bytes = await o.store.get(batchKey(account, id));
+    const bytes = await backing('storage', () => o.store.get(batchKey(account, id)));
     if (!bytes) throw refuse(404, 'not-found', `no batch ${id} for patient account ${account}`);
     return reply.type('application/octet-stream').send(Buffer.from(bytes));
   });

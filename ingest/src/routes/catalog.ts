@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { isStreamName } from '@vitalgate/protocol';
 import type { Catalog } from '../catalog/catalog.js';
-import { refuse } from '../errors.js';
+import { backing, refuse } from '../errors.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
 import { accountOf, requireInt, type Query } from './query.js';
 
@@ -42,18 +42,20 @@ export async function catalogRoutes(app: FastifyInstance, o: CatalogRouteOptions
     if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
     const after = req.query.after;
     if (after !== undefined && !/^[A-Za-z0-9_-]{1,200}$/.test(after)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
-    try {
-      return await o.catalog.batches({ patientId, from, to, limit, ...(stream && { stream }), ...(after && { after }) });
-    } catch (e) {
-      if (/cursor/i.test((e as Error).message)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
-      throw e;
-    }
+    return backing('catalog', async () => {
+      try {
+        return await o.catalog.batches({ patientId, from, to, limit, ...(stream && { stream }), ...(after && { after }) });
+      } catch (e) {
+        if (/cursor/i.test((e as Error).message)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
+        throw e;
+      }
+    });
   });
 
   app.get<{ Querystring: Query }>('/v1/catalog/hourly', { preHandler: o.auth }, async (req) => {
     const patientId = await accountOf(req.query, req.gateway!, o.directory);
     const { from, to } = range(req.query);
     if (to - from > MAX_HOURLY_SPAN_MS) throw refuse(400, 'bad-range', 'an hourly overview spans at most 366 days; ask for several');
-    return { hours: await o.catalog.hourlyCounts({ patientId, from, to }) };
+    return { hours: await backing('catalog', () => o.catalog.hourlyCounts({ patientId, from, to })) };
   });
 }

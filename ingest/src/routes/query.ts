@@ -7,7 +7,10 @@ export type Query = Record<string, string | undefined>;
 
 export function requireInt(q: Query, name: string): number {
   const v = q[name];
-  if (v === undefined || !/^\d{1,15}$/.test(v)) throw refuse(400, 'bad-metadata', `query parameter ${name} must be a non-negative integer`);
+  // Times are Unix milliseconds and callers ask for "up to the end of time" with 2^53 - 1.
+  if (v === undefined || !/^\d{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) {
+    throw refuse(400, 'bad-metadata', `query parameter ${name} must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
+  }
   return Number(v);
 }
 

@@ -5,6 +5,10 @@
  *   bytes again are a no-op (200), different bytes for the same name are a 409 (records are
  *   immutable, like batches). 201 when stored.
  *
+ * GET /v1/anchors[?after=ROOT][&limit=N]   The roots of the calling gateway's anchor records, ascending:
+ *   {"roots": [...], "next": ROOT | null}.
+ * GET /v1/anchors/{root}   One of the calling gateway's anchor records, as uploaded.
+ *
  * An anchor record is believed only as far as it can be checked:
  *   - its root must be the Merkle root of exactly the batch ids it lists;
  *   - the chain must hold that root for the calling gateway (DataAnchor, per submitter);
@@ -18,7 +22,7 @@ import { getAddress } from 'ethers';
 import { buildBatchTree } from '@vitalgate/contracts';
 import { parseAnchorRecord, parseBatch, parseEpochRecord, type AnchoredBatch } from '@vitalgate/protocol';
 import type { Catalog } from '../catalog/catalog.js';
-import { refuse } from '../errors.js';
+import { backing, refuse } from '../errors.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
 import { batchKey, type ObjectStore } from '../storage/object-store.js';
 
@@ -79,7 +83,7 @@ export async function recordRoutes(app: FastifyInstance, o: RecordRouteOptions):
     if (!r.ok) throw refuse(400, 'bad-record', `not an epoch record: ${r.reason}`);
     if (r.value.epoch !== Number(req.params.epoch)) throw refuse(400, 'record-mismatch', 'the record\'s epoch is not the one in the path');
     if (getAddress(r.value.gateway) !== req.gateway) throw refuse(403, 'not-your-record', 'an epoch record can only be uploaded by the gateway it names');
-    const created = await putOnce(o.store, epochKey(req.gateway, r.value.epoch), body);
+    const created = await backing('storage', () => putOnce(o.store, epochKey(req.gateway!, r.value.epoch), body));
     return reply.code(created ? 201 : 200).send({ epoch: r.value.epoch, stored: true, created });
   });
 
@@ -98,12 +102,30 @@ export async function recordRoutes(app: FastifyInstance, o: RecordRouteOptions):
     for (const account of new Set(a.batches.map((b) => getAddress(b.patientAccount)))) {
       if ((await o.directory.gatewayOf(account)) !== req.gateway) throw refuse(403, 'not-your-patient', `patient account ${account} is not served by ${req.gateway}`);
     }
-    const { missing, mismatched } = await unstored(o.store, a.batches);
+    const { missing, mismatched } = await backing('storage', () => unstored(o.store, a.batches));
     if (mismatched.length) throw refuse(400, 'record-mismatch', `${mismatched.length} listed batch(es) are stored under another stream or first timestamp, e.g. ${mismatched[0]}`);
     if (missing) throw refuse(409, 'batches-not-stored', `${missing} of the ${a.batches.length} batches under this root are not stored yet; upload them first`);
-    const created = await putOnce(o.store, anchorKey(req.gateway, a.root), body);
-    await o.catalog?.addAnchor({ root: a.root, tx: a.txHash, block: a.blockNumber, gateway: req.gateway }, a.batches.map((b) => ({ id: b.id, patientId: getAddress(b.patientAccount), stream: b.stream, firstTs: b.firstTs })));
+    const created = await backing('storage', () => putOnce(o.store, anchorKey(req.gateway!, a.root), body));
+    if (o.catalog) await backing('catalog', () => o.catalog!.addAnchor({ root: a.root, tx: a.txHash, block: a.blockNumber, gateway: req.gateway! }, a.batches.map((b) => ({ id: b.id, patientId: getAddress(b.patientAccount), stream: b.stream, firstTs: b.firstTs }))));
     req.log.info({ root: a.root, gateway: req.gateway, batches: a.batches.length, created }, created ? 'anchor record stored' : 'anchor record already stored');
     return reply.code(created ? 201 : 200).send({ root: a.root, stored: true, created });
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/anchors', { preHandler: o.auth }, async (req) => {
+    const limit = req.query.limit === undefined ? 1000 : Math.min(Number(req.query.limit), 1000);
+    if (!Number.isInteger(limit) || limit < 1) throw refuse(400, 'bad-metadata', 'limit must be an integer from 1 to 1000');
+    const after = req.query.after;
+    if (after !== undefined && !ROOT_RE.test(after)) throw refuse(400, 'bad-root', 'after must be a root: 0x and 64 lowercase hex');
+    const prefix = anchorKey(req.gateway!, '');
+    const keys = await backing('storage', () => o.store.list(prefix, after === undefined ? undefined : prefix + after, limit));
+    const roots = keys.map((k) => k.slice(prefix.length));
+    return { roots, next: roots.length === limit ? roots.at(-1)! : null };
+  });
+
+  app.get<{ Params: { root: string } }>('/v1/anchors/:root', { preHandler: o.auth }, async (req, reply) => {
+    if (!ROOT_RE.test(req.params.root)) throw refuse(400, 'bad-root', 'the root in the path must be 0x and 64 lowercase hex');
+    const bytes = await backing('storage', () => o.store.get(anchorKey(req.gateway!, req.params.root)));
+    if (!bytes) throw refuse(404, 'not-found', `no anchor record ${req.params.root} from ${req.gateway}`);
+    return reply.type('application/json').send(Buffer.from(bytes));
   });
 }
