@@ -3,7 +3,9 @@
  * after `vitalgate run`, `open --from-ingest URL` reads back through it exactly what `open` reads
  * locally; plain HTTP on a network address is refused. With --s3-bucket (a real s3rver on
  * loopback), uploaded batches land in the bucket and read back the same; a wrong endpoint or bucket
- * stops it at startup.
+ * stops it at startup. With --influx (a real influxd), --rebuild-catalog fills the InfluxDB catalog
+ * from storage exactly once, ingest serves it and writes request telemetry that names no patient,
+ * and a gateway's --influx status telemetry carries only allowlisted counts.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +15,7 @@ import { Wallet } from 'ethers';
 import { Keystore, dataDirLayout } from '@vitalgate/edge-gateway';
 import { IngestClient, LocalObjectStore, S3ObjectStore, batchKey, batchQuery } from '@vitalgate/ingest';
 import { parseBatch } from '@vitalgate/protocol';
-import { freePort, makeTestPki, startS3Server } from '@vitalgate/test-support';
+import { freePort, makeTestPki, requireProgram, startInfluxd, startS3Server } from '@vitalgate/test-support';
 import { vitalgate } from './cli.js';
 import { startDaemon } from './daemon.js';
 
@@ -148,6 +150,98 @@ describe('vitalgate ingest', function () {
       const stray = await vitalgate(['ingest', '--data-dir', data, '--s3-endpoint', 'http://127.0.0.1:1']);
       assert.notEqual(stray.code, 0);
       assert.match(stray.stderr, /--s3-endpoint needs --s3-bucket/);
+    });
+  });
+
+  describe('with --influx', () => {
+    /** SELECT over InfluxDB's HTTP API, as Grafana would; returns the first series' rows as objects. */
+    async function influxRows(url: string, db: string, q: string): Promise<Array<Record<string, unknown>>> {
+      const res = await fetch(`${url}/query?${new URLSearchParams({ db, q, epoch: 'ms' })}`);
+      assert.equal(res.status, 200);
+      const body = await res.json() as { results: Array<{ series?: Array<{ columns: string[]; values: unknown[][] }> }> };
+      const series = body.results[0]?.series?.[0];
+      return series ? series.values.map((v) => Object.fromEntries(series.columns.map((c, i) => [c, v[i]]))) : [];
+    }
+
+    it('--rebuild-catalog fills InfluxDB from storage exactly once; ingest serves that catalog and writes request telemetry naming no patient', async function () {
+      requireProgram(this, 'influxd', 'influxdb');
+      const influx = await startInfluxd(join(dir, 'influx'));
+      try {
+        const local = new LocalObjectStore(join(data, 'cloud'));
+        const stored = await local.list('batches/', undefined, 1_000_000);
+        assert.ok(stored.length > 10, `only ${stored.length} stored batches`);
+        for (let round = 0; round < 2; round++) {
+          const r = await vitalgate(['ingest', '--data-dir', data, '--influx', influx.url, '--rebuild-catalog']);
+          assert.equal(r.code, 0, r.stderr);
+          const summary = JSON.parse(r.stdout) as { batches: number; anchors: number; skippedCount: number };
+          assert.equal(summary.batches, stored.length, 'every stored batch cataloged');
+          assert.ok(summary.anchors > 0, 'anchor records merged in');
+          assert.equal(summary.skippedCount, 0);
+          assert.match(r.stderr, /rebuilding InfluxDB catalog at http:\/\/127\.0\.0\.1:\d+/);
+        }
+        const rows = await influxRows(influx.url, 'vitalgate', 'SELECT "id", "root" FROM "batch"');
+        assert.deepEqual(rows.map((row) => String(row.id)).sort(), stored.map((k) => k.slice(k.lastIndexOf('/') + 1)).sort(), 'one point per batch, after two rebuilds');
+        assert.ok(rows.some((row) => typeof row.root === 'string' && /^0x[0-9a-f]{64}$/.test(row.root)), 'anchor roots on the rows');
+
+        const ingest = await startDaemon(['ingest', '--data-dir', data, '--port', '0', '--influx', influx.url, '--log-level', 'warn']);
+        const accounts: string[] = [];
+        try {
+          assert.match(String(ingest.first.catalog), /^InfluxDB catalog at http:\/\/127\.0\.0\.1:/);
+          const keystore = await Keystore.open(dataDirLayout(data).keys, PASSPHRASE);
+          const wallet = (secret: Uint8Array) => new Wallet(`0x${Buffer.from(secret).toString('hex')}`);
+          const client = new IngestClient(String(ingest.first.url), wallet((await keystore.getSecret('eth-gateway'))!));
+          for (const patientId of await keystore.patients()) {
+            const secret = await keystore.getSecret(`eth-patient-${patientId}`);
+            if (!secret) continue;
+            const account = wallet(secret).address;
+            accounts.push(account);
+            const listed: string[] = [];
+            let after = '';
+            for (;;) {
+              const res = await client.request('GET', `/v1/catalog/batches?patientAccount=${account}&from=0&to=${Number.MAX_SAFE_INTEGER}&limit=50${after}`);
+              assert.equal(res.status, 200, JSON.stringify(res.json));
+              const page = res.json as { entries: Array<{ id: string }>; next: string | null };
+              listed.push(...page.entries.map((e) => e.id));
+              if (!page.next) break;
+              after = `&after=${encodeURIComponent(page.next)}`;
+            }
+            const mine = (await local.list(batchKey(account, ''), undefined, 1_000_000)).map((k) => k.slice(k.lastIndexOf('/') + 1));
+            assert.deepEqual(listed.slice().sort(), mine.sort(), `the catalog of ${patientId} lists exactly its stored batches`);
+          }
+          assert.ok(accounts.length > 0);
+        } finally {
+          // SIGTERM flushes the telemetry buffer.
+          assert.equal(await ingest.stop('SIGTERM'), 0, ingest.stderr());
+        }
+        const requests = await influxRows(influx.url, 'vitalgate_telemetry', 'SELECT * FROM "ingest_request"');
+        assert.ok(requests.length >= accounts.length, `${requests.length} telemetry points`);
+        assert.ok(requests.every((p) => p.route === 'GET /v1/catalog/batches' && p.status === '200' && typeof p.latency_ms === 'number'), JSON.stringify(requests[0]));
+        const dump = JSON.stringify(requests).toLowerCase();
+        for (const a of accounts) assert.ok(!dump.includes(a.toLowerCase().slice(2)), 'no patient account in telemetry');
+      } finally {
+        await influx.stop();
+      }
+    });
+
+    it('a gateway with --influx writes its status figures (counts and sizes, from the allowlist) to vitalgate_telemetry', async function () {
+      requireProgram(this, 'influxd', 'influxdb');
+      const influx = await startInfluxd(join(dir, 'influx-gw'));
+      try {
+        const gw = await startDaemon(['gateway', '--data-dir', join(dir, 'gw-telemetry'), '--broker', 'none', '--patient', 'patient-0001', '--status-seconds', '1', '--log-level', 'info'],
+          { ...env, INFLUX_URL: influx.url });
+        await new Promise((r) => setTimeout(r, 2500));
+        assert.equal(await gw.stop('SIGTERM'), 0, gw.stderr());
+        const points = await influxRows(influx.url, 'vitalgate_telemetry', 'SELECT * FROM "gateway_status"');
+        assert.ok(points.length >= 2, `${points.length} status points`);
+        const allowed = new Set(['time', 'gateway', 'readings_per_second', 'readings_accepted', 'batches_sealed', 'unanchored_batches', 'spool_waiting', 'spool_waiting_bytes',
+          'spool_records_waiting', 'spool_oldest_waiting_ms', 'spool_over_quota', 'uploads_per_second', 'uploaded_bytes']);
+        for (const p of points) for (const k of Object.keys(p)) assert.ok(allowed.has(k), `unexpected column ${k}`);
+        assert.ok(points.every((p) => p.readings_accepted === 0 && p.gateway === 'vitalgate-gateway'));
+        assert.match(gw.stderr(), /"msg":"status"/);
+        assert.ok(!JSON.stringify(points).includes('patient-0001'), 'no patient id in telemetry');
+      } finally {
+        await influx.stop();
+      }
     });
   });
 });

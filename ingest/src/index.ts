@@ -9,6 +9,7 @@ export { IngestClient, batchQuery, type IngestResponse } from './client.js';
 export { anchorKey, epochKey } from './routes/records.js';
 export type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog/catalog.js';
 export { EmbeddedCatalog } from './catalog/embedded-catalog.js';
+export { rebuildCatalog, type RebuildReport } from './catalog/rebuild.js';
 export { InfluxCatalog, CatalogCollisionError, type InfluxCatalogOptions, type InfluxConnectionOptions } from './catalog/influx-catalog.js';
 export { InfluxTelemetry, type InfluxTelemetryOptions, type TelemetryPoint, type TelemetryStats } from './telemetry/influx-telemetry.js';
 export { RedisReplayCache, DEFAULT_REPLAY_KEY_PREFIX, DEFAULT_REPLAY_COMMAND_TIMEOUT_MS, type RedisReplayCacheOptions } from './replay-cache-redis.js';

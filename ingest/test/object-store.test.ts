@@ -97,6 +97,8 @@ function objectStoreContract(name: string, backend: Backend): void {
       assert.deepEqual(await s.list(p, `${ns}q`, 3), [], 'after beyond the prefix');
       assert.deepEqual(await s.list(p, undefined, 0), []);
       assert.deepEqual(await listAll(s, p, 7), keys);
+      // Every depth below the prefix, as S3 lists without a delimiter (rebuilding a catalog walks `batches/`).
+      assert.deepEqual(await listAll(s, ns, 7), [`${ns}p0`, ...keys, keyN(`${ns}p10/`, 0), `${ns}p2/k00000`].sort());
       await assert.rejects(s.list(`${ns}p1`, undefined, 10), /prefix ends with "\/"/);
     });
 

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { Gateway, dataDirLayout, isLockLive, readLock } from '@vitalgate/edge-gateway';
+import { InfluxTelemetry } from '@vitalgate/ingest';
 import { redactUrl } from '@vitalgate/protocol';
+import { GATEWAY_TELEMETRY_FIELDS, startStatusReports } from './gateway-status.js';
 import { DEFAULT_DATA_DIR, byteSize, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 import { loadConfig } from '../config/load.js';
@@ -24,28 +26,6 @@ function mqttTlsFiles(ca?: string, cert?: string, key?: string): { ca?: Buffer; 
     ...(cert && { cert: readPemFile(cert, 'client certificate') }),
     ...(key && { key: readPemFile(key, 'client key') }),
   };
-}
-
-/** One log line per period with the rates an operator watches; no reading, no patient's data. */
-function startStatusLog(gw: Gateway, log: pino.Logger, everyMs: number): NodeJS.Timeout {
-  let last = { at: Date.now(), readings: gw.metrics().readingsAccepted, uploaded: gw.metrics().upload?.uploaded ?? 0 };
-  return setInterval(() => {
-    const m = gw.metrics();
-    const now = Date.now();
-    const s = (now - last.at) / 1000;
-    const u = m.upload;
-    log.info({
-      readingsPerSecond: Math.round((m.readingsAccepted - last.readings) / s),
-      batchesSealed: m.batchesSealed,
-      ...(m.anchoring && { unanchoredBatches: m.anchoring.unanchoredBatches }),
-      ...(u && {
-        spool: { waiting: u.waiting, waitingBytes: u.waitingBytes, recordsWaiting: u.recordsWaiting, oldestWaitingMs: u.oldestWaitingMs, overQuota: u.overQuota },
-        uploadsPerSecond: Math.round(((u.uploaded - last.uploaded) / s) * 10) / 10,
-        ...(u.lastError && { uploadError: u.lastError }),
-      }),
-    }, u?.overQuota ? 'status: UPLOAD SPOOL OVER QUOTA' : 'status');
-    last = { at: now, readings: m.readingsAccepted, uploaded: u?.uploaded ?? 0 };
-  }, everyMs).unref();
 }
 
 export function registerGateway(program: Command): void {
@@ -76,9 +56,10 @@ export function registerGateway(program: Command): void {
     .option('--ingest <url>', 'upload every sealed batch to this ingest service (needs --chain-url: requests are signed with the gateway\'s registered account); what ingest has not confirmed waits on disk and is retried')
     .option('--spool-quota <size>', 'with --ingest: ciphertext waiting for upload above which the gateway raises its spool alarm (default 10GiB); it keeps sealing locally and drops nothing', byteSize('--spool-quota'))
     .option('--status-seconds <s>', 'log a status line (readings/s, batches, upload spool depth, oldest entry, upload rate) this often (default 10; 0 for none)', nonNegativeNumber('--status-seconds', 'a number of seconds'))
+    .addOption(new Option('--influx <url>', 'also write the status figures (counts, sizes, ages: never a reading) to this InfluxDB 1.x, database "vitalgate_telemetry"').env('INFLUX_URL'))
     .option('--log-level <level>', 'pino log level (default info)')
-    .addHelpText('after', `\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number; ingest?: string; spoolQuota?: number; statusSeconds?: number }) => {
+    .addHelpText('after', `\nA URL with a password belongs in INFLUX_URL (or INFLUX_USERNAME and INFLUX_PASSWORD), not on the\ncommand line, where the process list shows it.\n\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number; ingest?: string; spoolQuota?: number; statusSeconds?: number; influx?: string }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
       if (o.ingest && !o.chainUrl) throw new Error('--ingest needs --chain-url (and --deployment): ingest takes only requests signed by a gateway registered on chain');
       if (o.ingest && !/^https?:\/\//.test(o.ingest)) throw new Error(`--ingest ${redactUrl(o.ingest)}: expected an http:// or https:// URL`);
@@ -130,11 +111,24 @@ export function registerGateway(program: Command): void {
         process.once('SIGTERM', resolve);
       });
       process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
-      const everyS = o.statusSeconds ?? 10;
-      const statusTimer = everyS > 0 ? startStatusLog(gw, log, everyS * 1000) : undefined;
+      const telemetry = o.influx ? new InfluxTelemetry({
+        url: o.influx, database: 'vitalgate_telemetry', allowedFields: GATEWAY_TELEMETRY_FIELDS, warn: (m) => log.warn(m),
+        ...(process.env.INFLUX_USERNAME && { username: process.env.INFLUX_USERNAME }),
+        ...(process.env.INFLUX_PASSWORD && { password: process.env.INFLUX_PASSWORD }),
+      }) : undefined;
+      if (telemetry) log.info({ telemetry: telemetry.describe() }, 'writing status telemetry');
+      // Telemetry needs a period even when the log line is off.
+      const logEvery = o.statusSeconds ?? 10;
+      const everyS = logEvery > 0 ? logEvery : telemetry ? 10 : 0;
+      const statusTimer = everyS > 0 ? startStatusReports(gw, {
+        ...(logEvery > 0 && { log }),
+        ...(telemetry && { telemetry }),
+        gateway: gw.chainLink?.address ?? (o.clientId ?? cfg.mqtt?.clientId ?? 'vitalgate-gateway'),
+      }, everyS * 1000) : undefined;
       await stopped;
       clearInterval(statusTimer);
       await gw.stop();
+      await telemetry?.stop();
     });
 
   program

@@ -6,7 +6,7 @@ import { isLoopbackHost } from '@vitalgate/broker';
 import { createProvider, readDeployment } from '@vitalgate/contracts';
 import {
   ChainGatewayDirectory, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_PER_GATEWAY, EmbeddedCatalog, INGEST_TELEMETRY_FIELDS, InfluxCatalog, InfluxTelemetry,
-  LocalObjectStore, MemoryReplayCache, RedisReplayCache, S3ObjectStore, buildIngest, type Catalog, type ObjectStore, type ReplayCache,
+  LocalObjectStore, MemoryReplayCache, RedisReplayCache, S3ObjectStore, buildIngest, rebuildCatalog, type Catalog, type ObjectStore, type ReplayCache,
 } from '@vitalgate/ingest';
 import { redactUrl } from '@vitalgate/protocol';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
@@ -17,7 +17,7 @@ interface IngestOpts {
   storageDir?: string; dataDir: string; chainUrl?: string; deployment?: string; host: string; port: number;
   tlsCert?: string; tlsKey?: string; allowPlaintext?: boolean; maxBodyBytes?: number; maxSkewSeconds?: number; logLevel: string;
   s3Bucket?: string; s3Endpoint?: string; s3Region?: string; s3Prefix?: string; s3PathStyle?: boolean;
-  catalogDir?: string; influx?: string; telemetry: boolean; redis?: string; rateLimit?: number;
+  catalogDir?: string; influx?: string; telemetry: boolean; redis?: string; rateLimit?: number; rebuildCatalog?: boolean;
 }
 
 /**
@@ -76,6 +76,7 @@ export function registerIngest(program: Command): void {
     .option('--s3-path-style', 'path-style URLs (http://host/bucket/key), which most S3-compatible servers need')
     .option('--catalog-dir <dir>', 'embedded catalog of which batches exist (default: <data-dir>/cloud-catalog)')
     .addOption(new Option('--influx <url>', 'keep the catalog in InfluxDB 1.x (database "vitalgate", or the URL\'s path) and write request telemetry to "vitalgate_telemetry"').env('INFLUX_URL'))
+    .option('--rebuild-catalog', 'rebuild the catalog from object storage (after losing it, or to move it to --influx), print a summary and exit; safe to repeat')
     .option('--no-telemetry', 'with --influx: no request telemetry')
     .addOption(new Option('--redis <url>', 'share the replay cache and rate counters with the other instances behind the same address (redis:// or rediss://)').env('REDIS_URL'))
     .option('--rate-limit <n>', `requests per second each gateway may make (default ${DEFAULT_RATE_PER_GATEWAY})`, positiveInt('--rate-limit'))
@@ -112,11 +113,27 @@ once it listens; SIGINT or SIGTERM stops it.`)
         for (const c of closers.reverse()) await c();
       };
       try {
-        await serve(o, log, closers);
+        if (o.rebuildCatalog) await rebuild(o, closers);
+        else await serve(o, log, closers);
       } finally {
         await closeAll();
       }
     });
+}
+
+async function rebuild(o: IngestOpts, closers: Array<() => unknown>): Promise<void> {
+  const { store, close: closeStore } = await openStore(o);
+  closers.push(closeStore);
+  const catalog = await openCatalog(o);
+  closers.push(() => catalog.close());
+  process.stderr.write(`rebuilding ${catalog.describe()} from ${store.describe()}\n`);
+  const started = Date.now();
+  const r = await rebuildCatalog(store, catalog, (p) => process.stderr.write(`  ${p.batches} batches, ${p.anchors} anchors cataloged${p.skippedCount ? `, ${p.skippedCount} skipped` : ''}\n`));
+  process.stdout.write(JSON.stringify({ event: 'catalog-rebuilt', ...r, seconds: (Date.now() - started) / 1000 }) + '\n');
+  if (r.skippedCount) {
+    for (const s of r.skipped) process.stderr.write(`  skipped ${s.key}: ${s.reason}\n`);
+    throw new Error(`${r.skippedCount} object(s) in storage were not cataloged (listed above): they are not what their keys say`);
+  }
 }
 
 async function serve(o: IngestOpts, log: pino.Logger, closers: Array<() => unknown>): Promise<void> {

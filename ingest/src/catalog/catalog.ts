@@ -7,7 +7,8 @@
  * Two implementations pass one shared test suite (ingest/test/catalog.test.ts): InfluxDB 1.x in
  * production (influx-catalog.ts) and an embedded store needing no server (embedded-catalog.ts).
  */
-import type { StreamName } from '@vitalgate/protocol';
+import { getAddress } from 'ethers';
+import type { AnchorUploadRecord, BatchHeader, StreamName } from '@vitalgate/protocol';
 
 export interface CatalogBatch {
   /** SHA-256 of the sealed bytes, 64 lowercase hex. */
@@ -91,4 +92,17 @@ export interface Catalog {
   /** A short description for logs (no credentials). */
   describe(): string;
   close(): Promise<void>;
+}
+
+/** The catalog row of a stored batch: its sealed header (authenticated, readable without a key) and size. */
+export function catalogBatchOf(patientAccount: string, id: string, h: BatchHeader, bytes: number): CatalogBatch {
+  return { id, patientId: patientAccount, stream: h.stream, deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes };
+}
+
+/** What an anchor record tells the catalog: the anchor, and the batches it covers. */
+export function catalogAnchorOf(a: AnchorUploadRecord): { anchor: CatalogAnchor; refs: AnchoredBatchRef[] } {
+  return {
+    anchor: { root: a.root, tx: a.txHash, block: a.blockNumber, gateway: getAddress(a.gateway) },
+    refs: a.batches.map((b) => ({ id: b.id, patientId: getAddress(b.patientAccount), stream: b.stream, firstTs: b.firstTs })),
+  };
 }

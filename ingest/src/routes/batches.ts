@@ -12,7 +12,7 @@
  */
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { batchId, isValidId, parseBatch } from '@vitalgate/protocol';
-import type { Catalog } from '../catalog/catalog.js';
+import { catalogBatchOf, type Catalog } from '../catalog/catalog.js';
 import { backing, refuse } from '../errors.js';
 import { accountOf, requireInt, type Query } from './query.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
@@ -59,7 +59,7 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
     if (wrong.length) throw refuse(400, 'header-mismatch', `the sealed header does not match the request's ${wrong.join(', ')}`);
     const created = await backing('storage', () => o.store.put(batchKey(account, id), body));
     // Cataloged even when already stored: a crash between the two left the catalog without it.
-    if (o.catalog) await backing('catalog', () => o.catalog!.addBatch({ id, patientId: account, stream: h.stream, deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: body.length }));
+    if (o.catalog) await backing('catalog', () => o.catalog!.addBatch(catalogBatchOf(account, id, h, body.length)));
     req.log.info({ id, patientId, gateway: req.gateway, bytes: body.length, created }, created ? 'batch stored' : 'batch already stored');
     return reply.code(created ? 201 : 200).send({ id, stored: true, created });
   });

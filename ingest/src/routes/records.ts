@@ -21,7 +21,7 @@ import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from
 import { getAddress } from 'ethers';
 import { buildBatchTree } from '@vitalgate/contracts';
 import { parseAnchorRecord, parseBatch, parseEpochRecord, type AnchoredBatch } from '@vitalgate/protocol';
-import type { Catalog } from '../catalog/catalog.js';
+import { catalogAnchorOf, type Catalog } from '../catalog/catalog.js';
 import { backing, refuse } from '../errors.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
 import { batchKey, type ObjectStore } from '../storage/object-store.js';
@@ -106,7 +106,10 @@ export async function recordRoutes(app: FastifyInstance, o: RecordRouteOptions):
     if (mismatched.length) throw refuse(400, 'record-mismatch', `${mismatched.length} listed batch(es) are stored under another stream or first timestamp, e.g. ${mismatched[0]}`);
     if (missing) throw refuse(409, 'batches-not-stored', `${missing} of the ${a.batches.length} batches under this root are not stored yet; upload them first`);
     const created = await backing('storage', () => putOnce(o.store, anchorKey(req.gateway!, a.root), body));
-    if (o.catalog) await backing('catalog', () => o.catalog!.addAnchor({ root: a.root, tx: a.txHash, block: a.blockNumber, gateway: req.gateway! }, a.batches.map((b) => ({ id: b.id, patientId: getAddress(b.patientAccount), stream: b.stream, firstTs: b.firstTs }))));
+    if (o.catalog) {
+      const { anchor, refs } = catalogAnchorOf(a);
+      await backing('catalog', () => o.catalog!.addAnchor(anchor, refs));
+    }
     req.log.info({ root: a.root, gateway: req.gateway, batches: a.batches.length, created }, created ? 'anchor record stored' : 'anchor record already stored');
     return reply.code(created ? 201 : 200).send({ root: a.root, stored: true, created });
   });

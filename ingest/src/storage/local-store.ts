@@ -3,9 +3,10 @@
  * linked into place (which fails if the name exists, so an object is never replaced), and its
  * directory fsynced. A reader therefore sees no object or the whole of it.
  */
+import type { Dirent } from 'node:fs';
 import { mkdir, open, link, readFile, readdir, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { ObjectStore } from './object-store.js';
 
 const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
@@ -64,15 +65,25 @@ export class LocalObjectStore implements ObjectStore {
 
   async list(prefix: string, after: string | undefined, limit: number): Promise<string[]> {
     if (!prefix.endsWith('/')) throw new Error('a listing prefix ends with "/"');
-    let names: string[];
+    let entries: Dirent[];
     try {
-      names = await readdir(this.pathOf(prefix.slice(0, -1)));
+      // Every object at any depth below the prefix, as S3 lists it (no delimiter).
+      entries = await readdir(this.pathOf(prefix.slice(0, -1)), { recursive: true, withFileTypes: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
     }
-    // Temporary files start with "." and are never listed.
-    return names.filter((n) => !n.startsWith('.')).map((n) => prefix + n).filter((k) => after === undefined || k > after).sort().slice(0, limit);
+    const base = this.pathOf(prefix.slice(0, -1));
+    const keys: string[] = [];
+    for (const d of entries) {
+      // Temporary files start with "." and are never listed.
+      if (!d.isFile() || d.name.startsWith('.')) continue;
+      // `parentPath` from Node 20.12 (`path` before it, deprecated since).
+      const parent = (d as Dirent & { parentPath?: string }).parentPath ?? d.path;
+      const key = prefix + relative(base, join(parent, d.name)).split(sep).join('/');
+      if (after === undefined || key > after) keys.push(key);
+    }
+    return keys.sort().slice(0, limit);
   }
 
   describe(): string {

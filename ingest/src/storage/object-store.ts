@@ -8,7 +8,7 @@ export interface ObjectStore {
   put(key: string, bytes: Uint8Array): Promise<boolean>;
   /** The object's bytes, or undefined when there is none. */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** Keys under `prefix` (which ends with "/"), in ascending order, after `after`, at most `limit`. */
+  /** Keys at any depth under `prefix` (which ends with "/"), as S3 lists them, in ascending order, after `after`, at most `limit`. */
   list(prefix: string, after: string | undefined, limit: number): Promise<string[]>;
   /** A short description for logs and `--help` (no credentials). */
   describe(): string;

@@ -1,0 +1,56 @@
+/**
+ * What a running gateway reports about itself every few seconds: a log line, and with --influx the
+ * same figures as a telemetry point, for dashboards and alerts on a fleet of gateways.
+ *
+ * Only counts, sizes and ages leave the box this way. No reading, no patient, no device id: the
+ * telemetry allowlist below is the whole vocabulary, and InfluxTelemetry refuses anything else.
+ */
+import type pino from 'pino';
+import type { Gateway } from '@vitalgate/edge-gateway';
+import type { TelemetrySink } from '@vitalgate/ingest';
+
+export const GATEWAY_TELEMETRY_FIELDS = [
+  'readings_per_second', 'readings_accepted', 'batches_sealed', 'unanchored_batches',
+  'spool_waiting', 'spool_waiting_bytes', 'spool_records_waiting', 'spool_oldest_waiting_ms', 'spool_over_quota',
+  'uploads_per_second', 'uploaded_bytes',
+] as const;
+
+type Field = typeof GATEWAY_TELEMETRY_FIELDS[number];
+
+export function startStatusReports(gw: Gateway, to: { log?: pino.Logger; telemetry?: TelemetrySink; gateway: string }, everyMs: number): NodeJS.Timeout {
+  const first = gw.metrics();
+  let last = { at: Date.now(), readings: first.readingsAccepted, uploaded: first.upload?.uploaded ?? 0 };
+  return setInterval(() => {
+    const m = gw.metrics();
+    const now = Date.now();
+    const s = (now - last.at) / 1000;
+    const u = m.upload;
+    const readingsPerSecond = Math.round((m.readingsAccepted - last.readings) / s);
+    const uploadsPerSecond = Math.round(((u ? u.uploaded - last.uploaded : 0) / s) * 10) / 10;
+    last = { at: now, readings: m.readingsAccepted, uploaded: u?.uploaded ?? 0 };
+    to.log?.info({
+      readingsPerSecond,
+      batchesSealed: m.batchesSealed,
+      ...(m.anchoring && { unanchoredBatches: m.anchoring.unanchoredBatches }),
+      ...(u && {
+        spool: { waiting: u.waiting, waitingBytes: u.waitingBytes, recordsWaiting: u.recordsWaiting, oldestWaitingMs: u.oldestWaitingMs, overQuota: u.overQuota },
+        uploadsPerSecond,
+        ...(u.lastError && { uploadError: u.lastError }),
+      }),
+    }, u?.overQuota ? 'status: UPLOAD SPOOL OVER QUOTA' : 'status');
+    if (to.telemetry) {
+      const fields: Partial<Record<Field, number>> = {
+        readings_per_second: readingsPerSecond,
+        readings_accepted: m.readingsAccepted,
+        batches_sealed: m.batchesSealed,
+        ...(m.anchoring && { unanchored_batches: m.anchoring.unanchoredBatches }),
+        ...(u && {
+          spool_waiting: u.waiting, spool_waiting_bytes: u.waitingBytes, spool_records_waiting: u.recordsWaiting,
+          spool_oldest_waiting_ms: u.oldestWaitingMs, spool_over_quota: u.overQuota ? 1 : 0,
+          uploads_per_second: uploadsPerSecond, uploaded_bytes: u.uploadedBytes,
+        }),
+      };
+      to.telemetry.write({ measurement: 'gateway_status', tags: { gateway: to.gateway }, fields, time: new Date(now) });
+    }
+  }, everyMs).unref();
+}
