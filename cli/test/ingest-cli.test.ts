@@ -209,13 +209,16 @@ describe('vitalgate ingest', function () {
             assert.deepEqual(listed.slice().sort(), mine.sort(), `the catalog of ${patientId} lists exactly its stored batches`);
           }
           assert.ok(accounts.length > 0);
+          const bad = await client.request('GET', `/v1/catalog/batches?patientAccount=${accounts[0]}&from=soon&to=1`);
+          assert.equal(bad.status, 400);
         } finally {
           // SIGTERM flushes the telemetry buffer.
           assert.equal(await ingest.stop('SIGTERM'), 0, ingest.stderr());
         }
         const requests = await influxRows(influx.url, 'vitalgate_telemetry', 'SELECT * FROM "ingest_request"');
-        assert.ok(requests.length >= accounts.length, `${requests.length} telemetry points`);
-        assert.ok(requests.every((p) => p.route === 'GET /v1/catalog/batches' && p.status === '200' && typeof p.latency_ms === 'number'), JSON.stringify(requests[0]));
+        assert.ok(requests.length >= accounts.length + 1, `${requests.length} telemetry points`);
+        assert.ok(requests.every((p) => p.route === 'GET /v1/catalog/batches' && typeof p.latency_ms === 'number'), JSON.stringify(requests[0]));
+        assert.deepEqual(requests.filter((p) => p.status !== '200').map((p) => [p.status, p.error]), [['400', 'bad-metadata']], 'refusals by reason');
         const dump = JSON.stringify(requests).toLowerCase();
         for (const a of accounts) assert.ok(!dump.includes(a.toLowerCase().slice(2)), 'no patient account in telemetry');
       } finally {
@@ -234,7 +237,7 @@ describe('vitalgate ingest', function () {
         const points = await influxRows(influx.url, 'vitalgate_telemetry', 'SELECT * FROM "gateway_status"');
         assert.ok(points.length >= 2, `${points.length} status points`);
         const allowed = new Set(['time', 'gateway', 'readings_per_second', 'readings_accepted', 'batches_sealed', 'unanchored_batches', 'spool_waiting', 'spool_waiting_bytes',
-          'spool_records_waiting', 'spool_oldest_waiting_ms', 'spool_over_quota', 'uploads_per_second', 'uploaded_bytes']);
+          'spool_records_waiting', 'spool_oldest_waiting_ms', 'spool_over_quota', 'uploads_per_second', 'uploaded_bytes', 'upload_latency_ms', 'rejected']);
         for (const p of points) for (const k of Object.keys(p)) assert.ok(allowed.has(k), `unexpected column ${k}`);
         assert.ok(points.every((p) => p.readings_accepted === 0 && p.gateway === 'vitalgate-gateway'));
         assert.match(gw.stderr(), /"msg":"status"/);

@@ -47,7 +47,10 @@ export interface TelemetrySink {
   write(p: TelemetryPoint): boolean;
 }
 
-/** Every field ingest writes to telemetry: counts, sizes and times, never anything from a body. */
+/**
+ * Every field ingest writes to telemetry: counts, sizes and times, never anything from a body.
+ * Tags: route (the pattern, never the URL), status, error (the refusal's code; empty on success), gateway.
+ */
 export const INGEST_TELEMETRY_FIELDS = ['requests', 'latency_ms', 'request_bytes'] as const;
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -64,18 +67,28 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // The error code of each refused request, for telemetry's rejections by reason.
+  const refusedWith = new WeakMap<object, string>();
   app.setErrorHandler((e, req, reply) => {
     const err = e as Error & { statusCode?: number; code?: string };
-    if (err instanceof IngestError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    if (err instanceof IngestError) {
+      refusedWith.set(req, err.code);
+      return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    }
     const status = err.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
       const code = status === 413 ? 'body-too-large' : status === 415 ? 'unsupported-media-type' : status === 429 ? 'rate-limited' : 'bad-request';
+      refusedWith.set(req, code);
       return reply.code(status).send({ error: code, message: err.message });
     }
     req.log.error({ err: err.message }, 'ingest request failed');
+    refusedWith.set(req, 'internal');
     return reply.code(500).send({ error: 'internal', message: 'ingest could not complete the request; it is safe to retry' });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'no-such-route', message: `${req.method} ${req.url.split('?')[0]} is not an ingest endpoint` }));
+  app.setNotFoundHandler((req, reply) => {
+    refusedWith.set(req, 'no-such-route');
+    return reply.code(404).send({ error: 'no-such-route', message: `${req.method} ${req.url.split('?')[0]} is not an ingest endpoint` });
+  });
   const authenticate = gatewayAuth({ directory: o.directory, replay: o.replay, ...(o.maxSkewSeconds !== undefined && { maxSkewSeconds: o.maxSkewSeconds }), ...(o.now && { now: o.now }) });
   await app.register(rateLimit, {
     global: false,
@@ -106,7 +119,7 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
       const route = req.routeOptions.url ?? 'unmatched';
       telemetry.write({
         measurement: 'ingest_request',
-        tags: { route: `${req.method} ${route}`, status: String(reply.statusCode), ...(req.gateway && { gateway: req.gateway }) },
+        tags: { route: `${req.method} ${route}`, status: String(reply.statusCode), error: refusedWith.get(req) ?? '', ...(req.gateway && { gateway: req.gateway }) },
         fields: { requests: 1, latency_ms: reply.elapsedTime, request_bytes: Number(req.headers['content-length'] ?? 0) || 0 },
       });
     });

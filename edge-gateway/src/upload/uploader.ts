@@ -61,6 +61,8 @@ export interface UploaderStatus {
   oldestWaitingMs: number;
   uploaded: number;
   uploadedBytes: number;
+  /** Sum over uploaded batches of (confirmed by ingest − durable here), ms: Δsum / Δuploaded is the mean over a period. */
+  uploadLatencyMsSum: number;
   recordsUploaded: number;
   /** Batches ingest refused (4xx), by error code; they wait and are retried. */
   refused: Record<string, number>;
@@ -99,7 +101,7 @@ export class Uploader {
   private stopped = false;
   /** The pack read last: the queue is in index order, so consecutive batches share their pack. */
   private pack: { id: string; bytes: Uint8Array } | undefined;
-  private readonly s = { uploaded: 0, uploadedBytes: 0, recordsUploaded: 0, refused: {} as Record<string, number>, lastError: undefined as string | undefined };
+  private readonly s = { uploaded: 0, uploadedBytes: 0, uploadLatencyMsSum: 0, recordsUploaded: 0, refused: {} as Record<string, number>, lastError: undefined as string | undefined };
   /** Where each batch not yet under an uploaded anchor sits, for anchor records mined later. */
   private readonly refs = new Map<string, AnchorBatchRef>();
 
@@ -238,6 +240,7 @@ export class Uploader {
       if (item.kind === 'batch') {
         this.s.uploaded++;
         this.s.uploadedBytes += item.rec.bytes;
+        this.s.uploadLatencyMsSum += Math.max(0, Date.now() - item.durableAt);
         this.waitingBytes -= item.rec.bytes;
         this.checkQuota();
       } else {
@@ -283,6 +286,7 @@ export class Uploader {
       oldestWaitingMs: this.waiting.size ? Math.max(0, Date.now() - oldest) : 0,
       uploaded: this.s.uploaded,
       uploadedBytes: this.s.uploadedBytes,
+      uploadLatencyMsSum: this.s.uploadLatencyMsSum,
       recordsUploaded: this.s.recordsUploaded,
       refused: { ...this.s.refused },
       ...(this.s.lastError && { lastError: this.s.lastError, retryInMs: Math.max(0, this.nextTryAt - Date.now()) }),

@@ -70,7 +70,9 @@ export class LocalObjectStore implements ObjectStore {
       // Every object at any depth below the prefix, as S3 lists it (no delimiter).
       entries = await readdir(this.pathOf(prefix.slice(0, -1)), { recursive: true, withFileTypes: true });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      // ENOTDIR: the prefix names an object; nothing lies below it, as on S3.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
       throw e;
     }
     const base = this.pathOf(prefix.slice(0, -1));
