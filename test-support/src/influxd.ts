@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exited, killChild, killOnExit, stopChild, type RestartableServer } from './child-process.js';
 import { freePort } from './ports.js';
 
 export interface InfluxdOptions {
@@ -16,16 +17,10 @@ export interface InfluxdOptions {
   readyTimeoutMs?: number;
 }
 
-export interface InfluxdNode {
+/** stop: SIGTERM, SIGKILL after 10 s; kill leaves whatever the WAL has. */
+export interface InfluxdNode extends RestartableServer {
   /** http://127.0.0.1:PORT, no credentials (auth is off on the test server). */
   url: string;
-  port: number;
-  /** SIGTERM, then SIGKILL if it has not exited within 10 s. Resolves once it has exited. */
-  stop(): Promise<void>;
-  /** SIGKILL: a crash, with whatever the WAL has. Resolves once it has exited. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port and directory (stopping it first if it runs). */
-  restart(): Promise<void>;
 }
 
 /** TOML basic string: the directory comes from mkdtemp, but quote it properly anyway. */
@@ -84,12 +79,6 @@ async function pingOk(url: string): Promise<boolean> {
   }
 }
 
-const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
-
-function waitExit(p: ChildProcess): Promise<void> {
-  return exited(p) ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
-}
-
 /** Starts influxd with its meta, data and WAL under `dir`; resolves when /ping answers 204. */
 export async function startInfluxd(dir: string, opts: InfluxdOptions = {}): Promise<InfluxdNode> {
   const { influxdPath = 'influxd', readyTimeoutMs = 30_000 } = opts;
@@ -103,6 +92,7 @@ export async function startInfluxd(dir: string, opts: InfluxdOptions = {}): Prom
   const launch = async (): Promise<void> => {
     const p = spawn(influxdPath, ['run', '-config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = p;
+    killOnExit(p);
     // Only the tail is kept: it is what explains a failed start.
     let tail = '';
     p.stderr!.setEncoding('utf8').on('data', (d: string) => { tail = (tail + d).slice(-4000); });
@@ -125,21 +115,8 @@ export async function startInfluxd(dir: string, opts: InfluxdOptions = {}): Prom
     await Promise.race([ready, failed]);
   };
 
-  const stop = async (): Promise<void> => {
-    const p = child;
-    if (!p || exited(p)) return;
-    const force = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    p.kill('SIGTERM');
-    await waitExit(p);
-    clearTimeout(force);
-  };
-
-  const kill = async (): Promise<void> => {
-    const p = child;
-    if (!p || exited(p)) return;
-    p.kill('SIGKILL');
-    await waitExit(p);
-  };
+  const stop = (): Promise<void> => stopChild(child, 10_000);
+  const kill = (): Promise<void> => killChild(child);
 
   await launch();
   return {

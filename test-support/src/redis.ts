@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { exited, killChild, killOnExit, stopChild, type RestartableServer } from './child-process.js';
 import { freePort } from './ports.js';
 
 export interface RedisServerOptions {
@@ -18,28 +19,16 @@ export interface RedisServerOptions {
   args?: string[];
 }
 
-export interface RedisServer {
+/** stop: SIGTERM (Redis flushes the append-only file), SIGKILL after 10 s. */
+export interface RedisServer extends RestartableServer {
   /** redis://127.0.0.1:PORT (no password: the test server is loopback only). */
   url: string;
-  port: number;
-  /** SIGTERM (Redis flushes the append-only file), then SIGKILL after 10 s. Resolves once it has exited. */
-  stop(): Promise<void>;
-  /** SIGKILL: a crash. Resolves once it has exited. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port and directory (stopping it first if it runs). */
-  restart(): Promise<void>;
   /** SIGSTOP: it keeps its connections open but answers nothing, like a hung server. */
   pause(): void;
   /** SIGCONT after pause. */
   resume(): void;
   /** Everything it wrote to stdout and stderr so far (the tail), for failure messages. */
   output(): string;
-}
-
-const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
-
-function waitExit(p: ChildProcess): Promise<void> {
-  return exited(p) ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
 
 /** Starts redis-server; resolves once it logs that it accepts connections. */
@@ -58,6 +47,7 @@ export async function startRedis(dir?: string, opts: RedisServerOptions = {}): P
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--loglevel', 'notice', '--logfile', '', '--daemonize', 'no', ...persistence, ...extra];
     const p = spawn(redisServerPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = p;
+    killOnExit(p);
     tail = '';
     await new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -99,22 +89,8 @@ export async function startRedis(dir?: string, opts: RedisServerOptions = {}): P
     }
   }
 
-  const stop = async (): Promise<void> => {
-    const p = child;
-    if (!p || exited(p)) return;
-    p.kill('SIGCONT'); // a paused process would not act on SIGTERM
-    const force = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    p.kill('SIGTERM');
-    await waitExit(p);
-    clearTimeout(force);
-  };
-
-  const kill = async (): Promise<void> => {
-    const p = child;
-    if (!p || exited(p)) return;
-    p.kill('SIGKILL');
-    await waitExit(p);
-  };
+  const stop = (): Promise<void> => stopChild(child, 10_000);
+  const kill = (): Promise<void> => killChild(child);
 
   return {
     url: `redis://127.0.0.1:${port}`,

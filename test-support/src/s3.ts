@@ -22,6 +22,7 @@ import { createCipheriv } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { exited, killChild, killOnExit, stopChild, type RestartableServer } from './child-process.js';
 import { freePort } from './ports.js';
 
 export interface S3ServerOptions {
@@ -33,38 +34,19 @@ export interface S3ServerOptions {
   readyTimeoutMs?: number;
 }
 
-export interface S3Server {
+/** stop: SIGTERM (finishes requests in flight), SIGKILL after 5 s; kill may leave an object being written truncated. */
+export interface S3Server extends RestartableServer {
   /** http://127.0.0.1:PORT; use path-style addressing. */
   endpoint: string;
-  port: number;
   /** Where the buckets and objects live. */
   dir: string;
   /** What the server accepts: the access key id must be "S3RVER"; the secret is never checked. */
   credentials: { accessKeyId: string; secretAccessKey: string };
-  /** SIGTERM (finishes requests in flight), then SIGKILL after 5 s. Resolves once it has exited. */
-  stop(): Promise<void>;
-  /** SIGKILL: a crash; an object being written may be left truncated. Resolves once it has exited. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port and directory (stopping it first if it runs). */
-  restart(): Promise<void>;
 }
 
 interface ChildConfig { dir: string; port: number; buckets: string[]; conditionalWrites: boolean }
 
 const SELF = fileURLToPath(import.meta.url);
-const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
-const waitExit = (p: ChildProcess): Promise<void> => (exited(p) ? Promise.resolve() : new Promise((r) => p.once('exit', () => r())));
-
-/** mocha's --exit ends the process without stopping servers: the children go with it. */
-const running = new Set<ChildProcess>();
-let exitHooked = false;
-function track(p: ChildProcess): void {
-  running.add(p);
-  p.once('exit', () => running.delete(p));
-  if (exitHooked) return;
-  exitHooked = true;
-  process.once('exit', () => { for (const c of running) c.kill('SIGKILL'); });
-}
 
 /** Starts s3rver on 127.0.0.1 (a free port) with its data under `dir`; resolves once it listens. */
 export async function startS3Server(dir: string, opts: S3ServerOptions = {}): Promise<S3Server> {
@@ -79,7 +61,7 @@ export async function startS3Server(dir: string, opts: S3ServerOptions = {}): Pr
     // stdin is a pipe the child watches: if this process dies, the child ends too.
     const p = spawn(process.execPath, ['--openssl-legacy-provider', SELF, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
     child = p;
-    track(p);
+    killOnExit(p);
     let tail = '';
     p.stderr!.setEncoding('utf8').on('data', (d: string) => { tail = (tail + d).slice(-4000); });
     await new Promise<void>((resolve, reject) => {
@@ -101,21 +83,8 @@ export async function startS3Server(dir: string, opts: S3ServerOptions = {}): Pr
     });
   };
 
-  const stop = async (): Promise<void> => {
-    const p = child;
-    if (!p || exited(p)) return;
-    const force = setTimeout(() => p.kill('SIGKILL'), 5_000);
-    p.kill('SIGTERM');
-    await waitExit(p);
-    clearTimeout(force);
-  };
-
-  const kill = async (): Promise<void> => {
-    const p = child;
-    if (!p || exited(p)) return;
-    p.kill('SIGKILL');
-    await waitExit(p);
-  };
+  const stop = (): Promise<void> => stopChild(child, 5_000);
+  const kill = (): Promise<void> => killChild(child);
 
   await launch();
   return {

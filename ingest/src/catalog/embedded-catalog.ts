@@ -15,12 +15,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
-import { isValidId, STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
+import type { StreamName } from '@vitalgate/protocol';
 import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog.js';
+import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
 
-/** Same bound as the InfluxDB catalog (whose int64 ns time ends in 2262), so both accept the same batches. */
-const MAX_TS = 9_000_000_000_000;
-const ID = /^[0-9a-f]{64}$/;
 const HOUR = 3_600_000;
 
 const ts16 = (ms: number): string => ms.toString(16).padStart(16, '0');
@@ -28,49 +26,6 @@ const allKey = (patient: string, firstTs: number, id: string): string => `b!${pa
 const streamKey = (patient: string, stream: string, firstTs: number, id: string): string => `s!${patient}!${stream}!${ts16(firstTs)}!${id}`;
 const anchorKey = (patient: string, id: string): string => `a!${patient}!${id}`;
 
-function checkRef(what: string, r: { id: string; patientId: string; stream: string; firstTs: number }): void {
-  if (typeof r.id !== 'string' || !ID.test(r.id)) throw new Error(`${what}: id must be 64 lowercase hex`);
-  // The patient id is part of every key: its character set (no '!') keeps one patient's keys apart.
-  if (typeof r.patientId !== 'string' || !isValidId(r.patientId)) throw new Error(`${what} ${r.id}: invalid patient id`);
-  if (!(STREAM_NAMES as string[]).includes(r.stream)) throw new Error(`${what} ${r.id}: unknown stream ${JSON.stringify(r.stream)}`);
-  if (!Number.isSafeInteger(r.firstTs) || r.firstTs < 0 || r.firstTs > MAX_TS) throw new Error(`${what} ${r.id}: firstTs must be an integer in [0, ${MAX_TS}] ms`);
-}
-
-function checkQuery(patientId: string): void {
-  if (typeof patientId !== 'string' || !isValidId(patientId)) throw new Error(`catalog query: invalid patient id ${JSON.stringify(String(patientId).slice(0, 70))}`);
-}
-
-const isCount = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
-
-function checkBatch(b: CatalogBatch): void {
-  checkRef('catalog batch', b);
-  if (typeof b.deviceId !== 'string' || !isValidId(b.deviceId)) throw new Error(`catalog batch ${b.id}: invalid device id`);
-  for (const k of ['epoch', 'seq', 'lastTs', 'count', 'bytes'] as const) if (!isCount(b[k])) throw new Error(`catalog batch ${b.id}: ${k} must be a non-negative integer`);
-}
-
-function checkAnchor(a: CatalogAnchor): void {
-  if (typeof a.root !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.root)) throw new Error('catalog anchor: root must be 0x + 64 hex');
-  if (typeof a.tx !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.tx)) throw new Error('catalog anchor: tx must be 0x + 64 hex');
-  if (!isCount(a.block)) throw new Error('catalog anchor: block must be a non-negative integer');
-  if (typeof a.gateway !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a.gateway)) throw new Error('catalog anchor: gateway must be a 0x address');
-}
-
-/** Cursor: base64url of firstTs (8 bytes, big-endian) and id (32 bytes), the last entry given. Same as the InfluxDB catalog's. */
-function encodeCursor(firstTs: number, id: string): string {
-  const buf = Buffer.alloc(40);
-  buf.writeBigUInt64BE(BigInt(firstTs));
-  buf.write(id, 8, 'hex');
-  return buf.toString('base64url');
-}
-
-function decodeCursor(s: string): { firstTs: number; id: string } {
-  const buf = /^[A-Za-z0-9_-]{54}$/.test(s) ? Buffer.from(s, 'base64url') : Buffer.alloc(0);
-  const firstTs = buf.length === 40 ? Number(buf.readBigUInt64BE()) : -1;
-  if (firstTs < 0 || firstTs > MAX_TS) throw new Error('invalid cursor: pass the `next` of a previous page unchanged');
-  return { firstTs, id: buf.subarray(8).toString('hex') };
-}
-
-const clampTs = (ms: number): number => Math.max(0, Math.min(ms, MAX_TS + 1));
 
 export class EmbeddedCatalog implements Catalog {
   private constructor(private readonly db: ClassicLevel<string, string>, private readonly dir: string) {}

@@ -22,8 +22,9 @@
  * An anchor carries `anchorFor` (the id it names), so even then it is never shown on another batch.
  */
 import { InfluxDB, FieldType, type IPoint, type IResults, type ISchemaOptions, type ISingleHostConfig } from 'influx';
-import { isValidId, STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
+import { STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
 import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog.js';
+import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
 
 export interface InfluxConnectionOptions {
   /** http(s)://[user:password@]host:port[/database]. Or give host, port, … below. */
@@ -128,9 +129,6 @@ const FIELDS = {
 };
 const SELECTED = ['stream', 'id', 'device', 'epoch', 'seq', 'lastTs', 'count', 'bytes', 'root', 'tx', 'block', 'gateway', 'anchorFor'].map((f) => `"${f}"`).join(', ');
 
-/** InfluxDB's time is int64 ns: firstTs must stay below 2262. Same bound as the embedded catalog. */
-const MAX_TS = 9_000_000_000_000;
-const ID = /^[0-9a-f]{64}$/;
 /** Points that can share one time: one per stream (same patient and stream cannot, see above). */
 const MAX_TIES = STREAM_NAMES.length;
 
@@ -145,47 +143,6 @@ export class CatalogCollisionError extends Error {
     super(`catalog collision: batch ${b.id} and batch ${other} (patient ${b.patientId}, stream ${b.stream}, firstTs ${b.firstTs}) map to the same InfluxDB point; the chance is about one in a million for two batches with the same first millisecond. ${b.id} was not cataloged (it is stored); the catalog schema's point time needs widening`);
     this.name = 'CatalogCollisionError';
   }
-}
-
-function checkRef(what: string, r: { id: string; patientId: string; stream: string; firstTs: number }): void {
-  if (typeof r.id !== 'string' || !ID.test(r.id)) throw new Error(`${what}: id must be 64 lowercase hex`);
-  if (typeof r.patientId !== 'string' || !isValidId(r.patientId)) throw new Error(`${what} ${r.id}: invalid patient id`);
-  if (!(STREAM_NAMES as string[]).includes(r.stream)) throw new Error(`${what} ${r.id}: unknown stream ${JSON.stringify(r.stream)}`);
-  if (!Number.isSafeInteger(r.firstTs) || r.firstTs < 0 || r.firstTs > MAX_TS) throw new Error(`${what} ${r.id}: firstTs must be an integer in [0, ${MAX_TS}] ms`);
-}
-
-function checkQuery(patientId: string): void {
-  if (typeof patientId !== 'string' || !isValidId(patientId)) throw new Error(`catalog query: invalid patient id ${JSON.stringify(String(patientId).slice(0, 70))}`);
-}
-
-const isCount = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
-
-function checkBatch(b: CatalogBatch): void {
-  checkRef('catalog batch', b);
-  if (typeof b.deviceId !== 'string' || !isValidId(b.deviceId)) throw new Error(`catalog batch ${b.id}: invalid device id`);
-  for (const k of ['epoch', 'seq', 'lastTs', 'count', 'bytes'] as const) if (!isCount(b[k])) throw new Error(`catalog batch ${b.id}: ${k} must be a non-negative integer`);
-}
-
-function checkAnchor(a: CatalogAnchor): void {
-  if (typeof a.root !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.root)) throw new Error('catalog anchor: root must be 0x + 64 hex');
-  if (typeof a.tx !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(a.tx)) throw new Error('catalog anchor: tx must be 0x + 64 hex');
-  if (!isCount(a.block)) throw new Error('catalog anchor: block must be a non-negative integer');
-  if (typeof a.gateway !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a.gateway)) throw new Error('catalog anchor: gateway must be a 0x address');
-}
-
-/** Cursor: base64url of firstTs (8 bytes, big-endian) and id (32 bytes), the last entry given. */
-function encodeCursor(firstTs: number, id: string): string {
-  const buf = Buffer.alloc(40);
-  buf.writeBigUInt64BE(BigInt(firstTs));
-  buf.write(id, 8, 'hex');
-  return buf.toString('base64url');
-}
-
-function decodeCursor(s: string): { firstTs: number; id: string } {
-  const buf = /^[A-Za-z0-9_-]{54}$/.test(s) ? Buffer.from(s, 'base64url') : Buffer.alloc(0);
-  const firstTs = buf.length === 40 ? Number(buf.readBigUInt64BE()) : -1;
-  if (firstTs < 0 || firstTs > MAX_TS) throw new Error('invalid cursor: pass the `next` of a previous page unchanged');
-  return { firstTs, id: buf.subarray(8).toString('hex') };
 }
 
 const before = (a: { firstTs: number; id: string }, b: { firstTs: number; id: string }): boolean => a.firstTs < b.firstTs || (a.firstTs === b.firstTs && a.id < b.id);
@@ -268,8 +225,8 @@ export class InfluxCatalog implements Catalog {
     checkQuery(q.patientId);
     if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
     const cursor = q.after === undefined ? undefined : decodeCursor(q.after);
-    const from = Math.max(0, Math.min(q.from, MAX_TS + 1));
-    const to = Math.max(0, Math.min(q.to, MAX_TS + 1));
+    const from = clampTs(q.from);
+    const to = clampTs(q.to);
     let lo = BigInt(from) * 1_000_000n;
     // The cursor's own time again: other streams' points at that time may come after it by id.
     if (cursor) { const c = pointTime(cursor.firstTs, cursor.id); if (c > lo) lo = c; }
@@ -296,8 +253,8 @@ export class InfluxCatalog implements Catalog {
 
   async hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]> {
     checkQuery(q.patientId);
-    const from = Math.max(0, Math.min(q.from, MAX_TS + 1));
-    const to = Math.max(0, Math.min(q.to, MAX_TS + 1));
+    const from = clampTs(q.from);
+    const to = clampTs(q.to);
     if (from >= to) return [];
     const rows = await this.query('counting batches per hour',
       `SELECT count("id") AS "batches", sum("count") AS "readings" FROM "${MEASUREMENT}" WHERE "patient" = $patient AND time >= ${BigInt(from) * 1_000_000n} AND time < ${BigInt(to) * 1_000_000n} GROUP BY time(1h), "stream" fill(none)`,
