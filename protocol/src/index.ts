@@ -16,3 +16,4 @@ export * from './ble-sim-wire.js';
 export * from './batch-pack.js';
 export * from './redact-url.js';
 export * from './cloud-records.js';
+export * from './key-envelope.js';
