@@ -12,6 +12,8 @@ export interface DataDirLayout {
   account: string;
   /** Batches ingest has confirmed (the upload spool is the index minus these). */
   uploads: string;
+  /** Key envelopes issued to clinicians (public: only each grantee can open its own). */
+  envelopes: string;
 }
 
 export function dataDirLayout(root: string): DataDirLayout {
@@ -24,5 +26,6 @@ export function dataDirLayout(root: string): DataDirLayout {
     anchors: join(root, 'anchors.jsonl'),
     account: join(root, 'gateway-account.json'),
     uploads: join(root, 'uploads.jsonl'),
+    envelopes: join(root, 'envelopes.jsonl'),
   };
 }

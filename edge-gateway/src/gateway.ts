@@ -25,6 +25,8 @@ import {
 } from '@vitalgate/firmware-bridge';
 import { adoptUncommitted } from './adopt-uncommitted.js';
 import { Anchorer, readAnchors, type AnchorerStatus } from './anchorer.js';
+import { AccessWatch } from './envelopes/access-watch.js';
+import { EnvelopeIssuer, type EnvelopeIssuerStatus } from './envelopes/envelope-issuer.js';
 import { IngestSender } from './upload/ingest-sender.js';
 import { Uploader, type UploaderStatus } from './upload/uploader.js';
 import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
@@ -74,7 +76,11 @@ export interface GatewayOptions {
    */
   ble?: Array<{ radio: string; patientId: string; devices?: string[] }>;
   /** Anchor batch roots on this chain (omit for no anchoring). */
-  chain?: ChainOptions & { anchorPeriodMs?: number };
+  chain?: ChainOptions & {
+    anchorPeriodMs?: number;
+    /** How often the Consent and Registry logs are read for grants, revokes and bans (default 1 s). */
+    accessPollMs?: number;
+  };
   /** Upload every durable batch to this ingest service (needs `chain`: requests are signed with the gateway's account). */
   ingest?: {
     url: string;
@@ -119,6 +125,8 @@ export interface GatewayMetrics {
   mqtt?: MqttIntakeStatus;
   anchoring?: AnchorerStatus;
   upload?: UploaderStatus;
+  /** Key envelopes issued to clinicians the chain authorises (with a chain). */
+  envelopes?: EnvelopeIssuerStatus;
   /** Batches found in the store but not in the index at start (a crash between the two), adopted. */
   adoptedAtStart: number;
 }
@@ -159,6 +167,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly bleSources: BleSource[] = [];
   private anchorer: Anchorer | undefined;
   private uploader: Uploader | undefined;
+  private access: AccessWatch | undefined;
+  private envelopes: EnvelopeIssuer | undefined;
   chainLink: ChainLink | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -229,14 +239,28 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         await writeFileAtomic(dirs.account, JSON.stringify({ address: gw.chainLink.address, chainId: gw.chainLink.deployment.chainId }) + '\n', { mode: 0o644, syncDir: true });
         gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
         gw.on('sealed', (recs) => gw.anchorer!.add(recs));
+        const link = gw.chainLink;
+        gw.access = new AccessWatch(link.contracts, link.deployment, logger.child({ part: 'access' }));
+        const { issuer, issued } = await EnvelopeIssuer.open(dirs.envelopes, loaded, gw.access, {
+          patientAccount: async (p) => (await link.patientWallet(p)).address,
+          // Derived afresh, not from the sealing cache: back-fill reaches epochs long gone.
+          epochKey: async (p, s, e) => deriveEpochKey((await gw.keystore.getOrEnroll(p)).pms, p, s, e),
+        }, logger.child({ part: 'envelopes' }));
+        gw.envelopes = issuer;
+        issuer.onNarrowed = (event) => void gw.rotateEpoch().then(
+          (rec) => logger.info({ epoch: rec.epoch, event }, 'new epoch after access was narrowed on chain: nothing sealed from now on opens with a revoked party\'s keys'),
+          (e: Error) => logger.error({ err: e.message, event }, 'could not rotate the epoch after access was narrowed'),
+        );
+        gw.on('sealed', (recs) => issuer.noteSealed(recs));
         if (opts.ingest) {
           const mined = (await readAnchors(dirs.anchors, loaded)).flatMap((a) => a.mined ? [{ root: a.root, ids: a.ids, ...a.mined, at: 0 }] : []);
           gw.uploader = await Uploader.open(dirs.uploads, loaded, gw.store, new IngestSender(opts.ingest.url, gw.chainLink), {
             ...(opts.ingest.concurrency !== undefined && { concurrency: opts.ingest.concurrency }),
             ...(opts.ingest.quotaBytes !== undefined && { quotaBytes: opts.ingest.quotaBytes }),
             logger: logger.child({ part: 'upload' }),
-            epochs: gw.epochs.history, anchors: mined,
+            epochs: gw.epochs.history, anchors: mined, envelopes: issued,
           });
+          issuer.onIssued = (rec) => gw.uploader?.addEnvelope(rec);
           gw.on('sealed', (recs) => gw.uploader!.add(recs));
           gw.epochs.onRecord = (rec) => gw.uploader?.addEpoch(rec);
           // Before the anchorer starts, so no root mined from here on is missed.
@@ -245,6 +269,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           logger.info({ ingest: redactUrl(opts.ingest.url), waiting: gw.uploader.status().waiting }, 'uploading to ingest');
         }
         gw.anchorer.start();
+        gw.access.start(opts.chain.accessPollMs);
+        issuer.start();
         logger.info({ chain: redactUrl(opts.chain.url), account: gw.chainLink.address }, 'anchoring on chain');
       }
       if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
@@ -501,6 +527,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       adoptedAtStart: this.adopted,
       ...(this.anchorer ? { anchoring: this.anchorer.status() } : {}),
       ...(this.uploader ? { upload: this.uploader.status() } : {}),
+      ...(this.envelopes ? { envelopes: this.envelopes.status() } : {}),
     };
   }
 
@@ -520,6 +547,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.stopped = true;
     clearInterval(this.timer);
     await this.flush(true);
+    await this.access?.stop();
+    await this.envelopes?.stop();
     // Anchoring first: one transaction, which a long final upload would otherwise starve of CPU.
     await this.anchorer?.stop();
     await this.uploader?.stop(this.opts.ingest?.stopTimeoutMs);

@@ -56,6 +56,7 @@ export class Keystore {
   private readonly cache = new Map<string, Uint8Array>();
   /** Enrolments under way: two batches of a new patient sealed at once must not make two secrets. */
   private readonly enrolling = new Map<string, Promise<{ pms: Uint8Array; enrolled: boolean }>>();
+  private readonly creatingSecrets = new Map<string, Promise<Uint8Array>>();
   private constructor(readonly dir: string, private readonly kek: Uint8Array, readonly demo: boolean) {}
 
   /**
@@ -186,8 +187,15 @@ export class Keystore {
    * A named 32-byte secret sealed like the patients' (for example the gateway's chain signing key,
    * or a patient's consent key on a patient-side gateway), made on first use.
    */
-  async getOrCreateSecret(name: string): Promise<Uint8Array> {
-    return (await this.getSecret(name)) ?? this.putSecret(name, randomBytes(32));
+  getOrCreateSecret(name: string): Promise<Uint8Array> {
+    // One creation per name at a time: two first uses racing (the uploader and the envelope
+    // issuer asking for a patient's account) would each make a secret, and one would be lost.
+    let p = this.creatingSecrets.get(name);
+    if (!p) {
+      p = (async () => (await this.getSecret(name)) ?? this.putSecret(name, randomBytes(32)))().finally(() => this.creatingSecrets.delete(name));
+      this.creatingSecrets.set(name, p);
+    }
+    return p;
   }
 
   private secretPath(name: string): string {

@@ -15,10 +15,10 @@ export class IngestError extends Error {
 export const refuse = (statusCode: number, code: string, message: string): IngestError => new IngestError(statusCode, code, message);
 
 /**
- * Runs a call to a backing service (object storage, catalog, Redis) so that its failure is a 503
+ * Runs a call to a backing service (object storage, catalog, the chain) so that its failure is a 503
  * naming the service, not a 500: nothing half-done is acknowledged, and the gateway retries.
  */
-export async function backing<T>(what: 'storage' | 'catalog', call: () => Promise<T>): Promise<T> {
+export async function backing<T>(what: 'storage' | 'catalog' | 'chain', call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {

@@ -7,6 +7,7 @@ export { S3ObjectStore, S3StoreError, type S3ObjectStoreOptions } from './storag
 export { batchKey, type ObjectStore } from './storage/object-store.js';
 export { IngestClient, batchQuery, type IngestResponse } from './client.js';
 export { anchorKey, epochKey } from './routes/records.js';
+export { envelopeKey } from './routes/envelopes.js';
 export type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog/catalog.js';
 export { EmbeddedCatalog } from './catalog/embedded-catalog.js';
 export { rebuildCatalog, type RebuildReport } from './catalog/rebuild.js';

@@ -17,6 +17,7 @@ import { gatewayAuth } from './plugins/gateway-auth.js';
 import type { ReplayCache } from './replay-cache.js';
 import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { envelopeRoutes } from './routes/envelopes.js';
 import { recordRoutes } from './routes/records.js';
 import type { ObjectStore } from './storage/object-store.js';
 import type { TelemetryPoint } from './telemetry/influx-telemetry.js';
@@ -126,6 +127,7 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
   }
   await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
   await app.register(async (scope) => recordRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
+  await app.register(async (scope) => envelopeRoutes(scope, { store: o.store, directory: o.directory, auth }));
   const catalog = o.catalog;
   if (catalog) await app.register(async (scope) => catalogRoutes(scope, { catalog, directory: o.directory, auth }));
   return app;

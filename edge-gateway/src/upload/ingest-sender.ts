@@ -8,6 +8,7 @@ import { encodeCloudRecord, type EpochRecord } from '@vitalgate/protocol';
 import type { MinedAnchor } from '../anchorer.js';
 import type { BatchRecord } from '../batch-index.js';
 import type { ChainLink } from '../chain-link.js';
+import type { EnvelopeRecord } from '../envelopes/envelope-issuer.js';
 import type { AnchorBatchRef, CloudSender, SendResult } from './uploader.js';
 
 export class IngestSender implements CloudSender {
@@ -64,5 +65,9 @@ export class IngestSender implements CloudSender {
       batches: batches.map((b) => ({ id: b.id, patientAccount: accounts.get(b.patientId)!, stream: b.stream, firstTs: b.firstTs })),
     });
     return this.send('PUT', `/v1/anchors/${a.root}`, body);
+  }
+
+  putEnvelope(rec: EnvelopeRecord): Promise<SendResult> {
+    return this.send('PUT', `/v1/envelopes/${rec.patientAccount}/${rec.grantee}/${rec.stream}/${rec.epoch}`, Buffer.from(rec.envelope, 'hex'));
   }
 }

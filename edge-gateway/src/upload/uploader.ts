@@ -28,6 +28,7 @@ import { AppendLog } from '../append-log.js';
 import type { MinedAnchor } from '../anchorer.js';
 import type { BatchRecord } from '../batch-index.js';
 import type { PackStore } from '../pack-store.js';
+import { envelopeUploadKey, type EnvelopeRecord } from '../envelopes/envelope-issuer.js';
 
 /** Where a batch under an anchor sits, for the anchor record. */
 export type AnchorBatchRef = Pick<BatchRecord, 'id' | 'patientId' | 'stream' | 'firstTs'>;
@@ -40,19 +41,21 @@ export interface CloudSender {
   putBatch(rec: BatchRecord, bytes: Uint8Array): Promise<SendResult>;
   putEpoch(rec: EpochRecord): Promise<SendResult>;
   putAnchor(a: MinedAnchor, batches: AnchorBatchRef[]): Promise<SendResult>;
+  putEnvelope(rec: EnvelopeRecord): Promise<SendResult>;
 }
 
 type Item =
   | { kind: 'batch'; key: string; rec: BatchRecord; durableAt: number }
   | { kind: 'epoch'; key: string; rec: EpochRecord; durableAt: number }
-  | { kind: 'anchor'; key: string; anchor: MinedAnchor; batches: AnchorBatchRef[]; durableAt: number };
+  | { kind: 'anchor'; key: string; anchor: MinedAnchor; batches: AnchorBatchRef[]; durableAt: number }
+  | { kind: 'envelope'; key: string; rec: EnvelopeRecord; durableAt: number };
 
 export interface UploaderStatus {
   /** Batches durable here and not yet confirmed by ingest. */
   waiting: number;
   /** Their size: the ciphertext this gateway carries that the cloud does not have yet. */
   waitingBytes: number;
-  /** Epoch and anchor records not yet confirmed. */
+  /** Epoch records, anchor records and key envelopes not yet confirmed. */
   recordsWaiting: number;
   /** The spool's quota, and whether `waitingBytes` is over it (the alarm). */
   quotaBytes: number;
@@ -70,7 +73,7 @@ export interface UploaderStatus {
   retryInMs?: number;
 }
 
-/** `id` is a batch id, `epoch:N` or `anchor:ROOT`. */
+/** `id` is a batch id, `epoch:N`, `anchor:ROOT` or `envelope:GRANTEE:PATIENT:STREAM:EPOCH`. */
 interface UploadRecord { id: string; at: number }
 
 const refOf = (r: BatchRecord): AnchorBatchRef => ({ id: r.id, patientId: r.patientId, stream: r.stream, firstTs: r.firstTs });
@@ -86,6 +89,8 @@ export interface UploaderOptions {
   /** epochs.jsonl and every mined root of anchors.jsonl, as read at start. */
   epochs?: readonly EpochRecord[];
   anchors?: readonly MinedAnchor[];
+  /** envelopes.jsonl, as read at start. */
+  envelopes?: readonly EnvelopeRecord[];
 }
 
 export class Uploader {
@@ -129,6 +134,7 @@ export class Uploader {
     }
     for (const e of o.epochs ?? []) if (!done.has(`epoch:${e.epoch}`)) u.enqueue({ kind: 'epoch', key: `epoch:${e.epoch}`, rec: e, durableAt: e.startedAt });
     for (const a of anchors) u.addAnchor(a);
+    for (const e of o.envelopes ?? []) if (!done.has(envelopeUploadKey(e))) u.enqueue({ kind: 'envelope', key: envelopeUploadKey(e), rec: e, durableAt: e.at });
     return u;
   }
 
@@ -142,6 +148,11 @@ export class Uploader {
 
   addEpoch(rec: EpochRecord): void {
     this.enqueue({ kind: 'epoch', key: `epoch:${rec.epoch}`, rec, durableAt: Date.now() });
+    this.kick();
+  }
+
+  addEnvelope(rec: EnvelopeRecord): void {
+    this.enqueue({ kind: 'envelope', key: envelopeUploadKey(rec), rec, durableAt: rec.at });
     this.kick();
   }
 
@@ -222,6 +233,7 @@ export class Uploader {
   private async send(item: Item): Promise<SendResult> {
     if (item.kind === 'epoch') return this.sender.putEpoch(item.rec);
     if (item.kind === 'anchor') return this.sender.putAnchor(item.anchor, item.batches);
+    if (item.kind === 'envelope') return this.sender.putEnvelope(item.rec);
     const rec = item.rec;
     if (this.pack?.id !== rec.pack) this.pack = { id: rec.pack, bytes: await this.store.readPack(rec.pack) };
     return this.sender.putBatch(rec, this.pack.bytes.subarray(rec.offset, rec.offset + rec.bytes));

@@ -1,0 +1,162 @@
+/**
+ * What the chain says about who may see this gateway's patients, followed by polling the Consent
+ * and Registry logs: who was ever granted (directly, or through a care team) or broke the glass,
+ * and, as each event arrives, whether it widens access (a grant, a new team member, break-glass:
+ * envelopes may be due, back-filled over past epochs) or narrows it (a revoke, a member removed,
+ * a break-glass ended, a ban: the gateway starts a new epoch at once).
+ *
+ * The scan starts at the deployment block every time the gateway starts, so events missed while
+ * it was down are caught up. Who is a candidate comes from events; whether a candidate is
+ * authorised is always asked of the chain's current state (canAccess) when an envelope is made.
+ */
+import { getAddress, type Log } from 'ethers';
+import type { Logger } from 'pino';
+import { Consent__factory, Registry__factory, type Deployment, type VitalgateContracts } from '@vitalgate/contracts';
+
+/** A window of data a clinician may see: streams (bit mask), [fromMs, untilMs] inclusive. */
+export interface AccessWindow {
+  streams: number;
+  fromMs: number;
+  untilMs: number;
+  via: 'grant' | 'care-team' | 'break-glass';
+}
+
+/** `catchUp`: read in the first scan after a start, from history (the start began a new epoch anyway). */
+export interface AccessChange { kind: 'widened' | 'narrowed'; patients: string[] | 'all'; event: string; catchUp: boolean }
+
+const consentIface = Consent__factory.createInterface();
+const registryIface = Registry__factory.createInterface();
+const ALL = 0x01ff;
+
+export class AccessWatch {
+  /** Per patient account: every grantee ever granted (clinicians and care teams). */
+  private readonly grantees = new Map<string, Set<string>>();
+  /** Per patient account: clinician → start (s) of its latest break-glass session. */
+  private readonly glass = new Map<string, Map<string, number>>();
+  private cursor: number;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private failing = false;
+  private caughtUp = false;
+  onChange: ((c: AccessChange) => void) | undefined;
+
+  constructor(private readonly c: VitalgateContracts, private readonly deployment: Deployment, private readonly log?: Logger) {
+    this.cursor = deployment.deployedAtBlock - 1;
+  }
+
+  /** Catches up from the deployment block (in the background), then polls every `intervalMs`. */
+  start(intervalMs = 1000): void {
+    void this.poll();
+    this.timer = setInterval(() => void this.poll(), intervalMs);
+  }
+
+  stop(): Promise<void> {
+    clearInterval(this.timer);
+    return this.polling ?? Promise.resolve();
+  }
+
+  /** Reads the logs since the last poll. A chain outage is logged once and retried at the next tick. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollNow().finally(() => { this.polling = undefined; });
+    return this.polling;
+  }
+
+  private async pollNow(): Promise<void> {
+    const provider = this.c.consent.runner!.provider!;
+    try {
+      const head = await provider.getBlockNumber();
+      if (head <= this.cursor) return;
+      const logs = await provider.getLogs({ address: [this.deployment.contracts.Consent, this.deployment.contracts.Registry], fromBlock: this.cursor + 1, toBlock: head });
+      this.log?.debug({ from: this.cursor + 1, to: head, logs: logs.length }, 'access events read');
+      for (const l of logs) await this.apply(l);
+      this.cursor = head;
+      this.caughtUp = true;
+      if (this.failing) this.log?.info('chain reachable again: access events caught up');
+      this.failing = false;
+    } catch (e) {
+      if (!this.failing) this.log?.warn({ err: (e as Error).message.split('\n')[0] }, 'cannot read access events from the chain; no envelope is issued until it answers');
+      this.failing = true;
+    }
+  }
+
+  private async apply(l: Log): Promise<void> {
+    const isConsent = getAddress(l.address) === getAddress(this.deployment.contracts.Consent);
+    const ev = (isConsent ? consentIface : registryIface).parseLog(l);
+    if (!ev) return;
+    const change = (kind: AccessChange['kind'], patients: string[] | 'all') => this.onChange?.({ kind, patients, event: ev.name, catchUp: !this.caughtUp });
+    switch (ev.name) {
+      case 'Granted': {
+        const p = getAddress(ev.args.patient as string);
+        const set = this.grantees.get(p) ?? new Set<string>();
+        set.add(getAddress(ev.args.grantee as string));
+        this.grantees.set(p, set);
+        return change('widened', [p]);
+      }
+      case 'BreakGlass': {
+        const p = getAddress(ev.args.patient as string);
+        const m = this.glass.get(p) ?? new Map<string, number>();
+        const block = await l.getBlock();
+        m.set(getAddress(ev.args.clinician as string), block.timestamp);
+        this.glass.set(p, m);
+        if (this.caughtUp) this.log?.warn({ patient: p, clinician: getAddress(ev.args.clinician as string), reasonCode: Number(ev.args.reasonCode), until: Number(ev.args.until) }, 'BREAK-GLASS: emergency access to a patient of this gateway');
+        return change('widened', [p]);
+      }
+      case 'Revoked':
+      case 'BreakGlassEnded':
+        return change('narrowed', [getAddress(ev.args.patient as string)]);
+      case 'CareTeamMemberAdded':
+        return change('widened', this.patientsGranting(getAddress(ev.args.team as string)));
+      case 'CareTeamMemberRemoved':
+        return change('narrowed', this.patientsGranting(getAddress(ev.args.team as string)));
+      case 'RequesterBanned':
+        return change('narrowed', 'all');
+      case 'RequesterUnbanned':
+        return change('widened', 'all');
+      default:
+    }
+  }
+
+  private patientsGranting(team: string): string[] {
+    return [...this.grantees].filter(([, s]) => s.has(team)).map(([p]) => p);
+  }
+
+  /** Clinicians who might be authorised for the patient: direct grantees, members of granted teams, break-glass. */
+  async candidates(patient: string): Promise<string[]> {
+    const out = new Set<string>();
+    const reg = this.c.registry;
+    for (const g of this.grantees.get(patient) ?? []) {
+      if (await reg.isCareTeam(g)) for (const m of await reg.careTeamMembers(g)) out.add(getAddress(m));
+      else out.add(g);
+    }
+    for (const c of this.glass.get(patient)?.keys() ?? []) out.add(c);
+    return [...out];
+  }
+
+  /** The windows through which `clinician` may see `patient` now, from the chain's state. */
+  async windows(patient: string, clinician: string): Promise<AccessWindow[]> {
+    const { consent, registry } = this.c;
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const out: AccessWindow[] = [];
+    const add = (g: Awaited<ReturnType<typeof consent.grantOf>>, via: AccessWindow['via']) => {
+      if (g.expiry > now && Number(g.streams) !== 0) out.push({ streams: Number(g.streams), fromMs: Number(g.dataFrom), untilMs: Number(g.dataUntil), via });
+    };
+    add(await consent.grantOf(patient, clinician), 'grant');
+    for (const team of await registry.careTeamsOf(clinician)) add(await consent.grantOf(patient, team), 'care-team');
+    const started = this.glass.get(patient)?.get(clinician);
+    if (started !== undefined) {
+      const until = Number(await consent.breakGlassUntil(patient, clinician));
+      // Break-glass opens every stream, for data from the session's own start to its end only.
+      if (until > started) out.push({ streams: ALL, fromMs: started * 1000, untilMs: until * 1000, via: 'break-glass' });
+    }
+    return out;
+  }
+
+  canAccess(clinician: string, patient: string, streamId: number, tMs: number): Promise<boolean> {
+    return this.c.consent.canAccess(clinician, patient, streamId, tMs);
+  }
+
+  async encryptionKeyOf(clinician: string): Promise<Uint8Array> {
+    const hex = await this.c.registry.encryptionKeyOf(clinician);
+    return Uint8Array.from(Buffer.from(hex.slice(2), 'hex'));
+  }
+}
