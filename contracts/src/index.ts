@@ -94,3 +94,4 @@ export type {
   TypedLogDescription,
   TypedListener,
 } from './generated/typechain/common.js';
+export { AccessFollower, type AccessChange, type AccessWindow, type FollowerLogger } from './access-follower.js';

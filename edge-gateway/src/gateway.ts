@@ -25,7 +25,7 @@ import {
 } from '@vitalgate/firmware-bridge';
 import { adoptUncommitted } from './adopt-uncommitted.js';
 import { Anchorer, readAnchors, type AnchorerStatus } from './anchorer.js';
-import { AccessWatch } from './envelopes/access-watch.js';
+import { AccessFollower } from '@vitalgate/contracts';
 import { EnvelopeIssuer, type EnvelopeIssuerStatus } from './envelopes/envelope-issuer.js';
 import { IngestSender } from './upload/ingest-sender.js';
 import { Uploader, type UploaderStatus } from './upload/uploader.js';
@@ -167,7 +167,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly bleSources: BleSource[] = [];
   private anchorer: Anchorer | undefined;
   private uploader: Uploader | undefined;
-  private access: AccessWatch | undefined;
+  private access: AccessFollower | undefined;
   private envelopes: EnvelopeIssuer | undefined;
   chainLink: ChainLink | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -240,7 +240,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         gw.anchorer = await Anchorer.open(gw.chainLink, dirs.anchors, opts.chain.anchorPeriodMs ?? DEFAULT_ANCHOR_PERIOD_MS, loaded, logger.child({ part: 'anchor' }));
         gw.on('sealed', (recs) => gw.anchorer!.add(recs));
         const link = gw.chainLink;
-        gw.access = new AccessWatch(link.contracts, link.deployment, logger.child({ part: 'access' }));
+        gw.access = new AccessFollower(link.contracts, link.deployment, logger.child({ part: 'access' }));
         const { issuer, issued } = await EnvelopeIssuer.open(dirs.envelopes, loaded, gw.access, {
           patientAccount: async (p) => (await link.patientWallet(p)).address,
           // Derived afresh, not from the sealing cache: back-fill reaches epochs long gone.

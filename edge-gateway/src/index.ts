@@ -17,5 +17,4 @@ export * from './data-dir-lock.js';
 export * from './upload/uploader.js';
 export * from './upload/cloud-reader.js';
 export * from './upload/cloud-verify.js';
-export { AccessWatch, type AccessChange, type AccessWindow } from './envelopes/access-watch.js';
 export { EnvelopeIssuer, envelopeUploadKey, type EnvelopeIssuerStatus, type EnvelopeKeys, type EnvelopeRecord } from './envelopes/envelope-issuer.js';

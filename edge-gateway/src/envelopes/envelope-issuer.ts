@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { envelopeRecipientKey, sealEnvelope, STREAMS, type StreamName } from '@vitalgate/protocol';
 import { AppendLog } from '../append-log.js';
 import type { BatchRecord } from '../batch-index.js';
-import type { AccessWatch, AccessWindow } from './access-watch.js';
+import type { AccessFollower, AccessWindow } from '@vitalgate/contracts';
 
 export interface EnvelopeRecord {
   patientId: string;
@@ -72,10 +72,10 @@ export class EnvelopeIssuer {
   /** Called when access to one of this gateway's patients narrowed: the gateway rotates its epoch. */
   onNarrowed: ((event: string) => void) | undefined;
 
-  private constructor(private readonly log: AppendLog<EnvelopeRecord>, private readonly watch: AccessWatch, private readonly keys: EnvelopeKeys, private readonly logger?: Logger) {}
+  private constructor(private readonly log: AppendLog<EnvelopeRecord>, private readonly watch: AccessFollower, private readonly keys: EnvelopeKeys, private readonly logger?: Logger) {}
 
   /** Opens envelopes.jsonl; `indexed` (the index at start) gives the data each past epoch holds. */
-  static async open(path: string, indexed: readonly BatchRecord[], watch: AccessWatch, keys: EnvelopeKeys, logger?: Logger): Promise<{ issuer: EnvelopeIssuer; issued: EnvelopeRecord[] }> {
+  static async open(path: string, indexed: readonly BatchRecord[], watch: AccessFollower, keys: EnvelopeKeys, logger?: Logger): Promise<{ issuer: EnvelopeIssuer; issued: EnvelopeRecord[] }> {
     const { log, entries, tornBytes } = await AppendLog.open<EnvelopeRecord>(path);
     if (tornBytes) logger?.warn({ tornBytes }, 'envelope log: cut off a torn last record (that envelope is issued again)');
     const issuer = new EnvelopeIssuer(log, watch, keys, logger);

@@ -1,24 +1,38 @@
 /**
- * What the chain says about who may see this gateway's patients, followed by polling the Consent
- * and Registry logs: who was ever granted (directly, or through a care team) or broke the glass,
- * and, as each event arrives, whether it widens access (a grant, a new team member, break-glass:
- * envelopes may be due, back-filled over past epochs) or narrows it (a revoke, a member removed,
- * a break-glass ended, a ban: the gateway starts a new epoch at once).
+ * Who may see whom, followed from the Consent and Registry logs by polling: who was ever granted
+ * (directly, or through a care team) or broke the glass, and, as each event arrives, whether it
+ * widens access (a grant, a new team member, break-glass) or narrows it (a revoke, a member
+ * removed, a break-glass ended, a ban). The gateway uses it to issue key envelopes and to start a
+ * new epoch when access narrows; ingest, to list a clinician's patients and to drop its cached
+ * answers the moment access narrows.
  *
- * The scan starts at the deployment block every time the gateway starts, so events missed while
- * it was down are caught up. Who is a candidate comes from events; whether a candidate is
- * authorised is always asked of the chain's current state (canAccess) when an envelope is made.
+ * The scan starts at the deployment block at every start, so events missed while down are caught
+ * up. Events only nominate candidates; whether one is authorised is read from the chain's current
+ * state (windows, canAccess).
  */
 import { getAddress, type Log } from 'ethers';
-import type { Logger } from 'pino';
-import { Consent__factory, Registry__factory, type Deployment, type VitalgateContracts } from '@vitalgate/contracts';
+import type { Deployment, VitalgateContracts } from './deploy.js';
+import { Consent__factory, Registry__factory } from './generated/typechain/index.js';
 
-/** A window of data a clinician may see: streams (bit mask), [fromMs, untilMs] inclusive. */
+/** The part of a pino logger this needs. */
+export interface FollowerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/**
+ * A window of data a clinician may see now: streams (bit mask), readings timed [fromMs, untilMs]
+ * (inclusive), until `expiresAt` (s, exclusive), and through whom: the clinician's own grant, a
+ * care team's (`grantee` is the team), or break-glass (every stream, any time, while it lasts:
+ * `fromMs`, `untilMs` are the session's own span).
+ */
 export interface AccessWindow {
   streams: number;
   fromMs: number;
   untilMs: number;
+  expiresAt: number;
   via: 'grant' | 'care-team' | 'break-glass';
+  grantee: string;
 }
 
 /** `catchUp`: read in the first scan after a start, from history (the start began a new epoch anyway). */
@@ -27,8 +41,9 @@ export interface AccessChange { kind: 'widened' | 'narrowed'; patients: string[]
 const consentIface = Consent__factory.createInterface();
 const registryIface = Registry__factory.createInterface();
 const ALL = 0x01ff;
+const LOG_SPAN_BLOCKS = 5000;
 
-export class AccessWatch {
+export class AccessFollower {
   /** Per patient account: every grantee ever granted (clinicians and care teams). */
   private readonly grantees = new Map<string, Set<string>>();
   /** Per patient account: clinician → start (s) of its latest break-glass session. */
@@ -40,7 +55,7 @@ export class AccessWatch {
   private caughtUp = false;
   onChange: ((c: AccessChange) => void) | undefined;
 
-  constructor(private readonly c: VitalgateContracts, private readonly deployment: Deployment, private readonly log?: Logger) {
+  constructor(private readonly c: VitalgateContracts, private readonly deployment: Deployment, private readonly log?: FollowerLogger) {
     this.cursor = deployment.deployedAtBlock - 1;
   }
 
@@ -66,12 +81,15 @@ export class AccessWatch {
     try {
       const head = await provider.getBlockNumber();
       if (head <= this.cursor) return;
-      const logs = await provider.getLogs({ address: [this.deployment.contracts.Consent, this.deployment.contracts.Registry], fromBlock: this.cursor + 1, toBlock: head });
-      this.log?.debug({ from: this.cursor + 1, to: head, logs: logs.length }, 'access events read');
-      for (const l of logs) await this.apply(l);
-      this.cursor = head;
+      // In spans: public RPC endpoints cap the block range of one eth_getLogs.
+      while (this.cursor < head) {
+        const to = Math.min(head, this.cursor + LOG_SPAN_BLOCKS);
+        const logs = await provider.getLogs({ address: [this.deployment.contracts.Consent, this.deployment.contracts.Registry], fromBlock: this.cursor + 1, toBlock: to });
+        for (const l of logs) await this.apply(l);
+        this.cursor = to;
+      }
       this.caughtUp = true;
-      if (this.failing) this.log?.info('chain reachable again: access events caught up');
+      if (this.failing) this.log?.info({}, 'chain reachable again: access events caught up');
       this.failing = false;
     } catch (e) {
       if (!this.failing) this.log?.warn({ err: (e as Error).message.split('\n')[0] }, 'cannot read access events from the chain; no envelope is issued until it answers');
@@ -120,6 +138,20 @@ export class AccessWatch {
     return [...this.grantees].filter(([, s]) => s.has(team)).map(([p]) => p);
   }
 
+  /** Patients that `clinician` was ever granted (directly or through its teams) or broke the glass for. */
+  async patientsOf(clinician: string): Promise<string[]> {
+    const via = new Set([clinician, ...(await this.c.registry.careTeamsOf(clinician)).map((t) => getAddress(t))]);
+    const out = new Set<string>();
+    for (const [p, set] of this.grantees) for (const g of set) if (via.has(g)) out.add(p);
+    for (const [p, m] of this.glass) if (m.has(clinician)) out.add(p);
+    return [...out];
+  }
+
+  /** Whether the first scan since start has finished (until then, lists are partial). */
+  get ready(): boolean {
+    return this.caughtUp;
+  }
+
   /** Clinicians who might be authorised for the patient: direct grantees, members of granted teams, break-glass. */
   async candidates(patient: string): Promise<string[]> {
     const out = new Set<string>();
@@ -137,16 +169,16 @@ export class AccessWatch {
     const { consent, registry } = this.c;
     const now = BigInt(Math.floor(Date.now() / 1000));
     const out: AccessWindow[] = [];
-    const add = (g: Awaited<ReturnType<typeof consent.grantOf>>, via: AccessWindow['via']) => {
-      if (g.expiry > now && Number(g.streams) !== 0) out.push({ streams: Number(g.streams), fromMs: Number(g.dataFrom), untilMs: Number(g.dataUntil), via });
+    if (await registry.isBanned(clinician)) return out;
+    const add = (g: Awaited<ReturnType<typeof consent.grantOf>>, via: AccessWindow['via'], grantee: string) => {
+      if (g.expiry > now && Number(g.streams) !== 0) out.push({ streams: Number(g.streams), fromMs: Number(g.dataFrom), untilMs: Number(g.dataUntil), expiresAt: Number(g.expiry), via, grantee });
     };
-    add(await consent.grantOf(patient, clinician), 'grant');
-    for (const team of await registry.careTeamsOf(clinician)) add(await consent.grantOf(patient, team), 'care-team');
+    add(await consent.grantOf(patient, clinician), 'grant', clinician);
+    for (const team of await registry.careTeamsOf(clinician)) add(await consent.grantOf(patient, getAddress(team)), 'care-team', getAddress(team));
     const started = this.glass.get(patient)?.get(clinician);
     if (started !== undefined) {
       const until = Number(await consent.breakGlassUntil(patient, clinician));
-      // Break-glass opens every stream, for data from the session's own start to its end only.
-      if (until > started) out.push({ streams: ALL, fromMs: started * 1000, untilMs: until * 1000, via: 'break-glass' });
+      if (until > Number(now)) out.push({ streams: ALL, fromMs: started * 1000, untilMs: until * 1000, expiresAt: until, via: 'break-glass', grantee: clinician });
     }
     return out;
   }
