@@ -14,6 +14,9 @@ export interface BenchArgs {
   ackCompare: boolean;
   skipDecode: boolean;
   skipBroker: boolean;
+  skipCloud: boolean;
+  cloudDevices: number;
+  cloudOutageSeconds: number;
   json: boolean;
   keep: boolean;
   help: boolean;
@@ -32,6 +35,9 @@ export const DEFAULTS: BenchArgs = {
   ackCompare: true,
   skipDecode: false,
   skipBroker: false,
+  skipCloud: false,
+  cloudDevices: 100,
+  cloudOutageSeconds: 60,
   json: false,
   keep: false,
   help: false,
@@ -60,6 +66,13 @@ passphrase file that are removed afterwards.
    under ACLs must) on (1) our broker, (2) our broker with identity and ACLs on (a registry with
    production scrypt cost), (3) Mosquitto anonymous and (4) Mosquitto with password and ACL files,
    one after the other in this run. identityRatio = (2)/(1); vsMosquitto = ours/Mosquitto.
+4. Cloud: (A) --cloud-devices devices publish while ingest is down for --cloud-outage-seconds, then
+   ingest starts: the time until every batch of the outage is confirmed (the spool drained), and a
+   reconciliation (every indexed batch confirmed once and stored, nothing else stored). (B) The
+   gateway uploads the same batches to ingest on local storage, then on S3 (s3rver), with nothing
+   else running; beside it a bare @aws-sdk/client-s3 loop PUTs the same objects to the same server
+   at the same concurrency: ratioS3VsBare = ingest rate / bare rate. (C) Catalog writes/s, the
+   embedded catalog against InfluxDB (influxd from Debian's influxdb), one and 16 at a time.
 
 Flags:
   --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})
@@ -79,6 +92,10 @@ Flags:
                                  JSON and CBOR payloads per second, measured in this process first)
   --skip-sustained               skip the sustained measurement
   --skip-broker                  skip the broker comparison (identity on/off, Mosquitto)
+  --skip-cloud                   skip the cloud measurements (spool drain, upload throughput, catalog)
+  --only-cloud                   run only the cloud measurements
+  --cloud-devices <n>            devices publishing during the cloud outage (default ${DEFAULTS.cloudDevices})
+  --cloud-outage-seconds <s>     how long ingest is down before the drain is timed (default ${DEFAULTS.cloudOutageSeconds})
   --json                         print one JSON object on stdout instead of human-readable lines
   --keep                         keep the temporary data directories (their paths are printed on stderr)
   -h, --help                     show this help
@@ -95,6 +112,9 @@ Targets reported under "targets":
   sustainedNoLoss          lost = duplicates = invented = failedPublishes = 0
   p99WithinWindowPlus500   p99 latency <= 2500 ms (the 2 s batch window + 500 ms)
   ratioAtLeast0_8          maxMessagesPerSec >= 0.8 × ceilingMessagesPerSec
+  cloudDrainUnder30s       the spool drains a --cloud-outage-seconds outage in under 30 s
+  cloudUploadWithin25Pct   ingest on S3 uploads at least 0.8 × the bare S3 PUT rate
+  cloudNothingLost         every batch confirmed once and stored, nothing else stored
 `;
 
 export class UsageError extends Error {}
@@ -125,6 +145,10 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--skip-decode': a.skipDecode = true; break;
       case '--skip-broker': a.skipBroker = true; break;
       case '--skip-sustained': a.skipSustained = true; break;
+      case '--skip-cloud': a.skipCloud = true; break;
+      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = true; break;
+      case '--cloud-devices': a.cloudDevices = num(flag, value(), true); break;
+      case '--cloud-outage-seconds': a.cloudOutageSeconds = num(flag, value(), false); break;
       case '--pre-enroll': a.preEnroll = true; break;
       case '--skip-persistent-ceiling': a.persistentCeiling = false; break;
       case '--skip-ack-compare': a.ackCompare = false; break;
@@ -134,7 +158,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       default: throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
     }
   }
-  if (a.skipSaturation && a.skipSustained && a.skipBroker) throw new UsageError('--skip-saturation, --skip-sustained and --skip-broker leave nothing to measure');
+  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker and --skip-cloud leave nothing to measure');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

@@ -14,6 +14,7 @@ import { runDecode, type DecodeResult } from './decode.js';
 import { runSustained, type SustainedResult } from './sustained.js';
 import { runSaturationBare, runSaturationWithGateway, type BareSaturation, type GatewaySaturation } from './saturation.js';
 import { runBrokerComparison, type BrokerComparison, type BrokerRun } from './broker-compare.js';
+import { runCloud, type CloudResult } from './cloud-upload.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -85,7 +86,11 @@ interface Output {
   saturationLost: number | null;
   decode: DecodeResult | null;
   broker: BrokerComparison | null;
-  targets: { sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null };
+  cloud: CloudResult | null;
+  targets: {
+    sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null;
+    cloudDrainUnder30s: boolean | null; cloudUploadWithin25Pct: boolean | null; cloudNothingLost: boolean | null;
+  };
   sustained: SustainedResult | null;
   saturation: {
     seconds: number; connections: number; window: number;
@@ -153,6 +158,12 @@ async function main(): Promise<Output> {
     broker = await runBrokerComparison({ seconds: args.saturationSeconds, connections: args.saturationConnections, window: args.saturationWindow, dir: join(tempRoot, 'broker'), log, onCleanup });
   }
 
+  let cloud: CloudResult | null = null;
+  if (!args.skipCloud) {
+    log(`cloud: ${args.cloudDevices} devices, ingest down ${args.cloudOutageSeconds} s, then the drain; upload throughput to local storage and S3 against a bare S3 client; catalog writes`);
+    cloud = await runCloud({ devices: args.cloudDevices, outageSeconds: args.cloudOutageSeconds, dir: join(tempRoot, 'cloud'), passphraseFile, log, onCleanup });
+  }
+
   const s = sustained;
   const g = saturation?.withGateway;
   const b = saturation?.bareSubscriber;
@@ -183,10 +194,14 @@ async function main(): Promise<Output> {
     saturationLost: g?.lost ?? null,
     decode,
     broker,
+    cloud,
     targets: {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
       ratioAtLeast0_8: ratio === null ? null : ratio >= 0.8,
+      cloudDrainUnder30s: cloud ? cloud.targets.drainUnder30s : null,
+      cloudUploadWithin25Pct: cloud ? cloud.targets.ingestWithin25PercentOfBareS3 : null,
+      cloudNothingLost: cloud ? cloud.targets.nothingLost : null,
     },
     sustained,
     saturation,
@@ -235,7 +250,17 @@ function human(o: Output): string {
     } else L.push('  mosquitto: not installed (apt-get install mosquitto), not measured');
     L.push(`  identity on/off ratio ${b.identityRatio}${b.vsMosquitto ? `; vitalgate/mosquitto ${b.vsMosquitto.open} (open), ${b.vsMosquitto.identity} (identity)` : ''}`);
   }
-  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}`);
+  if (o.cloud) {
+    const c = o.cloud;
+    const u = (r: CloudResult['upload']['toLocal']) => `${r.batchesPerSec} batches/s, ${r.megabytesPerSec} MB/s (${r.batches} batches, ${r.megabytes} MB in ${r.seconds} s)`;
+    L.push(`Cloud: ${c.devices} devices, ingest down for ${c.outageSeconds} s`);
+    L.push(`  spool: ${c.drain.batchesDuringOutage} batches (${c.drain.megabytesDuringOutage} MB) waited; drained in ${c.drain.drainSeconds} s (${c.drain.uploadBatchesPerSec} batches/s while the devices kept publishing)`);
+    L.push(`  reconciled: ${c.drain.indexed} indexed, ${c.drain.confirmed} confirmed, ${c.drain.stored} stored; missing ${c.drain.missing}, duplicated ${c.drain.duplicated}, extra ${c.drain.extra}`);
+    L.push(`  upload, ${c.upload.concurrency} at a time: gateway → ingest → local ${u(c.upload.toLocal)}`);
+    L.push(`  gateway → ingest → S3 ${u(c.upload.toS3)}; bare S3 PUT ${u(c.upload.bareS3)}; ratio ${c.upload.ratioS3VsBare}`);
+    L.push(`  catalog writes/s (${c.catalog.batches}): embedded ${c.catalog.embedded.sequentialPerSec} one at a time, ${c.catalog.embedded.concurrentPerSec} 16 at a time; InfluxDB ${c.catalog.influx ? `${c.catalog.influx.sequentialPerSec} one at a time, ${c.catalog.influx.concurrentPerSec} 16 at a time` : 'not measured (influxd not installed)'}`);
+  }
+  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}`);
   return L.join('\n') + '\n';
 }
 

@@ -82,7 +82,7 @@ describe('vitalgate ingest', function () {
     const awsEnv = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: SECRET };
 
     it('stores uploaded batches in the bucket, and open --from-ingest reads them back as open does locally', async () => {
-      const s3 = await startS3Server(join(dir, 's3'), { buckets: [BUCKET] });
+      const s3 = await startS3Server(join(dir, 's3'), { buckets: [BUCKET], conditionalWrites: true });
       const ingest = await startDaemon(['ingest', '--data-dir', data, '--port', '0', '--s3-bucket', BUCKET, '--s3-endpoint', s3.endpoint, '--s3-path-style', '--log-level', 'info'], awsEnv);
       const bucket = new S3ObjectStore({ bucket: BUCKET, endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
       try {

@@ -17,3 +17,4 @@ export * from './batch-pack.js';
 export * from './redact-url.js';
 export * from './cloud-records.js';
 export * from './key-envelope.js';
+export * from './batch-bundle.js';

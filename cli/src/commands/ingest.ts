@@ -16,7 +16,7 @@ import { DEFAULT_DATA_DIR, positiveInt } from '../options.js';
 interface IngestOpts {
   storageDir?: string; dataDir: string; chainUrl?: string; deployment?: string; host: string; port: number;
   tlsCert?: string; tlsKey?: string; allowPlaintext?: boolean; maxBodyBytes?: number; maxSkewSeconds?: number; logLevel: string;
-  s3Bucket?: string; s3Endpoint?: string; s3Region?: string; s3Prefix?: string; s3PathStyle?: boolean;
+  s3Bucket?: string; s3Endpoint?: string; s3Region?: string; s3Prefix?: string; s3PathStyle?: boolean; s3NoConditionalWrites?: boolean;
   catalogDir?: string; influx?: string; telemetry: boolean; redis?: string; rateLimit?: number; rebuildCatalog?: boolean;
 }
 
@@ -47,7 +47,7 @@ function influxCredentials(): { username?: string; password?: string } {
  * would put the secret in the process list and shell history.
  */
 async function openStore(o: IngestOpts): Promise<{ store: ObjectStore; close(): void }> {
-  const s3Only = Object.entries({ '--s3-endpoint': o.s3Endpoint, '--s3-region': o.s3Region, '--s3-prefix': o.s3Prefix, '--s3-path-style': o.s3PathStyle }).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const s3Only = Object.entries({ '--s3-endpoint': o.s3Endpoint, '--s3-region': o.s3Region, '--s3-prefix': o.s3Prefix, '--s3-path-style': o.s3PathStyle, '--s3-no-conditional-writes': o.s3NoConditionalWrites }).filter(([, v]) => v !== undefined).map(([k]) => k);
   if (!o.s3Bucket) {
     if (s3Only.length) throw new Error(`${s3Only.join(', ')} ${s3Only.length === 1 ? 'needs' : 'need'} --s3-bucket`);
     const store = new LocalObjectStore(o.storageDir ?? join(o.dataDir, 'cloud'));
@@ -60,6 +60,7 @@ async function openStore(o: IngestOpts): Promise<{ store: ObjectStore; close(): 
     ...(o.s3Endpoint && { endpoint: o.s3Endpoint }),
     ...(o.s3Prefix && { prefix: o.s3Prefix }),
     ...(o.s3PathStyle && { forcePathStyle: true }),
+    ...(o.s3NoConditionalWrites && { conditionalWrites: false }),
   });
   return { store, close: () => store.close() };
 }
@@ -74,6 +75,7 @@ export function registerIngest(program: Command): void {
     .option('--s3-region <region>', 'bucket region (default: $AWS_REGION, else us-east-1)')
     .option('--s3-prefix <prefix>', 'key prefix inside the bucket, ending with "/" (e.g. vitalgate/prod/)')
     .option('--s3-path-style', 'path-style URLs (http://host/bucket/key), which most S3-compatible servers need')
+    .option('--s3-no-conditional-writes', 'for an S3-compatible server that ignores or rejects If-None-Match on PUT: look (HEAD) before each write instead')
     .option('--catalog-dir <dir>', 'embedded catalog of which batches exist (default: <data-dir>/cloud-catalog)')
     .addOption(new Option('--influx <url>', 'keep the catalog in InfluxDB 1.x (database "vitalgate", or the URL\'s path) and write request telemetry to "vitalgate_telemetry"').env('INFLUX_URL'))
     .option('--rebuild-catalog', 'rebuild the catalog from object storage (after losing it, or to move it to --influx), print a summary and exit; safe to repeat')

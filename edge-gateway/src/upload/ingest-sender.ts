@@ -4,7 +4,7 @@
  * the Registry binds them to us.
  */
 import { IngestClient, batchQuery } from '@vitalgate/ingest';
-import { encodeCloudRecord, type EpochRecord } from '@vitalgate/protocol';
+import { encodeBundle, encodeCloudRecord, type EpochRecord } from '@vitalgate/protocol';
 import type { MinedAnchor } from '../anchorer.js';
 import type { BatchRecord } from '../batch-index.js';
 import type { ChainLink } from '../chain-link.js';
@@ -41,6 +41,27 @@ export class IngestSender implements CloudSender {
     const path = `/v1/batches/${rec.id}${batchQuery({ ...rec, deviceId: rec.deviceId }, account)}`;
     const r = await this.client.request('PUT', path, bytes);
     return { status: r.status, ...(r.json?.error && { error: r.json.error }) };
+  }
+
+  async putBatches(list: ReadonlyArray<{ rec: BatchRecord; bytes: Uint8Array }>): Promise<SendResult[]> {
+    const items = [];
+    try {
+      for (const { rec, bytes } of list) {
+        items.push({
+          item: { id: rec.id, patientAccount: await this.accountOf(rec.patientId), patient: rec.patientId, stream: rec.stream, device: rec.deviceId, epoch: rec.epoch, seq: rec.seq, firstTs: rec.firstTs, lastTs: rec.lastTs, count: rec.count },
+          bytes,
+        });
+      }
+    } catch (e) {
+      const error = `patient-not-bound: ${(e as Error).message.split('\n')[0]!.slice(0, 120)}`;
+      return list.map(() => ({ status: 403, error }));
+    }
+    const r = await this.client.request('POST', '/v1/batches', encodeBundle(items));
+    const results = (r.json as { results?: Array<{ status: number; error?: string }> } | undefined)?.results;
+    if (r.status !== 200 || !Array.isArray(results) || results.length !== list.length) {
+      return list.map(() => ({ status: r.status === 200 ? 502 : r.status, ...(r.json?.error && { error: r.json.error }) }));
+    }
+    return results.map((x) => ({ status: x.status, ...(x.error && { error: x.error }) }));
   }
 
   private async send(method: string, path: string, body: Uint8Array): Promise<SendResult> {

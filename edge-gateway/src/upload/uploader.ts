@@ -17,7 +17,8 @@
  * `overQuota` in status and metrics, logs an error, and uploads everything, oldest first, once
  * ingest takes it again. Nothing is ever dropped to make room.
  *
- * Draining is in index order, `concurrency` uploads at a time. A network error or a 5xx backs off
+ * Draining is in index order, `concurrency` uploads at a time; batches go up to BUNDLE_MAX_BATCHES
+ * in one request (POST /v1/batches, one signature for all), and ingest answers for each. A network error or a 5xx backs off
  * exponentially (0.5 s doubling to 60 s, with full jitter) and tries again. A 4xx is a refusal
  * (for example, the patient is not bound to this gateway on chain yet): the batch waits, is
  * reported (`refused`, log), and is tried again at the next backoff. It is never dropped.
@@ -42,6 +43,8 @@ export interface CloudSender {
   putEpoch(rec: EpochRecord): Promise<SendResult>;
   putAnchor(a: MinedAnchor, batches: AnchorBatchRef[]): Promise<SendResult>;
   putEnvelope(rec: EnvelopeRecord): Promise<SendResult>;
+  /** Sends several batches in one request (a bundle): one result per batch, in order; rejects when ingest cannot be reached. */
+  putBatches?(batches: ReadonlyArray<{ rec: BatchRecord; bytes: Uint8Array }>): Promise<SendResult[]>;
 }
 
 type Item =
@@ -79,6 +82,9 @@ interface UploadRecord { id: string; at: number }
 const refOf = (r: BatchRecord): AnchorBatchRef => ({ id: r.id, patientId: r.patientId, stream: r.stream, firstTs: r.firstTs });
 
 export const DEFAULT_UPLOAD_CONCURRENCY = 8;
+/** Batches per bundle and their total size: a backlog drains in requests of this size. */
+export const BUNDLE_MAX_BATCHES = 64;
+export const BUNDLE_MAX_BYTES = 2 * 1024 * 1024;
 /** 10 GiB of ciphertext waiting: days of a ward's data, and far below a gateway's disk. */
 export const DEFAULT_SPOOL_QUOTA_BYTES = 10 * 1024 ** 3;
 
@@ -213,11 +219,14 @@ export class Uploader {
       while (!this.stopped && Date.now() >= this.nextTryAt) {
         const next = this.nextItem();
         if (!next) return;
-        this.inFlight.add(next.key);
+        // Batches go in bundles when ingest takes them: one request and one signature for many.
+        const group = next.kind === 'batch' && this.sender.putBatches ? this.nextBatches() : [next];
+        for (const i of group) this.inFlight.add(i.key);
         try {
-          await this.uploadOne(next);
+          if (group.length > 1) await this.uploadBundle(group as Array<Extract<Item, { kind: 'batch' }>>);
+          else await this.uploadOne(group[0]!);
         } finally {
-          this.inFlight.delete(next.key);
+          for (const i of group) this.inFlight.delete(i.key);
         }
       }
     };
@@ -230,13 +239,73 @@ export class Uploader {
     return undefined;
   }
 
+  /** Waiting batches not in flight, in order, up to a bundle's worth. */
+  private nextBatches(): Item[] {
+    const out: Item[] = [];
+    let bytes = 0;
+    for (const item of this.waiting.values()) {
+      if (item.kind !== 'batch' || this.inFlight.has(item.key)) continue;
+      if (out.length && bytes + item.rec.bytes > BUNDLE_MAX_BYTES) break;
+      out.push(item);
+      bytes += item.rec.bytes;
+      if (out.length >= BUNDLE_MAX_BATCHES) break;
+    }
+    return out;
+  }
+
+  private async bytesOf(rec: BatchRecord): Promise<Uint8Array> {
+    if (this.pack?.id !== rec.pack) this.pack = { id: rec.pack, bytes: await this.store.readPack(rec.pack) };
+    return this.pack.bytes.subarray(rec.offset, rec.offset + rec.bytes);
+  }
+
+  private async uploadBundle(items: Array<Extract<Item, { kind: 'batch' }>>): Promise<void> {
+    let results: SendResult[];
+    try {
+      const list = [];
+      for (const i of items) list.push({ rec: i.rec, bytes: await this.bytesOf(i.rec) });
+      results = await this.sender.putBatches!(list);
+    } catch (e) {
+      return this.pause(`ingest unreachable: ${(e as Error).message.split('\n')[0]!.slice(0, 200)}`);
+    }
+    const done = items.filter((_, i) => results[i]?.status === 200 || results[i]?.status === 201);
+    if (done.length) await this.confirm(done);
+    const failed = results.findIndex((r) => r.status !== 200 && r.status !== 201);
+    if (failed < 0) return;
+    for (const [i, r] of results.entries()) {
+      if (r.status < 400 || r.status >= 500) continue;
+      const code = r.error ?? `http-${r.status}`;
+      this.s.refused[code] = (this.s.refused[code] ?? 0) + 1;
+      this.logger?.warn({ item: items[i]!.key, patientId: items[i]!.rec.patientId, status: r.status, error: code }, 'ingest refused an upload; it stays queued and is retried');
+    }
+    const r = results[failed]!;
+    return this.pause(`ingest answered ${r.status}${r.error ? ` (${r.error})` : ''}`);
+  }
+
+  /** Ingest has these durably: log it (one append), then forget them. */
+  private async confirm(items: Item[]): Promise<void> {
+    const at = Date.now();
+    await this.log?.append(items.map((i) => ({ id: i.key, at })));
+    for (const item of items) {
+      this.waiting.delete(item.key);
+      if (item.kind === 'batch') {
+        this.s.uploaded++;
+        this.s.uploadedBytes += item.rec.bytes;
+        this.s.uploadLatencyMsSum += Math.max(0, at - item.durableAt);
+        this.waitingBytes -= item.rec.bytes;
+      } else {
+        this.s.recordsUploaded++;
+      }
+    }
+    this.checkQuota();
+    this.backoffMs = 0;
+    this.s.lastError = undefined;
+  }
+
   private async send(item: Item): Promise<SendResult> {
     if (item.kind === 'epoch') return this.sender.putEpoch(item.rec);
     if (item.kind === 'anchor') return this.sender.putAnchor(item.anchor, item.batches);
     if (item.kind === 'envelope') return this.sender.putEnvelope(item.rec);
-    const rec = item.rec;
-    if (this.pack?.id !== rec.pack) this.pack = { id: rec.pack, bytes: await this.store.readPack(rec.pack) };
-    return this.sender.putBatch(rec, this.pack.bytes.subarray(rec.offset, rec.offset + rec.bytes));
+    return this.sender.putBatch(item.rec, await this.bytesOf(item.rec));
   }
 
   private async uploadOne(item: Item): Promise<void> {
@@ -246,22 +315,7 @@ export class Uploader {
     } catch (e) {
       return this.pause(`ingest unreachable: ${(e as Error).message.split('\n')[0]!.slice(0, 200)}`);
     }
-    if (result.status === 200 || result.status === 201) {
-      await this.log?.append([{ id: item.key, at: Date.now() }]);
-      this.waiting.delete(item.key);
-      if (item.kind === 'batch') {
-        this.s.uploaded++;
-        this.s.uploadedBytes += item.rec.bytes;
-        this.s.uploadLatencyMsSum += Math.max(0, Date.now() - item.durableAt);
-        this.waitingBytes -= item.rec.bytes;
-        this.checkQuota();
-      } else {
-        this.s.recordsUploaded++;
-      }
-      this.backoffMs = 0;
-      this.s.lastError = undefined;
-      return;
-    }
+    if (result.status === 200 || result.status === 201) return this.confirm([item]);
     if (result.status >= 400 && result.status < 500) {
       const code = result.error ?? `http-${result.status}`;
       this.s.refused[code] = (this.s.refused[code] ?? 0) + 1;

@@ -3,10 +3,12 @@
  * LocalObjectStore: objects are immutable, and `put` resolves false, without writing, when the key
  * already exists.
  *
- * Never replacing an object takes three guards, because S3 itself happily overwrites:
- * - HEAD first: an object that exists is never re-sent (no upload, no overwrite);
- * - `If-None-Match: *` on the PUT (conditional writes, which AWS S3 honours): of two ingest
- *   instances that both saw no object, exactly one write succeeds and the other gets 412;
+ * Never replacing an object takes these guards, because S3 itself happily overwrites:
+ * - `If-None-Match: *` on the PUT (conditional writes, which AWS S3, MinIO and Ceph honour): the
+ *   server refuses (412) a key that exists, so of two ingest instances racing, exactly one write
+ *   succeeds, and one request does it;
+ * - for a server without conditional writes (`conditionalWrites: false`), HEAD first: an object
+ *   that exists is never re-sent;
  * - one PUT at a time per key within this process, so concurrent uploads of the same batch answer
  *   "created" once even on a server that ignores If-None-Match (s3rver does).
  * Each PUT carries Content-MD5 and x-amz-checksum-sha256 so a body damaged in transit is refused
@@ -48,9 +50,10 @@ export interface S3ObjectStoreOptions {
   /** Omitted: the SDK's default chain (environment, profile, instance role). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /**
-   * Send `If-None-Match: *` on PUT (default true). AWS S3 honours it; turn it off only for a server
-   * that rejects the header. Without it, two ingest instances racing on one key can both write; for
-   * batches that is harmless (the key is the SHA-256 of the bytes), so only records need it.
+   * Send `If-None-Match: *` on PUT and trust the server to refuse an existing key (default true:
+   * AWS S3, MinIO and Ceph do). Turn it off for a server that rejects or ignores the header: then
+   * each PUT is preceded by a HEAD, and two ingest instances racing on one key can both write (for
+   * batches harmless: the key is the SHA-256 of the bytes).
    */
   conditionalWrites?: boolean;
   /** `open` creates the bucket when it does not exist (tests and development only). */
@@ -190,7 +193,8 @@ export class S3ObjectStore implements ObjectStore {
     const md5 = createHash('md5').update(bytes).digest('base64');
     const sha256 = createHash('sha256').update(bytes).digest('base64');
     for (let attempt = 1; ; attempt++) {
-      if (await this.exists(k)) return false;
+      // With conditional writes the PUT itself refuses an existing key (412): one request, not two.
+      if (!this.conditional && await this.exists(k)) return false;
       try {
         await this.client.send(new PutObjectCommand({
           Bucket: this.bucket, Key: k, Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream',
