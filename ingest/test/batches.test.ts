@@ -12,8 +12,9 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { ANVIL_DEV_KEYS, createProvider, deployOrLoad, patientRef, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
-import { sealBatch, type ReadingBody } from '@vitalgate/protocol';
-import { ChainGatewayDirectory, IngestClient, LocalObjectStore, MemoryReplayCache, batchQuery, buildIngest } from '../src/index.js';
+import { MAX_BUNDLE_BATCHES, encodeBundle, envelopePublicKey, parseBundle, randomEnvelopeSecretKey, sealEnvelope, type ReadingBody } from '@vitalgate/protocol';
+import { sealBatch } from '@vitalgate/protocol';
+import { ChainGatewayDirectory, IngestClient, LocalObjectStore, MemoryReplayCache, batchQuery, buildIngest, envelopeKey } from '../src/index.js';
 
 const T0 = Date.UTC(2026, 11, 3, 8);
 const KEY = new Uint8Array(32).fill(9);
@@ -136,5 +137,98 @@ describe('ingest: signed batch uploads', function () {
         assert.equal(typeof r.json?.error, 'string');
       },
     ), { numRuns: 150 });
+  });
+
+  const item = (x: ReturnType<typeof seal>, account = patient.address) => ({
+    item: { id: x.id, patientAccount: account, patient: x.header.patientId, stream: x.header.stream, device: x.header.deviceId, epoch: x.header.epoch, seq: x.header.seq, firstTs: x.header.firstTs, lastTs: x.header.lastTs, count: x.header.count },
+    bytes: x.bytes,
+  });
+
+  it('a bundle (POST /v1/batches) stores each batch once, answers for each, and refuses the bad ones alone', async () => {
+    const client = new IngestClient(url, gw);
+    const good = [seal(1000), seal(1005), seal(1010)];
+    const stored = new LocalObjectStore(join(dir, 'objects'));
+    const before = (await filesUnder(join(dir, 'objects'))).length;
+    const tampered = seal(1020);
+    const otherPatient = seal(1030, 'ingest-p2');
+    const body = encodeBundle([
+      ...good.map((g) => item(g)),
+      { ...item(tampered), item: { ...item(tampered).item, seq: 99 } },
+      item(otherPatient, patient2.address),
+      { item: item(seal(1040)).item, bytes: seal(1050).bytes },
+    ]);
+    const r = await client.request('POST', '/v1/batches', body);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const results = (r.json as { results: Array<{ id: string; status: number; error?: string }> }).results;
+    assert.deepEqual(results.map((x) => [x.status, x.error ?? null]), [[201, null], [201, null], [201, null], [400, 'header-mismatch'], [403, 'not-your-patient'], [400, 'id-mismatch']]);
+    assert.equal((await filesUnder(join(dir, 'objects'))).length, before + 3, 'only the three good batches stored');
+    for (const g of good) assert.deepEqual(await stored.get(`batches/${patient.address}/${g.id}`), g.bytes);
+    // The same bundle again: the good ones are already there (200), nothing new is stored.
+    const again = await client.request('POST', '/v1/batches', body);
+    assert.deepEqual((again.json as { results: Array<{ status: number }> }).results.slice(0, 3).map((x) => x.status), [200, 200, 200]);
+    assert.equal((await filesUnder(join(dir, 'objects'))).length, before + 3);
+  });
+
+  it('a bundle that is not one, unsigned, or from another gateway is refused whole, and nothing is stored', async () => {
+    const before = (await filesUnder(join(dir, 'objects'))).length;
+    const client = new IngestClient(url, gw);
+    const body = encodeBundle([item(seal(2000))]);
+    const cases: Array<[string, () => Promise<{ status: number; json?: { error?: string } }>, number, string]> = [
+      ['not a bundle', () => client.request('POST', '/v1/batches', seal(2010).bytes), 400, 'bad-bundle'],
+      ['trailing bytes', () => client.request('POST', '/v1/batches', new Uint8Array([...body, 0])), 400, 'bad-bundle'],
+      ['unsigned', () => client.request('POST', '/v1/batches', body, {}), 401, 'unsigned'],
+      ['not a gateway', () => new IngestClient(url, stranger).request('POST', '/v1/batches', body), 403, 'not-a-gateway'],
+    ];
+    for (const [what, run, status, code] of cases) {
+      const r = await run();
+      assert.deepEqual([r.status, r.json?.error], [status, code], what);
+    }
+    const r = await new IngestClient(url, gw2).request('POST', '/v1/batches', body);
+    assert.deepEqual((r.json as { results: Array<{ status: number; error: string }> }).results.map((x) => [x.status, x.error]), [[403, 'not-your-patient']], 'another gateway\'s patient');
+    assert.equal((await filesUnder(join(dir, 'objects'))).length, before);
+  });
+
+  it('property: the bundle parser never throws, and what it parses re-encodes to the same bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
+      const p = parseBundle(bytes);
+      assert.equal(typeof p.ok, 'boolean');
+    }), { numRuns: 500 });
+    const many = Array.from({ length: 5 }, (_, i) => item(seal(3000 + i * 5)));
+    const enc = encodeBundle(many);
+    const p = parseBundle(enc);
+    assert.ok(p.ok);
+    assert.deepEqual(encodeBundle(p.value.items.map((it, i) => ({ item: it, bytes: p.value.bodies[i]! }))), enc);
+    fc.assert(fc.property(fc.nat(enc.length - 1), fc.integer({ min: 1, max: 255 }), (at, x) => {
+      const t = enc.slice();
+      t[at]! ^= x;
+      assert.equal(typeof parseBundle(t).ok, 'boolean');
+    }), { numRuns: 300 });
+    assert.throws(() => encodeBundle([]), /1\.\.256/);
+    assert.equal(MAX_BUNDLE_BATCHES, 256);
+  });
+
+  it('key envelopes (PUT /v1/envelopes): stored once per grantee, epoch and stream; only from the patient\'s gateway; malformed refused', async () => {
+    const client = new IngestClient(url, gw);
+    const grantee = stranger.address;
+    const env = sealEnvelope(envelopePublicKey(randomEnvelopeSecretKey()), new Uint8Array(32).fill(4), { patientId: 'ingest-p1', stream: 'hr', epoch: 3 });
+    const path = `/v1/envelopes/${patient.address}/${grantee}/hr/3`;
+    assert.equal((await client.request('PUT', path, env)).status, 201);
+    assert.equal((await client.request('PUT', path, env)).status, 200, 'the same bytes again');
+    const other = sealEnvelope(envelopePublicKey(randomEnvelopeSecretKey()), new Uint8Array(32).fill(4), { patientId: 'ingest-p1', stream: 'hr', epoch: 3 });
+    const conflict = await client.request('PUT', path, other);
+    assert.deepEqual([conflict.status, conflict.json?.error], [409, 'record-conflict']);
+    assert.deepEqual(await new LocalObjectStore(join(dir, 'objects')).get(envelopeKey(grantee, patient.address, 'hr', 3)), env, 'the first kept');
+    const refused: Array<[string, () => Promise<{ status: number; json?: { error?: string } }>, number, string]> = [
+      ['another gateway', () => new IngestClient(url, gw2).request('PUT', `/v1/envelopes/${patient.address}/${grantee}/hr/4`, env), 403, 'not-your-patient'],
+      ['not an envelope', () => client.request('PUT', `/v1/envelopes/${patient.address}/${grantee}/hr/5`, seal(4000).bytes), 400, 'bad-envelope'],
+      ['bad stream', () => client.request('PUT', `/v1/envelopes/${patient.address}/${grantee}/heart/5`, env), 400, 'bad-metadata'],
+      ['bad epoch', () => client.request('PUT', `/v1/envelopes/${patient.address}/${grantee}/hr/99999999999`, env), 400, 'bad-epoch'],
+      ['bad grantee', () => client.request('PUT', `/v1/envelopes/${patient.address}/0x12/hr/5`, env), 400, 'bad-metadata'],
+    ];
+    for (const [what, run, status, code] of refused) {
+      const r = await run();
+      assert.deepEqual([r.status, r.json?.error], [status, code], what);
+    }
+    assert.deepEqual(await new LocalObjectStore(join(dir, 'objects')).list(`envelopes/${grantee}/`, undefined, 100), [envelopeKey(grantee, patient.address, 'hr', 3)], 'nothing else stored');
   });
 });

@@ -93,6 +93,17 @@ function catalogSuite(name: string, backend: Backend, extra?: () => void): void 
       assert.deepEqual(page, { entries: [b], next: null });
     });
 
+    it('addBatches (a bundle\'s) is addBatch for each: new ones added, known ones and repeats once, in order', async () => {
+      const p = newPatient();
+      const known = batch(p, { id: sha('bundle-known'), firstTs: T0 + 10 });
+      await cat().addBatch(known);
+      const fresh = [0, 1, 2].map((i) => batch(p, { id: sha(`bundle-${i}`), firstTs: T0 + 20 + i, stream: STREAMS[i % STREAMS.length]! }));
+      await cat().addBatches([fresh[2]!, known, fresh[0]!, fresh[1]!, fresh[0]!]);
+      await cat().addBatches([]);
+      const page = await cat().batches({ patientId: p, from: 0, to: T0 + HOUR, limit: 10 });
+      assert.deepEqual(page, { entries: [known, ...fresh], next: null });
+    });
+
     it('an anchor recorded before or after its batch shows on the entry; an unanchored batch has none', async () => {
       const p = newPatient();
       const [early, late, none] = ['early', 'late', 'none'].map((s, i) => batch(p, { id: sha(s), firstTs: T0 + i * 1000, stream: STREAMS[i]! }));

@@ -83,6 +83,8 @@ export interface HourlyCount {
 export interface Catalog {
   /** Records a stored batch. Idempotent: the same batch again changes nothing. */
   addBatch(b: CatalogBatch): Promise<void>;
+  /** Several at once (a bundle's), as addBatch each would, in as few writes as the backend allows. */
+  addBatches(bs: readonly CatalogBatch[]): Promise<void>;
   /** Records that `anchor` covers `batches`. Idempotent. A batch may be cataloged after its anchor. */
   addAnchor(anchor: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void>;
   /** Batches whose firstTs is in [from, to), in order, a page at a time. */

@@ -60,6 +60,22 @@ export class EmbeddedCatalog implements Catalog {
     ], { sync: true });
   }
 
+  async addBatches(bs: readonly CatalogBatch[]): Promise<void> {
+    for (const b of bs) checkBatch(b);
+    const keys = bs.map((b) => allKey(b.patientId, b.firstTs, b.id));
+    const have = await this.db.getMany(keys);
+    const ops: Array<{ type: 'put'; key: string; value: string }> = [];
+    const seen = new Set<string>();
+    for (const [i, b] of bs.entries()) {
+      if (have[i] !== undefined || seen.has(keys[i]!)) continue;
+      seen.add(keys[i]!);
+      const value = JSON.stringify({ id: b.id, patientId: b.patientId, stream: b.stream, deviceId: b.deviceId, epoch: b.epoch, seq: b.seq, firstTs: b.firstTs, lastTs: b.lastTs, count: b.count, bytes: b.bytes } satisfies CatalogBatch);
+      ops.push({ type: 'put', key: keys[i]!, value }, { type: 'put', key: streamKey(b.patientId, b.stream, b.firstTs, b.id), value });
+    }
+    // One synced write for the lot: a bundle costs one fsync, not one per batch.
+    if (ops.length) await this.db.batch(ops, { sync: true });
+  }
+
   async addAnchor(a: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void> {
     checkAnchor(a);
     for (const r of batches) checkRef('anchored batch', r);

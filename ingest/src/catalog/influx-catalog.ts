@@ -205,6 +205,14 @@ export class InfluxCatalog implements Catalog {
     }]);
   }
 
+  /** Each batch needs its own collision check (one query); they run side by side. */
+  async addBatches(bs: readonly CatalogBatch[]): Promise<void> {
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(8, bs.length) }, async () => {
+      while (next < bs.length) await this.addBatch(bs[next++]!);
+    }));
+  }
+
   async addAnchor(a: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void> {
     checkAnchor(a);
     for (const r of batches) checkRef('anchored batch', r);

@@ -113,10 +113,11 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
       while (next < accepted.length) {
         const a = accepted[next++]!;
         const created = await backing('storage', () => o.store.put(batchKey(a.account, a.id), a.body));
-        if (o.catalog) await backing('catalog', () => o.catalog!.addBatch(catalogBatchOf(a.account, a.id, a.h, a.body.length)));
         results[a.i]!.status = created ? 201 : 200;
       }
     }));
+    // Cataloged once all are stored (a catalog row never names a batch storage lacks), in one go.
+    if (o.catalog && accepted.length) await backing('catalog', () => o.catalog!.addBatches(accepted.map((a) => catalogBatchOf(a.account, a.id, a.h, a.body.length))));
     req.log.info({ gateway: req.gateway, batches: results.length, stored: results.filter((r) => r.status === 201).length, refused: results.filter((r) => r.status >= 400).length }, 'bundle taken');
     return { results };
   });

@@ -13,6 +13,7 @@ const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 
 export class LocalObjectStore implements ObjectStore {
   readonly root: string;
+  private readonly dirSyncs = new Map<string, { running?: Promise<void>; queued?: Promise<void> }>();
   constructor(root: string) {
     this.root = resolve(root);
   }
@@ -45,13 +46,41 @@ export class LocalObjectStore implements ObjectStore {
     } finally {
       await unlink(tmp).catch(() => undefined);
     }
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await this.syncDir(dir);
     return created;
+  }
+
+  /**
+   * fsyncs `dir` so that a name linked into it before this call is durable. Concurrent callers
+   * share syncs (group commit): a bundle of 64 batches for one patient costs a couple of directory
+   * fsyncs, not 64. A sync already queued but not started covers every caller that arrives before
+   * it starts.
+   */
+  private syncDir(dir: string): Promise<void> {
+    let st = this.dirSyncs.get(dir);
+    if (!st) {
+      st = {};
+      this.dirSyncs.set(dir, st);
+    }
+    const s = st;
+    if (s.queued) return s.queued;
+    const queued: Promise<void> = (s.running ?? Promise.resolve()).catch(() => undefined).then(async () => {
+      s.queued = undefined;
+      s.running = queued;
+      try {
+        const d = await open(dir, 'r');
+        try {
+          await d.sync();
+        } finally {
+          await d.close();
+        }
+      } finally {
+        if (s.running === queued) s.running = undefined;
+        if (!s.running && !s.queued) this.dirSyncs.delete(dir);
+      }
+    });
+    s.queued = queued;
+    return queued;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

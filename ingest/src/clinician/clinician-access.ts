@@ -1,0 +1,67 @@
+/**
+ * What a clinician may see, asked of the chain for every request. The answer (the windows a
+ * clinician holds on a patient: own grant, care teams' grants, break-glass) is cached for a few
+ * seconds, and dropped the moment the chain follower reads an event that narrows access (a revoke,
+ * a member leaving a team, break-glass ended, a ban), so a revocation reaches the API within one
+ * poll of the chain. If the chain cannot be read, nothing is allowed: 503, never a guess.
+ */
+import type { AccessFollower, AccessWindow } from '@vitalgate/contracts';
+import { STREAMS, type StreamName } from '@vitalgate/protocol';
+
+export type { AccessWindow };
+
+/** What the clinician API needs to decide; AccessFollower-backed in production. */
+export interface ClinicianAccess {
+  /** The windows `clinician` holds on `patient` now (none when banned or without access). */
+  windows(clinician: string, patient: string): Promise<AccessWindow[]>;
+  /** Patients the clinician was ever given access to (check `windows` for now). */
+  patientsOf(clinician: string): Promise<string[]>;
+  isBanned(clinician: string): Promise<boolean>;
+}
+
+/** The window through which (stream, [fromMs, toMs]) may be read at `nowS`, if any. */
+export function allowingWindow(windows: readonly AccessWindow[], stream: StreamName, fromMs: number, toMs: number, nowS = Date.now() / 1000): AccessWindow | undefined {
+  const bit = 1 << STREAMS[stream].id;
+  return windows.find((w) => (w.streams & bit) !== 0 && w.expiresAt > nowS
+    // Break-glass opens the whole record while it lasts, as Consent.canAccess does.
+    && (w.via === 'break-glass' || (w.fromMs <= toMs && fromMs <= w.untilMs)));
+}
+
+export const DEFAULT_ACCESS_CACHE_MS = 5_000;
+
+export class ChainClinicianAccess implements ClinicianAccess {
+  private readonly cache = new Map<string, { at: number; windows: AccessWindow[] }>();
+  private generation = 0;
+
+  constructor(private readonly follower: AccessFollower, private readonly registry: { isBanned(a: string): Promise<boolean> }, private readonly ttlMs = DEFAULT_ACCESS_CACHE_MS) {
+    const previous = follower.onChange;
+    follower.onChange = (c) => {
+      previous?.(c);
+      this.generation++;
+      // Narrowing drops every cached answer at once: revocations are rare, and a stale allow is the one error we must not make.
+      if (c.kind === 'narrowed' || c.patients === 'all') this.cache.clear();
+      else for (const p of c.patients) for (const k of this.cache.keys()) if (k.endsWith(`|${p}`)) this.cache.delete(k);
+    };
+  }
+
+  async windows(clinician: string, patient: string): Promise<AccessWindow[]> {
+    if (!this.follower.ready) throw new Error('the chain\'s access events are still being read (starting up, or the chain is unreachable)');
+    const k = `${clinician}|${patient}`;
+    const hit = this.cache.get(k);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.windows;
+    const generation = this.generation;
+    const at = Date.now();
+    const windows = await this.follower.windows(patient, clinician);
+    if (generation === this.generation) this.cache.set(k, { at, windows });
+    return windows;
+  }
+
+  patientsOf(clinician: string): Promise<string[]> {
+    if (!this.follower.ready) return Promise.reject(new Error('the chain\'s access events are still being read (starting up, or the chain is unreachable)'));
+    return this.follower.patientsOf(clinician);
+  }
+
+  isBanned(clinician: string): Promise<boolean> {
+    return this.registry.isBanned(clinician);
+  }
+}
