@@ -231,4 +231,25 @@ describe('ingest: signed batch uploads', function () {
     }
     assert.deepEqual(await new LocalObjectStore(join(dir, 'objects')).list(`envelopes/${grantee}/`, undefined, 100), [envelopeKey(grantee, patient.address, 'hr', 3)], 'nothing else stored');
   });
+
+  it('per-gateway rate limit: past it, 429 rate-limited with a JSON error; another gateway is not slowed', async () => {
+    const limited = await buildIngest({
+      store: new LocalObjectStore(join(dir, 'objects-limited')), directory: new ChainGatewayDirectory(deployment, provider),
+      replay: new MemoryReplayCache(), ratePerGateway: 3, logger: pino({ level: 'silent' }),
+    });
+    const u = await limited.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const a = new IngestClient(u, gw);
+      const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => { const x = seal(5000 + i * 5); return a.request('PUT', putPath(x), x.bytes); }));
+      const limitedOnes = statuses.filter((r) => r.status === 429);
+      assert.ok(limitedOnes.length >= 4, `statuses ${statuses.map((r) => r.status).join(',')}`);
+      assert.ok(limitedOnes.every((r) => r.json?.error === 'rate-limited' && /per second/.test(String(r.json?.message))));
+      assert.equal(statuses.filter((r) => r.status === 201).length, 8 - limitedOnes.length);
+      const other = seal(6000, 'ingest-p2');
+      const b = await new IngestClient(u, gw2).request('PUT', `/v1/batches/${other.id}${batchQuery(other.header, patient2.address)}`, other.bytes);
+      assert.equal(b.status, 201, 'another gateway has its own budget');
+    } finally {
+      await limited.close();
+    }
+  });
 });

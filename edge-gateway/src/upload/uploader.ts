@@ -19,7 +19,7 @@
  *
  * Draining is in index order, `concurrency` uploads at a time; batches go up to BUNDLE_MAX_BATCHES
  * in one request (POST /v1/batches, one signature for all), and ingest answers for each. A network error or a 5xx backs off
- * exponentially (0.5 s doubling to 60 s, with full jitter) and tries again. A 4xx is a refusal
+ * exponentially (0.5 s doubling to MAX_BACKOFF_MS, with full jitter) and tries again. A 4xx is a refusal
  * (for example, the patient is not bound to this gateway on chain yet): the batch waits, is
  * reported (`refused`, log), and is tried again at the next backoff. It is never dropped.
  */
@@ -82,6 +82,12 @@ interface UploadRecord { id: string; at: number }
 const refOf = (r: BatchRecord): AnchorBatchRef => ({ id: r.id, patientId: r.patientId, stream: r.stream, firstTs: r.firstTs });
 
 export const DEFAULT_UPLOAD_CONCURRENCY = 8;
+/**
+ * The longest pause between tries while ingest is down. It bounds how long a backlog waits after
+ * ingest is back (a 60 s cap made a 60 s outage drain in ~60 s, nearly all of it waiting); one try
+ * per gateway every 5–10 s is nothing for ingest to answer.
+ */
+export const MAX_BACKOFF_MS = 10_000;
 /** Batches per bundle and their total size: a backlog drains in requests of this size. */
 export const BUNDLE_MAX_BATCHES = 64;
 export const BUNDLE_MAX_BYTES = 2 * 1024 * 1024;
@@ -327,7 +333,7 @@ export class Uploader {
   private pause(reason: string): void {
     // The other uploads in flight fail together: one outage doubles the backoff once, not once per upload.
     if (Date.now() < this.nextTryAt) return;
-    this.backoffMs = Math.min(Math.max(500, this.backoffMs * 2), 60_000);
+    this.backoffMs = Math.min(Math.max(500, this.backoffMs * 2), MAX_BACKOFF_MS);
     // Full jitter: many gateways coming back after an outage do not retry in step.
     const wait = Math.round(this.backoffMs / 2 + Math.random() * (this.backoffMs / 2));
     this.nextTryAt = Date.now() + wait;

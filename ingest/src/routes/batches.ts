@@ -90,13 +90,19 @@ export async function batchRoutes(app: FastifyInstance, o: BatchRouteOptions): P
     if (!b.ok) throw refuse(400, 'bad-bundle', `not a batch bundle: ${b.reason}`);
     // Each patient account is checked against the Registry once per bundle, not once per batch.
     const servedBy = new Map<string, Promise<string | undefined>>();
+    const checksummed = new Map<string, string>();
     const results: Array<{ id: string; status: number; error?: string; message?: string }> = [];
     const accepted: Array<{ i: number; account: string; id: string; body: Uint8Array; h: BatchHeader }> = [];
     for (const [i, item] of b.value.items.entries()) {
       try {
         if (!ID_RE.test(item.id)) throw refuse(400, 'bad-id', 'the batch id must be 64 lowercase hex characters (the SHA-256 of the sealed batch)');
-        if (!isAddress(item.patientAccount)) throw refuse(400, 'bad-metadata', 'patientAccount must be the patient\'s 0x account');
-        const account = getAddress(item.patientAccount);
+        // Checksumming an address costs a keccak: once per distinct spelling in the bundle.
+        let account = checksummed.get(item.patientAccount);
+        if (account === undefined) {
+          if (!isAddress(item.patientAccount)) throw refuse(400, 'bad-metadata', 'patientAccount must be the patient\'s 0x account');
+          account = getAddress(item.patientAccount);
+          checksummed.set(item.patientAccount, account);
+        }
         if (!servedBy.has(account)) servedBy.set(account, backing('chain', () => o.directory.gatewayOf(account)));
         if ((await servedBy.get(account)) !== req.gateway) throw refuse(403, 'not-your-patient', `patient account ${account} is not served by ${req.gateway}`);
         const h = checkBatch(item.id, b.value.bodies[i]!, item);

@@ -11,8 +11,8 @@
  *   that exists is never re-sent;
  * - one PUT at a time per key within this process, so concurrent uploads of the same batch answer
  *   "created" once even on a server that ignores If-None-Match (s3rver does).
- * Each PUT carries Content-MD5 and x-amz-checksum-sha256 so a body damaged in transit is refused
- * by the server instead of stored.
+ * Each PUT carries x-amz-checksum-sha256 so a body damaged in transit is refused by the server
+ * instead of stored (Content-MD5 would say the same thing again, weaker, at the cost of a hash).
  *
  * Credentials come from `credentials` or the SDK's default chain (AWS_ACCESS_KEY_ID…, profiles,
  * instance roles). No message this class produces contains them.
@@ -190,7 +190,6 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   private async putOnce(k: string, bytes: Uint8Array): Promise<boolean> {
-    const md5 = createHash('md5').update(bytes).digest('base64');
     const sha256 = createHash('sha256').update(bytes).digest('base64');
     for (let attempt = 1; ; attempt++) {
       // With conditional writes the PUT itself refuses an existing key (412): one request, not two.
@@ -198,7 +197,7 @@ export class S3ObjectStore implements ObjectStore {
       try {
         await this.client.send(new PutObjectCommand({
           Bucket: this.bucket, Key: k, Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream',
-          ContentMD5: md5, ChecksumSHA256: sha256,
+          ChecksumSHA256: sha256,
           ...(this.conditional && { IfNoneMatch: '*' }),
         }));
         return true;
