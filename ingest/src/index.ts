@@ -14,3 +14,7 @@ export { rebuildCatalog, type RebuildReport } from './catalog/rebuild.js';
 export { InfluxCatalog, CatalogCollisionError, type InfluxCatalogOptions, type InfluxConnectionOptions } from './catalog/influx-catalog.js';
 export { InfluxTelemetry, type InfluxTelemetryOptions, type TelemetryPoint, type TelemetryStats } from './telemetry/influx-telemetry.js';
 export { RedisReplayCache, DEFAULT_REPLAY_KEY_PREFIX, DEFAULT_REPLAY_COMMAND_TIMEOUT_MS, type RedisReplayCacheOptions } from './replay-cache-redis.js';
+export { SessionKeys, SESSION_COOKIE, DEFAULT_SESSION_SECONDS, DEFAULT_NONCE_SECONDS, type Session } from './clinician/session.js';
+export { type SiweOptions } from './clinician/siwe-signin.js';
+export { ChainClinicianAccess, allowingWindow, DEFAULT_ACCESS_CACHE_MS, type ClinicianAccess } from './clinician/clinician-access.js';
+export { StoredAccessLog, accessLogKey, type AccessLog, type AccessLogEntry } from './clinician/access-log.js';

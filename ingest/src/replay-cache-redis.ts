@@ -96,6 +96,17 @@ export class RedisReplayCache implements ReplayCache {
     return reply === null;
   }
 
+  async has(keyid: string, nonce: string): Promise<boolean> {
+    try {
+      const n = await this.redis.exists(`${this.keyPrefix}${keyid.toLowerCase()}:${nonce}`);
+      this.available();
+      return n === 1;
+    } catch (e) {
+      this.unavailable(e as Error);
+      throw refuse(503, 'replay-cache-unavailable', `the replay cache (Redis) could not be reached (${reason(e as Error)}); retry`);
+    }
+  }
+
   /**
    * Resolves once Redis is connected and answers PING, waiting up to `timeoutMs` for the first
    * connection (a fresh cache is still connecting, and commands are not queued meanwhile). Throws,

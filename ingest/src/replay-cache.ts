@@ -6,6 +6,8 @@
 export interface ReplayCache {
   /** True when (keyid, nonce) was seen before; otherwise records it for `ttlSeconds`. */
   seen(keyid: string, nonce: string, ttlSeconds: number): Promise<boolean>;
+  /** True when (keyid, nonce) was recorded and has not expired; records nothing (a revoked session's id, say). */
+  has(keyid: string, nonce: string): Promise<boolean>;
 }
 
 export class MemoryReplayCache implements ReplayCache {
@@ -22,6 +24,11 @@ export class MemoryReplayCache implements ReplayCache {
     if (until !== undefined && until > t) return true;
     this.entries.set(k, t + ttlSeconds * 1000);
     return false;
+  }
+
+  async has(keyid: string, nonce: string): Promise<boolean> {
+    const until = this.entries.get(`${keyid.toLowerCase()} ${nonce}`);
+    return until !== undefined && until > this.now();
   }
 
   private sweep(t: number): void {

@@ -18,6 +18,11 @@ import type { ReplayCache } from './replay-cache.js';
 import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { envelopeRoutes } from './routes/envelopes.js';
+import { clinicianRoutes } from './routes/clinician.js';
+import type { AccessLog } from './clinician/access-log.js';
+import type { ClinicianAccess } from './clinician/clinician-access.js';
+import type { SessionKeys } from './clinician/session.js';
+import { signinRoutes, type SiweOptions } from './clinician/siwe-signin.js';
 import { recordRoutes } from './routes/records.js';
 import type { ObjectStore } from './storage/object-store.js';
 import type { TelemetryPoint } from './telemetry/influx-telemetry.js';
@@ -41,6 +46,15 @@ export interface IngestOptions {
   https?: { cert: Buffer; key: Buffer };
   /** Where one point per request goes (route, status, error code, latency, bytes); see INGEST_TELEMETRY_FIELDS. */
   telemetry?: TelemetrySink;
+  /** Serve care teams: SIWE sign-in, sessions and the clinician API, decided against the chain. */
+  clinicians?: {
+    sessions: SessionKeys;
+    siwe: SiweOptions;
+    access: ClinicianAccess;
+    accessLog: AccessLog;
+    /** Each denied request's clinician (for reporting denials to the Registry). */
+    onDenied?: (clinician: string) => void;
+  };
 }
 
 /** What ingest's per-request telemetry needs: InfluxTelemetry fits, and so does a test's array. */
@@ -130,5 +144,13 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => envelopeRoutes(scope, { store: o.store, directory: o.directory, auth }));
   const catalog = o.catalog;
   if (catalog) await app.register(async (scope) => catalogRoutes(scope, { catalog, directory: o.directory, auth }));
+  const c = o.clinicians;
+  if (c) {
+    await app.register(async (scope) => signinRoutes(scope, { ...c.siwe, sessions: c.sessions, registry: c.access, ...(o.now && { now: o.now }) }));
+    await app.register(async (scope) => clinicianRoutes(scope, {
+      store: o.store, ...(catalog && { catalog }), access: c.access, accessLog: c.accessLog,
+      requireClinician: c.sessions.requireClinician(), clinicianOf: (req) => req.clinician!, ...(c.onDenied && { onDenied: c.onDenied }),
+    }));
+  }
   return app;
 }

@@ -17,6 +17,7 @@ export interface ClinicianAccess {
   /** Patients the clinician was ever given access to (check `windows` for now). */
   patientsOf(clinician: string): Promise<string[]>;
   isBanned(clinician: string): Promise<boolean>;
+  isClinician(account: string): Promise<boolean>;
 }
 
 /** The window through which (stream, [fromMs, toMs]) may be read at `nowS`, if any. */
@@ -33,7 +34,7 @@ export class ChainClinicianAccess implements ClinicianAccess {
   private readonly cache = new Map<string, { at: number; windows: AccessWindow[] }>();
   private generation = 0;
 
-  constructor(private readonly follower: AccessFollower, private readonly registry: { isBanned(a: string): Promise<boolean> }, private readonly ttlMs = DEFAULT_ACCESS_CACHE_MS) {
+  constructor(private readonly follower: AccessFollower, private readonly registry: { isBanned(a: string): Promise<boolean>; isClinician(a: string): Promise<boolean> }, private readonly ttlMs = DEFAULT_ACCESS_CACHE_MS) {
     const previous = follower.onChange;
     follower.onChange = (c) => {
       previous?.(c);
@@ -63,5 +64,9 @@ export class ChainClinicianAccess implements ClinicianAccess {
 
   isBanned(clinician: string): Promise<boolean> {
     return this.registry.isBanned(clinician);
+  }
+
+  isClinician(account: string): Promise<boolean> {
+    return this.registry.isClinician(account);
   }
 }
