@@ -10,11 +10,10 @@
  * Today the caller is the patient's own gateway; care teams reach the same queries once signed in.
  */
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { isStreamName } from '@vitalgate/protocol';
 import type { Catalog } from '../catalog/catalog.js';
 import { backing, refuse } from '../errors.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
-import { accountOf, requireInt, type Query } from './query.js';
+import { accountOf, catalogPageQuery, requireInt, type Query } from './query.js';
 
 export interface CatalogRouteOptions {
   catalog: Catalog;
@@ -35,13 +34,7 @@ function range(q: Query): { from: number; to: number } {
 export async function catalogRoutes(app: FastifyInstance, o: CatalogRouteOptions): Promise<void> {
   app.get<{ Querystring: Query }>('/v1/catalog/batches', { preHandler: o.auth }, async (req) => {
     const patientId = await accountOf(req.query, req.gateway!, o.directory);
-    const { from, to } = range(req.query);
-    const stream = req.query.stream;
-    if (stream !== undefined && !isStreamName(stream)) throw refuse(400, 'bad-metadata', `query parameter stream must be a stream name, not ${JSON.stringify(stream.slice(0, 16))}`);
-    const limit = req.query.limit === undefined ? 1000 : Math.min(requireInt(req.query, 'limit'), 1000);
-    if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
-    const after = req.query.after;
-    if (after !== undefined && !/^[A-Za-z0-9_-]{1,200}$/.test(after)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
+    const { from, to, stream, limit, after } = catalogPageQuery(req.query);
     return backing('catalog', async () => {
       try {
         return await o.catalog.batches({ patientId, from, to, limit, ...(stream && { stream }), ...(after && { after }) });

@@ -1,5 +1,6 @@
 /** Query parameters shared by the routes, checked with errors that name the parameter. */
 import { getAddress, isAddress } from 'ethers';
+import { isStreamName, type StreamName } from '@vitalgate/protocol';
 import { refuse } from '../errors.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
 
@@ -23,3 +24,17 @@ export async function accountOf(q: Query, gateway: string, directory: GatewayDir
   return getAddress(account);
 }
 
+
+/** A catalog page query's from, to, stream, limit and after, each checked with an error naming it. */
+export function catalogPageQuery(q: Query): { from: number; to: number; stream?: StreamName; limit: number; after?: string } {
+  const from = requireInt(q, 'from');
+  const to = requireInt(q, 'to');
+  if (to <= from) throw refuse(400, 'bad-range', 'to must be after from');
+  const stream = q.stream;
+  if (stream !== undefined && !isStreamName(stream)) throw refuse(400, 'bad-metadata', `query parameter stream must be a stream name, not ${JSON.stringify(stream.slice(0, 16))}`);
+  const limit = q.limit === undefined ? 1000 : Math.min(requireInt(q, 'limit'), 1000);
+  if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
+  const after = q.after;
+  if (after !== undefined && !/^[A-Za-z0-9_-]{1,200}$/.test(after)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
+  return { from, to, limit, ...(stream !== undefined && { stream }), ...(after !== undefined && { after }) };
+}
