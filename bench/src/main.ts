@@ -252,13 +252,21 @@ function human(o: Output): string {
   }
   if (o.cloud) {
     const c = o.cloud;
+    const met = (b: boolean) => (b ? 'met' : 'MISSED');
     const u = (r: CloudResult['upload']['toLocal']) => `${r.batchesPerSec} batches/s, ${r.megabytesPerSec} MB/s (${r.batches} batches, ${r.megabytes} MB in ${r.seconds} s)`;
-    L.push(`Cloud: ${c.devices} devices, ingest down for ${c.outageSeconds} s`);
-    L.push(`  spool: ${c.drain.batchesDuringOutage} batches (${c.drain.megabytesDuringOutage} MB) waited; drained in ${c.drain.drainSeconds} s (${c.drain.uploadBatchesPerSec} batches/s while the devices kept publishing)`);
-    L.push(`  reconciled: ${c.drain.indexed} indexed, ${c.drain.confirmed} confirmed, ${c.drain.stored} stored; missing ${c.drain.missing}, duplicated ${c.drain.duplicated}, extra ${c.drain.extra}`);
-    L.push(`  upload, ${c.upload.concurrency} at a time: gateway → ingest → local ${u(c.upload.toLocal)}`);
-    L.push(`  gateway → ingest → S3 ${u(c.upload.toS3)}; bare S3 PUT ${u(c.upload.bareS3)}; ratio ${c.upload.ratioS3VsBare}`);
-    L.push(`  catalog writes/s (${c.catalog.batches}): embedded ${c.catalog.embedded.sequentialPerSec} one at a time, ${c.catalog.embedded.concurrentPerSec} 16 at a time; InfluxDB ${c.catalog.influx ? `${c.catalog.influx.sequentialPerSec} one at a time, ${c.catalog.influx.concurrentPerSec} 16 at a time` : 'not measured (influxd not installed)'}`);
+    const cpu = (r: CloudResult['upload']['toLocal']) => `CPU ms/batch ${Object.entries(r.cpuMsPerBatch).map(([k, v]) => `${k} ${v}`).join(', ')}; machine ${r.cpuPercent.machineBusyPercentOfAllCores ?? '?'} % of all cores${r.warmup ? `; after a warm-up of ${r.warmup.batches} batches, ${r.warmup.seconds} s from the gateway's start` : ''}`;
+    const d = c.drain;
+    L.push(`Cloud: ${c.devices} devices (profile mixed), ingest down for ${c.outageSeconds} s`);
+    L.push(`  spool: ${d.batchesDuringOutage} batches (${d.megabytesDuringOutage} MB) waited; drained in ${d.drainSeconds} s = ${d.waitSeconds} s until the gateway's next try (backoff) + ${d.uploadSeconds} s uploading (${d.uploadBatchesPerSec} batches/s while the devices kept publishing); target < 30 s: ${met(c.targets.drainUnder30s)}`);
+    L.push(`  reconciled: ${d.readingsPublished} readings published (${d.failedPublishes} failed), ${d.indexed} batches indexed, ${d.confirmed} confirmed, ${d.stored} stored; missing ${d.missing}, duplicated ${d.duplicated}, extra ${d.extra}: ${c.targets.nothingLost ? 'every batch exactly once' : 'MISMATCH'}`);
+    L.push(`  upload of ${c.upload.sampleBatches} sealed batches (mean ${c.upload.meanBatchBytes} B), gateway ${c.upload.concurrency} requests at a time (bundles of ≤ 64); timed after its warm-up:`);
+    L.push(`    gateway → ingest → local storage  ${u(c.upload.toLocal)}; ${cpu(c.upload.toLocal)}`);
+    L.push(`    gateway → ingest → S3 (s3rver)    ${u(c.upload.toS3)}; ${cpu(c.upload.toS3)}`);
+    L.push(`    bare S3 PUT, ${c.upload.bareS3.concurrency} at a time         ${u(c.upload.bareS3)}; ${cpu(c.upload.bareS3)}; runs before and after ingest: ${c.upload.bareS3.runs.join(' and ')} batches/s`);
+    L.push(`    bare S3 PUT, ${c.upload.bareS3AtIngestFanOut.concurrency} at a time       ${u(c.upload.bareS3AtIngestFanOut)}; ${cpu(c.upload.bareS3AtIngestFanOut)}`);
+    L.push(`    ingest/bare ${c.upload.ratioS3VsBare} (against ${c.upload.bareS3AtIngestFanOut.concurrency} at a time: ${c.upload.ratioS3VsBareAtIngestFanOut}); target ≥ 0.8: ${met(c.targets.ingestWithin25PercentOfBareS3)}`);
+    const cat = (r: CloudResult['catalog']['embedded']) => `${r.sequentialPerSec} one at a time, ${r.concurrentPerSec} 16 at a time, ${r.bundlesPerSec} in bundles of 64`;
+    L.push(`  catalog writes/s (${c.catalog.batches} rows each way): embedded ${cat(c.catalog.embedded)}; InfluxDB ${c.catalog.influx ? cat(c.catalog.influx) : 'NOT MEASURED (influxd not installed)'}`);
   }
   L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}`);
   return L.join('\n') + '\n';
