@@ -14,6 +14,8 @@ import { registerConsent } from './commands/consent.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerOpen } from './commands/open.js';
 import { registerIngest } from './commands/ingest.js';
+import { registerFetch } from './commands/fetch.js';
+import { registerAudit } from './commands/audit.js';
 import { registerRun } from './commands/run.js';
 import { registerSim } from './commands/sim.js';
 import { registerStart } from './commands/start.js';
@@ -47,6 +49,8 @@ registerChainGas(program.commands.find((c) => c.name() === 'chain')!);
 registerConsent(program);
 registerVerify(program);
 registerIngest(program);
+registerFetch(program);
+registerAudit(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`vitalgate: ${e.message}\n`);

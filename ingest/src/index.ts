@@ -18,3 +18,10 @@ export { SessionKeys, SESSION_COOKIE, DEFAULT_SESSION_SECONDS, DEFAULT_NONCE_SEC
 export { type SiweOptions } from './clinician/siwe-signin.js';
 export { ChainClinicianAccess, allowingWindow, DEFAULT_ACCESS_CACHE_MS, type ClinicianAccess } from './clinician/clinician-access.js';
 export { StoredAccessLog, accessLogKey, type AccessLog, type AccessLogEntry } from './clinician/access-log.js';
+export { DenialReporter, DEFAULT_DENIAL_REPORT_MS, type DenialSink } from './clinician/denial-reporter.js';
+export {
+  AccessLogAnchorer, AnchorRecords, accessLogEntryHash, accessLogKeyTime, anchorRecordKey, parseAnchorRecord,
+  ACCESS_LOG_PREFIX, ACCESS_LOG_ANCHOR_PREFIX, DEFAULT_ACCESS_LOG_ANCHOR_MS, DEFAULT_ACCESS_LOG_SETTLE_MS, type AccessLogAnchorRecord, type AuditLogSink,
+} from './clinician/access-log-anchor.js';
+export { startCareTeamService, type CareTeamService, type CareTeamServiceOptions } from './clinician/care-team-service.js';
+export { ClinicianClient, ApiError, openWithEnvelopes, type OpenedBatch, type PatientAccess } from './clinician/clinician-client.js';

@@ -24,6 +24,8 @@ import type { ClinicianAccess } from './clinician/clinician-access.js';
 import type { SessionKeys } from './clinician/session.js';
 import { signinRoutes, type SiweOptions } from './clinician/siwe-signin.js';
 import { recordRoutes } from './routes/records.js';
+import { accessLogRoutes } from './routes/access-log.js';
+import { AnchorRecords } from './clinician/access-log-anchor.js';
 import type { ObjectStore } from './storage/object-store.js';
 import type { TelemetryPoint } from './telemetry/influx-telemetry.js';
 
@@ -52,8 +54,12 @@ export interface IngestOptions {
     siwe: SiweOptions;
     access: ClinicianAccess;
     accessLog: AccessLog;
-    /** Each denied request's clinician (for reporting denials to the Registry). */
+    /** Each denied request's clinician (for reporting denials to the Registry: DenialReporter.record). */
     onDenied?: (clinician: string) => void;
+    /** The anchor records of the access log (shared with the AccessLogAnchorer, when this instance anchors). */
+    anchors?: AnchorRecords;
+    /** The account whose AuditLog roots anchor the access log; null when none does. */
+    auditor?: string | null;
   };
 }
 
@@ -146,11 +152,18 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
   if (catalog) await app.register(async (scope) => catalogRoutes(scope, { catalog, directory: o.directory, auth }));
   const c = o.clinicians;
   if (c) {
-    await app.register(async (scope) => signinRoutes(scope, { ...c.siwe, sessions: c.sessions, registry: c.access, ...(o.now && { now: o.now }) }));
+    const siwe = c.siwe;
+    // Getters, not a copy: a service on port 0 fills in its origin once it listens.
+    await app.register(async (scope) => signinRoutes(scope, {
+      get domain() { return siwe.domain; }, get origin() { return siwe.origin; }, chainId: siwe.chainId,
+      sessions: c.sessions, registry: c.access, ...(o.now && { now: o.now }),
+    }));
     await app.register(async (scope) => clinicianRoutes(scope, {
       store: o.store, ...(catalog && { catalog }), access: c.access, accessLog: c.accessLog,
       requireClinician: c.sessions.requireClinician(), clinicianOf: (req) => req.clinician!, ...(c.onDenied && { onDenied: c.onDenied }),
     }));
+    const records = c.anchors ?? new AnchorRecords(o.store);
+    await app.register(async (scope) => accessLogRoutes(scope, { store: o.store, directory: o.directory, auth, records, auditor: c.auditor ?? null }));
   }
   return app;
 }

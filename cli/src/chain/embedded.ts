@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
-import { ANVIL_DEV_KEYS, createProvider, deployOrLoad, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
+import { ANVIL_DEV_KEYS, connectContracts, createProvider, deployOrLoad, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
 
 export interface EmbeddedChain {
   node: AnvilNode;
@@ -15,6 +15,11 @@ export interface EmbeddedChain {
   deployment: Deployment;
   /** anvil's first dev key: the Registry admin of a development chain. Public; never for value. */
   adminKey: string;
+  /**
+   * anvil's last dev key: ingest's auditor account (Registry.AUDITOR_ROLE: denial reports, access-log
+   * anchors). Its own account, so its transactions never race the gateway's (the admin's) for a nonce.
+   */
+  auditorKey: string;
   stop(): Promise<void>;
 }
 
@@ -30,7 +35,13 @@ export async function startEmbeddedChain(dir: string, port = 0): Promise<Embedde
     const deploymentFile = join(dir, 'deployment.json');
     const admin = new Wallet(adminKey, createProvider(node.url));
     const { deployment } = await deployOrLoad(admin, deploymentFile);
-    return { node, url: node.url, deploymentFile, deployment, adminKey, stop: () => node.stop() };
+    const auditorKey = ANVIL_DEV_KEYS[9]!;
+    const registry = connectContracts(deployment, admin).registry;
+    const auditor = new Wallet(auditorKey).address;
+    const role = await registry.AUDITOR_ROLE();
+    if (!(await registry.hasRole(role, auditor))) await (await registry.grantRole(role, auditor)).wait();
+    admin.provider!.destroy();
+    return { node, url: node.url, deploymentFile, deployment, adminKey, auditorKey, stop: () => node.stop() };
   } catch (e) {
     await node.stop();
     throw e;

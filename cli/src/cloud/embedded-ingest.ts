@@ -1,14 +1,17 @@
 /**
  * The embedded cloud of `run` and `start`: an ingest service on a free loopback port, keeping
  * uploaded ciphertext in {data-dir}/cloud (local object storage), checking gateways against the
- * embedded chain. Production runs `vitalgate ingest` on its own, with S3 storage.
+ * embedded chain, and serving care teams (sign-in, the clinician API, the access log anchored by
+ * the chain's dev auditor). Production runs `vitalgate ingest` on its own, with S3 storage.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { Wallet } from 'ethers';
 import { createProvider } from '@vitalgate/contracts';
-import { ChainGatewayDirectory, EmbeddedCatalog, LocalObjectStore, MemoryReplayCache, buildIngest } from '@vitalgate/ingest';
+import { ChainGatewayDirectory, EmbeddedCatalog, LocalObjectStore, MemoryReplayCache, buildIngest, startCareTeamService, type CareTeamService } from '@vitalgate/ingest';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
 
 export interface EmbeddedIngest {
@@ -32,20 +35,33 @@ export async function startEmbeddedIngest(dataDir: string, chain: EmbeddedChain,
   const provider = createProvider(chain.url, chain.deployment.chainId);
   let url: string;
   let app: Awaited<ReturnType<typeof buildIngest>> | undefined;
+  let careTeams: CareTeamService | undefined;
   try {
-    app = await buildIngest({ store, catalog, directory: new ChainGatewayDirectory(chain.deployment, provider), replay: new MemoryReplayCache(), logger });
+    const replay = new MemoryReplayCache();
+    careTeams = await startCareTeamService({
+      deployment: chain.deployment, provider, store, replay, sessionSecret: randomBytes(32),
+      // Filled in once listening: the port is not known before.
+      siwe: { domain: '127.0.0.1', origin: 'http://127.0.0.1', chainId: chain.deployment.chainId },
+      auditor: new Wallet(chain.auditorKey, provider), logger: logger.child({ part: 'care-teams' }),
+    });
+    app = await buildIngest({ store, catalog, directory: new ChainGatewayDirectory(chain.deployment, provider), replay, logger, clinicians: careTeams.clinicians });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
+    careTeams.clinicians.siwe.origin = new URL(url).origin;
+    careTeams.clinicians.siwe.domain = new URL(url).host;
   } catch (e) {
     await app?.close();
+    await careTeams?.stop();
     provider.destroy();
     await catalog.close();
     throw e;
   }
   const running = app;
+  const teams = careTeams;
   return {
     url, store,
     async stop() {
       await running.close();
+      await teams.stop();
       provider.destroy();
       await catalog.close();
     },

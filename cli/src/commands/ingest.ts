@@ -1,12 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { isLoopbackHost } from '@vitalgate/broker';
+import { Wallet } from 'ethers';
 import { createProvider, readDeployment } from '@vitalgate/contracts';
 import {
   ChainGatewayDirectory, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_PER_GATEWAY, EmbeddedCatalog, INGEST_TELEMETRY_FIELDS, InfluxCatalog, InfluxTelemetry,
-  LocalObjectStore, MemoryReplayCache, RedisReplayCache, S3ObjectStore, buildIngest, rebuildCatalog, type Catalog, type ObjectStore, type ReplayCache,
+  LocalObjectStore, MemoryReplayCache, RedisReplayCache, S3ObjectStore, buildIngest, rebuildCatalog, startCareTeamService, type Catalog, type ObjectStore, type ReplayCache,
 } from '@vitalgate/ingest';
 import { redactUrl } from '@vitalgate/protocol';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
@@ -18,6 +20,41 @@ interface IngestOpts {
   tlsCert?: string; tlsKey?: string; allowPlaintext?: boolean; maxBodyBytes?: number; maxSkewSeconds?: number; logLevel: string;
   s3Bucket?: string; s3Endpoint?: string; s3Region?: string; s3Prefix?: string; s3PathStyle?: boolean; s3NoConditionalWrites?: boolean;
   catalogDir?: string; influx?: string; telemetry: boolean; redis?: string; rateLimit?: number; rebuildCatalog?: boolean;
+  clinicians: boolean; sessionSecretFile?: string; siweDomain?: string; siweOrigin?: string; auditorKeyFile?: string;
+  anchorPeriodSeconds?: number; denialReportSeconds?: number;
+}
+
+/** A secret from a file only its owner can read (as ssh wants of a private key); trailing whitespace trimmed. */
+export function readSecretFile(path: string, what: string): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new Error(`${what}: no file at ${path}`);
+  }
+  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) throw new Error(`${what} ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 ${path}`);
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** The session secret: from the file (shared by every instance), or random for this process. */
+function sessionSecret(o: IngestOpts, log: pino.Logger): Uint8Array {
+  if (!o.sessionSecretFile) {
+    log.warn({}, 'no --session-secret-file: clinician sessions use a random secret of this process, so they end when it restarts and other instances refuse them');
+    return randomBytes(32);
+  }
+  const s = Buffer.from(readSecretFile(o.sessionSecretFile, '--session-secret-file'), 'utf8');
+  if (s.length < 32) throw new Error(`--session-secret-file ${o.sessionSecretFile} holds ${s.length} bytes: at least 32 are needed (e.g. openssl rand -hex 32 > FILE)`);
+  return s;
+}
+
+/** The auditor's key: --auditor-key-file, else on the embedded chain its dev auditor; else none. */
+function auditorKey(o: IngestOpts, embedded: EmbeddedChain | undefined): string | undefined {
+  if (o.auditorKeyFile) {
+    const k = readSecretFile(o.auditorKeyFile, '--auditor-key-file');
+    if (!/^(0x)?[0-9a-fA-F]{64}$/.test(k)) throw new Error(`--auditor-key-file ${o.auditorKeyFile} must hold one private key: 64 hex digits (with or without 0x)`);
+    return k.startsWith('0x') ? k : `0x${k}`;
+  }
+  return embedded?.auditorKey;
 }
 
 /**
@@ -92,6 +129,13 @@ export function registerIngest(program: Command): void {
     .option('--allow-plaintext', 'serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy you trust)')
     .option('--max-body-bytes <n>', `largest request body (default ${DEFAULT_MAX_BODY_BYTES})`, positiveInt('--max-body-bytes'))
     .option('--max-skew-seconds <s>', 'how far a signature\'s time may be from now (default 300)', positiveInt('--max-skew-seconds'))
+    .option('--no-clinicians', 'serve gateways only: no sign-in and no clinician API')
+    .option('--session-secret-file <file>', 'file (0600) with the secret (32+ bytes) that signs clinician sessions, the same on every instance (default: random per process)')
+    .option('--siwe-domain <host>', 'the domain clinicians sign in at, as their Sign-In with Ethereum messages must say (default: this listener\'s host:port)')
+    .option('--siwe-origin <url>', 'the origin of the sign-in page, the messages\' URI (default: this listener\'s URL)')
+    .option('--auditor-key-file <file>', 'file (0600) with the private key of the account holding Registry.AUDITOR_ROLE: reports denied requests (bans) and anchors the access log (default on the embedded chain: its dev auditor; elsewhere none)')
+    .option('--anchor-period-seconds <s>', 'how often the access log is anchored on chain (default 60)', positiveInt('--anchor-period-seconds'))
+    .option('--denial-report-seconds <s>', 'how often denied requests are reported to the Registry (default 5)', positiveInt('--denial-report-seconds'))
     .option('--log-level <level>', 'pino log level', 'info')
     .addHelpText('after', `
 Plain HTTP is served only on loopback unless --allow-plaintext; elsewhere give --tls-cert and --tls-key.
@@ -102,6 +146,10 @@ the process list shows it; URLs are logged with passwords replaced by ***.
 With --s3-bucket, credentials come only from the AWS SDK's default chain, never from flags:
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_PROFILE, or an instance
 or task role. They are never logged. Permissions and setup: docs/operations.md, "Ingest with S3".
+Care teams (docs/access.md): clinicians sign in with Sign-In with Ethereum at /v1/auth and read what
+the chain lets them at /v1/clinician; every decision goes to the access log in storage. With the
+auditor key, denied requests are reported to the Registry (a clinician is banned at its threshold)
+and the access log's Merkle root is anchored through AuditLog; give that key to one instance only.
 The API and the request signature are in docs/ingest.md. Prints one JSON line {"event":"ready","url"}
 once it listens; SIGINT or SIGTERM stops it.`)
     .action(async (o: IngestOpts) => {
@@ -170,6 +218,22 @@ async function serve(o: IngestOpts, log: pino.Logger, closers: Array<() => unkno
     if (!deployment) throw new Error(`no deployment at ${deploymentFile}`);
     const provider = createProvider(url, deployment.chainId);
     closers.push(() => provider.destroy());
+    let careTeams: Awaited<ReturnType<typeof startCareTeamService>> | undefined;
+    if (o.clinicians) {
+      const listenHost = o.host.includes(':') ? `[${o.host}]` : o.host;
+      const origin = o.siweOrigin ?? `${o.tlsCert ? 'https' : 'http'}://${listenHost}:${o.port}`;
+      const key = auditorKey(o, embedded);
+      careTeams = await startCareTeamService({
+        deployment, provider, store, replay, sessionSecret: sessionSecret(o, log),
+        siwe: { domain: o.siweDomain ?? new URL(origin).host, origin, chainId: deployment.chainId },
+        ...(key && { auditor: new Wallet(key, provider) }),
+        ...(o.anchorPeriodSeconds && { anchorPeriodMs: o.anchorPeriodSeconds * 1000 }),
+        ...(o.denialReportSeconds && { denialReportMs: o.denialReportSeconds * 1000 }),
+        logger: log.child({ part: 'care-teams' }),
+      });
+      const c = careTeams;
+      closers.push(() => c.stop());
+    }
     const app = await buildIngest({
       store, catalog, directory: new ChainGatewayDirectory(deployment, provider), replay, logger: log,
       ...(redis && { rateRedis: redis.redis }),
@@ -178,14 +242,24 @@ async function serve(o: IngestOpts, log: pino.Logger, closers: Array<() => unkno
       ...(o.maxBodyBytes && { maxBodyBytes: o.maxBodyBytes }),
       ...(o.maxSkewSeconds && { maxSkewSeconds: o.maxSkewSeconds }),
       ...(o.tlsCert && o.tlsKey && { https: { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } }),
+      ...(careTeams && { clinicians: careTeams.clinicians }),
     });
     closers.push(() => app.close());
     const listening = await app.listen({ host: o.host, port: o.port });
+    if (careTeams && o.port === 0) {
+      // Only now is the port known: the sign-in domain and origin default to where we listen.
+      const siwe = careTeams.clinicians.siwe;
+      if (!o.siweOrigin) siwe.origin = new URL(listening).origin;
+      if (!o.siweDomain) siwe.domain = new URL(siwe.origin).host;
+    }
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
-    const where = { storage: store.describe(), catalog: catalog.describe(), replay: redis ? `Redis at ${redis.displayUrl}` : 'in memory (one instance)', ...(telemetry && { telemetry: telemetry.describe() }) };
+    const where = {
+      storage: store.describe(), catalog: catalog.describe(), replay: redis ? `Redis at ${redis.displayUrl}` : 'in memory (one instance)', ...(telemetry && { telemetry: telemetry.describe() }),
+      clinicians: careTeams ? { signIn: careTeams.clinicians.siwe, auditor: careTeams.clinicians.auditor } : null,
+    };
     log.info({ url: listening, ...where, chain: redactUrl(url) }, 'ingest listening');
     process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, url: listening, ...where }) + '\n');
     await stopped;

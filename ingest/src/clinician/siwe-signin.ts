@@ -2,7 +2,7 @@
  * Sign-In with Ethereum (EIP-4361) for clinicians. The message is parsed by the `siwe` package
  * (its ABNF parser); the checks are ours, each refusal naming its reason:
  *
- * GET  /v1/auth/nonce     {"nonce", "expiresAt"}: a one-time nonce for the message
+ * GET  /v1/auth/nonce     {"nonce", "expiresAt", "chainId"}: a one-time nonce for the message
  * POST /v1/auth/signin    {"message", "signature"} → {"token", "address", "expiresAt"} and the session cookie
  *   400 malformed; 401 wrong-domain, wrong-uri, wrong-chain, stale-message (issued-at in the future or
  *   older than a nonce lives), expired, not-yet-valid, bad-signature, unknown-nonce, nonce-used;
@@ -36,11 +36,13 @@ const CLOCK_SKEW_MS = 60_000;
 
 export async function signinRoutes(app: FastifyInstance, o: SigninRouteOptions): Promise<void> {
   const now = o.now ?? Date.now;
-  const origin = new URL(o.origin).origin;
+  // Read per request: a service listening on port 0 learns its own origin only once it listens.
+  const originOf = (): string => new URL(o.origin).origin;
 
   app.get('/v1/auth/nonce', async (_req, reply) => {
     void reply.header('cache-control', 'no-store');
-    return o.sessions.issueNonce();
+    // The chain id is public and saves a client asking the chain which one the service checks.
+    return { ...o.sessions.issueNonce(), chainId: o.chainId };
   });
 
   app.post<{ Body: { message?: unknown; signature?: unknown } }>('/v1/auth/signin', async (req, reply) => {
@@ -61,6 +63,7 @@ export async function signinRoutes(app: FastifyInstance, o: SigninRouteOptions):
     } catch {
       uriOrigin = '';
     }
+    const origin = originOf();
     if (uriOrigin !== origin) throw refuse(401, 'wrong-uri', `the message's URI is not on ${origin}`);
     if (m.chainId !== o.chainId) throw refuse(401, 'wrong-chain', `the message is for chain ${m.chainId}, not ${o.chainId}`);
     const t = now();
