@@ -56,7 +56,7 @@ describe('key envelopes: clinicians open exactly what the chain grants', functio
 
   before(async () => {
     t = await tempDir('vg-envelopes-');
-    node = await startAnvil();
+    node = await startAnvil({ statePath: join(t.dir, 'anvil-state.json') });
     provider = createProvider(node.url, node.chainId);
     const deployer = new Wallet(ANVIL_DEV_KEYS[0]!, provider);
     deployment = (await deployOrLoad(deployer, join(t.dir, 'deployment.json'))).deployment;
@@ -86,7 +86,8 @@ describe('key envelopes: clinicians open exactly what the chain grants', functio
   const reg = () => connectContracts(deployment, admin).registry;
   let nextKey = 5;
   async function clinician(): Promise<Clinician> {
-    const wallet = new Wallet(ANVIL_DEV_KEYS[nextKey++]!, provider);
+    // Funded dev accounts while they last (break-glass sends a transaction); then fresh ones, which only sign in.
+    const wallet = new Wallet(nextKey < ANVIL_DEV_KEYS.length ? ANVIL_DEV_KEYS[nextKey++]! : Wallet.createRandom().privateKey, provider);
     const secret = randomEnvelopeSecretKey();
     await (await reg().registerClinician(wallet.address, envelopePublicKey(secret))).wait();
     return { wallet, secret };
@@ -100,7 +101,7 @@ describe('key envelopes: clinicians open exactly what the chain grants', functio
       for (let i = 0; i < n; i++) {
         const seq = seqs.get(stream) ?? 0;
         seqs.set(stream, seq + 1);
-        const body: ReadingBody = stream === 'ecg' ? { seq, ts: ts + i * 1000, rate: 250, samples: [1, 2, 3, i] } : { seq, ts: ts + i * 1000, values: stream === 'hr' ? { hr: 60 + i } : { spo2: 95 } };
+        const body: ReadingBody = stream === 'ecg' ? { seq, ts: ts + i * 1000, rate: 250, samples: [1, 2, 3, i] } : { seq, ts: ts + i * 1000, values: stream === 'hr' ? { hr: 60 + i } : stream === 'temp' ? { temp: 37 } : { spo2: 95 } };
         gw.acceptReading('env-p1', 'strap', stream, body);
       }
     }
@@ -236,5 +237,47 @@ describe('key envelopes: clinicians open exactly what the chain grants', functio
     await seal(['hr'], Date.now());
     await sleep(800);
     assert.deepEqual([...(await openable(x)).keys()].filter((k) => Number(k.split('/')[1]) >= after), []);
+  });
+
+  it('an expired grant gets no envelope for data sealed after it expired', async () => {
+    const y = await clinician();
+    const issued = gw.metrics().envelopes!.issued;
+    const c = await consent();
+    const expiry = Math.floor(Date.now() / 1000) + 4;
+    await (await c.grant(y.wallet.address, bit('temp'), 0, MAX_DATA_TS, expiry, 'short consult')).wait();
+    const e = await seal(['temp'], T0 + 50 * HOUR);
+    await waitIssued(issued + 1);
+    assert.deepEqual([...(await openable(y)).keys()], [`temp/${e}`]);
+    // Past the expiry on chain: the contracts see block time, so let a block be mined after it.
+    await sleep(Math.max(0, expiry * 1000 - Date.now()) + 1200);
+    await (await admin.sendTransaction({ to: admin.address, value: 0 })).wait();
+    const later = (await gw.rotateEpoch()).epoch;
+    await seal(['temp'], T0 + 51 * HOUR);
+    await sleep(1500);
+    assert.equal(gw.metrics().envelopes!.due, 0, 'nothing left waiting: decided, not issued');
+    assert.deepEqual([...(await openable(y)).keys()].filter((k) => Number(k.split('/')[1]) >= later), [], 'no key to data sealed after the expiry');
+  });
+
+  it('a chain outage issues nothing (fail closed) and keeps sealing; once the chain is back the due envelopes are issued', async () => {
+    const z = await clinician();
+    const c = await consent();
+    await (await c.grant(z.wallet.address, bit('resp'), 0, MAX_DATA_TS, Math.floor(Date.now() / 1000) + 3600, 'respiratory review')).wait();
+    await until(async () => (await envelopeCount(z)) === 0 && gw.metrics().envelopes!.due === 0, 'the grant read');
+    await sleep(600);
+    const port = node.port;
+    await node.stop();
+    const e = (await gw.rotateEpoch()).epoch;
+    const sealedBefore = gw.metrics().batchesSealed;
+    // Sealing does not need the chain; envelopes do.
+    for (let i = 0; i < 5; i++) gw.acceptReading('env-p1', 'strap', 'resp', { seq: 10_000 + i, ts: T0 + 60 * HOUR + i * 1000, values: { resp: 14 } });
+    await gw.flush(true);
+    assert.ok(gw.metrics().batchesSealed > sealedBefore, 'the batch was sealed during the outage');
+    await sleep(1500);
+    assert.equal(await envelopeCount(z), 0, 'no envelope while the chain cannot say yes');
+    assert.ok(gw.metrics().envelopes!.due > 0 || gw.metrics().envelopes!.lastError, 'the envelope is due, waiting for the chain');
+    node = await startAnvil({ port, statePath: join(t.dir, 'anvil-state.json') });
+    await until(async () => (await envelopeCount(z)) >= 1 && gw.metrics().upload!.recordsWaiting === 0, 'issued once the chain answered', 30_000);
+    await sleep(500);
+    assert.equal((await openable(z)).get(`resp/${e}`), 5, 'the readings sealed during the outage open with it');
   });
 });
