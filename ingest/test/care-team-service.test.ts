@@ -8,6 +8,7 @@
  *   - the access log is anchored through AuditLog; the patient's gateway reads its entries with
  *     proofs that AuditLog.verifyEntry accepts on chain; an anchor whose record was lost is repaired
  *     without a second transaction;
+ *   - break-glass opens the whole record while it lasts, and every access under it is flagged;
  *   - an auditor without AUDITOR_ROLE is refused at start.
  */
 import assert from 'node:assert/strict';
@@ -164,6 +165,27 @@ describe('care-team service: denials reported and banned, the access log anchore
     node = await startAnvil({ port: Number(new URL(node.url).port), statePath: node.statePath });
     await until(async () => { await service.denials!.flush(); return service.denials!.waiting === 0; }, 'reported after the chain came back', 30_000);
     assert.equal(Number(await reg.deniedCount(doc.address)), was + 1);
+  });
+
+  it('break-glass: the clinician reads the whole record while it lasts, and every access is flagged in the access log', async () => {
+    const er = new Wallet(ANVIL_DEV_KEYS[5]!, provider);
+    await (await connectContracts(deployment, admin).registry.registerClinician(er.address, envelopePublicKey(randomEnvelopeSecretKey()))).wait();
+    const c = new ClinicianClient(url, er);
+    await c.signIn();
+    assert.deepEqual(await c.patients(), []);
+    await (await connectContracts(deployment, er).consent.breakGlass(patient.address, 1, 'unresponsive in the emergency room', 600)).wait();
+    await until(async () => (await c.patients()).length === 1, 'break-glass seen by the API');
+    const [p] = await c.patients();
+    assert.equal(p!.access[0]!.via, 'break-glass');
+    const ecg = [];
+    for await (const e of c.catalog(patient.address, T0, T0 + 60_000)) ecg.push(e);
+    assert.equal(ecg.length, 4, 'every stream, every time: the whole record');
+    const res = await fetch(`${url}/v1/clinician/batches/${patient.address}/${ids[0]}`, { headers: { authorization: `Bearer ${(c as unknown as { token: string }).token}` } });
+    assert.equal(res.status, 200);
+    const requestId = res.headers.get('x-request-id')!;
+    const keys = await objects.list('access-log/', undefined, 10_000);
+    const entry = JSON.parse(Buffer.from((await objects.get(keys.find((k) => k.endsWith(requestId))!))!).toString('utf8')) as { breakGlass: boolean; reason: string; clinician: string };
+    assert.deepEqual([entry.breakGlass, entry.reason, entry.clinician], [true, 'break-glass', er.address]);
   });
 
   it('anchors the access log; the patient\'s gateway reads each entry with a proof that AuditLog accepts', async () => {

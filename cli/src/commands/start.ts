@@ -30,6 +30,7 @@ export function registerStart(program: Command): void {
       process.stderr.write([
         `vitalgate: broker ${redactUrl(p.broker.url)}  ·  chain ${p.chain ? redactUrl(p.chain.url) : 'off'}  ·  data ${o.dataDir}  ·  ${o.devices} simulated devices (mixed profile)`,
         `watch the raw (plaintext) device traffic: npx mqtt sub -h 127.0.0.1 -p ${p.broker.port} -t 'vg/v1/#' -v`,
+        ...(p.ingest && p.chain ? [`care teams: ingest ${p.ingest.url} (clinicians sign in there: vitalgate fetch --ingest ${p.ingest.url} …; meanwhile chain commands take --chain-url ${redactUrl(p.chain.url)}; docs/access.md)`] : []),
         `${o.duration ? `stopping after ${o.duration}s` : 'Ctrl-C to stop'}; then: vitalgate open --data-dir ${o.dataDir}  ·  vitalgate verify --data-dir ${o.dataDir}`,
         '',
       ].join('\n'));
