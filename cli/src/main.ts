@@ -16,6 +16,8 @@ import { registerOpen } from './commands/open.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerFetch } from './commands/fetch.js';
 import { registerAudit } from './commands/audit.js';
+import { registerClinicians } from './commands/clinicians.js';
+import { registerCareTeams } from './commands/care-teams.js';
 import { registerRun } from './commands/run.js';
 import { registerSim } from './commands/sim.js';
 import { registerStart } from './commands/start.js';
@@ -51,6 +53,8 @@ registerVerify(program);
 registerIngest(program);
 registerFetch(program);
 registerAudit(program);
+registerClinicians(program);
+registerCareTeams(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`vitalgate: ${e.message}\n`);

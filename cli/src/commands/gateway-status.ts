@@ -36,6 +36,8 @@ export function startStatusReports(gw: Gateway, to: { log?: pino.Logger; telemet
       batchesSealed: m.batchesSealed,
       ...(m.anchoring && { unanchoredBatches: m.anchoring.unanchoredBatches }),
       ...(m.rejected && { rejectedByReason: m.rejectedByReason }),
+      // Key envelopes for care teams: how many issued, how many the chain has yet to decide.
+      ...(m.envelopes && { envelopes: m.envelopes }),
       ...(u && {
         spool: { waiting: u.waiting, waitingBytes: u.waitingBytes, recordsWaiting: u.recordsWaiting, oldestWaitingMs: u.oldestWaitingMs, overQuota: u.overQuota },
         uploadsPerSecond,
