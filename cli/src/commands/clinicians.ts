@@ -54,6 +54,8 @@ Examples:
   vitalgate clinicians add 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc --encryption-key 02ab… --chain-url https://rpc.example.org --admin-key-file admin.key
 The key file is for demos and the command line (vitalgate fetch); keep it like an ssh key.`)
     .action(async (address: string | undefined, o: AddOpts) => {
+      // Usage errors before anything is written.
+      if (o.chainUrl && !o.adminKeyFile) throw new Error('--admin-key-file <file> is required with --chain-url: only a Registry admin may register clinicians');
       let keyFile: string | undefined;
       let account: string;
       let publicKey: Uint8Array;
@@ -75,13 +77,18 @@ The key file is for demos and the command line (vitalgate fetch); keep it like a
         account = getAddress(address);
         publicKey = hexKey(o.encryptionKey);
       }
-      await withAdminChain(o, true, async (s) => {
-        process.stderr.write(`registering clinician ${account}…\n`);
-        const tx = await sendTx(() => s.contracts.registry.connect(s.admin!).registerClinician(account, publicKey), registryErrors);
-        const out = { address: account, encryptionPublicKey: hexlify(publicKey), ...(keyFile && { keyFile }), tx: tx.hash, block: tx.block };
-        if (o.json) process.stdout.write(JSON.stringify(out) + '\n');
-        else process.stdout.write(`clinician ${account} registered (block ${tx.block})${keyFile ? `; its keys are in ${keyFile}` : ''}\n`);
-      });
+      try {
+        await withAdminChain(o, true, async (s) => {
+          process.stderr.write(`registering clinician ${account}…\n`);
+          const tx = await sendTx(() => s.contracts.registry.connect(s.admin!).registerClinician(account, publicKey), registryErrors);
+          const out = { address: account, encryptionPublicKey: hexlify(publicKey), ...(keyFile && { keyFile }), tx: tx.hash, block: tx.block };
+          if (o.json) process.stdout.write(JSON.stringify(out) + '\n');
+          else process.stdout.write(`clinician ${account} registered (block ${tx.block})${keyFile ? `; its keys are in ${keyFile}` : ''}\n`);
+        });
+      } catch (e) {
+        if (!keyFile) throw e;
+        throw new Error(`${(e as Error).message}\n  ${keyFile} was written but its clinician is not registered; once the chain takes it: vitalgate clinicians add ${account} --encryption-key ${hexlify(publicKey)}`);
+      }
     });
 
   adminChainOptions(cmd.command('list'), false)
