@@ -87,7 +87,7 @@ describe('vitalgate clinicians and care-teams', function () {
       [['clinicians', 'add', '0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc', '--encryption-key', `0x02${'ff'.repeat(32)}`], /not a point on secp256k1/],
       [['clinicians', 'add', '0x1234', '--encryption-key', pub], /not a 0x address/],
       [['clinicians', 'add', readClinicianKeyFile(existing).address, '--encryption-key', pub], /already registered/],
-      [['clinicians', 'add', '--generate', join(dir, 'never.key'), '--chain-url', 'http://127.0.0.1:1'], /--admin-key-file <file> is required with --chain-url/],
+      [['clinicians', 'add', '--generate', join(dir, 'never.key'), '--chain-url', 'http://127.0.0.1:1', '--deployment', join(dir, 'none.json')], /--admin-key-file <file> is required with --chain-url/],
     ];
     for (const [args, why] of cases) {
       const r = await run(args);

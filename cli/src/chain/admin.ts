@@ -1,12 +1,13 @@
 /**
  * A chain session for the Registry's administrative commands (`clinicians`, `care-teams`): the
- * embedded dev chain of a data directory (its public dev admin key), or --chain-url with the admin
- * key from --admin-key-file (0600; never a flag value, which the process list would show).
+ * embedded dev chain of a data directory (its public dev admin key; started for the command, or
+ * already running under `vitalgate start` and reached with --chain-url), or another chain with the
+ * admin key from --admin-key-file (0600; never a flag value, which the process list would show).
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Wallet, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
-import { connectContracts, createProvider, readDeployment, type Deployment, type VitalgateContracts } from '@vitalgate/contracts';
+import { ANVIL_DEFAULT_CHAIN_ID, ANVIL_DEV_KEYS, connectContracts, createProvider, readDeployment, type Deployment, type VitalgateContracts } from '@vitalgate/contracts';
 import { DEFAULT_DATA_DIR } from '../options.js';
 import { readSecretFile } from '../commands/ingest.js';
 import { decodeRevert } from '../commands/consent.js';
@@ -29,7 +30,7 @@ export function adminChainOptions(cmd: Command, needsAdmin: boolean): Command {
     .option('--data-dir <dir>', 'data directory whose embedded chain to use (when no --chain-url)', DEFAULT_DATA_DIR)
     .option('--chain-url <url>', 'JSON-RPC URL of the chain holding the Registry (default: the embedded chain in <data-dir>/chain, started for this command)')
     .option('--deployment <file>', 'deployment file, with --chain-url (default: <data-dir>/chain/deployment.json)');
-  if (needsAdmin) cmd.option('--admin-key-file <file>', 'with --chain-url: file (0600) holding the private key of a Registry admin (on the embedded chain, its dev admin key is used)');
+  if (needsAdmin) cmd.option('--admin-key-file <file>', 'with --chain-url: file (0600) holding the private key of a Registry admin (not needed for the embedded dev chain of <data-dir>, running under `vitalgate start`: its public dev admin key is used)');
   return cmd;
 }
 
@@ -44,13 +45,17 @@ export async function withAdminChain<T>(o: AdminChainOpts, needsAdmin: boolean, 
   if (o.deployment && !o.chainUrl) throw new Error('--deployment goes with --chain-url (the embedded chain has its own deployment file)');
   if (o.adminKeyFile && !o.chainUrl) throw new Error('--admin-key-file goes with --chain-url (the embedded chain uses its dev admin key)');
   if (o.chainUrl) {
-    if (needsAdmin && !o.adminKeyFile) throw new Error('--admin-key-file <file> is required with --chain-url: only a Registry admin may do this');
     const file = o.deployment ?? join(chainDir(o.dataDir), 'deployment.json');
     const deployment = await readDeployment(file);
     if (!deployment) throw new Error(`no deployment at ${file} (pass --deployment)`);
+    // The embedded chain of <data-dir>, already running (under `vitalgate start`): its admin key is anvil's public dev key.
+    const embeddedRunning = !o.deployment && deployment.chainId === ANVIL_DEFAULT_CHAIN_ID;
+    if (needsAdmin && !o.adminKeyFile && !embeddedRunning) throw new Error('--admin-key-file <file> is required with --chain-url: only a Registry admin may do this');
     const provider = createProvider(o.chainUrl, deployment.chainId);
     try {
-      const admin = needsAdmin ? new Wallet(adminKey(o.adminKeyFile!), provider) : undefined;
+      const key = !needsAdmin ? undefined : o.adminKeyFile ? adminKey(o.adminKeyFile) : ANVIL_DEV_KEYS[0]!;
+      if (needsAdmin && !o.adminKeyFile) process.stderr.write('using the embedded dev chain\'s public admin key (anvil\'s first dev account)\n');
+      const admin = key ? new Wallet(key, provider) : undefined;
       if (admin) await requireAdmin(connectContracts(deployment, provider), admin.address);
       return await fn({ provider, deployment, contracts: connectContracts(deployment, provider), ...(admin && { admin }), embedded: false });
     } finally {

@@ -55,7 +55,7 @@ Examples:
 The key file is for demos and the command line (vitalgate fetch); keep it like an ssh key.`)
     .action(async (address: string | undefined, o: AddOpts) => {
       // Usage errors before anything is written.
-      if (o.chainUrl && !o.adminKeyFile) throw new Error('--admin-key-file <file> is required with --chain-url: only a Registry admin may register clinicians');
+      if (o.chainUrl && o.deployment && !o.adminKeyFile) throw new Error('--admin-key-file <file> is required with --chain-url: only a Registry admin may register clinicians');
       let keyFile: string | undefined;
       let account: string;
       let publicKey: Uint8Array;

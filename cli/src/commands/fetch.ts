@@ -9,6 +9,7 @@
  */
 import type { Command } from 'commander';
 import { getAddress, isAddress, Wallet } from 'ethers';
+import { MAX_DATA_TS } from '@vitalgate/contracts';
 import { ApiError, ClinicianClient, openWithEnvelopes, type PatientAccess } from '@vitalgate/ingest';
 import { isStreamName, isWaveformBody, lastSampleTs, type ReadingBody, type StreamName } from '@vitalgate/protocol';
 import { readClinicianKeyFile } from '../clinician-key-file.js';
@@ -82,7 +83,7 @@ Example:
         if (!access) throw new Error(`the chain gives ${keys.address} no access to patient ${patient} now (no grant, care team or break-glass)`);
         const now = Date.now();
         const granted = new Set(access.access.filter((a) => a.expiresAt * 1000 > now).flatMap((a) => a.streams));
-        for (const a of access.access) say(`  ${a.via} (${a.grantee}): ${a.streams.join(', ')}${a.via === 'break-glass' ? ', the whole record' : `, readings ${iso(a.from)} .. ${iso(a.until)}`}, until ${iso(a.expiresAt * 1000)}`);
+        for (const a of access.access) say(`  ${a.via} (${a.grantee}): ${a.streams.join(', ')}${a.via === 'break-glass' || (a.from <= 0 && a.until >= MAX_DATA_TS) ? ', readings of any time' : `, readings ${iso(a.from)} .. ${iso(a.until)}`}, until ${iso(a.expiresAt * 1000)}`);
         const streams = (asked ?? [...granted]).filter((s): s is StreamName => isStreamName(s));
         const notGranted = streams.filter((s) => !granted.has(s));
         if (notGranted.length) say(`not granted, not requested: ${notGranted.join(', ')}`);
@@ -150,6 +151,6 @@ Example:
 }
 
 function iso(ms: number): string {
-  if (ms >= 8.64e15 || ms >= Number.MAX_SAFE_INTEGER) return 'no end';
+  if (ms >= MAX_DATA_TS) return 'no end';
   return new Date(ms).toISOString();
 }
