@@ -15,6 +15,7 @@ export interface BenchArgs {
   skipDecode: boolean;
   skipBroker: boolean;
   skipCloud: boolean;
+  skipCare: boolean;
   cloudDevices: number;
   cloudOutageSeconds: number;
   json: boolean;
@@ -36,6 +37,7 @@ export const DEFAULTS: BenchArgs = {
   skipDecode: false,
   skipBroker: false,
   skipCloud: false,
+  skipCare: false,
   cloudDevices: 100,
   cloudOutageSeconds: 60,
   json: false,
@@ -79,6 +81,10 @@ passphrase file that are removed afterwards.
    flight: s3rver's ceiling). CPU ms per batch of each process shows where the time goes. (C) Catalog
    writes/s, the embedded catalog against InfluxDB (influxd from Debian's influxdb; missing: a loud
    skip, an error under CI=true), one at a time, 16 at a time and in bundles of 64.
+5. Care teams (anvil and ingest in this process): µs to seal and open one key envelope (one epoch,
+   one grantee) and what a day of them costs; p50/p99 of a clinician's catalog query + batch fetch,
+   cold (the chain asked on every request) and cached (the 5 s access cache); and the time from a
+   revocation mined on chain to the first refusal at the API, five times.
 
 Flags:
   --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})
@@ -100,6 +106,8 @@ Flags:
   --skip-broker                  skip the broker comparison (identity on/off, Mosquitto)
   --skip-cloud                   skip the cloud measurements (spool drain, upload throughput, catalog)
   --only-cloud                   run only the cloud measurements
+  --skip-care                    skip the care-team measurements (envelopes, clinician API latency, revocation)
+  --only-care                    run only the care-team measurements
   --cloud-devices <n>            devices publishing during the cloud outage (default ${DEFAULTS.cloudDevices})
   --cloud-outage-seconds <s>     how long ingest is down before the drain is timed (default ${DEFAULTS.cloudOutageSeconds})
   --json                         print one JSON object on stdout instead of human-readable lines
@@ -121,6 +129,7 @@ Targets reported under "targets":
   cloudDrainUnder30s       the spool drains a --cloud-outage-seconds outage in under 30 s
   cloudUploadWithin25Pct   ingest on S3 uploads at least 0.8 × the bare S3 PUT rate (8 at a time)
   cloudNothingLost         every batch confirmed once and stored, nothing else stored, no failed publish
+  careRevocationUnder2s    a revocation on chain is refused at the clinician API within 2 s (every run)
 `;
 
 export class UsageError extends Error {}
@@ -152,7 +161,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--skip-broker': a.skipBroker = true; break;
       case '--skip-sustained': a.skipSustained = true; break;
       case '--skip-cloud': a.skipCloud = true; break;
-      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = true; break;
+      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCare = true; break;
+      case '--skip-care': a.skipCare = true; break;
+      case '--only-care': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = true; break;
       case '--cloud-devices': a.cloudDevices = num(flag, value(), true); break;
       case '--cloud-outage-seconds': a.cloudOutageSeconds = num(flag, value(), false); break;
       case '--pre-enroll': a.preEnroll = true; break;
@@ -164,7 +175,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       default: throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
     }
   }
-  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker and --skip-cloud leave nothing to measure');
+  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud and --skip-care leave nothing to measure');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

@@ -15,6 +15,7 @@ import { runSustained, type SustainedResult } from './sustained.js';
 import { runSaturationBare, runSaturationWithGateway, type BareSaturation, type GatewaySaturation } from './saturation.js';
 import { runBrokerComparison, type BrokerComparison, type BrokerRun } from './broker-compare.js';
 import { runCloud, type CloudResult } from './cloud-upload.js';
+import { runCareTeam, type CareTeamResult } from './care-team.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -87,9 +88,11 @@ interface Output {
   decode: DecodeResult | null;
   broker: BrokerComparison | null;
   cloud: CloudResult | null;
+  careTeams: CareTeamResult | null;
   targets: {
     sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null;
     cloudDrainUnder30s: boolean | null; cloudUploadWithin25Pct: boolean | null; cloudNothingLost: boolean | null;
+    careRevocationUnder2s: boolean | null;
   };
   sustained: SustainedResult | null;
   saturation: {
@@ -164,6 +167,12 @@ async function main(): Promise<Output> {
     cloud = await runCloud({ devices: args.cloudDevices, outageSeconds: args.cloudOutageSeconds, dir: join(tempRoot, 'cloud'), passphraseFile, log, onCleanup });
   }
 
+  let careTeams: CareTeamResult | null = null;
+  if (!args.skipCare) {
+    log('care teams: key envelopes, clinician API latency cold and cached, revocation to refusal');
+    careTeams = await runCareTeam({ log, onCleanup });
+  }
+
   const s = sustained;
   const g = saturation?.withGateway;
   const b = saturation?.bareSubscriber;
@@ -195,6 +204,7 @@ async function main(): Promise<Output> {
     decode,
     broker,
     cloud,
+    careTeams,
     targets: {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
@@ -202,6 +212,7 @@ async function main(): Promise<Output> {
       cloudDrainUnder30s: cloud ? cloud.targets.drainUnder30s : null,
       cloudUploadWithin25Pct: cloud ? cloud.targets.ingestWithin25PercentOfBareS3 : null,
       cloudNothingLost: cloud ? cloud.targets.nothingLost : null,
+      careRevocationUnder2s: careTeams ? careTeams.targets.revocationUnder2s : null,
     },
     sustained,
     saturation,
@@ -268,7 +279,16 @@ function human(o: Output): string {
     const cat = (r: CloudResult['catalog']['embedded']) => `${r.sequentialPerSec} one at a time, ${r.concurrentPerSec} 16 at a time, ${r.bundlesPerSec} in bundles of 64`;
     L.push(`  catalog writes/s (${c.catalog.batches} rows each way): embedded ${cat(c.catalog.embedded)}; InfluxDB ${c.catalog.influx ? cat(c.catalog.influx) : 'NOT MEASURED (influxd not installed)'}`);
   }
-  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}`);
+  if (o.careTeams) {
+    const c = o.careTeams;
+    const e = c.envelopes;
+    const lat = (f: CareTeamResult['api']['cold']) => `p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, mean ${f.meanMs} ms (${f.perSecond}/s over ${f.requests})`;
+    L.push('Care teams:');
+    L.push(`  key envelope (one epoch, one grantee): seal ${e.sealMicros} µs (${e.sealsPerSecond}/s), open ${e.openMicros} µs, ${e.bytes} B; a day for 10 grantees × 9 streams × 96 epochs = ${e.dayFor10Grantees.envelopes} envelopes, ~${e.dayFor10Grantees.cpuMs} ms of CPU, ${Math.round(e.dayFor10Grantees.bytes / 1024)} KiB (computed from the seal time)`);
+    L.push(`  catalog query + batch fetch (${c.api.batches} batches stored): cold (chain asked each request) ${lat(c.api.cold)}; cached ${lat(c.api.cached)}; cold/cached p50 ${c.api.coldOverCached}`);
+    L.push(`  revocation on chain → refused at the API: ${c.revocation.runs.join(', ')} ms (median ${c.revocation.medianMs}, max ${c.revocation.maxMs}); target ≤ 2000 ms: ${c.targets.revocationUnder2s ? 'met' : 'MISSED'}`);
+  }
+  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}`);
   return L.join('\n') + '\n';
 }
 

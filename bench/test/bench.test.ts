@@ -28,17 +28,23 @@ describe('bench', () => {
       assert.throws(() => parseArgs(['--devices', '1.5']), UsageError);
       assert.throws(() => parseArgs(['--seconds']), UsageError);
       assert.throws(() => parseArgs(['--frobnicate']), UsageError);
-      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud']), UsageError);
+      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care']), UsageError);
+      assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud']).skipCare, false, 'the care-team part is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained']).skipBroker, false);
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker']).skipCloud, false, 'the cloud part is still there to measure');
     });
     it('--only-cloud skips every other part; the cloud flags take positive numbers', () => {
       const a = parseArgs(['--only-cloud', '--cloud-devices', '20', '--cloud-outage-seconds=15']);
-      assert.deepEqual([a.skipSustained, a.skipSaturation, a.skipBroker, a.skipDecode, a.skipCloud], [true, true, true, true, false]);
+      assert.deepEqual([a.skipSustained, a.skipSaturation, a.skipBroker, a.skipDecode, a.skipCloud, a.skipCare], [true, true, true, true, false, true]);
       assert.deepEqual([a.cloudDevices, a.cloudOutageSeconds], [20, 15]);
       assert.deepEqual([DEFAULTS.cloudDevices, DEFAULTS.cloudOutageSeconds], [100, 60]);
       assert.throws(() => parseArgs(['--cloud-devices', '0']), UsageError);
       assert.throws(() => parseArgs(['--cloud-outage-seconds', 'x']), UsageError);
+    });
+    it('--only-care skips every other part', () => {
+      const a = parseArgs(['--only-care']);
+      assert.deepEqual([a.skipSustained, a.skipSaturation, a.skipBroker, a.skipDecode, a.skipCloud, a.skipCare], [true, true, true, true, true, false]);
+      assert.equal(parseArgs(['--skip-care']).skipCare, true);
     });
   });
 
