@@ -17,12 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keccak256, Wallet, type JsonRpcProvider } from 'ethers';
 import type { FastifyInstance } from 'fastify';
+import fc from 'fast-check';
 import pino from 'pino';
 import { ANVIL_DEV_KEYS, MAX_DATA_TS, connectContracts, createProvider, deployOrLoad, patientRef, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
 import { STREAMS, envelopePublicKey, randomEnvelopeSecretKey, sealBatch, sealEnvelope } from '@vitalgate/protocol';
 import {
   ApiError, ChainGatewayDirectory, ClinicianClient, EmbeddedCatalog, IngestClient, LocalObjectStore, MemoryReplayCache, batchQuery, buildIngest,
-  envelopeKey, openWithEnvelopes, startCareTeamService, type AccessLogAnchorRecord, type CareTeamService,
+  envelopeKey, openWithEnvelopes, parseAnchorRecord, startCareTeamService, type AccessLogAnchorRecord, type CareTeamService,
 } from '../src/index.js';
 
 const T0 = Date.UTC(2026, 11, 4, 8);
@@ -221,6 +222,22 @@ describe('care-team service: denials reported and banned, the access log anchore
     const stranger = await new IngestClient(url, prober).request('GET', `/v1/access-log?patientAccount=${patient.address}`);
     assert.equal(stranger.status, 403, JSON.stringify(stranger.json));
     assert.equal(stranger.json?.error, 'not-a-gateway');
+  });
+
+  it('property: random access-log queries and anchor records get a 4xx or an answer, never a 5xx or a throw', async () => {
+    const gwClient = new IngestClient(url, gw);
+    await fc.assert(fc.asyncProperty(
+      fc.oneof(fc.constant(patient.address), fc.string({ maxLength: 50 })), fc.option(fc.string({ maxLength: 60 })), fc.option(fc.string({ maxLength: 8 })),
+      async (account, after, limit) => {
+        const q = new URLSearchParams({ patientAccount: account, ...(after !== null && { after }), ...(limit !== null && { limit }) });
+        const r = await gwClient.request('GET', `/v1/access-log?${q}`);
+        assert.ok(r.status === 200 || (r.status >= 400 && r.status < 500), `${r.status} ${JSON.stringify(r.json)}`);
+      },
+    ), { numRuns: 60 });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 300 }), (bytes, text) => {
+      parseAnchorRecord(bytes);
+      parseAnchorRecord(new TextEncoder().encode(text));
+    }));
   });
 
   it('an anchor whose record was lost is repaired without a second transaction', async () => {
