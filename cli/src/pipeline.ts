@@ -11,6 +11,7 @@ import { Gateway } from '@vitalgate/edge-gateway';
 import { resolvePassphrase } from './passphrase.js';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from './chain/embedded.js';
 import { startEmbeddedIngest, type EmbeddedIngest } from './cloud/embedded-ingest.js';
+import { demoSignInUrl, grantDemoAccess, registerDemoClinician } from './cloud/demo-clinician.js';
 
 export interface PipelineOptions {
   devices: number;
@@ -28,6 +29,8 @@ export interface PipelineOptions {
   /** Anchor on the embedded anvil chain (default true). */
   chain?: boolean;
   anchorSeconds?: number;
+  /** With the chain: a demo clinician granted every simulated patient, for the dashboard (`start`). */
+  demoClinician?: boolean;
 }
 
 export interface Pipeline {
@@ -38,6 +41,8 @@ export interface Pipeline {
   chain?: EmbeddedChain;
   /** The embedded cloud the gateway uploads to (with the chain: requests are signed by the gateway's account). */
   ingest?: EmbeddedIngest;
+  /** The demo clinician and the dashboard link that signs it in (the key is in the fragment). */
+  demo?: { address: string; signInUrl: string };
   /** Stops the devices, waits for their publishes, seals everything, shuts down. */
   shutdown(): Promise<void>;
 }
@@ -47,9 +52,11 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
   const { passphrase } = resolvePassphrase(o.passphraseFile);
   const chain = o.chain === false ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
   let ingest: EmbeddedIngest | undefined;
+  let demoAddress: string | undefined;
   let broker: RunningBroker;
   try {
     if (chain) ingest = await startEmbeddedIngest(o.dataDir, chain, log.child({ name: 'ingest' }));
+    if (chain && ingest && o.demoClinician) demoAddress = await registerDemoClinician(o.dataDir, chain);
     broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0, logger: log.child({ name: 'broker' }) });
   } catch (e) {
     await ingest?.stop();
@@ -81,9 +88,12 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
     sim.on('failed', (r, err) => log.error({ deviceId: r.deviceId, stream: r.stream, seq: r.body.seq, err: err.message }, 'publish failed'));
     await sim.connect(onConnectProgress);
     const gw = gateway;
+    const grants = demoAddress ? grantDemoAccess(gw, demoAddress, log.child({ name: 'demo' })) : undefined;
     return {
       broker, gateway: gw, sim, log, chain, ingest,
+      ...(demoAddress && ingest && { demo: { address: demoAddress, signInUrl: demoSignInUrl(o.dataDir, ingest.url) } }),
       async shutdown() {
+        await grants?.stop();
         await sim.stop();
         await sim.close();
         await gw.stop();

@@ -24,6 +24,7 @@ import type { ClinicianAccess } from './clinician/clinician-access.js';
 import type { SessionKeys } from './clinician/session.js';
 import { signinRoutes, type SiweOptions } from './clinician/siwe-signin.js';
 import { recordRoutes } from './routes/records.js';
+import { dashboardPlugin } from './plugins/dashboard.js';
 import { accessLogRoutes } from './routes/access-log.js';
 import { AnchorRecords } from './clinician/access-log-anchor.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -48,6 +49,8 @@ export interface IngestOptions {
   https?: { cert: Buffer; key: Buffer };
   /** Where one point per request goes (route, status, error code, latency, bytes); see INGEST_TELEMETRY_FIELDS. */
   telemetry?: TelemetrySink;
+  /** Serve the built care-team dashboard from this directory at `/` (same origin as the API, strict CSP). */
+  dashboardDir?: string;
   /** Serve care teams: SIWE sign-in, sessions and the clinician API, decided against the chain. */
   clinicians?: {
     sessions: SessionKeys;
@@ -165,5 +168,7 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
     const records = c.anchors ?? new AnchorRecords(o.store);
     await app.register(async (scope) => accessLogRoutes(scope, { store: o.store, directory: o.directory, auth, records, auditor: c.auditor ?? null }));
   }
+  const dashboardDir = o.dashboardDir;
+  if (dashboardDir) await app.register(async (scope) => dashboardPlugin(scope, { dir: dashboardDir }));
   return app;
 }

@@ -18,3 +18,4 @@ export * from './redact-url.js';
 export * from './cloud-records.js';
 export * from './key-envelope.js';
 export * from './batch-bundle.js';
+export * from './clinician-key.js';

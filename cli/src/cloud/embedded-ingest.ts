@@ -11,6 +11,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { Wallet } from 'ethers';
 import { createProvider } from '@vitalgate/contracts';
+import { DASHBOARD_DIR } from '@vitalgate/dashboard';
 import { ChainGatewayDirectory, EmbeddedCatalog, LocalObjectStore, MemoryReplayCache, buildIngest, startCareTeamService, type CareTeamService } from '@vitalgate/ingest';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
 
@@ -44,7 +45,7 @@ export async function startEmbeddedIngest(dataDir: string, chain: EmbeddedChain,
       siwe: { domain: '127.0.0.1', origin: 'http://127.0.0.1', chainId: chain.deployment.chainId },
       auditor: new Wallet(chain.auditorKey, provider), logger: logger.child({ part: 'care-teams' }),
     });
-    app = await buildIngest({ store, catalog, directory: new ChainGatewayDirectory(chain.deployment, provider), replay, logger, clinicians: careTeams.clinicians });
+    app = await buildIngest({ store, catalog, directory: new ChainGatewayDirectory(chain.deployment, provider), replay, logger, clinicians: careTeams.clinicians, dashboardDir: DASHBOARD_DIR });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
     careTeams.clinicians.siwe.origin = new URL(url).origin;
     careTeams.clinicians.siwe.domain = new URL(url).host;

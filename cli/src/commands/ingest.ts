@@ -11,6 +11,7 @@ import {
   LocalObjectStore, MemoryReplayCache, RedisReplayCache, S3ObjectStore, buildIngest, rebuildCatalog, startCareTeamService, type Catalog, type ObjectStore, type ReplayCache,
 } from '@vitalgate/ingest';
 import { redactUrl } from '@vitalgate/protocol';
+import { DASHBOARD_DIR } from '@vitalgate/dashboard';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
 import { catalogDir } from '../cloud/embedded-ingest.js';
 import { DEFAULT_DATA_DIR, positiveInt } from '../options.js';
@@ -20,7 +21,7 @@ interface IngestOpts {
   tlsCert?: string; tlsKey?: string; allowPlaintext?: boolean; maxBodyBytes?: number; maxSkewSeconds?: number; logLevel: string;
   s3Bucket?: string; s3Endpoint?: string; s3Region?: string; s3Prefix?: string; s3PathStyle?: boolean; s3NoConditionalWrites?: boolean;
   catalogDir?: string; influx?: string; telemetry: boolean; redis?: string; rateLimit?: number; rebuildCatalog?: boolean;
-  clinicians: boolean; sessionSecretFile?: string; siweDomain?: string; siweOrigin?: string; auditorKeyFile?: string;
+  clinicians: boolean; dashboard: boolean; sessionSecretFile?: string; siweDomain?: string; siweOrigin?: string; auditorKeyFile?: string;
   anchorPeriodSeconds?: number; denialReportSeconds?: number;
 }
 
@@ -129,7 +130,8 @@ export function registerIngest(program: Command): void {
     .option('--allow-plaintext', 'serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy you trust)')
     .option('--max-body-bytes <n>', `largest request body (default ${DEFAULT_MAX_BODY_BYTES})`, positiveInt('--max-body-bytes'))
     .option('--max-skew-seconds <s>', 'how far a signature\'s time may be from now (default 300)', positiveInt('--max-skew-seconds'))
-    .option('--no-clinicians', 'serve gateways only: no sign-in and no clinician API')
+    .option('--no-clinicians', 'serve gateways only: no sign-in, no clinician API, no dashboard')
+    .option('--no-dashboard', 'do not serve the care-team dashboard at / (the clinician API stays)')
     .option('--session-secret-file <file>', 'file (0600) with the secret (32+ bytes) that signs clinician sessions, the same on every instance (default: random per process)')
     .option('--siwe-domain <host>', 'the domain clinicians sign in at, as their Sign-In with Ethereum messages must say (default: this listener\'s host:port)')
     .option('--siwe-origin <url>', 'the origin of the sign-in page, the messages\' URI (default: this listener\'s URL)')
@@ -243,6 +245,7 @@ async function serve(o: IngestOpts, log: pino.Logger, closers: Array<() => unkno
       ...(o.maxSkewSeconds && { maxSkewSeconds: o.maxSkewSeconds }),
       ...(o.tlsCert && o.tlsKey && { https: { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } }),
       ...(careTeams && { clinicians: careTeams.clinicians }),
+      ...(careTeams && o.dashboard && { dashboardDir: DASHBOARD_DIR }),
     });
     closers.push(() => app.close());
     const listening = await app.listen({ host: o.host, port: o.port });

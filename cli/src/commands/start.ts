@@ -17,7 +17,7 @@ export function registerStart(program: Command): void {
     .addHelpText('after', '\nKeys while running on a terminal: r = rotate the epoch now, q = quit.\nBounded run (CI): npm start -- --duration 15')
     .action(async (o: { devices: number; duration?: number; dataDir: string; passphraseFile?: string; mqttPort: number; epochMinutes: number }) => {
       const status = new StatusLine(process.stderr, 2000);
-      const base = { devices: o.devices, durationS: o.duration ?? Infinity, dataDir: o.dataDir, passphraseFile: o.passphraseFile, epochMinutes: o.epochMinutes };
+      const base = { devices: o.devices, durationS: o.duration ?? Infinity, dataDir: o.dataDir, passphraseFile: o.passphraseFile, epochMinutes: o.epochMinutes, demoClinician: true };
       const progress = (n: number) => status.update(`connecting devices ${n}/${o.devices}`, n === o.devices);
       let p: Pipeline;
       try {
@@ -30,7 +30,8 @@ export function registerStart(program: Command): void {
       process.stderr.write([
         `vitalgate: broker ${redactUrl(p.broker.url)}  ·  chain ${p.chain ? redactUrl(p.chain.url) : 'off'}  ·  data ${o.dataDir}  ·  ${o.devices} simulated devices (mixed profile)`,
         `watch the raw (plaintext) device traffic: npx mqtt sub -h 127.0.0.1 -p ${p.broker.port} -t 'vg/v1/#' -v`,
-        ...(p.ingest && p.chain ? [`care teams: ingest ${p.ingest.url} (clinicians sign in there: vitalgate fetch --ingest ${p.ingest.url} …; meanwhile chain commands take --chain-url ${redactUrl(p.chain.url)}; docs/access.md)`] : []),
+        ...(p.demo ? [`dashboard: open ${p.demo.signInUrl}`, `  (signs in the demo clinician ${p.demo.address}, granted every simulated patient; its key is in the link's #fragment, which the browser never sends)`] : []),
+        ...(p.ingest && p.chain ? [`care teams: ingest ${p.ingest.url} (vitalgate fetch --ingest ${p.ingest.url} …; meanwhile chain commands take --chain-url ${redactUrl(p.chain.url)}; docs/access.md)`] : []),
         `${o.duration ? `stopping after ${o.duration}s` : 'Ctrl-C to stop'}; then: vitalgate open --data-dir ${o.dataDir}  ·  vitalgate verify --data-dir ${o.dataDir}`,
         '',
       ].join('\n'));

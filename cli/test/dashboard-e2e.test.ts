@@ -1,0 +1,137 @@
+/**
+ * The care-team dashboard in real Chromium (Debian's, driven by playwright-core; never a downloaded
+ * browser), against the pipeline `vitalgate start` runs: embedded chain, ingest serving the
+ * dashboard, broker, gateway and simulated devices, with the demo clinician granted every patient.
+ *   - the printed link signs the demo clinician in (its key in the fragment) and lists exactly the
+ *     patients the chain lets it see, with their latest values decrypted in the browser;
+ *   - the patient view draws the live ECG, which advances as the devices publish;
+ *   - a revoke on chain removes the patient from the list and ends its live view;
+ *   - every request and response of the session, captured, holds no reading in the clear: JSON
+ *     answers are metadata, binary answers are sealed batches; the page runs under a strict CSP.
+ * Screenshots of each view are kept in test-artifacts/dashboard/.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Wallet } from 'ethers';
+import { chromium, type Browser } from 'playwright-core';
+import { connectContracts } from '@vitalgate/contracts';
+import { ClinicianClient } from '@vitalgate/ingest';
+import { parseBatch } from '@vitalgate/protocol';
+import { requireProgram } from '@vitalgate/test-support';
+import { startPipeline, type Pipeline } from '../src/pipeline.js';
+import { readClinicianKeyFile } from '../src/clinician-key-file.js';
+import { demoClinicianKeyFile } from '../src/cloud/demo-clinician.js';
+
+const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/dashboard/', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(f: () => Promise<T | false | undefined> | T | false | undefined, what: string, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(250);
+  }
+}
+
+interface Captured { url: string; method: string; status: number; type: string; requestBody: string; body: Buffer }
+
+describe('the care-team dashboard in Chromium', function () {
+  this.timeout(240_000);
+  let dir: string;
+  let p: Pipeline | undefined;
+  let browser: Browser | undefined;
+
+  after(async () => {
+    await browser?.close();
+    p?.sim.stop();
+    await p?.shutdown();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('signs in with the demo link, shows the granted patients and the live ECG decrypted in the browser; a revoke removes the patient; no plaintext on the wire', async function () {
+    const executablePath = requireProgram(this, 'chromium', 'chromium');
+    dir = await mkdtemp(join(tmpdir(), 'vg-dashboard-'));
+    await mkdir(ARTIFACTS, { recursive: true });
+    p = await startPipeline({ devices: 3, durationS: Infinity, dataDir: join(dir, 'data'), mqttPort: 0, batchWindowMs: 500, anchorSeconds: 5, demoClinician: true });
+    const running = p.sim.run();
+    void running.catch(() => undefined);
+    assert.ok(p.demo, 'start makes a demo clinician');
+    assert.match(p.demo.signInUrl, /^http:\/\/127\.0\.0\.1:\d+\/#key=[A-Za-z0-9_-]+$/);
+    const keys = readClinicianKeyFile(demoClinicianKeyFile(join(dir, 'data')));
+    const api = new ClinicianClient(p.ingest!.url, new Wallet(keys.accountKey));
+    await api.signIn();
+    // Every patient the gateway has enrolled is granted (the devices' patients, as their first readings arrive).
+    const granted = await until(async () => {
+      const ps = await api.patients();
+      const enrolled = (await p!.gateway.keystore.patients()).length;
+      return ps.length >= 2 && ps.length === enrolled && ps;
+    }, 'the demo clinician granted every simulated patient', 60_000);
+
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const captured: Captured[] = [];
+    const consoleErrors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('response', async (res) => {
+      const req = res.request();
+      let body: Buffer = Buffer.alloc(0);
+      try { body = await res.body(); } catch { /* a stream still open (the live feed) */ }
+      captured.push({ url: req.url(), method: req.method(), status: res.status(), type: res.headers()['content-type'] ?? '', requestBody: req.postData() ?? '', body });
+    });
+
+    const csp = await (await fetch(p.ingest!.url + '/')).headers.get('content-security-policy');
+    assert.match(csp ?? '', /script-src 'self'/);
+    assert.doesNotMatch(csp ?? '', /unsafe-inline|unsafe-eval/);
+
+    await page.goto(p.demo.signInUrl);
+    await page.waitForSelector('table.patients tbody tr');
+    assert.ok(!page.url().includes('key='), 'the key is taken out of the address bar');
+    await until(async () => (await page.locator('table.patients tbody tr').count()) === granted.length && true, 'every granted patient listed');
+    const shown = await page.locator('table.patients tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-patient')));
+    assert.deepEqual(new Set(shown), new Set(granted.map((g) => g.patientAccount)), 'exactly the patients the chain grants');
+    await until(async () => /\d+ \/min/.test((await page.locator('table.patients').innerText())) && true, 'a heart rate decrypted in the browser', 30_000);
+    await page.screenshot({ path: join(ARTIFACTS, 'patients.png'), fullPage: true });
+
+    const target = granted.find((g) => g.access.length)!.patientAccount;
+    await page.click(`tr[data-patient="${target}"] a`);
+    await page.waitForSelector('#ecg-chart canvas');
+    const first = Number(await until(async () => Number(await page.locator('body').getAttribute('data-ecg-batches')) > 0 && page.locator('body').getAttribute('data-ecg-batches'), 'ECG drawn'));
+    await until(async () => Number(await page.locator('body').getAttribute('data-ecg-batches')) > first + 2, 'the live ECG advances', 30_000);
+    await page.screenshot({ path: join(ARTIFACTS, 'patient-live.png'), fullPage: true });
+    assert.doesNotMatch(await page.locator('#live-status').innerText(), /could not be opened/, 'every batch the view fetched opened');
+
+    // Revoke on chain, from the patient's account: the live view ends and the list drops the patient.
+    const link = p.gateway.chainLink!;
+    let patientId: string | undefined;
+    for (const id of await p.gateway.keystore.patients()) if ((await link.patientWallet(id)).address === target) patientId = id;
+    const patient = await link.patientWallet(patientId!);
+    await (await connectContracts(link.deployment, patient).consent.revoke(keys.address)).wait();
+    await until(async () => (await page.locator('body').getAttribute('data-live-ended')) !== null, 'the live view ends after the revoke', 15_000);
+    await page.screenshot({ path: join(ARTIFACTS, 'patient-revoked.png'), fullPage: true });
+    await page.click('a[href="#/"]');
+    await page.waitForSelector('table.patients tbody tr');
+    const rows = () => page.locator('table.patients tbody tr').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-patient')));
+    await until(async () => !(await rows()).includes(target), 'the revoked patient leaves the list', 15_000);
+    assert.deepEqual(new Set(await rows()), new Set((await api.patients()).map((x) => x.patientAccount)));
+    await page.screenshot({ path: join(ARTIFACTS, 'patients-after-revoke.png'), fullPage: true });
+
+    // The whole session on the wire: metadata and ciphertext only.
+    assert.ok(captured.length > 10);
+    for (const c of captured) {
+      assert.ok(!/"values"|"samples"|"hr":|"spo2":/.test(c.requestBody), `${c.method} ${c.url} sends a reading`);
+      if (c.url.includes('/v1/clinician/batches/')) {
+        assert.equal(c.type, 'application/octet-stream');
+        assert.ok(parseBatch(new Uint8Array(c.body)).ok, `${c.url} is a sealed batch`);
+      } else if (c.type.includes('json')) {
+        assert.ok(!/"values"|"samples"|"hr":|"spo2":|"temp":/.test(c.body.toString('utf8')), `${c.url} answers with a reading in the clear`);
+      }
+    }
+    assert.ok(captured.some((c) => c.url.includes('/v1/clinician/batches/')), 'batches were fetched');
+    assert.deepEqual(consoleErrors.filter((e) => /Content Security Policy|Refused/.test(e)), [], 'nothing blocked by the CSP');
+  });
+});

@@ -1,0 +1,126 @@
+/**
+ * The clinician API as the browser uses it: same origin, a bearer token from Sign-In with Ethereum
+ * (never a cookie read by script: the HttpOnly cookie the service also sets is not needed here), and
+ * only ciphertext in and out. Each refusal is an ApiError with the service's code and message.
+ */
+import { Wallet } from 'ethers';
+import { SiweMessage } from 'siwe';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export interface AccessWindow { via: 'grant' | 'care-team' | 'break-glass'; grantee: string; streams: string[]; from: number; until: number; expiresAt: number }
+export interface PatientAccess { patientAccount: string; access: AccessWindow[] }
+export interface CatalogEntry { id: string; patientId: string; stream: string; deviceId: string; epoch: number; seq: number; firstTs: number; lastTs: number; count: number; bytes: number; anchor?: { root: string; txHash: string; block: number } }
+
+export class Api {
+  private token: string | undefined;
+  address: string | undefined;
+  /** Bytes fetched from the service, for the figures the benchmark reports. */
+  bytesIn = 0;
+
+  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+    const res = await fetch(path, {
+      method,
+      credentials: 'omit',
+      headers: { ...(this.token && { authorization: `Bearer ${this.token}` }), ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    if (res.status >= 400) {
+      let j: { error?: string; message?: string } = {};
+      try { j = (await res.json()) as typeof j; } catch { /* not JSON */ }
+      throw new ApiError(res.status, j.error ?? `http-${res.status}`, j.message ?? res.statusText);
+    }
+    return res;
+  }
+
+  private async json<T>(path: string): Promise<T> {
+    const text = await (await this.call('GET', path)).text();
+    this.bytesIn += text.length;
+    return JSON.parse(text) as T;
+  }
+
+  /** Signs in with the clinician's account key: the key signs here, only the signature is sent. */
+  async signIn(signer: Wallet | { address: string; signMessage(m: string): Promise<string> }): Promise<void> {
+    const { nonce, chainId } = await this.json<{ nonce: string; chainId: number }>('/v1/auth/nonce');
+    const message = new SiweMessage({
+      domain: location.host, address: signer.address, uri: location.origin, version: '1', chainId, nonce,
+      statement: 'Sign in to the Vitalgate care-team dashboard.', issuedAt: new Date().toISOString(),
+    }).prepareMessage();
+    const signature = await signer.signMessage(message);
+    const r = (await (await this.call('POST', '/v1/auth/signin', { message, signature })).json()) as { token: string; address: string };
+    this.token = r.token;
+    this.address = r.address;
+  }
+
+  async signOut(): Promise<void> {
+    await this.call('POST', '/v1/auth/signout', {}).catch(() => undefined);
+    this.token = undefined;
+  }
+
+  patients(): Promise<PatientAccess[]> {
+    return this.json<{ patients: PatientAccess[] }>('/v1/clinician/patients').then((r) => r.patients);
+  }
+
+  async catalog(patientAccount: string, from: number, to: number, stream?: string): Promise<CatalogEntry[]> {
+    const out: CatalogEntry[] = [];
+    let after: string | null = null;
+    do {
+      const q = new URLSearchParams({ patientAccount, from: String(from), to: String(to), limit: '1000', ...(stream && { stream }), ...(after && { after }) });
+      const page: { entries: CatalogEntry[]; next: string | null } = await this.json(`/v1/clinician/catalog/batches?${q}`);
+      out.push(...page.entries);
+      after = page.next;
+    } while (after);
+    return out;
+  }
+
+  async envelopes(patientAccount: string): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    let after: string | null = null;
+    do {
+      const q = new URLSearchParams({ patientAccount, limit: '1000', ...(after && { after }) });
+      const page: { envelopes: { stream: string; epoch: number; envelope: string }[]; next: string | null } = await this.json(`/v1/clinician/envelopes?${q}`);
+      for (const e of page.envelopes) out.set(`${e.stream}/${e.epoch}`, Uint8Array.from(atob(e.envelope), (c) => c.charCodeAt(0)));
+      after = page.next;
+    } while (after);
+    return out;
+  }
+
+  async batch(patientAccount: string, id: string): Promise<ArrayBuffer> {
+    const b = await (await this.call('GET', `/v1/clinician/batches/${patientAccount}/${id}`)).arrayBuffer();
+    this.bytesIn += b.byteLength;
+    return b;
+  }
+
+  /**
+   * The live feed (server-sent events) read through fetch, so that the bearer token goes in a header
+   * (EventSource cannot send one, and a token in the URL would end up in logs).
+   */
+  async feed(patientAccount: string, onBatch: (e: CatalogEntry) => void, onEnd: (why: string) => void, signal: AbortSignal): Promise<void> {
+    const res = await fetch(`/v1/clinician/feed?patientAccount=${patientAccount}`, { headers: { authorization: `Bearer ${this.token}` }, signal, credentials: 'omit' });
+    if (!res.ok || !res.body) return onEnd(`the live feed was refused (${res.status})`);
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return onEnd('the live feed ended');
+        buf += value;
+        let cut: number;
+        while ((cut = buf.indexOf('\n\n')) >= 0) {
+          const chunk = buf.slice(0, cut);
+          buf = buf.slice(cut + 2);
+          const event = /^event: (.*)$/m.exec(chunk)?.[1];
+          const data = /^data: (.*)$/m.exec(chunk)?.[1];
+          if (event === 'batch' && data) onBatch(JSON.parse(data) as CatalogEntry);
+          else if (event === 'revoked') onEnd('access to this patient ended');
+        }
+      }
+    } catch (e) {
+      if (!signal.aborted) onEnd(`the live feed broke: ${(e as Error).message}`);
+    }
+  }
+}

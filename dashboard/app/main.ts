@@ -1,0 +1,282 @@
+/**
+ * The care-team dashboard: signs in with the clinician's key (a key file, the demo key in the URL
+ * fragment, or an injected wallet), fetches ciphertext and key envelopes from the clinician API,
+ * decrypts in a Web Worker, and draws. The server never sees a reading or a key.
+ *
+ * Routes (in the fragment, so nothing about them reaches the server): #/ the patients; #/patient/0x…
+ * one patient, live and the last minutes.
+ */
+import uPlot from 'uplot';
+import { Wallet } from 'ethers';
+import { Api, ApiError, type CatalogEntry, type PatientAccess } from './api.js';
+import { parseKeyFile, type ClinicianKey } from './key-file.js';
+
+const api = new Api();
+const worker = new Worker('./decrypt-worker.js', { type: 'module' });
+const pending = new Map<number, (r: Opened) => void>();
+let nextReq = 0;
+worker.onmessage = (e: MessageEvent<Opened & { type: string; req: number }>) => {
+  pending.get(e.data.req)?.(e.data);
+  pending.delete(e.data.req);
+};
+
+interface Reading { seq: number; ts: number; rate?: number; samples?: number[]; values?: Record<string, number> }
+type Opened = { id: string; ok: true; stream: string; deviceId: string; epoch: number; readings: Reading[] } | { id: string; ok: false; reason: string };
+
+const UNITS: Record<string, string> = { hr: '/min', spo2: '%', temp: 'Cel', sys: 'mm[Hg]', dia: 'mm[Hg]', resp: '/min' };
+const STALE_MS = 2 * 60_000;
+const $ = <T extends HTMLElement>(sel: string) => document.querySelector(sel) as T;
+const el = (tag: string, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+};
+
+// ------------------------------------------------------------------------------------- decryption
+
+const envelopeCache = new Map<string, Map<string, Uint8Array>>();
+
+async function envelopesOf(patient: string, refresh = false): Promise<Map<string, Uint8Array>> {
+  let m = envelopeCache.get(patient);
+  if (!m || refresh) {
+    m = await api.envelopes(patient);
+    envelopeCache.set(patient, m);
+  }
+  return m;
+}
+
+function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes: Map<string, Uint8Array>): Promise<Opened> {
+  return new Promise((resolve) => {
+    const req = ++nextReq;
+    pending.set(req, resolve);
+    worker.postMessage({ type: 'open', req, id, patient, bytes, envelopes: Object.fromEntries(envelopes) }, [bytes]);
+  });
+}
+
+/** Fetches and opens one batch; a missing envelope (a new epoch) refreshes the envelopes once. */
+async function openBatch(patient: string, e: CatalogEntry): Promise<Opened> {
+  let r = await openInWorker(patient, e.id, await api.batch(patient, e.id), await envelopesOf(patient));
+  if (!r.ok && r.reason.startsWith('no key envelope')) r = await openInWorker(patient, e.id, await api.batch(patient, e.id), await envelopesOf(patient, true));
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------- sign-in
+
+async function signInWith(key: ClinicianKey): Promise<void> {
+  worker.postMessage({ type: 'key', key: key.encryptionKey });
+  await api.signIn(new Wallet(key.accountKey));
+}
+
+function showSignIn(message = ''): void {
+  const main = $('#main');
+  main.replaceChildren(
+    el('h1', {}, 'Sign in'),
+    el('p', {}, 'Import your clinician key file (made by ', el('code', {}, 'vitalgate clinicians add --generate'), '). It stays in this browser; only a signature is sent.'),
+    el('label', { for: 'keyfile' }, 'Key file '),
+    el('input', { id: 'keyfile', type: 'file', accept: '.key,.json,application/json' }),
+    el('p', { id: 'signin-error', role: 'alert', class: 'error' }, message),
+  );
+  $<HTMLInputElement>('#keyfile').addEventListener('change', async (ev) => {
+    const f = (ev.target as HTMLInputElement).files?.[0];
+    if (!f) return;
+    try {
+      await signInWith(parseKeyFile(await f.text()));
+      route();
+    } catch (e) {
+      $('#signin-error').textContent = (e as Error).message;
+    }
+  });
+}
+
+// --------------------------------------------------------------------------------------- patients
+
+interface Latest { ts: number; values: Record<string, number> }
+
+async function latestValues(patient: string, streams: string[]): Promise<Map<string, Latest>> {
+  const now = Date.now();
+  const out = new Map<string, Latest>();
+  await Promise.all(streams.map(async (s) => {
+    const entries = await api.catalog(patient, now - 10 * 60_000, now + 60_000, s).catch(() => []);
+    const last = entries.sort((a, b) => a.lastTs - b.lastTs).at(-1);
+    if (!last) return;
+    const r = await openBatch(patient, last);
+    if (!r.ok) return;
+    const reading = r.readings.at(-1);
+    if (reading?.values) out.set(s, { ts: reading.ts, values: reading.values });
+  }));
+  return out;
+}
+
+const fmt = (v: number | undefined, unit: string) => (v === undefined ? '–' : `${Math.round(v * 10) / 10} ${unit}`);
+const when = (ms: number) => (ms >= 2 ** 48 - 1 ? 'no end' : new Date(ms).toLocaleString());
+
+let refreshTimer: ReturnType<typeof setInterval> | undefined;
+/** How often the patients view asks again: new grants appear, revoked ones go, values move. */
+const PATIENTS_REFRESH_MS = 5_000;
+
+async function showPatients(): Promise<void> {
+  const main = $('#main');
+  main.replaceChildren(el('h1', {}, 'Patients'), el('p', { id: 'status' }, 'Loading…'));
+  let shown = '';
+  const render = async () => {
+    const patients = await api.patients();
+    const key = patients.map((p) => `${p.patientAccount}:${JSON.stringify(p.access)}`).sort().join('|');
+    if (key !== shown) {
+      shown = key;
+      const table = el('table', { class: 'patients' },
+        el('thead', {}, el('tr', {}, ...['Patient', 'Last reading', 'HR', 'SpO2', 'Temp', 'BP', 'Access'].map((h) => el('th', { scope: 'col' }, h)))));
+      const body = el('tbody');
+      table.append(body);
+      for (const p of patients) body.append(patientRow(p));
+      main.replaceChildren(el('h1', {}, `Patients (${patients.length})`), table);
+      if (!patients.length) main.append(el('p', {}, 'No patient has granted you access.'));
+    }
+    await Promise.all(patients.map(async (p) => fillRow(p)));
+  };
+  await render();
+  refreshTimer = setInterval(() => void render().catch(() => undefined), PATIENTS_REFRESH_MS);
+}
+
+function patientRow(p: PatientAccess): HTMLElement {
+  const a = p.access[0]!;
+  const access = p.access.map((w) => `${w.via}${w.via === 'break-glass' ? ' (BREAK-GLASS)' : ''}: ${w.streams.join(', ')} until ${when(w.expiresAt * 1000)}`).join('; ');
+  const row = el('tr', { 'data-patient': p.patientAccount, class: a.via === 'break-glass' ? 'break-glass' : '' },
+    el('td', {}, el('a', { href: `#/patient/${p.patientAccount}` }, short(p.patientAccount))),
+    el('td', { class: 'last' }, '…'), el('td', { class: 'hr' }, '…'), el('td', { class: 'spo2' }, '…'), el('td', { class: 'temp' }, '…'), el('td', { class: 'bp' }, '…'),
+    el('td', { class: 'access' }, access));
+  return row;
+}
+
+async function fillRow(p: PatientAccess): Promise<void> {
+  const row = document.querySelector(`tr[data-patient="${p.patientAccount}"]`);
+  if (!row) return;
+  const granted = new Set(p.access.flatMap((a) => a.streams));
+  const latest = await latestValues(p.patientAccount, ['hr', 'spo2', 'temp', 'bp'].filter((s) => granted.has(s)));
+  const cell = (c: string, text: string) => { row.querySelector(`.${c}`)!.textContent = text; };
+  const last = Math.max(0, ...[...latest.values()].map((l) => l.ts));
+  cell('last', last ? new Date(last).toLocaleTimeString() : 'no data');
+  if (last && Date.now() - last > STALE_MS) {
+    row.classList.add('stale');
+    cell('last', `${new Date(last).toLocaleTimeString()} (STALE: nothing for ${Math.round((Date.now() - last) / 60_000)} min)`);
+  }
+  cell('hr', fmt(latest.get('hr')?.values.hr, UNITS.hr!));
+  cell('spo2', fmt(latest.get('spo2')?.values.spo2, UNITS.spo2!));
+  cell('temp', fmt(latest.get('temp')?.values.temp, UNITS.temp!));
+  const bp = latest.get('bp')?.values;
+  cell('bp', bp ? `${bp.sys}/${bp.dia} mm[Hg]` : '–');
+}
+
+const short = (a: string) => `${a.slice(0, 8)}…${a.slice(-4)}`;
+
+// ---------------------------------------------------------------------------------------- patient
+
+let stopLive: AbortController | undefined;
+
+function chart(title: string, unit: string, target: HTMLElement, width: number): uPlot {
+  return new uPlot({
+    title, width, height: 200, scales: { x: { time: true } },
+    series: [{}, { label: `${title} (${unit})`, stroke: '#0072B2', width: 1 }],
+    axes: [{}, { label: unit }],
+  }, [[], []], target);
+}
+
+async function showPatient(patient: string): Promise<void> {
+  const main = $('#main');
+  main.replaceChildren(
+    el('p', {}, el('a', { href: '#/' }, '← Patients')),
+    el('h1', {}, `Patient ${short(patient)}`),
+    el('p', { id: 'live-status', role: 'status' }, 'Loading the last minutes…'),
+    el('section', { id: 'numerics', class: 'numerics', 'aria-label': 'Latest values' }),
+    el('div', { id: 'ecg-chart' }),
+    el('div', { id: 'hr-chart' }),
+  );
+  const width = Math.min(1200, main.clientWidth || 1000);
+  const ecg = chart('ECG', 'mV', $('#ecg-chart'), width);
+  const hr = chart('Heart rate', '/min', $('#hr-chart'), width);
+  const ecgPts: [number[], number[]] = [[], []];
+  const hrPts: [number[], number[]] = [[], []];
+  const seen = new Set<string>();
+  let ecgBatches = 0;
+  const take = (o: Opened) => {
+    if (!o.ok) {
+      $('#live-status').textContent = `a batch could not be opened: ${o.reason}`;
+      return;
+    }
+    for (const r of o.readings) {
+      if (o.stream === 'ecg' && r.samples && r.rate) {
+        const n = r.samples.length;
+        for (let i = 0; i < n; i++) { ecgPts[0].push((r.ts + (i * 1000) / r.rate) / 1000); ecgPts[1].push(r.samples[i]! / 1000); }
+      } else if (o.stream === 'hr' && r.values?.hr !== undefined) {
+        hrPts[0].push(r.ts / 1000); hrPts[1].push(r.values.hr);
+        $('#numerics').textContent = `HR ${fmt(r.values.hr, '/min')} at ${new Date(r.ts).toLocaleTimeString()}`;
+      }
+    }
+    if (o.stream === 'ecg') ecgBatches++;
+    sortAndTrim(ecgPts, 10);
+    sortAndTrim(hrPts, 600);
+    ecg.setData(ecgPts);
+    hr.setData(hrPts);
+    document.body.dataset.ecgBatches = String(ecgBatches);
+  };
+  const load = async (e: CatalogEntry) => {
+    if (seen.has(e.id) || (e.stream !== 'ecg' && e.stream !== 'hr')) return;
+    seen.add(e.id);
+    take(await openBatch(patient, e));
+  };
+  const now = Date.now();
+  const [recentEcg, recentHr] = await Promise.all([api.catalog(patient, now - 15_000, now + 60_000, 'ecg').catch(() => []), api.catalog(patient, now - 10 * 60_000, now + 60_000, 'hr').catch(() => [])]);
+  for (const e of [...recentEcg, ...recentHr]) await load(e);
+  $('#live-status').textContent = 'Live';
+  stopLive?.abort();
+  const ctl = new AbortController();
+  stopLive = ctl;
+  void api.feed(patient, (e) => void load(e), (why) => {
+    $('#live-status').textContent = why;
+    document.body.dataset.liveEnded = why;
+  }, ctl.signal);
+}
+
+/** Keeps points in time order and only the last `seconds` of them. */
+function sortAndTrim(p: [number[], number[]], seconds: number): void {
+  const idx = p[0].map((_, i) => i).sort((a, b) => p[0][a]! - p[0][b]!);
+  const xs = idx.map((i) => p[0][i]!);
+  const ys = idx.map((i) => p[1][i]!);
+  const cut = xs.findIndex((x) => x >= (xs.at(-1) ?? 0) - seconds);
+  p[0] = xs.slice(Math.max(0, cut));
+  p[1] = ys.slice(Math.max(0, cut));
+}
+
+// ------------------------------------------------------------------------------------------ route
+
+function route(): void {
+  stopLive?.abort();
+  clearInterval(refreshTimer);
+  if (!api.address) return showSignIn();
+  $('#who').textContent = `Signed in as ${api.address}`;
+  const m = /^#\/patient\/(0x[0-9a-fA-F]{40})$/.exec(location.hash);
+  const p = m ? showPatient(m[1]!) : showPatients();
+  p.catch((e: Error) => {
+    $('#main').append(el('p', { role: 'alert', class: 'error' }, e instanceof ApiError ? `${e.code}: ${e.message}` : e.message));
+  });
+}
+
+window.addEventListener('hashchange', route);
+
+async function boot(): Promise<void> {
+  // The demo key comes in the fragment (#key=…), which the browser never sends to a server; it is
+  // taken out of the address bar at once.
+  const frag = new URLSearchParams(location.hash.slice(1));
+  const demo = frag.get('key');
+  if (demo) {
+    history.replaceState(null, '', `${location.pathname}#/`);
+    try {
+      await signInWith(parseKeyFile(new TextDecoder().decode(Uint8Array.from(atob(demo.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)))));
+    } catch (e) {
+      return showSignIn(`the key in the link did not sign in: ${(e as Error).message}`);
+    }
+  }
+  route();
+}
+
+void boot();
