@@ -5,13 +5,15 @@
  *   - the printed link signs the demo clinician in (its key in the fragment) and lists exactly the
  *     patients the chain lets it see, with their latest values decrypted in the browser;
  *   - the patient view draws the live ECG, which advances as the devices publish;
+ *   - the page proves batches against the chain's JSON-RPC itself (verified), and a flipped byte in
+ *     one stored batch shows that batch as failed, never drawn;
  *   - a revoke on chain removes the patient from the list and ends its live view;
  *   - every request and response of the session, captured, holds no reading in the clear: JSON
  *     answers are metadata, binary answers are sealed batches; the page runs under a strict CSP.
  * Screenshots of each view are kept in test-artifacts/dashboard/.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,7 +105,22 @@ describe('the care-team dashboard in Chromium', function () {
     const first = Number(await until(async () => Number(await page.locator('body').getAttribute('data-ecg-batches')) > 0 && page.locator('body').getAttribute('data-ecg-batches'), 'ECG drawn'));
     await until(async () => Number(await page.locator('body').getAttribute('data-ecg-batches')) > first + 2, 'the live ECG advances', 30_000);
     await page.screenshot({ path: join(ARTIFACTS, 'patient-live.png'), fullPage: true });
-    assert.doesNotMatch(await page.locator('#live-status').innerText(), /could not be opened/, 'every batch the view fetched opened');
+    assert.equal(await page.locator('body').getAttribute('data-proof-failed'), '0', 'every batch the view fetched opened and proved');
+
+    // Proofs, checked by the page against the chain's JSON-RPC: anchored batches become verified.
+    await until(async () => Number(await page.locator('body').getAttribute('data-proof-verified')) > 0, 'a batch verified on chain in the browser', 40_000);
+    // A flipped byte in one stored batch: shown as failed, never drawn.
+    const latest = (await (async () => { const out = []; for await (const e of api.catalog(target, Date.now() - 15_000, Date.now() + 60_000, 'ecg')) out.push(e); return out; })()).at(-1)!;
+    const file = join(dir, 'data', 'cloud', 'batches', target, latest.id);
+    const bytes = await readFile(file);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 5) ^ 0x01, bytes.length - 5);
+    await writeFile(file, bytes);
+    await page.click('a[href="#/"]');
+    await page.waitForSelector('table.patients tbody tr');
+    await page.click(`tr[data-patient="${target}"] a`);
+    await page.waitForSelector(`#integrity-failures li[data-batch="${latest.id}"]`, { timeout: 20_000 });
+    assert.match(await page.locator(`#integrity-failures li[data-batch="${latest.id}"]`).innerText(), /does not hash to its id/);
+    await page.screenshot({ path: join(ARTIFACTS, 'patient-tampered.png'), fullPage: true });
 
     // Revoke on chain, from the patient's account: the live view ends and the list drops the patient.
     const link = p.gateway.chainLink!;

@@ -89,6 +89,14 @@ export class Api {
     return out;
   }
 
+  async proof(patientAccount: string, id: string): Promise<{ gateway: string; root: string; proof: string[] } | null> {
+    return (await this.json<{ anchor: { gateway: string; root: string; proof: string[] } | null }>(`/v1/clinician/proofs/${patientAccount}/${id}`)).anchor;
+  }
+
+  async config<T>(): Promise<T> {
+    return this.json<T>('/config.json');
+  }
+
   async batch(patientAccount: string, id: string): Promise<ArrayBuffer> {
     const b = await (await this.call('GET', `/v1/clinician/batches/${patientAccount}/${id}`)).arrayBuffer();
     this.bytesIn += b.byteLength;

@@ -10,8 +10,10 @@ import uPlot from 'uplot';
 import { Wallet } from 'ethers';
 import { Api, ApiError, type CatalogEntry, type PatientAccess } from './api.js';
 import { parseKeyFile, type ClinicianKey } from './key-file.js';
+import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
 
 const api = new Api();
+let proofs: ProofChecker | undefined;
 const worker = new Worker('./decrypt-worker.js', { type: 'module' });
 const pending = new Map<number, (r: Opened) => void>();
 let nextReq = 0;
@@ -66,6 +68,7 @@ async function openBatch(patient: string, e: CatalogEntry): Promise<Opened> {
 async function signInWith(key: ClinicianKey): Promise<void> {
   worker.postMessage({ type: 'key', key: key.encryptionKey });
   await api.signIn(new Wallet(key.accountKey));
+  proofs = new ProofChecker(api, (await api.config<{ chain: ChainConfig | null }>()).chain);
 }
 
 function showSignIn(message = ''): void {
@@ -182,11 +185,16 @@ function chart(title: string, unit: string, target: HTMLElement, width: number):
 }
 
 async function showPatient(patient: string): Promise<void> {
+  stopLive?.abort();
+  const ctl = new AbortController();
+  stopLive = ctl;
   const main = $('#main');
   main.replaceChildren(
     el('p', {}, el('a', { href: '#/' }, '← Patients')),
     el('h1', {}, `Patient ${short(patient)}`),
     el('p', { id: 'live-status', role: 'status' }, 'Loading the last minutes…'),
+    el('section', { id: 'integrity', 'aria-label': 'Proof of integrity' },
+      el('p', { id: 'integrity-summary' }, 'Integrity: checking…'), el('ul', { id: 'integrity-failures', class: 'error' })),
     el('section', { id: 'numerics', class: 'numerics', 'aria-label': 'Latest values' }),
     el('div', { id: 'ecg-chart' }),
     el('div', { id: 'hr-chart' }),
@@ -198,11 +206,36 @@ async function showPatient(patient: string): Promise<void> {
   const hrPts: [number[], number[]] = [[], []];
   const seen = new Set<string>();
   let ecgBatches = 0;
-  const take = (o: Opened) => {
-    if (!o.ok) {
-      $('#live-status').textContent = `a batch could not be opened: ${o.reason}`;
-      return;
+  const states = new Map<string, ProofState>();
+  const showStates = () => {
+    const n = (x: ProofState) => [...states.values()].filter((v) => v === x).length;
+    $('#integrity-summary').textContent = `Integrity: ${n('verified')} verified on chain · ${n('pending')} pending (not anchored yet) · ${n('failed')} FAILED${proofs?.available ? '' : ' (no chain endpoint: proofs unchecked)'}`;
+    Object.assign(document.body.dataset, { proofVerified: String(n('verified')), proofPending: String(n('pending')), proofFailed: String(n('failed')) });
+  };
+  const failed = (id: string, reason: string) => {
+    states.set(id, 'failed');
+    $('#integrity-failures').append(el('li', { 'data-batch': id }, `batch ${id.slice(0, 12)}…: ${reason} (not drawn)`));
+    showStates();
+  };
+  const prove = async (id: string) => {
+    try {
+      const st = await proofs!.check(patient, id);
+      if (st === 'failed') return failed(id, 'its Merkle proof does not lead to a root the gateway anchored');
+      states.set(id, st);
+    } catch {
+      states.set(id, 'pending');
     }
+    showStates();
+  };
+  const recheck = setInterval(() => {
+    for (const [id, st] of states) if (st === 'pending') void prove(id);
+  }, 10_000);
+  ctl.signal.addEventListener('abort', () => clearInterval(recheck));
+  const take = (o: Opened) => {
+    if (!o.ok) return failed(o.id, o.reason);
+    states.set(o.id, 'pending');
+    showStates();
+    void prove(o.id);
     for (const r of o.readings) {
       if (o.stream === 'ecg' && r.samples && r.rate) {
         const n = r.samples.length;
@@ -228,9 +261,6 @@ async function showPatient(patient: string): Promise<void> {
   const [recentEcg, recentHr] = await Promise.all([api.catalog(patient, now - 15_000, now + 60_000, 'ecg').catch(() => []), api.catalog(patient, now - 10 * 60_000, now + 60_000, 'hr').catch(() => [])]);
   for (const e of [...recentEcg, ...recentHr]) await load(e);
   $('#live-status').textContent = 'Live';
-  stopLive?.abort();
-  const ctl = new AbortController();
-  stopLive = ctl;
   void api.feed(patient, (e) => void load(e), (why) => {
     $('#live-status').textContent = why;
     document.body.dataset.liveEnded = why;

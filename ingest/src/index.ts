@@ -25,3 +25,4 @@ export {
 } from './clinician/access-log-anchor.js';
 export { startCareTeamService, type CareTeamService, type CareTeamServiceOptions } from './clinician/care-team-service.js';
 export { ClinicianClient, ApiError, openWithEnvelopes, type OpenedBatch, type PatientAccess } from './clinician/clinician-client.js';
+export { dashboardCsp, type DashboardChain } from './plugins/dashboard.js';

@@ -24,7 +24,7 @@ import type { ClinicianAccess } from './clinician/clinician-access.js';
 import type { SessionKeys } from './clinician/session.js';
 import { signinRoutes, type SiweOptions } from './clinician/siwe-signin.js';
 import { recordRoutes } from './routes/records.js';
-import { dashboardPlugin } from './plugins/dashboard.js';
+import { dashboardPlugin, type DashboardChain } from './plugins/dashboard.js';
 import { accessLogRoutes } from './routes/access-log.js';
 import { AnchorRecords } from './clinician/access-log-anchor.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -51,6 +51,8 @@ export interface IngestOptions {
   telemetry?: TelemetrySink;
   /** Serve the built care-team dashboard from this directory at `/` (same origin as the API, strict CSP). */
   dashboardDir?: string;
+  /** The chain endpoint the dashboard's browsers check proofs with (public: it is given to every browser). */
+  dashboardChain?: DashboardChain;
   /** Serve care teams: SIWE sign-in, sessions and the clinician API, decided against the chain. */
   clinicians?: {
     sessions: SessionKeys;
@@ -169,6 +171,6 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
     await app.register(async (scope) => accessLogRoutes(scope, { store: o.store, directory: o.directory, auth, records, auditor: c.auditor ?? null }));
   }
   const dashboardDir = o.dashboardDir;
-  if (dashboardDir) await app.register(async (scope) => dashboardPlugin(scope, { dir: dashboardDir }));
+  if (dashboardDir) await app.register(async (scope) => dashboardPlugin(scope, { dir: dashboardDir, ...(o.dashboardChain && { chain: o.dashboardChain }) }));
   return app;
 }

@@ -21,7 +21,7 @@ interface IngestOpts {
   tlsCert?: string; tlsKey?: string; allowPlaintext?: boolean; maxBodyBytes?: number; maxSkewSeconds?: number; logLevel: string;
   s3Bucket?: string; s3Endpoint?: string; s3Region?: string; s3Prefix?: string; s3PathStyle?: boolean; s3NoConditionalWrites?: boolean;
   catalogDir?: string; influx?: string; telemetry: boolean; redis?: string; rateLimit?: number; rebuildCatalog?: boolean;
-  clinicians: boolean; dashboard: boolean; sessionSecretFile?: string; siweDomain?: string; siweOrigin?: string; auditorKeyFile?: string;
+  clinicians: boolean; dashboard: boolean; publicChainUrl?: string; sessionSecretFile?: string; siweDomain?: string; siweOrigin?: string; auditorKeyFile?: string;
   anchorPeriodSeconds?: number; denialReportSeconds?: number;
 }
 
@@ -132,6 +132,7 @@ export function registerIngest(program: Command): void {
     .option('--max-skew-seconds <s>', 'how far a signature\'s time may be from now (default 300)', positiveInt('--max-skew-seconds'))
     .option('--no-clinicians', 'serve gateways only: no sign-in, no clinician API, no dashboard')
     .option('--no-dashboard', 'do not serve the care-team dashboard at / (the clinician API stays)')
+    .option('--public-chain-url <url>', 'the chain JSON-RPC endpoint the dashboard\'s browsers check proofs with, given to every browser: no credentials in it (default: the embedded chain\'s; otherwise proofs show as unchecked)')
     .option('--session-secret-file <file>', 'file (0600) with the secret (32+ bytes) that signs clinician sessions, the same on every instance (default: random per process)')
     .option('--siwe-domain <host>', 'the domain clinicians sign in at, as their Sign-In with Ethereum messages must say (default: this listener\'s host:port)')
     .option('--siwe-origin <url>', 'the origin of the sign-in page, the messages\' URI (default: this listener\'s URL)')
@@ -246,6 +247,9 @@ async function serve(o: IngestOpts, log: pino.Logger, closers: Array<() => unkno
       ...(o.tlsCert && o.tlsKey && { https: { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } }),
       ...(careTeams && { clinicians: careTeams.clinicians }),
       ...(careTeams && o.dashboard && { dashboardDir: DASHBOARD_DIR }),
+      ...(careTeams && o.dashboard && (o.publicChainUrl ?? (embedded && url)) && {
+        dashboardChain: { rpcUrl: o.publicChainUrl ?? url, chainId: deployment.chainId, dataAnchor: deployment.contracts.DataAnchor },
+      }),
     });
     closers.push(() => app.close());
     const listening = await app.listen({ host: o.host, port: o.port });

@@ -6,14 +6,26 @@
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 
-export const DASHBOARD_CSP = [
-  "default-src 'none'", "script-src 'self'", "worker-src 'self'", "style-src 'self'", "connect-src 'self'",
-  "img-src 'self' data:", "font-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
-].join('; ');
+/** What the page needs to check proofs on chain itself: a JSON-RPC URL its browser may reach, and where DataAnchor is. */
+export interface DashboardChain { rpcUrl: string; chainId: number; dataAnchor: string }
 
-export async function dashboardPlugin(app: FastifyInstance, o: { dir: string }): Promise<void> {
+export function dashboardCsp(chain?: DashboardChain): string {
+  return [
+    "default-src 'none'", "script-src 'self'", "worker-src 'self'", "style-src 'self'",
+    `connect-src 'self'${chain ? ` ${new URL(chain.rpcUrl).origin}` : ''}`,
+    "img-src 'self' data:", "font-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+export async function dashboardPlugin(app: FastifyInstance, o: { dir: string; chain?: DashboardChain }): Promise<void> {
+  const csp = dashboardCsp(o.chain);
+  // The page's settings: public (a chain endpoint and a contract address), never a secret.
+  app.get('/config.json', async (_req, reply) => {
+    void reply.header('cache-control', 'no-store');
+    return { chain: o.chain ?? null };
+  });
   app.addHook('onSend', async (_req, reply) => {
-    void reply.header('content-security-policy', DASHBOARD_CSP)
+    void reply.header('content-security-policy', csp)
       .header('x-content-type-options', 'nosniff')
       .header('referrer-policy', 'no-referrer')
       .header('cross-origin-opener-policy', 'same-origin');

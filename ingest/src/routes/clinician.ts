@@ -10,6 +10,10 @@
  *   As the gateway's catalog query, keeping only batches of streams and times the clinician holds.
  * GET /v1/clinician/batches/{patientAccount}/{id}
  *   The sealed batch (ciphertext) when its stream and time range are granted.
+ * GET /v1/clinician/proofs/{patientAccount}/{id}
+ *   Where the batch is anchored, for the caller to check on chain itself (DataAnchor.verifyBatch):
+ *   {"anchor": {"gateway", "root", "tx", "block", "proof"}} or {"anchor": null} (not anchored yet).
+ *   Decided like the batch itself.
  * GET /v1/clinician/envelopes?patientAccount=[&stream=][&after=KEY][&limit=]
  *   This clinician's key envelopes for the patient: {"envelopes": [{"stream", "epoch", "envelope" (base64)}], "next"}.
  * GET /v1/clinician/feed?patientAccount=
@@ -27,7 +31,9 @@ import { envelopeKey } from './envelopes.js';
 import { catalogPageQuery, requireInt, type Query } from './query.js';
 import type { AccessLog, AccessLogEntry } from '../clinician/access-log.js';
 import { allowingWindow, type AccessWindow, type ClinicianAccess } from '../clinician/clinician-access.js';
-import { streamIdsOf } from '@vitalgate/contracts';
+import { buildBatchTree, streamIdsOf } from '@vitalgate/contracts';
+import { parseAnchorRecord as parseAnchorUpload } from '@vitalgate/protocol';
+import { anchorKey } from './records.js';
 
 export interface ClinicianRouteOptions {
   store: ObjectStore;
@@ -131,6 +137,29 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const w = allowingWindow(windows, h.stream, h.firstTs, h.lastTs);
     await decide(req, reply, d, w ? { window: w } : { deny: refuse(403, 'no-access', `this batch's ${h.stream} readings at ${h.firstTs}..${h.lastTs} are outside what ${patient} granted`) });
     return reply.type('application/octet-stream').send(Buffer.from(bytes));
+  });
+
+  app.get<{ Params: { patient: string; id: string } }>('/v1/clinician/proofs/:patient/:id', pre, async (req, reply) => {
+    const catalog = o.catalog;
+    if (!catalog) throw refuse(404, 'no-catalog', 'this ingest serves no catalog');
+    const patient = patientParam(req.params.patient, 'the patient in the path');
+    const id = req.params.id;
+    if (!ID_RE.test(id)) throw refuse(400, 'bad-id', 'the batch id must be 64 lowercase hex');
+    const windows = await windowsOf(req, reply, patient, { patient });
+    const bytes = await backing('storage', () => o.store.get(batchKey(patient, id)));
+    const p = bytes && parseBatch(bytes);
+    if (!p || !p.ok) throw refuse(404, 'not-found', `no batch ${id} of ${patient}`);
+    const h = p.value.header;
+    const w = allowingWindow(windows, h.stream, h.firstTs, h.lastTs);
+    await decide(req, reply, { patient, stream: h.stream, from: h.firstTs, to: h.lastTs }, w ? { window: w } : { deny: refuse(403, 'no-access', `this batch's ${h.stream} readings at ${h.firstTs}..${h.lastTs} are outside what ${patient} granted`) });
+    const page = await backing('catalog', () => catalog.batches({ patientId: patient, from: h.firstTs, to: h.firstTs + 1, stream: h.stream, limit: 1000 }));
+    const anchor = page.entries.find((e) => e.id === id)?.anchor;
+    if (!anchor) return { anchor: null };
+    const recordBytes = await backing('storage', () => o.store.get(anchorKey(anchor.gateway, anchor.root)));
+    const record = recordBytes && parseAnchorUpload(recordBytes);
+    if (!record || !record.ok) return { anchor: null };
+    const tree = buildBatchTree(record.value.batches.map((b) => b.id));
+    return { anchor: { gateway: anchor.gateway, root: anchor.root, tx: anchor.tx, block: anchor.block, proof: tree.proof(id) } };
   });
 
   app.get<{ Querystring: Query }>('/v1/clinician/envelopes', pre, async (req, reply) => {
