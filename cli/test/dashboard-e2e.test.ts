@@ -8,6 +8,8 @@
  *   - the page proves batches against the chain's JSON-RPC itself (verified), and a flipped byte in
  *     one stored batch shows that batch as failed, never drawn;
  *   - a revoke on chain removes the patient from the list and ends its live view;
+ *   - break-glass from the page (signed on chain by the clinician) brings the patient back, bannered;
+ *   - alarm thresholds raise an alarm on decrypted values; the visible range exports as CSV;
  *   - every request and response of the session, captured, holds no reading in the clear: JSON
  *     answers are metadata, binary answers are sealed batches; the page runs under a strict CSP.
  * Screenshots of each view are kept in test-artifacts/dashboard/.
@@ -75,7 +77,7 @@ describe('the care-team dashboard in Chromium', function () {
     }, 'the demo clinician granted every simulated patient', 60_000);
 
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     const captured: Captured[] = [];
     const consoleErrors: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
@@ -136,6 +138,35 @@ describe('the care-team dashboard in Chromium', function () {
     await until(async () => !(await rows()).includes(target), 'the revoked patient leaves the list', 15_000);
     assert.deepEqual(new Set(await rows()), new Set((await api.patients()).map((x) => x.patientAccount)));
     await page.screenshot({ path: join(ARTIFACTS, 'patients-after-revoke.png'), fullPage: true });
+
+    // Break-glass from the dashboard: signed by the clinician's account on chain; the patient comes
+    // back under BREAK-GLASS, with a banner.
+    await page.fill('#bg-patient', target);
+    await page.selectOption('#bg-code', '1');
+    await page.fill('#bg-reason', 'arrhythmia alarm from the ward');
+    await page.fill('#bg-minutes', '30');
+    await page.click('#break-glass-form button[type=submit]');
+    await page.waitForSelector('#break-glass-banner', { timeout: 20_000 });
+    assert.match(await page.locator('#break-glass-banner').innerText(), /BREAK-GLASS ACTIVE/);
+    assert.ok((await rows()).includes(target), 'the patient is back, under break-glass');
+    assert.match(await page.locator(`tr[data-patient="${target}"] td.access`).innerText(), /break-glass/);
+    await page.screenshot({ path: join(ARTIFACTS, 'patients-break-glass.png'), fullPage: true });
+
+    // Alarms: thresholds saved per clinician, evaluated in the browser on decrypted values.
+    const withHr = granted.find((g) => g.patientAccount !== target)!.patientAccount;
+    await page.click(`tr[data-patient="${withHr}"] a`);
+    await page.waitForSelector('#thresholds');
+    await page.fill('#thresholds input[name=hrHigh]', '1');
+    await page.click('#thresholds button[type=submit]');
+    // Export: the visible range as CSV, built in the browser.
+    await until(async () => Number(await page.locator('body').getAttribute('data-ecg-batches')) > 0 || (await page.locator('#numerics').innerText()).includes('/min'), 'something drawn', 20_000);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    const csv = await readFile(await download.path(), 'utf8');
+    assert.match(csv, /^patient,stream,time_iso,time_ms,value,unit\n/);
+    assert.ok(csv.trim().split('\n').length > 1, 'the CSV has rows');
+    await page.click('a[href="#/"]');
+    await until(async () => /⚠ HR/.test(await page.locator('table.patients').innerText()) && true, 'an HR alarm raised in the browser', 20_000);
+    await page.screenshot({ path: join(ARTIFACTS, 'patients-alarm.png'), fullPage: true });
 
     // The whole session on the wire: metadata and ciphertext only.
     assert.ok(captured.length > 10);

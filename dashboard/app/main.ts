@@ -11,9 +11,15 @@ import { Wallet } from 'ethers';
 import { Api, ApiError, type CatalogEntry, type PatientAccess } from './api.js';
 import { parseKeyFile, type ClinicianKey } from './key-file.js';
 import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
+import { breakGlass, REASON_CODES } from './break-glass.js';
+import { alarmsFor, loadThresholds, saveThresholds, type Thresholds } from './alarms.js';
+import { toCsv } from './export-csv.js';
 
 const api = new Api();
 let proofs: ProofChecker | undefined;
+let chainConfig: ChainConfig | null = null;
+/** The signed-in clinician's account key: kept in this tab's memory only, for what it signs itself (break-glass). */
+let accountKey: string | undefined;
 const worker = new Worker('./decrypt-worker.js', { type: 'module' });
 const pending = new Map<number, (r: Opened) => void>();
 let nextReq = 0;
@@ -68,7 +74,9 @@ async function openBatch(patient: string, e: CatalogEntry): Promise<Opened> {
 async function signInWith(key: ClinicianKey): Promise<void> {
   worker.postMessage({ type: 'key', key: key.encryptionKey });
   await api.signIn(new Wallet(key.accountKey));
-  proofs = new ProofChecker(api, (await api.config<{ chain: ChainConfig | null }>()).chain);
+  accountKey = key.accountKey;
+  chainConfig = (await api.config<{ chain: ChainConfig | null }>()).chain;
+  proofs = new ProofChecker(api, chainConfig);
 }
 
 function showSignIn(message = ''): void {
@@ -128,17 +136,47 @@ async function showPatients(): Promise<void> {
     if (key !== shown) {
       shown = key;
       const table = el('table', { class: 'patients' },
-        el('thead', {}, el('tr', {}, ...['Patient', 'Last reading', 'HR', 'SpO2', 'Temp', 'BP', 'Access'].map((h) => el('th', { scope: 'col' }, h)))));
+        el('thead', {}, el('tr', {}, ...['Patient', 'Last reading', 'HR', 'SpO2', 'Temp', 'BP', 'Alarms', 'Access'].map((h) => el('th', { scope: 'col' }, h)))));
       const body = el('tbody');
       table.append(body);
       for (const p of patients) body.append(patientRow(p));
-      main.replaceChildren(el('h1', {}, `Patients (${patients.length})`), table);
+      const glass = patients.filter((p) => p.access.some((a) => a.via === 'break-glass'));
+      main.replaceChildren(
+        ...(glass.length ? [el('p', { id: 'break-glass-banner', role: 'alert', class: 'banner' }, `BREAK-GLASS ACTIVE: ${glass.map((p) => `${short(p.patientAccount)} until ${when(p.access.find((a) => a.via === 'break-glass')!.expiresAt * 1000)}`).join('; ')}. Every access is logged and the patient is told.`)] : []),
+        el('h1', {}, `Patients (${patients.length})`), table);
       if (!patients.length) main.append(el('p', {}, 'No patient has granted you access.'));
+      main.append(breakGlassForm());
     }
     await Promise.all(patients.map(async (p) => fillRow(p)));
   };
   await render();
   refreshTimer = setInterval(() => void render().catch(() => undefined), PATIENTS_REFRESH_MS);
+}
+
+function breakGlassForm(): HTMLElement {
+  const codes = el('select', { id: 'bg-code' }, ...REASON_CODES.map((c, i) => el('option', { value: String(i) }, `${i}: ${c}`)));
+  const form = el('form', { id: 'break-glass-form' },
+    el('h2', {}, 'Emergency access (break-glass)'),
+    el('p', {}, 'Opens a patient\'s whole record for a bounded time, signed by your account on chain. The patient is told; every use after the first counts toward a ban.'),
+    el('label', { for: 'bg-patient' }, 'Patient account '), el('input', { id: 'bg-patient', required: '', pattern: '0x[0-9a-fA-F]{40}', size: '44' }),
+    el('label', { for: 'bg-code' }, ' Reason '), codes,
+    el('label', { for: 'bg-reason' }, ' Details '), el('input', { id: 'bg-reason', required: '', size: '30' }),
+    el('label', { for: 'bg-minutes' }, ' Minutes '), el('input', { id: 'bg-minutes', type: 'number', min: '1', max: '240', value: '60' }),
+    el('button', { type: 'submit' }, 'Break the glass'),
+    el('p', { id: 'bg-status', role: 'status' }));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const status = $('#bg-status');
+    if (!chainConfig || !accountKey) {
+      status.textContent = 'this ingest names no chain endpoint: break-glass from the command line (vitalgate clinicians break-glass)';
+      return;
+    }
+    status.textContent = 'sending to the chain…';
+    breakGlass(chainConfig, accountKey, $<HTMLInputElement>('#bg-patient').value.trim(), Number($<HTMLSelectElement>('#bg-code').value), $<HTMLInputElement>('#bg-reason').value, Number($<HTMLInputElement>('#bg-minutes').value))
+      .then(() => { status.textContent = 'break-glass active: the patient appears in the list within seconds'; })
+      .catch((e: Error & { shortMessage?: string }) => { status.textContent = `refused: ${e.shortMessage ?? e.message}`; });
+  });
+  return form;
 }
 
 function patientRow(p: PatientAccess): HTMLElement {
@@ -147,7 +185,7 @@ function patientRow(p: PatientAccess): HTMLElement {
   const row = el('tr', { 'data-patient': p.patientAccount, class: a.via === 'break-glass' ? 'break-glass' : '' },
     el('td', {}, el('a', { href: `#/patient/${p.patientAccount}` }, short(p.patientAccount))),
     el('td', { class: 'last' }, '…'), el('td', { class: 'hr' }, '…'), el('td', { class: 'spo2' }, '…'), el('td', { class: 'temp' }, '…'), el('td', { class: 'bp' }, '…'),
-    el('td', { class: 'access' }, access));
+    el('td', { class: 'alarms' }, ''), el('td', { class: 'access' }, access));
   return row;
 }
 
@@ -163,6 +201,10 @@ async function fillRow(p: PatientAccess): Promise<void> {
     row.classList.add('stale');
     cell('last', `${new Date(last).toLocaleTimeString()} (STALE: nothing for ${Math.round((Date.now() - last) / 60_000)} min)`);
   }
+  // Alarms are evaluated here, on decrypted values: the server never sees a value to compare.
+  const alarms = alarmsFor(loadThresholds(api.address!, p.patientAccount), { hr: latest.get('hr')?.values.hr, spo2: latest.get('spo2')?.values.spo2, temp: latest.get('temp')?.values.temp });
+  cell('alarms', alarms.length ? `⚠ ${alarms.join('; ')}` : 'none');
+  row.classList.toggle('alarm', alarms.length > 0);
   cell('hr', fmt(latest.get('hr')?.values.hr, UNITS.hr!));
   cell('spo2', fmt(latest.get('spo2')?.values.spo2, UNITS.spo2!));
   cell('temp', fmt(latest.get('temp')?.values.temp, UNITS.temp!));
@@ -196,6 +238,8 @@ async function showPatient(patient: string): Promise<void> {
     el('section', { id: 'integrity', 'aria-label': 'Proof of integrity' },
       el('p', { id: 'integrity-summary' }, 'Integrity: checking…'), el('ul', { id: 'integrity-failures', class: 'error' })),
     el('section', { id: 'numerics', class: 'numerics', 'aria-label': 'Latest values' }),
+    el('p', {}, el('button', { id: 'export-csv', type: 'button' }, 'Export the visible range (CSV)')),
+    thresholdsForm(patient),
     el('div', { id: 'ecg-chart' }),
     el('div', { id: 'hr-chart' }),
   );
@@ -257,6 +301,11 @@ async function showPatient(patient: string): Promise<void> {
     seen.add(e.id);
     take(await openBatch(patient, e));
   };
+  $('#export-csv').addEventListener('click', () => {
+    const a = el('a', { href: URL.createObjectURL(new Blob([toCsv(patient, [['ecg', 'mV', ecgPts], ['hr', '/min', hrPts]])], { type: 'text/csv' })), download: `vitalgate-${patient}-${new Date().toISOString()}.csv` });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.getAttribute('href')!), 10_000);
+  });
   const now = Date.now();
   const [recentEcg, recentHr] = await Promise.all([api.catalog(patient, now - 15_000, now + 60_000, 'ecg').catch(() => []), api.catalog(patient, now - 10 * 60_000, now + 60_000, 'hr').catch(() => [])]);
   for (const e of [...recentEcg, ...recentHr]) await load(e);
@@ -265,6 +314,20 @@ async function showPatient(patient: string): Promise<void> {
     $('#live-status').textContent = why;
     document.body.dataset.liveEnded = why;
   }, ctl.signal);
+}
+
+function thresholdsForm(patient: string): HTMLElement {
+  const t = loadThresholds(api.address!, patient);
+  const field = (k: keyof Thresholds, label: string, unit: string) => el('label', {}, `${label} `, el('input', { type: 'number', step: 'any', name: k, value: String(t[k]), size: '5' }), ` ${unit} `);
+  const form = el('form', { id: 'thresholds', 'aria-label': 'Alarm thresholds' },
+    el('strong', {}, 'Alarms: '), field('hrLow', 'HR below', '/min'), field('hrHigh', 'above', '/min'), field('spo2Low', 'SpO2 below', '%'),
+    field('tempHigh', 'Temp above', 'Cel'), el('button', { type: 'submit' }, 'Save'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form as HTMLFormElement);
+    saveThresholds(api.address!, patient, { hrLow: Number(data.get('hrLow')), hrHigh: Number(data.get('hrHigh')), spo2Low: Number(data.get('spo2Low')), tempHigh: Number(data.get('tempHigh')) });
+  });
+  return form;
 }
 
 /** Keeps points in time order and only the last `seconds` of them. */

@@ -9,7 +9,7 @@ import { Contract, JsonRpcProvider } from 'ethers';
 import type { Api } from './api.js';
 
 export type ProofState = 'verified' | 'pending' | 'failed';
-export interface ChainConfig { rpcUrl: string; chainId: number; dataAnchor: string }
+export interface ChainConfig { rpcUrl: string; chainId: number; dataAnchor: string; consent: string }
 
 const ABI = ['function verifyBatch(address gateway, bytes32 root, bytes32 batchId, bytes32[] proof) view returns (bool)'];
 

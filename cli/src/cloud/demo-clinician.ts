@@ -23,8 +23,11 @@ export async function registerDemoClinician(dataDir: string, chain: EmbeddedChai
   const keys = readClinicianKeyFile(file);
   const provider = createProvider(chain.url, chain.deployment.chainId);
   try {
-    const reg = connectContracts(chain.deployment, new Wallet(chain.adminKey, provider)).registry;
+    const admin = new Wallet(chain.adminKey, provider);
+    const reg = connectContracts(chain.deployment, admin).registry;
     if (!(await reg.isClinician(keys.address))) await (await reg.registerClinician(keys.address, keys.encryptionPublicKey)).wait();
+    // Gas for what a clinician sends itself from the dashboard (break-glass).
+    if ((await provider.getBalance(keys.address)) < 10n ** 17n) await (await admin.sendTransaction({ to: keys.address, value: 10n ** 18n })).wait();
   } finally {
     provider.destroy();
   }

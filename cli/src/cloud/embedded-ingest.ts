@@ -46,7 +46,7 @@ export async function startEmbeddedIngest(dataDir: string, chain: EmbeddedChain,
       auditor: new Wallet(chain.auditorKey, provider), logger: logger.child({ part: 'care-teams' }),
     });
     app = await buildIngest({ store, catalog, directory: new ChainGatewayDirectory(chain.deployment, provider), replay, logger, clinicians: careTeams.clinicians, dashboardDir: DASHBOARD_DIR,
-      dashboardChain: { rpcUrl: chain.url, chainId: chain.deployment.chainId, dataAnchor: chain.deployment.contracts.DataAnchor } });
+      dashboardChain: { rpcUrl: chain.url, chainId: chain.deployment.chainId, dataAnchor: chain.deployment.contracts.DataAnchor, consent: chain.deployment.contracts.Consent } });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
     careTeams.clinicians.siwe.origin = new URL(url).origin;
     careTeams.clinicians.siwe.domain = new URL(url).host;

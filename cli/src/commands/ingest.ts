@@ -248,7 +248,7 @@ async function serve(o: IngestOpts, log: pino.Logger, closers: Array<() => unkno
       ...(careTeams && { clinicians: careTeams.clinicians }),
       ...(careTeams && o.dashboard && { dashboardDir: DASHBOARD_DIR }),
       ...(careTeams && o.dashboard && (o.publicChainUrl ?? (embedded && url)) && {
-        dashboardChain: { rpcUrl: o.publicChainUrl ?? url, chainId: deployment.chainId, dataAnchor: deployment.contracts.DataAnchor },
+        dashboardChain: { rpcUrl: o.publicChainUrl ?? url, chainId: deployment.chainId, dataAnchor: deployment.contracts.DataAnchor, consent: deployment.contracts.Consent },
       }),
     });
     closers.push(() => app.close());

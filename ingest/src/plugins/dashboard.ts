@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 
 /** What the page needs to check proofs on chain itself: a JSON-RPC URL its browser may reach, and where DataAnchor is. */
-export interface DashboardChain { rpcUrl: string; chainId: number; dataAnchor: string }
+export interface DashboardChain { rpcUrl: string; chainId: number; dataAnchor: string; consent: string }
 
 export function dashboardCsp(chain?: DashboardChain): string {
   return [
