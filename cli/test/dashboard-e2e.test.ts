@@ -77,7 +77,8 @@ describe('the care-team dashboard in Chromium', function () {
     }, 'the demo clinician granted every simulated patient', 60_000);
 
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    const page = await context.newPage();
     const captured: Captured[] = [];
     const consoleErrors: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
@@ -167,6 +168,21 @@ describe('the care-team dashboard in Chromium', function () {
     await page.click('a[href="#/"]');
     await until(async () => /⚠ HR/.test(await page.locator('table.patients').innerText()) && true, 'an HR alarm raised in the browser', 20_000);
     await page.screenshot({ path: join(ARTIFACTS, 'patients-alarm.png'), fullPage: true });
+
+    // The key kept in this browser, encrypted under a passphrase: a new tab unlocks it, a wrong passphrase does not.
+    await page.fill('#keep-pass', 'correct horse battery staple');
+    await page.click('#keep-key button[type=submit]');
+    await until(async () => /kept in this browser/.test(await page.locator('#keep-status').innerText()) && true, 'the key kept', 20_000);
+    const tab = await context.newPage();
+    await tab.goto(new URL('/', p.ingest!.url).toString());
+    await tab.waitForSelector('#unlock:not([hidden])');
+    await tab.fill('#unlock-pass', 'not the passphrase');
+    await tab.click('#unlock-form button[type=submit]');
+    await until(async () => /wrong passphrase/.test(await tab.locator('#signin-error').innerText()) && true, 'a wrong passphrase refused', 20_000);
+    await tab.fill('#unlock-pass', 'correct horse battery staple');
+    await tab.click('#unlock-form button[type=submit]');
+    await tab.waitForSelector('table.patients tbody tr', { timeout: 20_000 });
+    assert.match(await tab.locator('#who').innerText(), new RegExp(keys.address, 'i'));
 
     // The whole session on the wire: metadata and ciphertext only.
     assert.ok(captured.length > 10);

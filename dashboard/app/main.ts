@@ -14,12 +14,15 @@ import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
 import { breakGlass, REASON_CODES } from './break-glass.js';
 import { alarmsFor, loadThresholds, saveThresholds, type Thresholds } from './alarms.js';
 import { toCsv } from './export-csv.js';
+import { forgetKey, saveKey, storedKeyAddress, unlockKey } from './key-store.js';
 
 const api = new Api();
 let proofs: ProofChecker | undefined;
 let chainConfig: ChainConfig | null = null;
 /** The signed-in clinician's account key: kept in this tab's memory only, for what it signs itself (break-glass). */
 let accountKey: string | undefined;
+/** The key file text of this sign-in, until it is kept (encrypted) or the tab closes. */
+let keyText: string | undefined;
 const worker = new Worker('./decrypt-worker.js', { type: 'module' });
 const pending = new Map<number, (r: Opened) => void>();
 let nextReq = 0;
@@ -71,6 +74,11 @@ async function openBatch(patient: string, e: CatalogEntry): Promise<Opened> {
 
 // ---------------------------------------------------------------------------------------- sign-in
 
+async function signInWithText(text: string): Promise<void> {
+  await signInWith(parseKeyFile(text));
+  keyText = text;
+}
+
 async function signInWith(key: ClinicianKey): Promise<void> {
   worker.postMessage({ type: 'key', key: key.encryptionKey });
   await api.signIn(new Wallet(key.accountKey));
@@ -83,21 +91,57 @@ function showSignIn(message = ''): void {
   const main = $('#main');
   main.replaceChildren(
     el('h1', {}, 'Sign in'),
+    el('section', { id: 'unlock', hidden: '' },
+      el('h2', {}, 'Your key in this browser'),
+      el('form', { id: 'unlock-form' },
+        el('label', { for: 'unlock-pass' }, 'Passphrase '), el('input', { id: 'unlock-pass', type: 'password', autocomplete: 'current-password', required: '' }),
+        el('button', { type: 'submit' }, 'Unlock and sign in'), ' ', el('button', { id: 'forget', type: 'button' }, 'Forget it'))),
     el('p', {}, 'Import your clinician key file (made by ', el('code', {}, 'vitalgate clinicians add --generate'), '). It stays in this browser; only a signature is sent.'),
     el('label', { for: 'keyfile' }, 'Key file '),
     el('input', { id: 'keyfile', type: 'file', accept: '.key,.json,application/json' }),
     el('p', { id: 'signin-error', role: 'alert', class: 'error' }, message),
   );
+  void storedKeyAddress().then((a) => {
+    if (!a) return;
+    $('#unlock').hidden = false;
+    $('#unlock').querySelector('h2')!.textContent = `Your key in this browser (${a})`;
+  }).catch(() => undefined);
+  $('#unlock-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    $('#signin-error').textContent = 'unlocking…';
+    unlockKey($<HTMLInputElement>('#unlock-pass').value)
+      .then(async (text) => { await signInWith(parseKeyFile(text)); route(); })
+      .catch((e: Error) => { $('#signin-error').textContent = e.message; });
+  });
+  $('#forget').addEventListener('click', () => void forgetKey().then(() => { $('#unlock').hidden = true; }));
   $<HTMLInputElement>('#keyfile').addEventListener('change', async (ev) => {
     const f = (ev.target as HTMLInputElement).files?.[0];
     if (!f) return;
     try {
-      await signInWith(parseKeyFile(await f.text()));
+      await signInWithText(await f.text());
       route();
     } catch (e) {
       $('#signin-error').textContent = (e as Error).message;
     }
   });
+}
+
+/** Offers to keep the key just used, encrypted under a passphrase, so the next visit needs no file. */
+function keepKeyForm(): HTMLElement {
+  const form = el('form', { id: 'keep-key' },
+    el('label', { for: 'keep-pass' }, 'Keep my key in this browser, encrypted under a passphrase: '),
+    el('input', { id: 'keep-pass', type: 'password', autocomplete: 'new-password', minlength: '8', required: '' }),
+    el('button', { type: 'submit' }, 'Keep'), el('span', { id: 'keep-status', role: 'status' }));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = keyText;
+    if (!text || !api.address) return;
+    $('#keep-status').textContent = ' encrypting…';
+    saveKey(text, api.address, $<HTMLInputElement>('#keep-pass').value)
+      .then(() => { keyText = undefined; form.replaceChildren(el('span', { id: 'keep-status', role: 'status' }, 'Your key is kept in this browser, encrypted; next time unlock it with the passphrase.')); })
+      .catch((e: Error) => { $('#keep-status').textContent = ` ${e.message}`; });
+  });
+  return form;
 }
 
 // --------------------------------------------------------------------------------------- patients
@@ -145,6 +189,7 @@ async function showPatients(): Promise<void> {
         ...(glass.length ? [el('p', { id: 'break-glass-banner', role: 'alert', class: 'banner' }, `BREAK-GLASS ACTIVE: ${glass.map((p) => `${short(p.patientAccount)} until ${when(p.access.find((a) => a.via === 'break-glass')!.expiresAt * 1000)}`).join('; ')}. Every access is logged and the patient is told.`)] : []),
         el('h1', {}, `Patients (${patients.length})`), table);
       if (!patients.length) main.append(el('p', {}, 'No patient has granted you access.'));
+      if (keyText) main.append(keepKeyForm());
       main.append(breakGlassForm());
     }
     await Promise.all(patients.map(async (p) => fillRow(p)));
@@ -364,7 +409,7 @@ async function boot(): Promise<void> {
   if (demo) {
     history.replaceState(null, '', `${location.pathname}#/`);
     try {
-      await signInWith(parseKeyFile(new TextDecoder().decode(Uint8Array.from(atob(demo.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)))));
+      await signInWithText(new TextDecoder().decode(Uint8Array.from(atob(demo.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0))));
     } catch (e) {
       return showSignIn(`the key in the link did not sign in: ${(e as Error).message}`);
     }
