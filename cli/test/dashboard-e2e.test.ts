@@ -184,6 +184,14 @@ describe('the care-team dashboard in Chromium', function () {
     await tab.waitForSelector('table.patients tbody tr', { timeout: 20_000 });
     assert.match(await tab.locator('#who').innerText(), new RegExp(keys.address, 'i'));
 
+    // The clinician's own access history: its reads, the break-glass ones flagged.
+    await tab.click('a[href="#/access"]');
+    await tab.waitForSelector('table.access-log tbody tr');
+    const history = await tab.locator('table.access-log').innerText();
+    assert.match(history, /allow/);
+    assert.match(history, /BREAK-GLASS/);
+    await tab.screenshot({ path: join(ARTIFACTS, 'access-history.png'), fullPage: true });
+
     // The whole session on the wire: metadata and ciphertext only.
     assert.ok(captured.length > 10);
     for (const c of captured) {

@@ -13,6 +13,7 @@ export class ApiError extends Error {
 }
 
 export interface AccessWindow { via: 'grant' | 'care-team' | 'break-glass'; grantee: string; streams: string[]; from: number; until: number; expiresAt: number }
+export interface AccessEntry { ts: number; requestId: string; patient?: string; stream?: string; from?: number; to?: number; route: string; decision: 'allow' | 'deny'; reason: string; breakGlass: boolean }
 export interface PatientAccess { patientAccount: string; access: AccessWindow[] }
 export interface CatalogEntry { id: string; patientId: string; stream: string; deviceId: string; epoch: number; seq: number; firstTs: number; lastTs: number; count: number; bytes: number; anchor?: { root: string; txHash: string; block: number } }
 
@@ -91,6 +92,19 @@ export class Api {
 
   async proof(patientAccount: string, id: string): Promise<{ gateway: string; root: string; proof: string[] } | null> {
     return (await this.json<{ anchor: { gateway: string; root: string; proof: string[] } | null }>(`/v1/clinician/proofs/${patientAccount}/${id}`)).anchor;
+  }
+
+  /** This clinician's own access history, page by page until `max` entries. */
+  async accessLog(max = 2000): Promise<AccessEntry[]> {
+    const out: AccessEntry[] = [];
+    let after: string | null = null;
+    do {
+      const q = new URLSearchParams({ limit: '500', ...(after && { after }) });
+      const page: { entries: AccessEntry[]; next: string | null } = await this.json(`/v1/clinician/access-log?${q}`);
+      out.push(...page.entries);
+      after = page.next;
+    } while (after && out.length < max);
+    return out;
   }
 
   async config<T>(): Promise<T> {

@@ -385,6 +385,22 @@ function sortAndTrim(p: [number[], number[]], seconds: number): void {
   p[1] = ys.slice(Math.max(0, cut));
 }
 
+// ----------------------------------------------------------------------------------------- access
+
+async function showAccess(): Promise<void> {
+  const main = $('#main');
+  main.replaceChildren(el('p', {}, el('a', { href: '#/' }, '← Patients')), el('h1', {}, 'My access history'), el('p', {}, 'Loading…'));
+  const entries = (await api.accessLog()).reverse();
+  const table = el('table', { class: 'access-log' },
+    el('thead', {}, el('tr', {}, ...['Time', 'Patient', 'Stream', 'Readings', 'Request', 'Decision', 'Why'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, ...entries.map((e) => el('tr', { class: `${e.decision}${e.breakGlass ? ' break-glass' : ''}` },
+      el('td', {}, new Date(e.ts).toLocaleString()), el('td', {}, e.patient ? short(e.patient) : '–'), el('td', {}, e.stream ?? 'any'),
+      el('td', {}, e.from !== undefined && e.to !== undefined ? `${new Date(e.from).toLocaleTimeString()}–${new Date(e.to).toLocaleTimeString()}` : '–'),
+      el('td', {}, e.route), el('td', {}, e.decision), el('td', {}, `${e.reason}${e.breakGlass ? ' (BREAK-GLASS)' : ''}`)))));
+  main.replaceChildren(el('p', {}, el('a', { href: '#/' }, '← Patients')), el('h1', {}, `My access history (${entries.length})`),
+    el('p', {}, 'Every request you made, allowed or denied, as the access log holds it (the patient sees the same entries, proven on chain).'), table);
+}
+
 // ------------------------------------------------------------------------------------------ route
 
 function route(): void {
@@ -393,7 +409,7 @@ function route(): void {
   if (!api.address) return showSignIn();
   $('#who').textContent = `Signed in as ${api.address}`;
   const m = /^#\/patient\/(0x[0-9a-fA-F]{40})$/.exec(location.hash);
-  const p = m ? showPatient(m[1]!) : showPatients();
+  const p = m ? showPatient(m[1]!) : location.hash === '#/access' ? showAccess() : showPatients();
   p.catch((e: Error) => {
     $('#main').append(el('p', { role: 'alert', class: 'error' }, e instanceof ApiError ? `${e.code}: ${e.message}` : e.message));
   });

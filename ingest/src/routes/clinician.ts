@@ -16,6 +16,8 @@
  *   Decided like the batch itself.
  * GET /v1/clinician/envelopes?patientAccount=[&stream=][&after=KEY][&limit=]
  *   This clinician's key envelopes for the patient: {"envelopes": [{"stream", "epoch", "envelope" (base64)}], "next"}.
+ * GET /v1/clinician/access-log[?after=KEY][&limit=N]
+ *   The signed-in clinician's own decisions, oldest first: {"entries": [entry], "next": KEY | null}.
  * GET /v1/clinician/feed?patientAccount=
  *   Server-sent events: `batch` with each new catalog entry the clinician may read; `revoked` and
  *   the end of the stream once it may no longer.
@@ -184,6 +186,30 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       envelopes.push({ stream: s, epoch: Number(epoch), envelope: Buffer.from(bytes).toString('base64') });
     }
     return { envelopes, next: keys.length === limit ? keys.at(-1)! : null };
+  });
+
+  app.get<{ Querystring: Query }>('/v1/clinician/access-log', pre, async (req) => {
+    const clinician = o.clinicianOf(req);
+    const limit = req.query.limit === undefined ? 500 : Math.min(requireInt(req.query, 'limit'), 1000);
+    if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
+    let cursor = req.query.after;
+    if (cursor !== undefined && !cursor.startsWith('access-log/')) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
+    // A scan of the log: it is kept by time, not by clinician (an index comes when logs grow large).
+    const entries: unknown[] = [];
+    for (;;) {
+      const keys = await backing('storage', () => o.store.list('access-log/', cursor, 1000));
+      for (const k of keys) {
+        const bytes = await backing('storage', () => o.store.get(k));
+        if (!bytes) continue;
+        let e: AccessLogEntry;
+        try { e = JSON.parse(Buffer.from(bytes).toString('utf8')) as AccessLogEntry; } catch { continue; }
+        if (e.clinician !== clinician) continue;
+        entries.push(e);
+        if (entries.length === limit) return { entries, next: k };
+      }
+      if (keys.length < 1000) return { entries, next: null };
+      cursor = keys.at(-1);
+    }
   });
 
   app.get<{ Querystring: Query }>('/v1/clinician/feed', pre, async (req, reply) => {
