@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { startBroker } from '@vitalgate/broker';
 import { decodePayload, encodeBody, readingTopic } from '@vitalgate/protocol';
-import { parseArgs, DEFAULTS, UsageError } from '../src/args.js';
+import { parseArgs, DEFAULTS, HELP, UsageError } from '../src/args.js';
 import { Histogram, Ledger } from '../src/ledger.js';
 import { makeTemplates, patch, SEQ_BASE } from '../src/load.js';
 import { BARE_SUBSCRIBER, Child } from '../src/procs.js';
@@ -41,10 +41,18 @@ describe('bench', () => {
       assert.throws(() => parseArgs(['--cloud-devices', '0']), UsageError);
       assert.throws(() => parseArgs(['--cloud-outage-seconds', 'x']), UsageError);
     });
-    it('--only-care skips every other part', () => {
-      const a = parseArgs(['--only-care']);
+    it('--only-care skips every other part; --skip-care only the care teams', () => {
+      const a = parseArgs(['--only-care', '--json']);
       assert.deepEqual([a.skipSustained, a.skipSaturation, a.skipBroker, a.skipDecode, a.skipCloud, a.skipCare], [true, true, true, true, true, false]);
-      assert.equal(parseArgs(['--skip-care']).skipCare, true);
+      assert.equal(a.json, true);
+      const b = parseArgs(['--skip-care']);
+      assert.deepEqual([b.skipSustained, b.skipSaturation, b.skipBroker, b.skipDecode, b.skipCloud, b.skipCare], [false, false, false, false, false, true]);
+      // Each --only-X leaves nothing of the other, so the two together, or one with its own --skip-X, measure nothing.
+      assert.throws(() => parseArgs(['--only-care', '--skip-care']), UsageError);
+      assert.throws(() => parseArgs(['--only-cloud', '--only-care']), UsageError);
+      assert.throws(() => parseArgs(['--only-cloud', '--skip-cloud']), UsageError);
+      assert.match(HELP, /--only-care/);
+      assert.match(HELP, /--skip-care/);
     });
   });
 

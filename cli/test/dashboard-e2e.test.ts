@@ -10,6 +10,7 @@
  *   - a revoke on chain removes the patient from the list and ends its live view;
  *   - break-glass from the page (signed on chain by the clinician) brings the patient back, bannered;
  *   - alarm thresholds raise an alarm on decrypted values; the visible range exports as CSV;
+ *   - the key kept encrypted in IndexedDB unlocks in a new tab; an injected EIP-1193 wallet signs in;
  *   - every request and response of the session, captured, holds no reading in the clear: JSON
  *     answers are metadata, binary answers are sealed batches; the page runs under a strict CSP.
  * Screenshots of each view are kept in test-artifacts/dashboard/.
@@ -125,6 +126,7 @@ describe('the care-team dashboard in Chromium', function () {
     assert.match(await page.locator(`#integrity-failures li[data-batch="${latest.id}"]`).innerText(), /does not hash to its id/);
     await page.screenshot({ path: join(ARTIFACTS, 'patient-tampered.png'), fullPage: true });
 
+    await until(async () => (await page.locator('body').getAttribute('data-live')) === '1', 'the view live again', 30_000);
     // Revoke on chain, from the patient's account: the live view ends and the list drops the patient.
     const link = p.gateway.chainLink!;
     let patientId: string | undefined;
@@ -191,6 +193,38 @@ describe('the care-team dashboard in Chromium', function () {
     assert.match(history, /allow/);
     assert.match(history, /BREAK-GLASS/);
     await tab.screenshot({ path: join(ARTIFACTS, 'access-history.png'), fullPage: true });
+
+    // An injected EIP-1193 wallet (a browser extension stands in: it signs in Node with the
+    // clinician's account key) signs the SIWE message; the key file then supplies the encryption key.
+    const walletContext = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    const walletAccount = new Wallet(keys.accountKey);
+    const signed: string[] = [];
+    await walletContext.exposeFunction('__vgWalletSign', async (hex: string) => {
+      const message = Buffer.from(hex.slice(2), 'hex').toString('utf8');
+      signed.push(message);
+      return walletAccount.signMessage(message);
+    });
+    // Runs in the page (no DOM types here: globalThis is the window there).
+    await walletContext.addInitScript((address: string) => {
+      const w = globalThis as unknown as { ethereum: unknown; __vgWalletSign(h: string): Promise<string> };
+      w.ethereum = {
+        request: async ({ method, params }: { method: string; params?: unknown[] }) => {
+          if (method === 'eth_requestAccounts') return [address];
+          if (method === 'personal_sign') return w.__vgWalletSign(params![0] as string);
+          throw new Error(`unsupported ${method}`);
+        },
+      };
+    }, walletAccount.address);
+    const walletPage = await walletContext.newPage();
+    await walletPage.goto(new URL('/', p.ingest!.url).toString());
+    await walletPage.click('#wallet-signin');
+    await until(async () => /Signed in by your wallet/.test(await walletPage.locator('#keyfile-hint').innerText()) && true, 'signed in by the wallet', 20_000);
+    assert.equal(signed.length, 1);
+    assert.match(signed[0]!, /wants you to sign in with your Ethereum account/);
+    await walletPage.setInputFiles('#keyfile', demoClinicianKeyFile(join(dir, 'data')));
+    await walletPage.waitForSelector('table.patients tbody tr', { timeout: 20_000 });
+    await walletPage.screenshot({ path: join(ARTIFACTS, 'patients-tablet-wallet.png'), fullPage: true });
+    await walletContext.close();
 
     // The whole session on the wire: metadata and ciphertext only.
     assert.ok(captured.length > 10);

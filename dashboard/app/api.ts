@@ -122,8 +122,14 @@ export class Api {
    * (EventSource cannot send one, and a token in the URL would end up in logs).
    */
   async feed(patientAccount: string, onBatch: (e: CatalogEntry) => void, onEnd: (why: string) => void, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`/v1/clinician/feed?patientAccount=${patientAccount}`, { headers: { authorization: `Bearer ${this.token}` }, signal, credentials: 'omit' });
-    if (!res.ok || !res.body) return onEnd(`the live feed was refused (${res.status})`);
+    let res: Response;
+    try {
+      res = await fetch(`/v1/clinician/feed?patientAccount=${patientAccount}`, { headers: { authorization: `Bearer ${this.token}` }, signal, credentials: 'omit' });
+    } catch (e) {
+      if (!signal.aborted) onEnd(`the live feed could not connect: ${(e as Error).message}`);
+      return;
+    }
+    if (!res.ok || !res.body) return onEnd(res.status === 403 ? 'access to this patient ended' : `the live feed was refused (${res.status})`);
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = '';
     try {

@@ -15,6 +15,7 @@ import { breakGlass, REASON_CODES } from './break-glass.js';
 import { alarmsFor, loadThresholds, saveThresholds, type Thresholds } from './alarms.js';
 import { toCsv } from './export-csv.js';
 import { forgetKey, saveKey, storedKeyAddress, unlockKey } from './key-store.js';
+import { injectedWallet, walletSigner } from './wallet.js';
 
 const api = new Api();
 let proofs: ProofChecker | undefined;
@@ -80,12 +81,20 @@ async function signInWithText(text: string): Promise<void> {
 }
 
 async function signInWith(key: ClinicianKey): Promise<void> {
-  worker.postMessage({ type: 'key', key: key.encryptionKey });
   await api.signIn(new Wallet(key.accountKey));
   accountKey = key.accountKey;
+  await useEncryptionKey(key);
+}
+
+/** Hands the encryption key to the decrypting worker, and reads the page's chain settings. */
+async function useEncryptionKey(key: ClinicianKey): Promise<void> {
+  worker.postMessage({ type: 'key', key: key.encryptionKey });
   chainConfig = (await api.config<{ chain: ChainConfig | null }>()).chain;
   proofs = new ProofChecker(api, chainConfig);
 }
+
+/** Signed in by a wallet, waiting for the key file that decrypts. */
+let walletSignedIn = false;
 
 function showSignIn(message = ''): void {
   const main = $('#main');
@@ -96,7 +105,10 @@ function showSignIn(message = ''): void {
       el('form', { id: 'unlock-form' },
         el('label', { for: 'unlock-pass' }, 'Passphrase '), el('input', { id: 'unlock-pass', type: 'password', autocomplete: 'current-password', required: '' }),
         el('button', { type: 'submit' }, 'Unlock and sign in'), ' ', el('button', { id: 'forget', type: 'button' }, 'Forget it'))),
-    el('p', {}, 'Import your clinician key file (made by ', el('code', {}, 'vitalgate clinicians add --generate'), '). It stays in this browser; only a signature is sent.'),
+    el('section', { id: 'wallet', hidden: '' },
+      el('p', {}, el('button', { id: 'wallet-signin', type: 'button' }, 'Sign in with your browser wallet'),
+        ' The wallet signs; then import your key file for decryption (only its encryption key is used).')),
+    el('p', { id: 'keyfile-hint' }, 'Import your clinician key file (made by ', el('code', {}, 'vitalgate clinicians add --generate'), '). It stays in this browser; only a signature is sent.'),
     el('label', { for: 'keyfile' }, 'Key file '),
     el('input', { id: 'keyfile', type: 'file', accept: '.key,.json,application/json' }),
     el('p', { id: 'signin-error', role: 'alert', class: 'error' }, message),
@@ -114,10 +126,27 @@ function showSignIn(message = ''): void {
       .catch((e: Error) => { $('#signin-error').textContent = e.message; });
   });
   $('#forget').addEventListener('click', () => void forgetKey().then(() => { $('#unlock').hidden = true; }));
+  const wallet = injectedWallet();
+  if (wallet) $('#wallet').hidden = false;
+  $('#wallet-signin').addEventListener('click', () => {
+    $('#signin-error').textContent = 'waiting for the wallet…';
+    walletSigner(wallet!)
+      .then((signer) => api.signIn(signer))
+      .then(() => {
+        walletSignedIn = true;
+        $('#signin-error').textContent = '';
+        $('#keyfile-hint').textContent = `Signed in by your wallet as ${api.address}. Now import your key file: its encryption key opens what you may see.`;
+      })
+      .catch((e: Error) => { $('#signin-error').textContent = `the wallet did not sign in: ${e.message}`; });
+  });
   $<HTMLInputElement>('#keyfile').addEventListener('change', async (ev) => {
     const f = (ev.target as HTMLInputElement).files?.[0];
     if (!f) return;
     try {
+      if (walletSignedIn) {
+        await useEncryptionKey(parseKeyFile(await f.text()));
+        return route();
+      }
       await signInWithText(await f.text());
       route();
     } catch (e) {
@@ -351,14 +380,32 @@ async function showPatient(patient: string): Promise<void> {
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.getAttribute('href')!), 10_000);
   });
-  const now = Date.now();
-  const [recentEcg, recentHr] = await Promise.all([api.catalog(patient, now - 15_000, now + 60_000, 'ecg').catch(() => []), api.catalog(patient, now - 10 * 60_000, now + 60_000, 'hr').catch(() => [])]);
-  for (const e of [...recentEcg, ...recentHr]) await load(e);
-  $('#live-status').textContent = 'Live';
-  void api.feed(patient, (e) => void load(e), (why) => {
+  const end = (why: string) => {
+    ctl.abort();
     $('#live-status').textContent = why;
     document.body.dataset.liveEnded = why;
-  }, ctl.signal);
+    delete document.body.dataset.live;
+  };
+  // Access can end at any moment, also while the last minutes load: a refusal ends the view.
+  const loadOrEnd = async (e: CatalogEntry) => {
+    try {
+      await load(e);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 403) end(`access to this patient ended (${err.code})`);
+      else $('#live-status').textContent = `could not load a batch: ${(err as Error).message}`;
+    }
+  };
+  delete document.body.dataset.liveEnded;
+  const now = Date.now();
+  const [recentEcg, recentHr] = await Promise.all([api.catalog(patient, now - 15_000, now + 60_000, 'ecg').catch(() => []), api.catalog(patient, now - 10 * 60_000, now + 60_000, 'hr').catch(() => [])]);
+  for (const e of [...recentEcg, ...recentHr]) {
+    if (ctl.signal.aborted) return;
+    await loadOrEnd(e);
+  }
+  if (ctl.signal.aborted) return;
+  $('#live-status').textContent = 'Live';
+  document.body.dataset.live = '1';
+  void api.feed(patient, (e) => void loadOrEnd(e), end, ctl.signal);
 }
 
 function thresholdsForm(patient: string): HTMLElement {
@@ -406,7 +453,7 @@ async function showAccess(): Promise<void> {
 function route(): void {
   stopLive?.abort();
   clearInterval(refreshTimer);
-  if (!api.address) return showSignIn();
+  if (!api.address || !proofs) return showSignIn();
   $('#who').textContent = `Signed in as ${api.address}`;
   const m = /^#\/patient\/(0x[0-9a-fA-F]{40})$/.exec(location.hash);
   const p = m ? showPatient(m[1]!) : location.hash === '#/access' ? showAccess() : showPatients();

@@ -78,8 +78,15 @@ async function requireAdmin(c: VitalgateContracts, address: string): Promise<voi
   }
 }
 
-/** Sends a transaction and waits for it; a revert becomes the message `explain` gives for its error. */
-export async function sendTx(tx: () => Promise<ContractTransactionResponse>, explain: (name: string, args: readonly unknown[]) => string | undefined): Promise<{ hash: string; block: number; logs: readonly { topics: readonly string[]; data: string }[] }> {
+/**
+ * Sends a transaction and waits for it; a revert becomes the message `explain` gives for its error.
+ * `noFunds` names the paying account when it cannot pay: who must be sent ETH differs by command.
+ */
+export async function sendTx(
+  tx: () => Promise<ContractTransactionResponse>,
+  explain: (name: string, args: readonly unknown[]) => string | undefined,
+  noFunds = 'the sending account has no ETH to pay for the gas',
+): Promise<{ hash: string; block: number; logs: readonly { topics: readonly string[]; data: string }[] }> {
   try {
     const sent = await tx();
     const receipt = await sent.wait();
@@ -89,7 +96,7 @@ export async function sendTx(tx: () => Promise<ContractTransactionResponse>, exp
     const r = decodeRevert(e);
     if (r) throw new Error(explain(r.name, [...r.args]) ?? `the contract refused: ${r.name}(${[...r.args].join(', ')})`);
     const err = e as { code?: string; shortMessage?: string; message?: string };
-    if (err.code === 'INSUFFICIENT_FUNDS' || /insufficient funds/i.test(err.message ?? '')) throw new Error('the sending account has no ETH to pay for the gas');
+    if (err.code === 'INSUFFICIENT_FUNDS' || /insufficient funds/i.test(err.message ?? '')) throw new Error(noFunds);
     throw new Error(err.shortMessage ?? err.message ?? String(e));
   }
 }

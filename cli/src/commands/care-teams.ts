@@ -36,6 +36,10 @@ export function registerCareTeams(program: Command): void {
   adminChainOptions(cmd.command('create').argument('<name>', 'the team\'s name, e.g. "cardiology, ward 3"'), true)
     .description('create a care team (admin only); prints its address, which patients grant to')
     .option('--json', 'print {team, name, tx, block}')
+    .addHelpText('after', `
+Example:
+  vitalgate care-teams create "cardiology, ward 3"
+  vitalgate care-teams create "night shift" --chain-url https://rpc.example.org --deployment deployment.json --admin-key-file admin.key`)
     .action(async (name: string, o: Opts) => {
       if (!name.trim()) throw new Error('the team needs a name');
       await withAdminChain(o, true, async (s) => {
@@ -57,6 +61,10 @@ export function registerCareTeams(program: Command): void {
     adminChainOptions(cmd.command(sub).argument('<team>', 'the care team\'s address').argument('<clinician>', 'the clinician\'s address'), true)
       .description(`${desc} (admin only)`)
       .option('--json', 'print {team, clinician, tx, block}')
+      .addHelpText('after', `
+Example:
+  vitalgate care-teams ${sub} 0x5FbDB2315678afecb367f032d93F642f64180aa3 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc
+(the team's address is printed by \`vitalgate care-teams create\` and \`list\`; the clinician's by \`vitalgate clinicians list\`)`)
       .action(async (teamArg: string, clinicianArg: string, o: Opts) => {
         const team = address(teamArg, 'team');
         const clinician = address(clinicianArg, 'clinician');
@@ -72,6 +80,9 @@ export function registerCareTeams(program: Command): void {
   adminChainOptions(cmd.command('list'), false)
     .description('every care team with its name and members')
     .option('--json', 'print a JSON array of {team, name, members}')
+    .addHelpText('after', `
+Example:
+  vitalgate care-teams list --json`)
     .action(async (o: Opts) => {
       await withAdminChain(o, false, async (s) => {
         const r = s.contracts.registry;

@@ -10,6 +10,7 @@ import { getAddress, hexlify, isAddress, Wallet } from 'ethers';
 import { envelopeRecipientKey } from '@vitalgate/protocol';
 import { generateClinicianKeys, readClinicianKeyFile, writeClinicianKeyFile } from '../clinician-key-file.js';
 import { adminChainOptions, sendTx, withAdminChain, type AdminChainOpts } from '../chain/admin.js';
+import { BREAK_GLASS_REASONS } from './consent.js';
 
 interface AddOpts extends AdminChainOpts { encryptionKey?: string; generate?: string; json?: boolean }
 interface ListOpts extends AdminChainOpts { json?: boolean }
@@ -31,8 +32,12 @@ export function parseDurationSeconds(v: string): number {
   if (!m) throw new Error(`--duration ${v}: expected e.g. 30m, 2h, 900s or a number of seconds`);
   const n = Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
   if (n <= 0) throw new Error('--duration must be more than 0');
+  // Consent takes a uint40; past it ethers would fail with an encoding error instead of the contract's bound.
+  if (n > 2 ** 40 - 1) throw new Error(`--duration ${v} is far beyond any break-glass bound`);
   return n;
 }
+
+const REASON_CODES = BREAK_GLASS_REASONS.map((r, i) => `${i} ${r}`).join(', ');
 
 function hexKey(v: string): Uint8Array {
   const h = v.startsWith('0x') ? v.slice(2) : v;
@@ -94,6 +99,12 @@ The key file is for demos and the command line (vitalgate fetch); keep it like a
   adminChainOptions(cmd.command('list'), false)
     .description('every registered clinician: its encryption key, whether envelopes can reach it, bans, denied requests, care teams')
     .option('--json', 'print a JSON array of {address, encryptionKey, envelopes, banned, denied, careTeams}')
+    .addHelpText('after', `
+"envelopes ok" means gateways can wrap epoch keys to the clinician's key (a v1 key envelope); a
+clinician without it can sign in but opens nothing. Denied counts the access requests refused on chain.
+
+Example:
+  vitalgate clinicians list --json`)
     .action(async (o: ListOpts) => {
       await withAdminChain(o, false, async (s) => {
         const r = s.contracts.registry;
@@ -123,15 +134,19 @@ The key file is for demos and the command line (vitalgate fetch); keep it like a
     .description('as a clinician, in an emergency: open a patient\'s whole record for a bounded time, on chain, with a reason (every later use counts toward a ban)')
     .option('--key <file>', 'the clinician key file (required): its account calls Consent.breakGlass')
     .option('--patient-address <address>', 'the patient\'s chain account (required)')
-    .option('--reason-code <n>', 'the reason code (required): see docs/contracts.md')
+    .option('--reason-code <n>', `the reason code (required): ${REASON_CODES}`)
     .option('--reason <text>', 'why (required; kept on chain in the BreakGlass event)')
-    .option('--duration <d>', 'how long: 30m, 2h, 900s (at most the chain\'s bound)', '1h')
+    .option('--duration <d>', 'how long: 30m, 2h, 900s or seconds (at most the Consent contract\'s breakGlassDuration)', '1h')
     .option('--json', 'print {clinician, patient, until, tx, block}')
     .addHelpText('after', `
 The patient sees it: the gateway logs BREAK-GLASS, \`vitalgate consent list\` shows the session, and
 every access under it is flagged in \`vitalgate audit\`. The patient can end it early
 (\`vitalgate consent end-break-glass\`). On the embedded dev chain the clinician's account is funded
-for the gas; elsewhere it must hold ETH.`)
+for the gas; with --chain-url it pays its own and must hold ETH.
+
+Example:
+  vitalgate clinicians break-glass --key dr-lee.key --patient-address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 \\
+    --reason-code 1 --reason "collapsed in the ward, unresponsive" --duration 30m`)
     .action(async (o: GlassOpts) => {
       if (!o.key) throw new Error('--key <file> is required: the clinician key file');
       if (!o.patientAddress || !isAddress(o.patientAddress)) throw new Error('--patient-address <0x…> is required');
@@ -150,13 +165,13 @@ for the gas; elsewhere it must hold ETH.`)
           switch (name) {
             case 'NotClinician': return `${String(args[0])} is not a registered clinician`;
             case 'RequesterBanned': return `${String(args[0])} is banned: break-glass refused`;
-            case 'InvalidReasonCode': return `reason code ${String(args[0])} is not one the contract knows (docs/contracts.md)`;
+            case 'InvalidReasonCode': return `reason code ${String(args[0])} is not one the contract knows: ${REASON_CODES}`;
             case 'InvalidDuration': return `--duration ${duration}s: at most ${String(args[1])} s`;
             case 'ReasonRequired': return '--reason must not be empty';
             case 'NotPatient': return `${patient} is not a registered patient`;
             default: return undefined;
           }
-        });
+        }, `the clinician's account ${me.address} has no ETH to pay for the gas${s.embedded ? '' : ': with --chain-url it pays its own; send it some ETH on that chain'}`);
         const until = Number(await s.contracts.consent.breakGlassUntil(patient, me.address));
         const out = { clinician: me.address, patient, until, tx: tx.hash, block: tx.block };
         if (o.json) process.stdout.write(JSON.stringify(out) + '\n');
