@@ -16,6 +16,9 @@ export interface BenchArgs {
   skipBroker: boolean;
   skipCloud: boolean;
   skipCare: boolean;
+  skipDashboard: boolean;
+  dashboardDevices: number;
+  dashboardSeconds: number;
   cloudDevices: number;
   cloudOutageSeconds: number;
   json: boolean;
@@ -38,6 +41,9 @@ export const DEFAULTS: BenchArgs = {
   skipBroker: false,
   skipCloud: false,
   skipCare: false,
+  skipDashboard: false,
+  dashboardDevices: 100,
+  dashboardSeconds: 20,
   cloudDevices: 100,
   cloudOutageSeconds: 60,
   json: false,
@@ -85,6 +91,11 @@ passphrase file that are removed afterwards.
    one grantee) and what a day of them costs; p50/p99 of a clinician's catalog query + batch fetch,
    cold (the chain asked on every request) and cached (the 5 s access cache); and the time from a
    revocation mined on chain to the first refusal at the API, five times.
+6. Dashboard, in Chromium (Debian's chromium; missing: a loud skip, an error under CI=true) against
+   \`vitalgate start --devices --dashboard-devices\` as a process: the patients view from navigation to
+   every row's values decrypted, and live latency in a patient's view (a batch's last reading, device
+   time, to drawn), with the bytes fetched. One hour of ECG and seven days of history need the
+   history view and edge summaries: not measured yet.
 
 Flags:
   --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})
@@ -108,6 +119,10 @@ Flags:
   --only-cloud                   run only the cloud measurements
   --skip-care                    skip the care-team measurements (envelopes, clinician API latency, revocation)
   --only-care                    run only the care-team measurements
+  --skip-dashboard               skip the dashboard measurements in Chromium
+  --only-dashboard               run only the dashboard measurements in Chromium
+  --dashboard-devices <n>        simulated devices (one patient each) behind the dashboard (default ${DEFAULTS.dashboardDevices})
+  --dashboard-seconds <s>        how long live latency is sampled (default ${DEFAULTS.dashboardSeconds})
   --cloud-devices <n>            devices publishing during the cloud outage (default ${DEFAULTS.cloudDevices})
   --cloud-outage-seconds <s>     how long ingest is down before the drain is timed (default ${DEFAULTS.cloudOutageSeconds})
   --json                         print one JSON object on stdout instead of human-readable lines
@@ -130,6 +145,8 @@ Targets reported under "targets":
   cloudUploadWithin25Pct   ingest on S3 uploads at least 0.8 × the bare S3 PUT rate (8 at a time)
   cloudNothingLost         every batch confirmed once and stored, nothing else stored, no failed publish
   careRevocationUnder2s    a revocation on chain is refused at the clinician API within 2 s (every run)
+  dashboardPatientsUnder1s the patients view (--dashboard-devices patients) shows every row's values within 1 s of navigation
+  dashboardLiveP95         live latency p95, device time of a batch's last reading to drawn, <= batch window (2 s) + 1 s
 `;
 
 export class UsageError extends Error {}
@@ -161,9 +178,13 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--skip-broker': a.skipBroker = true; break;
       case '--skip-sustained': a.skipSustained = true; break;
       case '--skip-cloud': a.skipCloud = true; break;
-      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCare = true; break;
+      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCare = a.skipDashboard = true; break;
       case '--skip-care': a.skipCare = true; break;
-      case '--only-care': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = true; break;
+      case '--only-care': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipDashboard = true; break;
+      case '--skip-dashboard': a.skipDashboard = true; break;
+      case '--only-dashboard': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = true; break;
+      case '--dashboard-devices': a.dashboardDevices = num(flag, value(), true); break;
+      case '--dashboard-seconds': a.dashboardSeconds = num(flag, value(), false); break;
       case '--cloud-devices': a.cloudDevices = num(flag, value(), true); break;
       case '--cloud-outage-seconds': a.cloudOutageSeconds = num(flag, value(), false); break;
       case '--pre-enroll': a.preEnroll = true; break;
@@ -175,7 +196,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       default: throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
     }
   }
-  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud and --skip-care leave nothing to measure');
+  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare && a.skipDashboard) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud, --skip-care and --skip-dashboard leave nothing to measure');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

@@ -16,6 +16,7 @@ import { runSaturationBare, runSaturationWithGateway, type BareSaturation, type 
 import { runBrokerComparison, type BrokerComparison, type BrokerRun } from './broker-compare.js';
 import { runCloud, type CloudResult } from './cloud-upload.js';
 import { runCareTeam, type CareTeamResult } from './care-team.js';
+import { runDashboard, type DashboardResult } from './dashboard.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -89,10 +90,12 @@ interface Output {
   broker: BrokerComparison | null;
   cloud: CloudResult | null;
   careTeams: CareTeamResult | null;
+  dashboard: DashboardResult | null;
   targets: {
     sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null;
     cloudDrainUnder30s: boolean | null; cloudUploadWithin25Pct: boolean | null; cloudNothingLost: boolean | null;
     careRevocationUnder2s: boolean | null;
+    dashboardPatientsUnder1s: boolean | null; dashboardLiveP95: boolean | null;
   };
   sustained: SustainedResult | null;
   saturation: {
@@ -173,6 +176,12 @@ async function main(): Promise<Output> {
     careTeams = await runCareTeam({ dir: join(tempRoot, 'care'), log, onCleanup });
   }
 
+  let dashboard: DashboardResult | null = null;
+  if (!args.skipDashboard) {
+    log(`dashboard: Chromium against \`vitalgate start --devices ${args.dashboardDevices}\`: the patients view, then live latency for ${args.dashboardSeconds} s`);
+    dashboard = await runDashboard({ devices: args.dashboardDevices, seconds: args.dashboardSeconds, dir: join(tempRoot, 'dashboard'), log, onCleanup });
+  }
+
   const s = sustained;
   const g = saturation?.withGateway;
   const b = saturation?.bareSubscriber;
@@ -205,6 +214,7 @@ async function main(): Promise<Output> {
     broker,
     cloud,
     careTeams,
+    dashboard,
     targets: {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
@@ -213,6 +223,8 @@ async function main(): Promise<Output> {
       cloudUploadWithin25Pct: cloud ? cloud.targets.ingestWithin25PercentOfBareS3 : null,
       cloudNothingLost: cloud ? cloud.targets.nothingLost : null,
       careRevocationUnder2s: careTeams ? careTeams.targets.revocationUnder2s : null,
+      dashboardPatientsUnder1s: dashboard ? dashboard.targets.patientsUnder1s : null,
+      dashboardLiveP95: dashboard ? dashboard.targets.liveP95WithinBound : null,
     },
     sustained,
     saturation,
@@ -290,7 +302,14 @@ function human(o: Output): string {
     L.push(`  catalog query (${c.api.entriesPerQuery} entries) + batch fetch, sequential (${c.api.batches} batches stored): cold (chain asked each request) ${lat(c.api.cold)}; cached ${lat(c.api.cached)}; cold/cached p50 ${c.api.coldOverCached}`);
     L.push(`  revocation on chain → refused at the API (chain polled every ${c.revocation.pollMs} ms): ${c.revocation.runs.join(', ')} ms (median ${c.revocation.medianMs}, max ${c.revocation.maxMs}); target ≤ 2000 ms: ${c.targets.revocationUnder2s ? 'met' : 'MISSED'}`);
   }
-  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}`);
+  if (o.dashboard) {
+    const d = o.dashboard;
+    L.push(`Dashboard (Chromium, ${d.patients} patients from ${d.devices} devices):`);
+    L.push(`  patients view, navigation → every row's values decrypted: ${d.patientsView.ms} ms, ${Math.round(d.patientsView.bytes / 1024)} KiB over ${d.patientsView.requests} responses; target < 1000 ms: ${d.targets.patientsUnder1s ? 'met' : 'MISSED'}`);
+    L.push(`  live latency (batch's last reading → drawn) over ${d.live.batches} batches: p50 ${d.live.p50Ms} ms, p95 ${d.live.p95Ms} ms, max ${d.live.maxMs} ms, ${Math.round(d.live.bytes / 1024)} KiB fetched; bound ${d.live.boundMs} ms: ${d.targets.liveP95WithinBound ? 'met' : 'MISSED'}`);
+    L.push('  one hour of ECG, seven days of history: not measured (need the history view and edge summaries)');
+  }
+  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}; dashboard patients < 1 s ${yes(o.targets.dashboardPatientsUnder1s)}; live p95 ≤ 3 s ${yes(o.targets.dashboardLiveP95)}`);
   return L.join('\n') + '\n';
 }
 

@@ -28,7 +28,8 @@ describe('bench', () => {
       assert.throws(() => parseArgs(['--devices', '1.5']), UsageError);
       assert.throws(() => parseArgs(['--seconds']), UsageError);
       assert.throws(() => parseArgs(['--frobnicate']), UsageError);
-      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care']), UsageError);
+      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard']), UsageError);
+      assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care']).skipDashboard, false, 'the dashboard is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud']).skipCare, false, 'the care-team part is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained']).skipBroker, false);
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker']).skipCloud, false, 'the cloud part is still there to measure');
@@ -40,6 +41,15 @@ describe('bench', () => {
       assert.deepEqual([DEFAULTS.cloudDevices, DEFAULTS.cloudOutageSeconds], [100, 60]);
       assert.throws(() => parseArgs(['--cloud-devices', '0']), UsageError);
       assert.throws(() => parseArgs(['--cloud-outage-seconds', 'x']), UsageError);
+    });
+    it('--only-dashboard skips every other part; the dashboard flags take positive numbers', () => {
+      const a = parseArgs(['--only-dashboard', '--dashboard-devices', '20', '--dashboard-seconds=5']);
+      assert.deepEqual([a.skipSustained, a.skipSaturation, a.skipBroker, a.skipDecode, a.skipCloud, a.skipCare, a.skipDashboard], [true, true, true, true, true, true, false]);
+      assert.deepEqual([a.dashboardDevices, a.dashboardSeconds], [20, 5]);
+      assert.deepEqual([DEFAULTS.dashboardDevices, DEFAULTS.dashboardSeconds], [100, 20]);
+      assert.equal(parseArgs(['--only-care']).skipDashboard, true);
+      assert.throws(() => parseArgs(['--only-dashboard', '--skip-dashboard']), UsageError);
+      assert.throws(() => parseArgs(['--dashboard-devices', '0']), UsageError);
     });
     it('--only-care skips every other part; --skip-care only the care teams', () => {
       const a = parseArgs(['--only-care', '--json']);

@@ -370,10 +370,15 @@ async function showPatient(patient: string): Promise<void> {
     hr.setData(hrPts);
     document.body.dataset.ecgBatches = String(ecgBatches);
   };
-  const load = async (e: CatalogEntry) => {
+  let liveSince = Number.MAX_SAFE_INTEGER;
+  const load = async (e: CatalogEntry, live = false) => {
     if (seen.has(e.id) || (e.stream !== 'ecg' && e.stream !== 'hr')) return;
     seen.add(e.id);
-    take(await openBatch(patient, e));
+    const o = await openBatch(patient, e);
+    take(o);
+    // From the last reading's device time to drawn: what the benchmark reads as live latency. Only
+    // batches sealed since the view went live: the feed first replays its look-back window.
+    if (live && o.ok && e.firstTs >= liveSince) requestAnimationFrame(() => recordLatency(Date.now() - e.lastTs));
   };
   $('#export-csv').addEventListener('click', () => {
     const a = el('a', { href: URL.createObjectURL(new Blob([toCsv(patient, [['ecg', 'mV', ecgPts], ['hr', '/min', hrPts]])], { type: 'text/csv' })), download: `vitalgate-${patient}-${new Date().toISOString()}.csv` });
@@ -387,9 +392,9 @@ async function showPatient(patient: string): Promise<void> {
     delete document.body.dataset.live;
   };
   // Access can end at any moment, also while the last minutes load: a refusal ends the view.
-  const loadOrEnd = async (e: CatalogEntry) => {
+  const loadOrEnd = async (e: CatalogEntry, live = false) => {
     try {
-      await load(e);
+      await load(e, live);
     } catch (err) {
       if (err instanceof ApiError && err.status === 403) end(`access to this patient ended (${err.code})`);
       else $('#live-status').textContent = `could not load a batch: ${(err as Error).message}`;
@@ -405,7 +410,8 @@ async function showPatient(patient: string): Promise<void> {
   if (ctl.signal.aborted) return;
   $('#live-status').textContent = 'Live';
   document.body.dataset.live = '1';
-  void api.feed(patient, (e) => void loadOrEnd(e), end, ctl.signal);
+  liveSince = Date.now();
+  void api.feed(patient, (e) => void loadOrEnd(e, true), end, ctl.signal);
 }
 
 function thresholdsForm(patient: string): HTMLElement {
@@ -446,6 +452,19 @@ async function showAccess(): Promise<void> {
       el('td', {}, e.route), el('td', {}, e.decision), el('td', {}, `${e.reason}${e.breakGlass ? ' (BREAK-GLASS)' : ''}`)))));
   main.replaceChildren(el('p', {}, el('a', { href: '#/' }, '← Patients')), el('h1', {}, `My access history (${entries.length})`),
     el('p', {}, 'Every request you made, allowed or denied, as the access log holds it (the patient sees the same entries, proven on chain).'), table);
+}
+
+// ------------------------------------------------------------------------------------------ stats
+
+/**
+ * Figures the page keeps about itself for `npm run bench` (read through `globalThis.vitalgateStats`):
+ * times and byte counts only, never a reading.
+ */
+const stats = { liveLatencyMs: [] as number[], get bytesIn() { return api.bytesIn; } };
+(globalThis as unknown as { vitalgateStats: typeof stats }).vitalgateStats = stats;
+function recordLatency(ms: number): void {
+  stats.liveLatencyMs.push(ms);
+  if (stats.liveLatencyMs.length > 10_000) stats.liveLatencyMs.shift();
 }
 
 // ------------------------------------------------------------------------------------------ route

@@ -1,0 +1,111 @@
+/**
+ * The care-team dashboard, measured in Chromium (Debian's, through playwright-core) against what
+ * `vitalgate start` runs (a process: embedded chain, ingest serving the dashboard, broker, gateway
+ * and --dashboard-devices simulated devices, the demo clinician granted every patient):
+ *
+ * A. Patients view: from navigation (the demo sign-in link) until every patient's row shows its
+ *    latest values, decrypted in the page; with the bytes the page fetched.
+ * B. Live latency: in one patient's live view, from each batch's last reading (device time) until
+ *    the page has drawn it (the page records it: globalThis.vitalgateStats); p50 / p95 over
+ *    --dashboard-seconds. Bound: the batch window (2 s) + 1 s.
+ * Not measured yet: one hour of ECG and seven days of history, which need the history view and the
+ * summaries sealed at the edge (issue 13, left).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import { chromium } from 'playwright-core';
+import { ClinicianClient } from '@vitalgate/ingest';
+import { parseClinicianKey } from '@vitalgate/protocol';
+import { findProgram } from '@vitalgate/test-support';
+import { CLI_MAIN, REPO_ROOT, sleep, type Log } from './procs.js';
+
+export interface DashboardResult {
+  devices: number; patients: number;
+  patientsView: { ms: number; bytes: number; requests: number };
+  live: { batches: number; p50Ms: number; p95Ms: number; maxMs: number; boundMs: number; bytes: number };
+  targets: { patientsUnder1s: boolean; liveP95WithinBound: boolean };
+}
+
+const BATCH_WINDOW_MS = 2000;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+export async function runDashboard(o: { devices: number; seconds: number; dir: string; log: Log; onCleanup: (f: () => Promise<void>) => void }): Promise<DashboardResult | null> {
+  const executablePath = findProgram('chromium');
+  if (!executablePath) {
+    if (process.env.CI === 'true') throw new Error('chromium not found (apt-get install chromium); CI must not skip the dashboard benchmark');
+    o.log('\x1b[33m!!! dashboard: SKIPPED, chromium not found (apt-get install chromium)\x1b[0m');
+    return null;
+  }
+  const dataDir = join(o.dir, 'data');
+  const child = spawn(process.execPath, [CLI_MAIN, 'start', '--data-dir', dataDir, '--devices', String(o.devices), '--mqtt-port', '0', '--duration', '3600'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-20_000); });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    child.kill('SIGINT');
+    await new Promise((r) => { child.once('exit', r); setTimeout(r, 60_000); });
+  };
+  o.onCleanup(stop);
+  let browser;
+  try {
+    let link: string | undefined;
+    for (const end = Date.now() + 120_000; !link; await sleep(200)) {
+      if (Date.now() > end || child.exitCode !== null) throw new Error(`vitalgate start printed no dashboard link:\n${stderr.slice(-2000)}`);
+      link = /dashboard: open (\S+)/.exec(stderr)?.[1];
+    }
+    const key = parseClinicianKey(readFileSync(join(dataDir, 'demo-clinician.key'), 'utf8'));
+    if (!key.ok) throw new Error(key.reason);
+    const api = new ClinicianClient(new URL('/', link).toString(), new Wallet(`0x${Buffer.from(key.value.accountKey).toString('hex')}`));
+    await api.signIn();
+    o.log(`dashboard: waiting for the demo clinician to be granted all ${o.devices} devices' patients`);
+    let patients = 0;
+    for (const end = Date.now() + 180_000; ; await sleep(1000)) {
+      patients = (await api.patients()).length;
+      if (patients >= o.devices || Date.now() > end) break;
+    }
+    // Let a few batches of every stream arrive, so every row has values to show.
+    await sleep(8000);
+
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    let bytes = 0;
+    let requests = 0;
+    page.on('response', (r) => { requests++; void r.body().then((b) => { bytes += b.length; }).catch(() => undefined); });
+
+    o.log(`dashboard A: patients view with ${patients} patients`);
+    const t0 = Date.now();
+    await page.goto(link);
+    // Runs in the page (a function, not a string: the page's CSP refuses eval). No DOM types here.
+    interface Row { querySelector(s: string): { textContent: string | null } | null }
+    type Doc = { querySelectorAll(s: string): ArrayLike<Row>; body: { dataset: Record<string, string | undefined> } };
+    await page.waitForFunction((n: number) => {
+      const rows = Array.from((globalThis as unknown as { document: Doc }).document.querySelectorAll('table.patients tbody tr'));
+      return rows.length >= n && rows.every((r) => r.querySelector('td.last')?.textContent !== '…');
+    }, patients, { timeout: 120_000, polling: 50 });
+    const patientsMs = Date.now() - t0;
+    await sleep(300);
+    const patientsView = { ms: patientsMs, bytes, requests };
+
+    o.log(`dashboard B: live latency in one patient's view for ${o.seconds} s`);
+    bytes = 0;
+    await page.locator('table.patients tbody tr a').first().click();
+    await page.waitForFunction(() => (globalThis as unknown as { document: Doc }).document.body.dataset.live === '1', undefined, { timeout: 60_000 });
+    await sleep(o.seconds * 1000);
+    const lat = await page.evaluate(() => (globalThis as unknown as { vitalgateStats: { liveLatencyMs: number[] } }).vitalgateStats.liveLatencyMs.slice());
+    const live = { batches: lat.length, p50Ms: Math.round(pct(lat, 50)), p95Ms: Math.round(pct(lat, 95)), maxMs: Math.round(Math.max(...lat)), boundMs: BATCH_WINDOW_MS + 1000, bytes };
+    return {
+      devices: o.devices, patients, patientsView, live,
+      targets: { patientsUnder1s: patientsView.ms < 1000, liveP95WithinBound: lat.length > 0 && live.p95Ms <= live.boundMs },
+    };
+  } finally {
+    await browser?.close();
+    await stop();
+  }
+}
