@@ -26,6 +26,7 @@ import {
   DEFAULT_EPOCH_PERIOD_MS, ENVELOPE_BYTES, STREAMS, envelopePublicKey, openEnvelope, randomEnvelopeSecretKey, sealBatch, sealEnvelope,
 } from '@vitalgate/protocol';
 import type { Log } from './procs.js';
+import { nearestRank } from './ledger.js';
 
 export interface LatencyFigures { requests: number; p50Ms: number; p99Ms: number; meanMs: number; perSecond: number }
 
@@ -58,14 +59,10 @@ const BATCH_SPAN_MS = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
 function figures(ms: number[]): LatencyFigures {
   const s = [...ms].sort((a, b) => a - b);
   const total = ms.reduce((a, b) => a + b, 0);
-  return { requests: ms.length, p50Ms: round(pct(s, 50)), p99Ms: round(pct(s, 99)), meanMs: round(total / ms.length), perSecond: round(ms.length / (total / 1000), 1) };
+  return { requests: ms.length, p50Ms: round(nearestRank(s, 50)), p99Ms: round(nearestRank(s, 99)), meanMs: round(total / ms.length), perSecond: round(ms.length / (total / 1000), 1) };
 }
 
 function measureEnvelopes(): CareTeamResult['envelopes'] {

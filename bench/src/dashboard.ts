@@ -20,6 +20,7 @@ import { ClinicianClient } from '@vitalgate/ingest';
 import { parseClinicianKey } from '@vitalgate/protocol';
 import { findProgram } from '@vitalgate/test-support';
 import { CLI_MAIN, REPO_ROOT, sleep, type Log } from './procs.js';
+import { nearestRank } from './ledger.js';
 
 export interface DashboardResult {
   devices: number; patients: number;
@@ -29,11 +30,6 @@ export interface DashboardResult {
 }
 
 const BATCH_WINDOW_MS = 2000;
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-}
 
 export async function runDashboard(o: { devices: number; seconds: number; dir: string; log: Log; onCleanup: (f: () => Promise<void>) => void }): Promise<DashboardResult | null> {
   const executablePath = findProgram('chromium');
@@ -99,7 +95,7 @@ export async function runDashboard(o: { devices: number; seconds: number; dir: s
     await page.waitForFunction(() => (globalThis as unknown as { document: Doc }).document.body.dataset.live === '1', undefined, { timeout: 60_000 });
     await sleep(o.seconds * 1000);
     const lat = await page.evaluate(() => (globalThis as unknown as { vitalgateStats: { liveLatencyMs: number[] } }).vitalgateStats.liveLatencyMs.slice());
-    const live = { batches: lat.length, p50Ms: Math.round(pct(lat, 50)), p95Ms: Math.round(pct(lat, 95)), maxMs: Math.round(Math.max(...lat)), boundMs: BATCH_WINDOW_MS + 1000, bytes };
+    const live = { batches: lat.length, p50Ms: Math.round(nearestRank(lat, 50)), p95Ms: Math.round(nearestRank(lat, 95)), maxMs: Math.round(Math.max(...lat)), boundMs: BATCH_WINDOW_MS + 1000, bytes };
     return {
       devices: o.devices, patients, patientsView, live,
       targets: { patientsUnder1s: patientsView.ms < 1000, liveP95WithinBound: lat.length > 0 && live.p95Ms <= live.boundMs },

@@ -187,3 +187,9 @@ export function dueAt(stream: StreamName, body: ReadingBody): number {
   const perChannel = body.samples.length / (spec.kind === 'waveform' ? spec.channels.length : 1);
   return body.ts + Math.round((perChannel * 1000) / body.rate);
 }
+
+/** Nearest-rank percentile (p in 0..100) of values in any order; NaN with none. */
+export function nearestRank(values: readonly number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}

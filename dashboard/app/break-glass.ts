@@ -7,9 +7,7 @@
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
 import type { ChainConfig } from './proof.js';
 
-export const REASON_CODES: readonly string[] = [
-  'unconscious or unresponsive', 'life-threatening emergency', 'patient cannot consent (other)', 'legal or public-health duty',
-];
+export { BREAK_GLASS_REASONS as REASON_CODES } from '@vitalgate/protocol';
 
 const ABI = ['function breakGlass(address patient, uint8 reasonCode, string reason, uint40 duration) returns (uint40)'];
 

@@ -19,3 +19,4 @@ export * from './cloud-records.js';
 export * from './key-envelope.js';
 export * from './batch-bundle.js';
 export * from './clinician-key.js';
+export * from './break-glass.js';

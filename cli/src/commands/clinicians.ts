@@ -7,10 +7,9 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { getAddress, hexlify, isAddress, Wallet } from 'ethers';
-import { envelopeRecipientKey } from '@vitalgate/protocol';
+import { BREAK_GLASS_REASONS, envelopeRecipientKey } from '@vitalgate/protocol';
 import { generateClinicianKeys, readClinicianKeyFile, writeClinicianKeyFile } from '../clinician-key-file.js';
 import { adminChainOptions, sendTx, withAdminChain, type AdminChainOpts } from '../chain/admin.js';
-import { BREAK_GLASS_REASONS } from './consent.js';
 
 interface AddOpts extends AdminChainOpts { encryptionKey?: string; generate?: string; json?: boolean }
 interface ListOpts extends AdminChainOpts { json?: boolean }

@@ -13,7 +13,7 @@ import {
   readDeployment, signConsent, signRevoke, streamIdsOf, type Deployment, type VitalgateContracts,
 } from '@vitalgate/contracts';
 import { ChainLink, Keystore, dataDirLayout } from '@vitalgate/edge-gateway';
-import { STREAMS, STREAM_NAMES, isStreamName, isValidId, redactUrl, streamById } from '@vitalgate/protocol';
+import { BREAK_GLASS_REASONS, STREAMS, STREAM_NAMES, isStreamName, isValidId, redactUrl, streamById } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embedded.js';
@@ -495,7 +495,6 @@ export interface GrantEntry {
 }
 
 /** Consent's break-glass reason codes (Consent.MAX_REASON_CODE = 3). */
-export const BREAK_GLASS_REASONS = ['unconscious or unresponsive', 'life-threatening emergency', 'patient cannot consent', 'legal or public-health duty'] as const;
 
 export interface BreakGlassEntry {
   type: 'break-glass';
