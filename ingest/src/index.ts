@@ -24,5 +24,6 @@ export {
   ACCESS_LOG_PREFIX, ACCESS_LOG_ANCHOR_PREFIX, DEFAULT_ACCESS_LOG_ANCHOR_MS, DEFAULT_ACCESS_LOG_SETTLE_MS, type AccessLogAnchorRecord, type AuditLogSink,
 } from './clinician/access-log-anchor.js';
 export { startCareTeamService, type CareTeamService, type CareTeamServiceOptions } from './clinician/care-team-service.js';
-export { ClinicianClient, ApiError, openWithEnvelopes, type OpenedBatch, type PatientAccess } from './clinician/clinician-client.js';
+export { ClinicianClient, ApiError, openWithEnvelopes, type BundlePage, type LatestPatient, type OpenedBatch, type PatientAccess } from './clinician/clinician-client.js';
 export { dashboardCsp, type DashboardChain } from './plugins/dashboard.js';
+export { AnchorTrees, DEFAULT_ANCHOR_TREES, DEFAULT_ANCHOR_TREE_LEAVES } from './clinician/anchor-trees.js';

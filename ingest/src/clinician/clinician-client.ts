@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Signer } from 'ethers';
 import { SiweMessage } from 'siwe';
 import {
-  openBatch, openEnvelope, parseBatch, redactUrl, type ParsedBatch, type ReadingBody, type StreamName,
+  openBatch, openEnvelope, parseBatch, parseDownloadBundle, redactUrl, type BundleItem, type ParsedBatch, type ReadingBody, type StreamName,
 } from '@vitalgate/protocol';
 import type { CatalogEntry } from '../catalog/catalog.js';
 
@@ -24,6 +24,19 @@ export class ApiError extends Error {
 export interface PatientAccess {
   patientAccount: string;
   access: { via: string; grantee: string; streams: StreamName[]; from: number; until: number; expiresAt: number }[];
+}
+
+/** One page of GET /v1/clinician/bundle: the items, their sealed bytes (each checked against its id), and the next cursor. */
+export interface BundlePage {
+  items: BundleItem[];
+  bodies: Uint8Array[];
+  next: string | null;
+}
+
+/** GET /v1/clinician/latest, per patient: its access, its newest batches (sealed) and the envelopes that open them. */
+export interface LatestPatient extends PatientAccess {
+  batches: { id: string; stream: StreamName; deviceId: string; epoch: number; seq: number; firstTs: number; lastTs: number; count: number; sealed: string }[];
+  envelopes: { stream: StreamName; epoch: number; envelope: string }[];
 }
 
 export interface OpenedBatch {
@@ -113,6 +126,33 @@ export class ClinicianClient {
       after = page.next;
     } while (after);
     return out;
+  }
+
+  /** One page of the bundle endpoint; every body is checked to be the batch its item names (SHA-256). */
+  async bundlePage(patientAccount: string, stream: StreamName, from: number, to: number, o: { kind?: string; after?: string; limit?: number } = {}): Promise<BundlePage> {
+    const q = new URLSearchParams({ patientAccount, stream, from: String(from), to: String(to), ...(o.kind && { kind: o.kind }), ...(o.after && { after: o.after }), ...(o.limit && { limit: String(o.limit) }) });
+    const bytes = new Uint8Array(await (await this.call('GET', `/v1/clinician/bundle?${q}`)).arrayBuffer());
+    const p = parseDownloadBundle(bytes);
+    if (!p.ok) throw new ApiError(200, 'bad-bundle', `GET /v1/clinician/bundle: not a bundle: ${p.reason}`);
+    p.value.items.forEach((it, i) => {
+      if (createHash('sha256').update(p.value.bodies[i]!).digest('hex') !== it.id) throw new ApiError(200, 'wrong-bytes', `batch ${it.id}: the bytes served are not the batch named (SHA-256 differs)`);
+    });
+    return { items: p.value.items, bodies: p.value.bodies, next: p.value.next ?? null };
+  }
+
+  /** Every page of the bundle endpoint for [from, to), in order. */
+  async *bundle(patientAccount: string, stream: StreamName, from: number, to: number, o: { kind?: string; limit?: number } = {}): AsyncGenerator<{ item: BundleItem; bytes: Uint8Array }> {
+    let after: string | undefined;
+    do {
+      const page = await this.bundlePage(patientAccount, stream, from, to, { ...o, ...(after && { after }) });
+      for (const [i, item] of page.items.entries()) yield { item, bytes: page.bodies[i]! };
+      after = page.next ?? undefined;
+    } while (after);
+  }
+
+  /** The newest batch of each of `streams` for every patient this clinician may see now, with the envelopes to open them. */
+  async latest(streams: readonly StreamName[]): Promise<LatestPatient[]> {
+    return (await this.json<{ patients: LatestPatient[] }>(`/v1/clinician/latest?streams=${streams.join(',')}`)).patients;
   }
 
   /** The sealed batch, checked to be the one asked for (its id is its SHA-256). */

@@ -14,6 +14,19 @@
  *   Where the batch is anchored, for the caller to check on chain itself (DataAnchor.verifyBatch):
  *   {"anchor": {"gateway", "root", "tx", "block", "proof"}} or {"anchor": null} (not anchored yet).
  *   Decided like the batch itself.
+ * GET /v1/clinician/bundle?patientAccount=&stream=&from=&to=[&kind=][&after=][&limit=]
+ *   The sealed batches of one stream whose first reading is in [from, to), as the catalog lists them
+ *   (one page: up to MAX_BUNDLE_BATCHES), keeping those the clinician's windows allow, in one batch
+ *   bundle (protocol/src/batch-bundle.ts, download mode): each item with its anchor and Merkle proof
+ *   once anchored, and the manifest's `next` the `after` of the following page (null on the last).
+ *   `kind` is readings (default), summary-1m or summary-1h. One access decision for the request.
+ * GET /v1/clinician/latest?streams=hr,spo2,…
+ *   For every patient the clinician may see now: its access (as /patients), the newest batch of each
+ *   asked and granted stream whose first reading is in the last 10 minutes (base64), and this
+ *   clinician's key envelopes that open them:
+ *   {"patients": [{"patientAccount", "access", "batches": [{"id", "stream", "deviceId", "epoch",
+ *   "seq", "firstTs", "lastTs", "count", "sealed"}], "envelopes": [{"stream", "epoch", "envelope"}]}],
+ *   "from", "to"}. One access-log entry per patient listed.
  * GET /v1/clinician/envelopes?patientAccount=[&stream=][&after=KEY][&limit=]
  *   This clinician's key envelopes for the patient: {"envelopes": [{"stream", "epoch", "envelope" (base64)}], "next"}.
  * GET /v1/clinician/access-log[?after=KEY][&limit=N]
@@ -25,17 +38,16 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { getAddress, isAddress } from 'ethers';
-import { isStreamName, parseBatch, streamById } from '@vitalgate/protocol';
-import type { Catalog } from '../catalog/catalog.js';
+import { MAX_BUNDLE_BATCHES, STREAMS, encodeDownloadBundle, isStreamName, parseBatch, streamById, type BundleItem, type StreamName } from '@vitalgate/protocol';
+import type { BatchQuery, Catalog, CatalogEntry } from '../catalog/catalog.js';
 import { backing, IngestError, refuse } from '../errors.js';
 import { batchKey, type ObjectStore } from '../storage/object-store.js';
 import { envelopeKey } from './envelopes.js';
 import { catalogPageQuery, requireInt, type Query } from './query.js';
 import type { AccessLog, AccessLogEntry } from '../clinician/access-log.js';
 import { allowingWindow, type AccessWindow, type ClinicianAccess } from '../clinician/clinician-access.js';
-import { buildBatchTree, streamIdsOf } from '@vitalgate/contracts';
-import { parseAnchorRecord as parseAnchorUpload } from '@vitalgate/protocol';
-import { anchorKey } from './records.js';
+import { streamIdsOf } from '@vitalgate/contracts';
+import { AnchorTrees } from '../clinician/anchor-trees.js';
 
 export interface ClinicianRouteOptions {
   store: ObjectStore;
@@ -49,7 +61,21 @@ export interface ClinicianRouteOptions {
   onDenied?: (clinician: string) => void;
   /** How often the live feed looks for new batches (default 1 s). */
   feedIntervalMs?: number;
+  /** The anchor records' Merkle trees, kept for proofs (default: a bounded cache of its own). */
+  anchorTrees?: AnchorTrees;
 }
+
+/** Kinds of sealed batch a bundle may ask for: the readings, or the edge's per-minute and per-hour summaries. */
+export const BATCH_KINDS = ['readings', 'summary-1m', 'summary-1h'] as const;
+export type BatchKind = (typeof BATCH_KINDS)[number];
+
+/** /latest looks for each stream's newest batch among those that began in the last LATEST_RECENT_MS, then LATEST_LOOKBACK_MS. */
+export const LATEST_RECENT_MS = 30_000;
+export const LATEST_LOOKBACK_MS = 10 * 60_000;
+/** Device clocks run ahead of ingest's by up to this much. */
+const CLOCK_AHEAD_MS = 60_000;
+/** Patients /latest works on at once. */
+const LATEST_CONCURRENCY = 8;
 
 const ID_RE = /^[0-9a-f]{64}$/;
 /** The live feed looks this far back for batches that arrived late (their first reading is older). */
@@ -57,20 +83,66 @@ const FEED_LOOKBACK_MS = 2 * 60_000;
 
 interface Decision { patient?: string; stream?: string; from?: number; to?: number }
 
+/** `f` over `xs` with at most `n` at a time, results in order. */
+async function mapLimit<T, R>(xs: readonly T[], n: number, f: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(xs.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, xs.length) }, async () => {
+    while (next < xs.length) {
+      const i = next++;
+      out[i] = await f(xs[i]!);
+    }
+  }));
+  return out;
+}
+
+function kindParam(v: string | undefined): BatchKind {
+  if (v === undefined) return 'readings';
+  if (!(BATCH_KINDS as readonly string[]).includes(v)) throw refuse(400, 'bad-metadata', `query parameter kind must be one of ${BATCH_KINDS.join(', ')}, not ${JSON.stringify(v.slice(0, 16))}`);
+  return v as BatchKind;
+}
+
+/**
+ * What the catalog query adds for a kind; null when the catalog cannot list that kind.
+ * KIND PASS-THROUGH: the catalog does not know kinds yet (every cataloged batch is readings). Once
+ * BatchQuery has `kind` (ingest/src/catalog/catalog.ts), the body becomes `return { kind };`.
+ */
+function kindQuery(kind: BatchKind): Partial<BatchQuery> | null {
+  return kind === 'readings' ? {} : null;
+}
+
+function streamsParam(v: string | undefined): StreamName[] {
+  const names = v === undefined ? [] : v.split(',');
+  if (names.length === 0 || names.length > 16 || !names.every((n) => isStreamName(n))) {
+    throw refuse(400, 'bad-metadata', 'query parameter streams must list stream names, comma-separated (e.g. hr,spo2,temp,bp)');
+  }
+  return [...new Set(names as StreamName[])];
+}
+
+const accessOf = (windows: readonly AccessWindow[]) =>
+  windows.map((w) => ({ via: w.via, grantee: w.grantee, streams: streamIdsOf(w.streams).map((id) => streamById(id)?.name), from: w.fromMs, until: w.untilMs, expiresAt: w.expiresAt }));
+
 export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOptions): Promise<void> {
-  /** Logs the decision durably, then returns (allow) or throws the refusal (deny). */
-  async function decide(req: FastifyRequest, reply: FastifyReply, d: Decision, verdict: { window: AccessWindow } | { deny: IngestError }): Promise<AccessWindow> {
-    const requestId = randomUUID();
-    void reply.header('x-request-id', requestId);
-    const clinician = o.clinicianOf(req);
-    const entry: AccessLogEntry = {
-      v: 1, ts: Date.now(), requestId, clinician, route: `${req.method} ${req.routeOptions.url ?? ''}`,
+  const trees = o.anchorTrees ?? new AnchorTrees(o.store);
+
+  /** The access-log entry of one decision. */
+  function entryOf(req: FastifyRequest, d: Decision, verdict: { window: AccessWindow } | { deny: IngestError }, requestId = randomUUID()): AccessLogEntry {
+    return {
+      v: 1, ts: Date.now(), requestId, clinician: o.clinicianOf(req), route: `${req.method} ${req.routeOptions.url ?? ''}`,
       ...(d.patient && { patient: d.patient }), ...(d.stream && { stream: d.stream }),
       ...(d.from !== undefined && { from: d.from }), ...(d.to !== undefined && { to: d.to }),
       decision: 'window' in verdict ? 'allow' : 'deny',
       reason: 'window' in verdict ? verdict.window.via : verdict.deny.code,
       breakGlass: 'window' in verdict && verdict.window.via === 'break-glass',
     };
+  }
+
+  /** Logs the decision durably, then returns (allow) or throws the refusal (deny). */
+  async function decide(req: FastifyRequest, reply: FastifyReply, d: Decision, verdict: { window: AccessWindow } | { deny: IngestError }): Promise<AccessWindow> {
+    const requestId = randomUUID();
+    void reply.header('x-request-id', requestId);
+    const clinician = o.clinicianOf(req);
+    const entry = entryOf(req, d, verdict, requestId);
     // An access that cannot be logged does not happen.
     await backing('storage', () => o.accessLog.append(entry));
     if ('deny' in verdict) {
@@ -105,10 +177,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     for (const p of await backing('chain', () => o.access.patientsOf(clinician))) {
       const windows = await backing('chain', () => o.access.windows(clinician, p));
       if (!windows.length) continue;
-      patients.push({
-        patientAccount: p,
-        access: windows.map((w) => ({ via: w.via, grantee: w.grantee, streams: streamIdsOf(w.streams).map((id) => streamById(id)?.name), from: w.fromMs, until: w.untilMs, expiresAt: w.expiresAt })),
-      });
+      patients.push({ patientAccount: p, access: accessOf(windows) });
     }
     return { patients };
   });
@@ -157,11 +226,103 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const page = await backing('catalog', () => catalog.batches({ patientId: patient, from: h.firstTs, to: h.firstTs + 1, stream: h.stream, limit: 1000 }));
     const anchor = page.entries.find((e) => e.id === id)?.anchor;
     if (!anchor) return { anchor: null };
-    const recordBytes = await backing('storage', () => o.store.get(anchorKey(anchor.gateway, anchor.root)));
-    const record = recordBytes && parseAnchorUpload(recordBytes);
-    if (!record || !record.ok) return { anchor: null };
-    const tree = buildBatchTree(record.value.batches.map((b) => b.id));
-    return { anchor: { gateway: anchor.gateway, root: anchor.root, tx: anchor.tx, block: anchor.block, proof: tree.proof(id) } };
+    const proof = await backing('storage', () => trees.proof(anchor.gateway, anchor.root, id));
+    if (!proof) return { anchor: null };
+    return { anchor: { gateway: anchor.gateway, root: anchor.root, tx: anchor.tx, block: anchor.block, proof } };
+  });
+
+  app.get<{ Querystring: Query }>('/v1/clinician/bundle', pre, async (req, reply) => {
+    const catalog = o.catalog;
+    if (!catalog) throw refuse(404, 'no-catalog', 'this ingest serves no catalog');
+    const patient = patientParam(req.query.patientAccount);
+    const { from, to, stream, after } = catalogPageQuery(req.query);
+    if (!stream) throw refuse(400, 'bad-metadata', 'query parameter stream is required: a bundle holds one stream');
+    const limit = Math.min(req.query.limit === undefined ? MAX_BUNDLE_BATCHES : requireInt(req.query, 'limit'), MAX_BUNDLE_BATCHES);
+    if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
+    const kind = kindParam(req.query.kind);
+    const d = { patient, stream, from, to };
+    const windows = await windowsOf(req, reply, patient, d);
+    const w = allowingWindow(windows, stream, from, to);
+    await decide(req, reply, d, w ? { window: w } : { deny: refuse(403, 'no-access', `no window gives access to ${stream} of ${patient} in [${from}, ${to})`) });
+    const byKind = kindQuery(kind);
+    const page = byKind ? await backing('catalog', () => catalog.batches({ patientId: patient, stream, from, to, limit, ...(after && { after }), ...byKind })) : { entries: [], next: null };
+    const allowed = page.entries.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs));
+    const parts = await mapLimit(allowed, 16, async (e) => {
+      const [bytes, proof] = await Promise.all([
+        backing('storage', () => o.store.get(batchKey(patient, e.id))),
+        e.anchor ? backing('storage', () => trees.proof(e.anchor!.gateway, e.anchor!.root, e.id)) : null,
+      ]);
+      if (!bytes) {
+        // The catalog is an index of storage: a batch it names that storage lacks is left out, and said.
+        req.log.warn({ patient, id: e.id }, 'a cataloged batch is missing from storage: left out of the bundle');
+        return null;
+      }
+      const h = parseBatch(bytes);
+      const item: Omit<BundleItem, 'bytes'> = {
+        id: e.id, patientAccount: patient, patient: h.ok ? h.value.header.patientId : patient, stream: e.stream, device: e.deviceId,
+        epoch: e.epoch, seq: e.seq, firstTs: e.firstTs, lastTs: e.lastTs, count: e.count,
+        ...(e.anchor && proof && { anchor: { gateway: e.anchor.gateway, root: e.anchor.root, tx: e.anchor.tx, block: e.anchor.block, proof } }),
+      };
+      return { item, bytes };
+    });
+    const body = encodeDownloadBundle(parts.filter((x) => x !== null), page.next);
+    return reply.type('application/octet-stream').header('cache-control', 'no-store').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  });
+
+  app.get<{ Querystring: Query }>('/v1/clinician/latest', pre, async (req, reply) => {
+    const catalog = o.catalog;
+    if (!catalog) throw refuse(404, 'no-catalog', 'this ingest serves no catalog');
+    const streams = streamsParam(req.query.streams);
+    const clinician = o.clinicianOf(req);
+    const [banned, patients] = await backing('chain', () => Promise.all([o.access.isBanned(clinician), o.access.patientsOf(clinician)]));
+    if (banned) await decide(req, reply, {}, { deny: refuse(403, 'banned', `${clinician} is banned by the Registry: every request is refused`) });
+    const now = Date.now();
+    const from = now - LATEST_LOOKBACK_MS;
+    const to = now + CLOCK_AHEAD_MS;
+    /** The newest batch of `stream` (by last reading) that began in [a, b) and that the windows allow. */
+    const newest = async (patient: string, stream: StreamName, windows: AccessWindow[], a: number, b: number): Promise<CatalogEntry | undefined> => {
+      let best: CatalogEntry | undefined;
+      let after: string | undefined;
+      do {
+        const page = await backing('catalog', () => catalog.batches({ patientId: patient, stream, from: a, to: b, limit: 1000, ...(after && { after }), ...kindQuery('readings')! }));
+        for (const e of page.entries) {
+          if (!allowingWindow(windows, e.stream, e.firstTs, e.lastTs)) continue;
+          if (!best || e.lastTs > best.lastTs || (e.lastTs === best.lastTs && e.firstTs > best.firstTs)) best = e;
+        }
+        after = page.next ?? undefined;
+      } while (after);
+      return best;
+    };
+    const found = await mapLimit(patients, LATEST_CONCURRENCY, async (patient) => {
+      const windows = await backing('chain', () => o.access.windows(clinician, patient));
+      if (!windows.length) return null;
+      const granted = streams.filter((s) => windows.some((w) => (w.streams & (1 << STREAMS[s].id)) !== 0));
+      const latest = await Promise.all(granted.map(async (s) => (await newest(patient, s, windows, now - LATEST_RECENT_MS, to)) ?? newest(patient, s, windows, from, now - LATEST_RECENT_MS)));
+      return { patient, windows, granted, entries: latest.filter((e) => e !== undefined) };
+    });
+    const listed = found.filter((x) => x !== null);
+    // One decision per patient, each logged before anything of it is read or sent.
+    const entries = listed.map((x) => {
+      const used = x.entries.map((e) => allowingWindow(x.windows, e.stream, e.firstTs, e.lastTs)!);
+      const w = used.find((u) => u.via === 'break-glass') ?? used[0] ?? x.windows[0]!;
+      return entryOf(req, { patient: x.patient, ...(x.granted.length && { stream: x.granted.join(',') }), from, to }, { window: w });
+    });
+    await backing('storage', () => Promise.all(entries.map((e) => o.accessLog.append(e))));
+    for (const e of entries) if (e.breakGlass) req.log.warn({ clinician, patient: e.patient, requestId: e.requestId }, 'access under BREAK-GLASS');
+    void reply.header('x-request-id', entries.map((e) => e.requestId).join(',').slice(0, 4000));
+    const out = await mapLimit(listed, LATEST_CONCURRENCY, async (x) => {
+      const batches = (await Promise.all(x.entries.map(async (e) => {
+        const bytes = await backing('storage', () => o.store.get(batchKey(x.patient, e.id)));
+        return bytes && { id: e.id, stream: e.stream, deviceId: e.deviceId, epoch: e.epoch, seq: e.seq, firstTs: e.firstTs, lastTs: e.lastTs, count: e.count, sealed: Buffer.from(bytes).toString('base64') };
+      }))).filter((b) => b !== undefined);
+      const wanted = [...new Map(x.entries.map((e) => [`${e.stream}/${e.epoch}`, e])).values()];
+      const envelopes = (await Promise.all(wanted.map(async (e) => {
+        const bytes = await backing('storage', () => o.store.get(envelopeKey(clinician, x.patient, e.stream, e.epoch)));
+        return bytes && { stream: e.stream, epoch: e.epoch, envelope: Buffer.from(bytes).toString('base64') };
+      }))).filter((v) => v !== undefined);
+      return { patientAccount: x.patient, access: accessOf(x.windows), batches, envelopes };
+    });
+    return { patients: out, from, to };
   });
 
   app.get<{ Querystring: Query }>('/v1/clinician/envelopes', pre, async (req, reply) => {
