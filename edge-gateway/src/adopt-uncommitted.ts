@@ -9,7 +9,7 @@
  * can have left half listed), are read: a restart does not re-read the whole store.
  */
 import type { Logger } from 'pino';
-import { batchId, deriveEpochKey, openBatch, parseBatch } from '@vitalgate/protocol';
+import { batchId, deriveEpochKey, openBatch, openSummary, parseBatch } from '@vitalgate/protocol';
 import type { BatchRecord } from './batch-index.js';
 import type { Keystore } from './keystore.js';
 import { PackStore } from './pack-store.js';
@@ -35,14 +35,21 @@ export async function adoptUncommitted(store: PackStore, keystore: Keystore, loa
       const h = parsed.value.header;
       const pms = await keystore.get(h.patientId);
       if (!pms) continue;
-      const opened = openBatch(deriveEpochKey(pms, h.patientId, h.stream, h.epoch), parsed.value);
+      const key = deriveEpochKey(pms, h.patientId, h.stream, h.epoch);
+      const base = {
+        id, patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, epoch: h.epoch, seq: h.seq,
+        firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: e.bytes.length, pack, offset: e.offset, durableAt: Date.now(),
+      };
+      if (h.kind !== 'readings') {
+        if (!openSummary(key, parsed.value).ok) continue;
+        indexed.add(id);
+        adopted.push({ ...base, kind: h.kind });
+        continue;
+      }
+      const opened = openBatch(key, parsed.value);
       if (!opened.ok) continue;
       indexed.add(id);
-      adopted.push({
-        id, patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, epoch: h.epoch, seq: h.seq,
-        firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: e.bytes.length, pack, offset: e.offset,
-        durableAt: Date.now(), readingSeqs: seqRanges(opened.value),
-      });
+      adopted.push({ ...base, readingSeqs: seqRanges(opened.value) });
     }
   }
   return adopted;

@@ -4,7 +4,7 @@
  * pack, and the gateway adopts it again at start, so the repair loses no data.
  */
 import { AppendLog, readLog } from './append-log.js';
-import type { StreamName } from '@vitalgate/protocol';
+import type { StreamName, SummaryKind } from '@vitalgate/protocol';
 
 export interface BatchRecord {
   id: string;
@@ -28,10 +28,14 @@ export interface BatchRecord {
    * records written before they were kept.
    */
   readingSeqs?: Array<[number, number]>;
+  /** Set for a sealed summary (protocol/src/summary.ts); absent for readings. */
+  kind?: SummaryKind;
 }
 
 /** Key of the batch-sequence counter: batches are numbered per (patient, stream, device). */
 export const seqKey = (patientId: string, stream: StreamName, deviceId: string): string => `${patientId}/${stream}/${deviceId}`;
+/** Summaries are numbered on their own, so readings batches stay numbered without gaps. */
+export const summarySeqKey = (patientId: string, stream: StreamName, deviceId: string, kind: SummaryKind): string => `${seqKey(patientId, stream, deviceId)}/${kind}`;
 
 export class BatchIndex {
   /** Highest batch sequence used per seqKey, so numbering continues across restarts. */
@@ -57,7 +61,7 @@ export class BatchIndex {
   }
 
   private note(r: BatchRecord): void {
-    const k = seqKey(r.patientId, r.stream, r.deviceId);
+    const k = r.kind ? summarySeqKey(r.patientId, r.stream, r.deviceId, r.kind) : seqKey(r.patientId, r.stream, r.deviceId);
     this.lastSeq.set(k, Math.max(this.lastSeq.get(k) ?? -1, r.seq));
     this.count++;
   }

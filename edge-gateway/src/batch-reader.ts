@@ -7,7 +7,7 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
-  batchId, deriveEpochKey, openBatch, parseBatch, type BatchHeader, type ReadingBody,
+  batchId, deriveEpochKey, openBatch, openSummary, parseBatch, type BatchHeader, type ReadingBody, type SummaryRow,
 } from '@vitalgate/protocol';
 import { BatchIndex } from './batch-index.js';
 import { dataDirLayout } from './data-dir.js';
@@ -15,10 +15,15 @@ import { Keystore } from './keystore.js';
 import { PackStore } from './pack-store.js';
 
 export type OpenedBatch =
-  | { id: string; pack: string; ok: true; header: BatchHeader; bodies: ReadingBody[] }
+  /** `bodies` is empty for a summary, whose rows are in `summary`. */
+  | { id: string; pack: string; ok: true; header: BatchHeader; bodies: ReadingBody[]; summary?: SummaryRow[] }
   | { id: string; pack: string; ok: false; header?: BatchHeader; reason: string };
 
-export async function* readStore(dataDir: string, passphrase: string): AsyncGenerator<OpenedBatch> {
+/**
+ * Every batch in the store, opened. Summaries are derived data and left out unless asked for, so
+ * that counting what comes back counts readings.
+ */
+export async function* readStore(dataDir: string, passphrase: string, opts: { summaries?: boolean } = {}): AsyncGenerator<OpenedBatch> {
   const dirs = dataDirLayout(dataDir);
   const keystore = await Keystore.open(dirs.keys, passphrase);
   const store = new PackStore(dirs.store);
@@ -43,10 +48,13 @@ export async function* readStore(dataDir: string, passphrase: string): AsyncGene
     for (const e of entries.value) {
       const id = batchId(e.bytes);
       seen.add(id);
-      yield await openOne(keystore, pack, id, e.bytes);
+      const opened = await openOne(keystore, pack, id, e.bytes);
+      if (!opts.summaries && opened.header && opened.header.kind !== 'readings') continue;
+      yield opened;
     }
   }
   for (const rec of await BatchIndex.load(dirs.index)) {
+    if (rec.kind && !opts.summaries) continue;
     if (!seen.has(rec.id)) yield { id: rec.id, pack: rec.pack, ok: false, reason: 'listed in the index but in no pack: lost or altered' };
   }
 }
@@ -63,6 +71,11 @@ export async function openOne(keystore: Keystore, pack: string, id: string, byte
     return { id, pack, ok: false, header, reason: (e as Error).message };
   }
   if (!pms) return { id, pack, ok: false, header, reason: `no master secret for patient ${header.patientId} in this keystore` };
-  const opened = openBatch(deriveEpochKey(pms, header.patientId, header.stream, header.epoch), parsed.value);
+  const key = deriveEpochKey(pms, header.patientId, header.stream, header.epoch);
+  if (header.kind !== 'readings') {
+    const rows = openSummary(key, parsed.value);
+    return rows.ok ? { id, pack, ok: true, header, bodies: [], summary: rows.value } : { id, pack, ok: false, header, reason: rows.reason };
+  }
+  const opened = openBatch(key, parsed.value);
   return opened.ok ? { id, pack, ok: true, header, bodies: opened.value } : { id, pack, ok: false, header, reason: opened.reason };
 }

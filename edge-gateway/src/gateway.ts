@@ -16,8 +16,8 @@ import { EventEmitter } from 'node:events';
 import pMap from 'p-map';
 import pino, { type Logger } from 'pino';
 import {
-  batchId, redactUrl, deriveEpochKey, parseReadingTopic, patientFilter, sealBatch, decodePayload, sampleCount,
-  TOPIC_ROOT, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
+  batchId, redactUrl, deriveEpochKey, parseDeviceStatus, parseReadingTopic, patientFilter, sealBatch, sealSummary, decodePayload, sampleCount,
+  TOPIC_ROOT, type DeviceStatusReport, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
 } from '@vitalgate/protocol';
 import {
   BleSource, NobleCentral, SerialSource, SimCentral,
@@ -29,7 +29,9 @@ import { AccessFollower } from '@vitalgate/contracts';
 import { EnvelopeIssuer, type EnvelopeIssuerStatus } from './envelopes/envelope-issuer.js';
 import { IngestSender } from './upload/ingest-sender.js';
 import { Uploader, type UploaderStatus } from './upload/uploader.js';
-import { BatchIndex, seqKey, type BatchRecord } from './batch-index.js';
+import { BatchIndex, seqKey, summarySeqKey, type BatchRecord } from './batch-index.js';
+import { Summarizer, type DueSummary } from './summaries/summarizer.js';
+import { recoverSummaries } from './summaries/recover.js';
 import { ChainLink, type ChainOptions } from './chain-link.js';
 import { Batcher, type PendingBatch } from './batcher.js';
 import { dataDirLayout } from './data-dir.js';
@@ -94,6 +96,11 @@ export interface GatewayOptions {
   patients?: string[];
   batchWindowMs?: number;
   maxBatchSamples?: number;
+  /**
+   * Seal per-minute and per-hour summaries beside the readings (default true), so a chart of days
+   * loads in one request per stream instead of every reading.
+   */
+  summaries?: boolean;
   epochPeriodMs?: number;
   scrypt?: ScryptParams;
   logger?: Logger;
@@ -108,9 +115,15 @@ export interface GatewayMetrics {
   duplicates: number;
   seqRestarts: number;
   statusMessages: number;
+  /** Status reports that were not a valid report (counted, not sealed). */
+  statusRejected: number;
   pendingReadings: number;
   batchesSealed: number;
   readingsSealed: number;
+  /** Summary batches sealed (batchesSealed counts readings batches only). */
+  summariesSealed: number;
+  /** Summary periods still open (not yet sealed), when summaries are on. */
+  summariesOpen?: { minutes: number; hours: number };
   bytesStored: number;
   flushErrors: number;
   patientsEnrolled: number;
@@ -148,6 +161,15 @@ function reasonClass(reason: string): string {
   return reason.replace(/["'].*$/, '').replace(/[0-9].*$/, '').trim().split(/[:(]/)[0]!.trim().slice(0, 48);
 }
 
+/** Sealed and waiting to be stored and indexed; what it was sealed from rides along for the summaries. */
+interface Unstored {
+  rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>;
+  bytes: Uint8Array;
+  firstIntake: number;
+  bodies?: ReadingBody[];
+  summary?: DueSummary;
+}
+
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly log: Logger;
   private readonly batcher: Batcher;
@@ -172,11 +194,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   chainLink: ChainLink | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  private unstored: Array<{ rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array; firstIntake: number }> = [];
+  private unstored: Unstored[] = [];
+  private readonly summarizer: Summarizer | undefined;
   private stopped = false;
-  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble' | 'mqtt' | 'anchoring' | 'adoptedAtStart'> = {
+  private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble' | 'mqtt' | 'anchoring' | 'adoptedAtStart' | 'summariesOpen'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
-    duplicates: 0, seqRestarts: 0, statusMessages: 0, batchesSealed: 0, readingsSealed: 0, bytesStored: 0,
+    duplicates: 0, seqRestarts: 0, statusMessages: 0, statusRejected: 0, batchesSealed: 0, readingsSealed: 0, summariesSealed: 0, bytesStored: 0,
     flushErrors: 0, patientsEnrolled: 0, flushes: 0, maxOverdueMs: 0,
   };
 
@@ -196,6 +219,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       windowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
       maxSamples: opts.maxBatchSamples ?? DEFAULT_MAX_BATCH_SAMPLES,
     });
+    // A minute's last readings are still in a batch window when the minute ends.
+    if (opts.summaries !== false) this.summarizer = new Summarizer(this.batcher.opts.windowMs + 1000);
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -224,6 +249,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       gw.lock = lock;
       gw.adopted = adopted.length;
       gw.seqs.rebuild(loaded);
+      if (gw.summarizer) {
+        const r = await recoverSummaries(gw.summarizer, loaded, store, keystore);
+        if (r.batches) logger.info(r, 'summaries: took back readings and minutes not yet summarised when the gateway last stopped');
+      }
     } catch (e) {
       await lock.release();
       throw e;
@@ -331,8 +360,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   acceptMqtt(topic: string, payload: Uint8Array, now = Date.now()): number {
     const n = this.intake++;
     this.m.messagesReceived++;
-    if (topic.endsWith('/status') || topic.endsWith('/cmd')) {
+    if (topic.endsWith('/cmd')) return n;
+    if (topic.endsWith('/status')) {
       this.m.statusMessages++;
+      this.takeStatus(topic, payload, now);
       return n;
     }
     const t = parseReadingTopic(topic);
@@ -347,6 +378,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     this.take(t.value.patientId, t.value.deviceId, t.value.stream, p.value.body, now, topic, n);
     return n;
+  }
+
+  private takeStatus(topic: string, payload: Uint8Array, now: number): void {
+    // vg/v1/{patient}/{device}/status
+    const parts = topic.split('/');
+    const report = parseDeviceStatus(payload);
+    if (parts.length !== 5 || !report.ok) {
+      this.m.statusRejected++;
+      this.throttle.warn('status', { topic: topic.slice(0, 200), reason: report.ok ? 'not a status topic' : report.reason }, 'ignored status report');
+      return;
+    }
+    this.acceptStatus(parts[2]!, parts[3]!, report.value, now);
+  }
+
+  /** A device's status report from any source; it goes into the device's minute summaries. */
+  acceptStatus(patientId: string, deviceId: string, report: DeviceStatusReport, now = Date.now()): void {
+    if (this.stopped || (this.allowed && !this.allowed.has(patientId))) return;
+    this.summarizer?.addStatus(patientId, deviceId, report, now, this.epochs.current.epoch);
   }
 
   /** Every message numbered below this is durable (its batch indexed) or was dealt with. */
@@ -425,7 +474,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private async doFlush(all: boolean): Promise<void> {
     const now = Date.now();
     const due = this.batcher.take(now, all);
-    if (due.length === 0 && this.unstored.length === 0) {
+    const summaries = this.summarizer?.takeDue(now, all) ?? [];
+    if (due.length === 0 && summaries.length === 0 && this.unstored.length === 0) {
       this.emit('durable');
       return;
     }
@@ -452,6 +502,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         // Thousands of batches can fall due in one tick; yield now and then so intake keeps flowing.
         if (i % 64 === 63) await new Promise((r) => setImmediate(r));
       }
+      while (summaries.length) {
+        const d = summaries[0]!;
+        // Under the epoch of the readings summarised, which may have ended since.
+        this.unstored.push(this.sealSummary(d, await this.epochKey(d.patientId, d.stream, d.epoch)));
+        summaries.shift();
+      }
       T.sealed = performance.now();
       const batch = this.unstored;
       const stored = await this.store.putMany(batch.map((u) => ({ id: u.rec.id, bytes: u.bytes })));
@@ -467,14 +523,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.m.lastFlush = { batches: batch.length, sealMs: Math.round(T.sealed - T.start), storeMs: Math.round(T.packed - T.sealed), indexMs: Math.round(performance.now() - T.packed), overdueMs: overdue };
       this.log.debug(this.m.lastFlush, 'flushed');
       for (const r of records) {
-        this.m.batchesSealed++;
-        this.m.readingsSealed += r.count;
+        if (r.kind) this.m.summariesSealed++;
+        else {
+          this.m.batchesSealed++;
+          this.m.readingsSealed += r.count;
+        }
         this.m.bytesStored += r.bytes;
+      }
+      // Only durable data is summarised, so a summary never counts a reading a crash could lose.
+      for (const u of batch) {
+        if (u.bodies) this.summarizer?.addReadings(u.rec, u.bodies, durableAt);
+        else if (u.summary?.kind === 'summary-1m') this.summarizer?.addMinuteRows(u.summary, u.summary.rows, durableAt);
       }
       this.emit('sealed', records);
       this.emit('durable');
+      // Stopping: the minutes just sealed make their hours due; seal those too.
+      if (all && this.summarizer && (this.summarizer.open.minutes || this.summarizer.open.hours)) await this.doFlush(true);
     } catch (e) {
       // Batches not yet sealed go back to the batcher; sealed ones wait in `unstored` for the retry.
+      this.summarizer?.restore(summaries);
       this.batcher.restore(due.slice(sealedUpTo));
       this.inFlight = [];
       this.m.flushErrors++;
@@ -483,7 +550,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
-  private seal(b: PendingBatch, key: Uint8Array, epoch: number): { rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>; bytes: Uint8Array; firstIntake: number } {
+  private seal(b: PendingBatch, key: Uint8Array, epoch: number): Unstored {
     const k = seqKey(b.patientId, b.stream, b.deviceId);
     const seq = (this.index.lastSeq.get(k) ?? -1) + 1;
     this.index.lastSeq.set(k, seq);
@@ -492,6 +559,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       rec: { id: s.id, patientId: b.patientId, deviceId: b.deviceId, stream: b.stream, epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length, readingSeqs: seqRanges(b.bodies) },
       bytes: s.bytes,
       firstIntake: b.firstIntake,
+      ...(this.summarizer && { bodies: b.bodies }),
+    };
+  }
+
+  private sealSummary(d: DueSummary, key: Uint8Array): Unstored {
+    const k = summarySeqKey(d.patientId, d.stream, d.deviceId, d.kind);
+    const seq = (this.index.lastSeq.get(k) ?? -1) + 1;
+    this.index.lastSeq.set(k, seq);
+    const s = sealSummary(key, { ...d, seq });
+    return {
+      rec: { id: s.id, patientId: d.patientId, deviceId: d.deviceId, stream: d.stream, epoch: d.epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length, kind: d.kind },
+      bytes: s.bytes,
+      // A summary holds back no device's acknowledgement.
+      firstIntake: Number.MAX_SAFE_INTEGER,
+      summary: d,
     };
   }
 
@@ -518,7 +600,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return {
       ...this.m,
       rejectedByReason: { ...this.m.rejectedByReason },
-      pendingReadings: this.batcher.pendingReadings + this.unstored.reduce((n, u) => n + u.rec.count, 0),
+      pendingReadings: this.batcher.pendingReadings + this.unstored.reduce((n, u) => n + (u.rec.kind ? 0 : u.rec.count), 0),
       epoch: this.epochs.current.epoch,
       epochStartedAt: this.epochs.current.startedAt,
       serial: this.serialSources.map((s) => s.status()),
@@ -528,6 +610,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       ...(this.anchorer ? { anchoring: this.anchorer.status() } : {}),
       ...(this.uploader ? { upload: this.uploader.status() } : {}),
       ...(this.envelopes ? { envelopes: this.envelopes.status() } : {}),
+      ...(this.summarizer ? { summariesOpen: this.summarizer.open } : {}),
     };
   }
 

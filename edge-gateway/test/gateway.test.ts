@@ -95,7 +95,10 @@ describe('gateway', function () {
         }
         await gw.stop();
       }
-      const idx = await BatchIndex.load(join(t.dir, 'index.jsonl'));
+      const all = await BatchIndex.load(join(t.dir, 'index.jsonl'));
+      // Beside them, each stop sealed the summaries of what it had (numbered on their own).
+      assert.ok(all.some((r) => r.kind === 'summary-1m'));
+      const idx = all.filter((r) => !r.kind);
       assert.equal(idx.length, 8);
       const seqs = idx.filter((r) => r.patientId === 'a' && r.deviceId === 'x' && r.stream === 'hr').map((r) => r.seq);
       assert.deepEqual(seqs, [0, 1]);
@@ -144,7 +147,8 @@ describe('gateway', function () {
     const t = await tempDir();
     const { logger } = memoryLogger();
     try {
-      const gw = await Gateway.start({ dataDir: t.dir, passphrase: PASS, scrypt: TEST_SCRYPT, logger });
+      // Readings only, so that the one flush at stop writes one pack.
+      const gw = await Gateway.start({ dataDir: t.dir, passphrase: PASS, scrypt: TEST_SCRYPT, logger, summaries: false });
       gw.acceptReading('p', 'd', 'hr', { seq: 1, ts: T0, values: { hr: 70 } });
       gw.acceptReading('p', 'd', 'temp', { seq: 2, ts: T0, values: { temp: 37 } });
       await gw.stop();

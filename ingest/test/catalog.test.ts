@@ -140,6 +140,29 @@ function catalogSuite(name: string, backend: Backend, extra?: () => void): void 
       assert.deepEqual(await cat().hourlyCounts({ patientId: p, from, to }), hourly(bs, from, to));
     });
 
+    it('lists summaries apart from readings, by kind, anchors joined, even at the very same time as a readings batch', async () => {
+      const p = newPatient();
+      // Same stream, same millisecond, same id prefix: only the kind keeps them apart.
+      const reading = batch(p, { id: idWith('abcd0123', 'k-readings'), firstTs: T0 });
+      const minute = batch(p, { id: idWith('abcd0123', 'k-minute'), firstTs: T0, lastTs: T0 + 59_999, count: 1, kind: 'summary-1m' });
+      const minute2 = batch(p, { id: sha('k-minute2'), firstTs: T0 + 60_000, lastTs: T0 + 119_999, count: 1, kind: 'summary-1m' });
+      const hour = batch(p, { id: sha('k-hour'), firstTs: T0, lastTs: T0 + HOUR - 1, count: 61, kind: 'summary-1h' });
+      await cat().addAnchor(anchorN(7), [{ ...refOf(minute), kind: 'summary-1m' }]);
+      await cat().addBatches([reading, minute, hour]);
+      await cat().addBatch(minute2);
+      await cat().addBatch(minute); // idempotent
+      const q = { patientId: p, from: T0, to: T0 + HOUR, limit: 10 };
+      assert.deepEqual((await cat().batches(q)).entries, [reading]);
+      assert.deepEqual((await cat().batches({ ...q, kind: 'readings' })).entries, [reading]);
+      assert.deepEqual((await cat().batches({ ...q, kind: 'summary-1m' })).entries, [{ ...minute, anchor: anchorN(7) }, minute2]);
+      assert.deepEqual((await cat().batches({ ...q, kind: 'summary-1m', stream: 'hr', limit: 1 })).entries, [{ ...minute, anchor: anchorN(7) }]);
+      assert.deepEqual((await cat().batches({ ...q, kind: 'summary-1h', stream: 'hr' })).entries, [hour]);
+      assert.deepEqual((await cat().batches({ ...q, kind: 'summary-1h', stream: 'spo2' })).entries, []);
+      // Counts are of readings: a summary's count is its rows.
+      assert.deepEqual(await cat().hourlyCounts({ patientId: p, from: T0, to: T0 + HOUR }), hourly([reading], T0, T0 + HOUR));
+      await assert.rejects(cat().addBatch({ ...reading, id: sha('k-bad'), kind: 'readings' as never }), /kind must be summary-1m or summary-1h/);
+    });
+
     it('filters by stream', async () => {
       const p = newPatient();
       const bs = STREAMS.flatMap((stream, s) => [0, 1, 2].map((i) => batch(p, { id: sha(`st${s}${i}`), firstTs: T0 + i, stream })));

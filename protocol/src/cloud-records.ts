@@ -17,6 +17,8 @@
  */
 import { fail, ok, type Result } from './reading.js';
 import { isStreamName, type StreamName } from './streams.js';
+import { isBatchKind } from './sealed-batch.js';
+import type { SummaryKind } from './summary.js';
 
 export const CLOUD_RECORD_VERSION = 1;
 /** An anchor covers at most this many batches (the gateway anchors every 30 s; this is far above). */
@@ -35,6 +37,8 @@ export interface AnchoredBatch {
   patientAccount: string;
   stream: StreamName;
   firstTs: number;
+  /** A summary's kind (summary.ts); absent for readings, as in records written before summaries. */
+  kind?: SummaryKind;
 }
 
 export interface AnchorUploadRecord {
@@ -93,7 +97,8 @@ export function parseAnchorRecord(bytes: Uint8Array): Result<AnchorUploadRecord>
     if (typeof e.patientAccount !== 'string' || !ADDRESS_RE.test(e.patientAccount)) return fail(`batches[${i}].patientAccount must be a 0x account`);
     if (typeof e.stream !== 'string' || !isStreamName(e.stream)) return fail(`batches[${i}].stream is not a stream name`);
     if (!isUint(e.firstTs)) return fail(`batches[${i}].firstTs must be ms since the Unix epoch`);
-    batches.push({ id: e.id, patientAccount: e.patientAccount, stream: e.stream, firstTs: e.firstTs });
+    if (e.kind !== undefined && (!isBatchKind(e.kind) || e.kind === 'readings')) return fail(`batches[${i}].kind must be summary-1m or summary-1h when present`);
+    batches.push({ id: e.id, patientAccount: e.patientAccount, stream: e.stream, firstTs: e.firstTs, ...(e.kind !== undefined && { kind: e.kind as SummaryKind }) });
   }
   return ok({ v: 1, gateway: o.gateway as string, root: o.root, txHash: o.txHash, blockNumber: o.blockNumber, blockTimestamp: o.blockTimestamp, batches });
 }

@@ -8,6 +8,8 @@ export * from './patient-ref.js';
 export * from './request-signature.js';
 export * from './epochs.js';
 export * from './sealed-batch.js';
+export * from './summary.js';
+export * from './device-status.js';
 export * from './decimal.js';
 export * from './cobs.js';
 export * from './uart-frame.js';

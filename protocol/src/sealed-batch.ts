@@ -1,11 +1,12 @@
 /**
- * Sealed-batch binary format, version 1. Every integer is big-endian.
+ * Sealed-batch binary format, versions 1 and 2. Every integer is big-endian.
  *
  *   off  size  field
  *   0    4     magic "VGSB"
- *   4    1     format version = 1
+ *   4    1     format version: 1 = a batch of readings; 2 = a batch of another kind, named next
  *   5    1     stream id (see streams.ts)
- *   6    1     P = patient id length (1..64)
+ *   (6   1     kind, version 2 only: 1 = per-minute summary, 2 = per-hour summary; see summary.ts)
+ *   .    1     P = patient id length (1..64)
  *   7    P     patient id, ASCII
  *   .    1     D = device id length (1..64)
  *   .    D     device id, ASCII
@@ -21,6 +22,11 @@
  * can be changed or moved to another batch without the tag failing. The plaintext is a CBOR array of
  * reading bodies (see payload.ts); the device and stream they belong to are the header's.
  * The batch id is SHA-256 over all the sealed bytes, header included.
+ *
+ * A readings batch is always written as version 1, so each batch has exactly one encoding and every
+ * batch sealed before summaries existed still parses. Summaries (summary.ts) are sealed by the same
+ * gateway under the same epoch key as the readings they summarise; their kind sits in the header,
+ * so it is authenticated, and the catalog can tell them apart without a key.
  */
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -32,6 +38,17 @@ import { STREAMS, streamById, type StreamName } from './streams.js';
 
 export const BATCH_MAGIC = new Uint8Array([0x56, 0x47, 0x53, 0x42]); // "VGSB"
 export const BATCH_VERSION = 1;
+/** The version that carries a kind byte; never used for readings. */
+export const BATCH_VERSION_KINDED = 2;
+
+/** What a sealed batch holds: device readings, or summaries of them over a minute or an hour. */
+export type BatchKind = 'readings' | 'summary-1m' | 'summary-1h';
+export const BATCH_KINDS: readonly BatchKind[] = ['readings', 'summary-1m', 'summary-1h'];
+const KIND_IDS: Readonly<Record<BatchKind, number>> = { readings: 0, 'summary-1m': 1, 'summary-1h': 2 };
+
+export function isBatchKind(x: unknown): x is BatchKind {
+  return typeof x === 'string' && (BATCH_KINDS as readonly string[]).includes(x);
+}
 export const NONCE_BYTES = 24;
 export const TAG_BYTES = 16;
 /** Refuse to parse anything larger: the gateway never writes batches near this size. */
@@ -39,6 +56,8 @@ export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 
 export interface BatchHeader {
   version: number;
+  /** Follows from the version: a version 1 batch holds readings. */
+  kind: BatchKind;
   stream: StreamName;
   patientId: string;
   deviceId: string;
@@ -70,14 +89,17 @@ export function encodeHeader(h: BatchHeader): Uint8Array {
   for (const [k, v] of [['firstTs', h.firstTs], ['lastTs', h.lastTs]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${k} ${v} is not a u64 timestamp`);
   }
+  const kinded = h.kind !== 'readings';
+  if (h.version !== (kinded ? BATCH_VERSION_KINDED : BATCH_VERSION)) throw new Error(`a ${h.kind} batch is written as version ${kinded ? BATCH_VERSION_KINDED : BATCH_VERSION}, not ${h.version}`);
   const p = ascii.encode(h.patientId);
   const d = ascii.encode(h.deviceId);
-  const out = new Uint8Array(4 + 1 + 1 + 1 + p.length + 1 + d.length + 4 + 4 + 8 + 8 + 4 + NONCE_BYTES);
+  const out = new Uint8Array(4 + 1 + 1 + (kinded ? 1 : 0) + 1 + p.length + 1 + d.length + 4 + 4 + 8 + 8 + 4 + NONCE_BYTES);
   const dv = new DataView(out.buffer);
   let o = 0;
   out.set(BATCH_MAGIC, o); o += 4;
   out[o++] = h.version;
   out[o++] = STREAMS[h.stream].id;
+  if (kinded) out[o++] = KIND_IDS[h.kind];
   out[o++] = p.length; out.set(p, o); o += p.length;
   out[o++] = d.length; out.set(d, o); o += d.length;
   dv.setUint32(o, h.epoch); o += 4;
@@ -99,9 +121,18 @@ export function parseBatch(bytes: Uint8Array): Result<ParsedBatch> {
   for (let i = 0; i < 4; i++) if (bytes[i] !== BATCH_MAGIC[i]) return fail('not a sealed batch (bad magic)');
   o = 4;
   const version = bytes[o++]!;
-  if (version !== BATCH_VERSION) return fail(`unsupported batch format version ${version}`);
+  if (version !== BATCH_VERSION && version !== BATCH_VERSION_KINDED) return fail(`unsupported batch format version ${version}`);
   const stream = streamById(bytes[o++]!);
   if (!stream) return fail(`unknown stream id ${bytes[o - 1]}`);
+  let kind: BatchKind = 'readings';
+  if (version === BATCH_VERSION_KINDED) {
+    if (!need(2)) return fail('truncated batch: kind');
+    const k = bytes[o++]!;
+    const named = BATCH_KINDS.find((n) => KIND_IDS[n] === k);
+    // Readings have one encoding, version 1; a version 2 batch claiming readings is not ours.
+    if (!named || named === 'readings') return fail(`unknown batch kind ${k}`);
+    kind = named;
+  }
   const plen = bytes[o++]!;
   if (!need(plen + 1)) return fail('truncated batch: patient id');
   const patientId = asciiDecoder.decode(bytes.subarray(o, o + plen)); o += plen;
@@ -118,7 +149,7 @@ export function parseBatch(bytes: Uint8Array): Result<ParsedBatch> {
   const nonce = bytes.slice(o, o + NONCE_BYTES); o += NONCE_BYTES;
   if (!Number.isSafeInteger(firstTs) || !Number.isSafeInteger(lastTs) || lastTs < firstTs) return fail('header timestamps are inconsistent');
   return ok({
-    header: { version, stream: stream.name, patientId, deviceId, epoch, seq, firstTs, lastTs, count, nonce },
+    header: { version, kind, stream: stream.name, patientId, deviceId, epoch, seq, firstTs, lastTs, count, nonce },
     aad: bytes.subarray(0, o),
     ciphertext: bytes.subarray(o),
   });
@@ -146,14 +177,27 @@ export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array =
     firstTs = Math.min(firstTs, b.ts);
     lastTs = Math.max(lastTs, lastSampleTs(input.stream, b));
   }
-  const header: BatchHeader = { version: BATCH_VERSION, ...input, firstTs, lastTs, count: input.bodies.length, nonce };
-  delete (header as Partial<SealInput>).bodies;
+  const { bodies, ...rest } = input;
+  return sealPlaintext(key, { version: BATCH_VERSION, kind: 'readings', ...rest, firstTs, lastTs, count: bodies.length, nonce }, encodeCbor(bodies));
+}
+
+/** Seals an already-encoded plaintext under `header` (its nonce included): the one place batches are encrypted. */
+export function sealPlaintext(key: Uint8Array, header: BatchHeader, plaintext: Uint8Array): { id: string; bytes: Uint8Array; header: BatchHeader } {
   const aad = encodeHeader(header);
-  const ct = xchacha20poly1305(key, nonce, aad).encrypt(encodeCbor(input.bodies));
+  const ct = xchacha20poly1305(key, header.nonce, aad).encrypt(plaintext);
   const bytes = new Uint8Array(aad.length + ct.length);
   bytes.set(aad, 0);
   bytes.set(ct, aad.length);
   return { id: batchId(bytes), bytes, header };
+}
+
+/** Authenticates and decrypts a parsed batch of any kind. Never throws. */
+export function decryptBatch(key: Uint8Array, parsed: ParsedBatch): Result<Uint8Array> {
+  try {
+    return ok(xchacha20poly1305(key, parsed.header.nonce, parsed.aad).decrypt(parsed.ciphertext));
+  } catch {
+    return fail('authentication failed: wrong key, or the batch was altered');
+  }
 }
 
 /**
@@ -161,13 +205,11 @@ export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array =
  * Never throws: a wrong key and a tampered byte both come back as a reason.
  */
 export function openBatch(key: Uint8Array, parsed: ParsedBatch): Result<ReadingBody[]> {
-  let plain: Uint8Array;
-  try {
-    plain = xchacha20poly1305(key, parsed.header.nonce, parsed.aad).decrypt(parsed.ciphertext);
-  } catch {
-    return fail('authentication failed: wrong key, or the batch was altered');
-  }
-  const raw = decodeCbor(plain);
+  // A summary's rows are not readings: taking them for readings would invent data.
+  if (parsed.header.kind !== 'readings') return fail(`this is a ${parsed.header.kind} batch, not readings: open it with openSummary`);
+  const plain = decryptBatch(key, parsed);
+  if (!plain.ok) return plain;
+  const raw = decodeCbor(plain.value);
   if (!raw.ok) return raw;
   if (!Array.isArray(raw.value)) return fail('batch plaintext is not an array');
   const { header } = parsed;

@@ -13,16 +13,19 @@ export function registerOpen(program: Command): void {
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
     .option(...ALLOW_DEMO_OPTION)
     .option('--json', 'one JSON reading per line on stdout')
+    .option('--summaries', 'print the sealed per-minute and per-hour summaries instead of the readings')
     .option('--from-ingest [url]', 'read the cloud copy instead: every batch this gateway uploaded to that ingest service, fetched as the patients\' gateway (signed with its chain account) and decrypted here. Without a URL: the embedded ingest of `run`/`start` ({data-dir}/cloud), started for this command')
     .addHelpText('after', [
       '',
       'Each JSON line: {patientId, deviceId, stream, seq, ts, rate+samples | values(+rr), batchId, epoch}.',
+      'With --summaries: {patientId, deviceId, stream, kind, t, p, n, v: {name: [min, max, mean, count]},',
+      's?, e?, batchId, epoch}; see docs/formats.md.',
       'A batch that fails its checks (hash, format, authentication) is reported on stderr and the',
       'command exits 1; the readings of every other batch are still printed.',
       '',
       'With --from-ingest, the keys still come from <data-dir>: the cloud holds only ciphertext.',
     ].join('\n'))
-    .action(async (o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; fromIngest?: string | true }) => {
+    .action(async (o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; summaries?: boolean; fromIngest?: string | true }) => {
       if (typeof o.fromIngest === 'string' && !/^https?:\/\//.test(o.fromIngest)) throw new Error(`--from-ingest ${redactUrl(o.fromIngest)}: expected an http:// or https:// URL`);
       const embedded = o.fromIngest === true ? await startEmbeddedCloud(o.dataDir) : undefined;
       try {
@@ -33,14 +36,16 @@ export function registerOpen(program: Command): void {
     });
 }
 
-async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean }, fromIngest: string | undefined): Promise<void> {
+async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; summaries?: boolean }, fromIngest: string | undefined): Promise<void> {
   const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
   let batches = 0;
   let readings = 0;
   let failed = 0;
   const out = process.stdout;
   const write = (s: string) => (out.write(s) ? undefined : new Promise<void>((r) => out.once('drain', () => r())));
-  const source = fromIngest ? readIngest(o.dataDir, passphrase, fromIngest) : readStore(o.dataDir, passphrase);
+  const only = { summaries: o.summaries === true };
+  const source = fromIngest ? readIngest(o.dataDir, passphrase, fromIngest, only) : readStore(o.dataDir, passphrase, only);
+  let rows = 0;
   for await (const b of source) {
     batches++;
     if (!b.ok) {
@@ -51,6 +56,20 @@ async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoP
     }
     const h = b.header;
     let chunk = '';
+    if (o.summaries) {
+      if (h.kind === 'readings') {
+        batches--;
+        continue;
+      }
+      for (const r of b.summary ?? []) {
+        rows++;
+        chunk += o.json
+          ? JSON.stringify({ patientId: h.patientId, deviceId: h.deviceId, stream: h.stream, kind: h.kind, ...r, batchId: b.id, epoch: h.epoch }) + '\n'
+          : `${new Date(r.t).toISOString()}  ${h.patientId}  ${h.deviceId}  ${h.stream.padEnd(5)} ${r.p === 60_000 ? 'minute' : 'hour  '} n=${r.n}  ${Object.entries(r.v).map(([k, [min, max, mean]]) => `${k} ${min}..${max} mean ${Math.round(mean * 100) / 100}`).join('  ')}${r.e?.length ? `  status: ${r.e.map((e) => JSON.stringify(e)).join(' ')}` : ''}\n`;
+      }
+      await write(chunk);
+      continue;
+    }
     for (const body of b.bodies) {
       readings++;
       if (o.json) {
@@ -64,6 +83,6 @@ async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoP
     }
     await write(chunk);
   }
-  process.stderr.write(`${batches - failed} batches opened${fromIngest ? ` from ${redactUrl(fromIngest)}` : ''}, ${readings} readings, ${failed} failures\n`);
+  process.stderr.write(`${batches - failed} ${o.summaries ? 'summary ' : ''}batches opened${fromIngest ? ` from ${redactUrl(fromIngest)}` : ''}, ${o.summaries ? `${rows} rows` : `${readings} readings`}, ${failed} failures\n`);
   if (failed > 0) process.exitCode = 1;
 }

@@ -140,4 +140,5 @@ faults:
   - { kind: disconnect, devices: [sim-g1-0003], at: 60, for: 20 }   # buffered, sent on reconnect
   - { kind: burst, devices: [oxi-1], at: 120, for: 10 }
   - { kind: clock-skew, devices: [strap-1], at: 300, skewMs: 2000 }
-  - { kind: battery-drain, devices: [sim-g1-0001], percentPerMinute: 20 }`;
+  - { kind: battery-drain, devices: [sim-g1-0001], percentPerMinute: 20 }
+  - { kind: lead-off, devices: [strap-1], at: 90, for: 30 }      # no ECG; status says leadOff`;

@@ -69,6 +69,8 @@ interface Dev {
   faults: FaultSpec[];
   held: DeviceReading[];
   holding: boolean;
+  /** An electrode is off the skin (a lead-off fault): no ECG is measured, and the status says so. */
+  leadOff: boolean;
   pending: Set<Promise<void>>;
   rng: Prng;
   nextStatusAt: number;
@@ -155,7 +157,7 @@ export class ScenarioRunner extends EventEmitter<RunnerEvents> {
     const faults = this.scenario.faults.filter((f) => !f.devices || f.devices.some((x) => deviceId === x || deviceId.startsWith(x)));
     return {
       ledger: { deviceId, patientId, transport: g.transport, source: label, generated: 0, delivered: 0, failed: 0, dropped: 0, corrupted: 0, undeliverable: 0, battery: 100 },
-      makeSource, source: { due: () => [] }, transport, faults, held: [], holding: false, pending: new Set(), rng: new Prng(seed, 'faults'), nextStatusAt: 0, serial,
+      makeSource, source: { due: () => [] }, transport, faults, held: [], holding: false, leadOff: false, pending: new Set(), rng: new Prng(seed, 'faults'), nextStatusAt: 0, serial,
     };
   }
 
@@ -211,9 +213,15 @@ export class ScenarioRunner extends EventEmitter<RunnerEvents> {
           continue;
         }
       }
+      const leadOff = d.faults.some((f) => f.kind === 'lead-off' && this.active(f, now));
+      if (leadOff !== d.leadOff) {
+        d.leadOff = leadOff;
+        // A lead coming off (or back) is reported at once, as firmware raises it.
+        d.nextStatusAt = now;
+      }
       if (now >= d.nextStatusAt) {
         d.nextStatusAt = now + this.scenario.statusEveryS * 1000;
-        this.track(d, d.transport.sendStatus({ battery: Math.round(d.ledger.battery) }).catch(() => undefined));
+        this.track(d, d.transport.sendStatus({ battery: Math.round(d.ledger.battery), ...(d.leadOff && { leadOff: true }) }).catch(() => undefined));
       }
       const holdNow = d.faults.some((f) => (f.kind === 'disconnect' || f.kind === 'burst') && this.active(f, now));
       if (holdNow && !d.holding) {
@@ -227,6 +235,8 @@ export class ScenarioRunner extends EventEmitter<RunnerEvents> {
         this.track(d, d.transport.ready().then(() => { for (const r of held) this.deliver(d, r); }, () => { d.ledger.failed += held.length; }));
       }
       for (const r of d.source.due(now, this.endMs)) {
+        // Electrodes off the skin measure nothing: no ECG exists to send, so none is counted.
+        if (d.leadOff && r.stream === 'ecg') continue;
         d.ledger.generated++;
         if (d.holding) { d.held.push(r); continue; }
         const drop = d.faults.find((f) => f.kind === 'drop' && this.active(f, now));

@@ -35,7 +35,7 @@ const group = z.strictObject({
   .refine((g) => g.transport !== 'serial' || g.port, { message: 'transport: serial needs port: /dev/…' });
 
 const fault = z.strictObject({
-  kind: z.enum(['drop', 'corrupt', 'disconnect', 'burst', 'clock-skew', 'battery-drain']),
+  kind: z.enum(['drop', 'corrupt', 'disconnect', 'burst', 'clock-skew', 'battery-drain', 'lead-off']),
   /** Device ids (or id prefixes) it applies to; default every device. */
   devices: z.array(z.string()).optional(),
   /** Seconds from the start, and how long. */

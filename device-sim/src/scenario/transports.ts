@@ -7,7 +7,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { encodeReadingAsGatt } from '@vitalgate/firmware-bridge';
 import {
-  encodeBody, readingTopic, statusTopic, type PayloadEncoding, type ReadingBody, type StreamName,
+  encodeBody, readingTopic, statusTopic, type DeviceStatusReport, type PayloadEncoding, type ReadingBody, type StreamName,
 } from '@vitalgate/protocol';
 import { BleSimHub, type BleSimPeripheral } from '../transports/ble-sim-hub.js';
 import { SerialLink } from '../transports/serial-link.js';
@@ -18,7 +18,7 @@ export type SendResult =
   | { delivered: true; /** What the receiver decodes (after wire quantisation). */ received: ReadingBody }
   | { delivered: false; reason: string };
 
-export interface DeviceStatusReport { battery: number; leadOff?: boolean; sensorError?: boolean }
+export type { DeviceStatusReport } from '@vitalgate/protocol';
 
 export interface DeviceTransport {
   readonly kind: TransportKind;

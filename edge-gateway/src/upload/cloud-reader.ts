@@ -13,7 +13,8 @@ import { Keystore } from '../keystore.js';
 
 const toWallet = (secret: Uint8Array) => new Wallet(`0x${bytesToHex(secret)}`);
 
-export async function* readIngest(dataDir: string, passphrase: string, url: string): AsyncGenerator<OpenedBatch> {
+/** As readStore: summaries only when asked for. */
+export async function* readIngest(dataDir: string, passphrase: string, url: string, opts: { summaries?: boolean } = {}): AsyncGenerator<OpenedBatch> {
   const keystore = await Keystore.open(dataDirLayout(dataDir).keys, passphrase);
   const gatewayKey = await keystore.getSecret('eth-gateway');
   if (!gatewayKey) throw new Error(`the gateway of ${dataDir} has no chain account yet, so it has never uploaded anything`);
@@ -37,7 +38,9 @@ export async function* readIngest(dataDir: string, passphrase: string, url: stri
           yield { id, pack: 'ingest', ok: false, reason: 'the bytes ingest returned do not hash to the batch id: the cloud copy was altered' };
           continue;
         }
-        yield await openOne(keystore, 'ingest', id, got.body);
+        const opened = await openOne(keystore, 'ingest', id, got.body);
+        if (!opts.summaries && opened.header && opened.header.kind !== 'readings') continue;
+        yield opened;
       }
       after = next;
     } while (after);

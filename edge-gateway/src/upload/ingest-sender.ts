@@ -83,7 +83,7 @@ export class IngestSender implements CloudSender {
     }
     const body = encodeCloudRecord({
       v: 1, gateway: this.chain.address, root: a.root, txHash: a.txHash, blockNumber: a.blockNumber, blockTimestamp: a.blockTimestamp,
-      batches: batches.map((b) => ({ id: b.id, patientAccount: accounts.get(b.patientId)!, stream: b.stream, firstTs: b.firstTs })),
+      batches: batches.map((b) => ({ id: b.id, patientAccount: accounts.get(b.patientId)!, stream: b.stream, firstTs: b.firstTs, ...(b.kind && { kind: b.kind }) })),
     });
     return this.send('PUT', `/v1/anchors/${a.root}`, body);
   }

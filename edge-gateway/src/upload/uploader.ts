@@ -32,7 +32,7 @@ import type { PackStore } from '../pack-store.js';
 import { envelopeUploadKey, type EnvelopeRecord } from '../envelopes/envelope-issuer.js';
 
 /** Where a batch under an anchor sits, for the anchor record. */
-export type AnchorBatchRef = Pick<BatchRecord, 'id' | 'patientId' | 'stream' | 'firstTs'>;
+export type AnchorBatchRef = Pick<BatchRecord, 'id' | 'patientId' | 'stream' | 'firstTs' | 'kind'>;
 
 export type SendResult = { status: number; error?: string };
 
@@ -79,7 +79,7 @@ export interface UploaderStatus {
 /** `id` is a batch id, `epoch:N`, `anchor:ROOT` or `envelope:GRANTEE:PATIENT:STREAM:EPOCH`. */
 interface UploadRecord { id: string; at: number }
 
-const refOf = (r: BatchRecord): AnchorBatchRef => ({ id: r.id, patientId: r.patientId, stream: r.stream, firstTs: r.firstTs });
+const refOf = (r: BatchRecord): AnchorBatchRef => ({ id: r.id, patientId: r.patientId, stream: r.stream, firstTs: r.firstTs, ...(r.kind && { kind: r.kind }) });
 
 export const DEFAULT_UPLOAD_CONCURRENCY = 8;
 /**

@@ -217,6 +217,7 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
       case 'status':
         Object.assign(dev, { battery: f.battery, leadOff: f.leadOff, sensorError: f.sensorError, charging: f.charging, errorCode: f.errorCode });
         if (f.leadOff || f.sensorError) this.opts.logger?.warn({ deviceId: f.deviceId, leadOff: f.leadOff, sensorError: f.sensorError, errorCode: f.errorCode }, 'device reports a sensor problem');
+        this.sink?.acceptStatus?.(this.opts.patientId, f.deviceId, { ...(f.battery !== undefined && { battery: f.battery }), leadOff: f.leadOff, sensorError: f.sensorError }, now);
         return;
       default: {
         clock.observeArrival(f.deviceTime, now);

@@ -3,7 +3,7 @@
  * written to one backend is accepted by the other, and a client pages both the same way.
  * The checks throw plain Errors: a caller handing the catalog such input is a bug upstream.
  */
-import { isValidId, STREAM_NAMES } from '@vitalgate/protocol';
+import { isBatchKind, isValidId, STREAM_NAMES } from '@vitalgate/protocol';
 import type { CatalogAnchor, CatalogBatch } from './catalog.js';
 
 /** InfluxDB's time is int64 ns, so firstTs must stay below 2262; the embedded catalog keeps the same bound. */
@@ -12,7 +12,8 @@ const ID = /^[0-9a-f]{64}$/;
 
 export const clampTs = (ms: number): number => Math.max(0, Math.min(ms, MAX_TS + 1));
 
-export function checkRef(what: string, r: { id: string; patientId: string; stream: string; firstTs: number }): void {
+export function checkRef(what: string, r: { id: string; patientId: string; stream: string; firstTs: number; kind?: string }): void {
+  checkKind(`${what} ${String(r.id).slice(0, 64)}`, r.kind);
   if (typeof r.id !== 'string' || !ID.test(r.id)) throw new Error(`${what}: id must be 64 lowercase hex`);
   // The patient id is part of every key: its character set (no '!') keeps one patient's keys apart.
   if (typeof r.patientId !== 'string' || !isValidId(r.patientId)) throw new Error(`${what} ${r.id}: invalid patient id`);
@@ -30,6 +31,12 @@ export function checkBatch(b: CatalogBatch): void {
   checkRef('catalog batch', b);
   if (typeof b.deviceId !== 'string' || !isValidId(b.deviceId)) throw new Error(`catalog batch ${b.id}: invalid device id`);
   for (const k of ['epoch', 'seq', 'lastTs', 'count', 'bytes'] as const) if (!isCount(b[k])) throw new Error(`catalog batch ${b.id}: ${k} must be a non-negative integer`);
+  checkKind(`catalog batch ${b.id}`, b.kind);
+}
+
+/** A stored kind is a summary's; readings carry none. */
+export function checkKind(what: string, kind: unknown): void {
+  if (kind !== undefined && (!isBatchKind(kind) || kind === 'readings')) throw new Error(`${what}: kind must be summary-1m or summary-1h when present`);
 }
 
 export function checkAnchor(a: CatalogAnchor): void {

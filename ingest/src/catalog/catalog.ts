@@ -8,7 +8,7 @@
  * production (influx-catalog.ts) and an embedded store needing no server (embedded-catalog.ts).
  */
 import { getAddress } from 'ethers';
-import type { AnchorUploadRecord, BatchHeader, StreamName } from '@vitalgate/protocol';
+import type { AnchorUploadRecord, BatchHeader, BatchKind, StreamName, SummaryKind } from '@vitalgate/protocol';
 
 export interface CatalogBatch {
   /** SHA-256 of the sealed bytes, 64 lowercase hex. */
@@ -26,6 +26,8 @@ export interface CatalogBatch {
   count: number;
   /** Size of the sealed batch. */
   bytes: number;
+  /** Set for a sealed summary (protocol/src/summary.ts), where `count` is its rows; absent for readings. */
+  kind?: SummaryKind;
 }
 
 /** The chain transaction whose Merkle root covers a set of batches. */
@@ -50,12 +52,15 @@ export interface AnchoredBatchRef {
   patientId: string;
   stream: StreamName;
   firstTs: number;
+  kind?: SummaryKind;
 }
 
 export interface BatchQuery {
   patientId: string;
   /** Only this stream (default: all). */
   stream?: StreamName;
+  /** Only batches of this kind (default: readings). Readings and summaries are never listed together. */
+  kind?: BatchKind;
   /** firstTs in [from, to), ms. */
   from: number;
   to: number;
@@ -89,7 +94,7 @@ export interface Catalog {
   addAnchor(anchor: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void>;
   /** Batches whose firstTs is in [from, to), in order, a page at a time. */
   batches(q: BatchQuery): Promise<BatchPage>;
-  /** Batches and readings per stream per UTC hour, by firstTs in [from, to), ordered by (hour, stream). */
+  /** Readings batches and readings per stream per UTC hour, by firstTs in [from, to), ordered by (hour, stream). */
   hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]>;
   /** A short description for logs (no credentials). */
   describe(): string;
@@ -98,13 +103,13 @@ export interface Catalog {
 
 /** The catalog row of a stored batch: its sealed header (authenticated, readable without a key) and size. */
 export function catalogBatchOf(patientAccount: string, id: string, h: BatchHeader, bytes: number): CatalogBatch {
-  return { id, patientId: patientAccount, stream: h.stream, deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes };
+  return { id, patientId: patientAccount, stream: h.stream, deviceId: h.deviceId, epoch: h.epoch, seq: h.seq, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes, ...(h.kind !== 'readings' && { kind: h.kind }) };
 }
 
 /** What an anchor record tells the catalog: the anchor, and the batches it covers. */
 export function catalogAnchorOf(a: AnchorUploadRecord): { anchor: CatalogAnchor; refs: AnchoredBatchRef[] } {
   return {
     anchor: { root: a.root, tx: a.txHash, block: a.blockNumber, gateway: getAddress(a.gateway) },
-    refs: a.batches.map((b) => ({ id: b.id, patientId: getAddress(b.patientAccount), stream: b.stream, firstTs: b.firstTs })),
+    refs: a.batches.map((b) => ({ id: b.id, patientId: getAddress(b.patientAccount), stream: b.stream, firstTs: b.firstTs, ...(b.kind && { kind: b.kind }) })),
   };
 }

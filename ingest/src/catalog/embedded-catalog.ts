@@ -6,6 +6,9 @@
  *   b!{patient}!{firstTs: 16 hex}!{id}            → batch JSON   all streams, in (firstTs, id) order
  *   s!{patient}!{stream}!{firstTs: 16 hex}!{id}   → batch JSON   one stream, same order
  *   a!{patient}!{id}                              → anchor JSON  joined at read
+ *   k!{kind}!{patient}!{firstTs}!{id}, ks!{kind}!{patient}!{stream}!{firstTs}!{id}
+ *                                                 → the same for summaries, apart from readings so
+ *                                                   that neither kind's pages wade through the other
  * Anchors are keyed by batch id rather than stored inside the batch's value, so an anchor that
  * arrives before its batch simply waits there; keying them under the patient too means an anchor
  * naming another patient's batch id can never show on this patient's entries.
@@ -22,8 +25,11 @@ import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, e
 const HOUR = 3_600_000;
 
 const ts16 = (ms: number): string => ms.toString(16).padStart(16, '0');
-const allKey = (patient: string, firstTs: number, id: string): string => `b!${patient}!${ts16(firstTs)}!${id}`;
-const streamKey = (patient: string, stream: string, firstTs: number, id: string): string => `s!${patient}!${stream}!${ts16(firstTs)}!${id}`;
+const allPrefix = (patient: string, kind?: string): string => (kind && kind !== 'readings' ? `k!${kind}!${patient}!` : `b!${patient}!`);
+const streamPrefix = (patient: string, stream: string, kind?: string): string => (kind && kind !== 'readings' ? `ks!${kind}!${patient}!${stream}!` : `s!${patient}!${stream}!`);
+const allKey = (patient: string, firstTs: number, id: string, kind?: string): string => `${allPrefix(patient, kind)}${ts16(firstTs)}!${id}`;
+const streamKey = (patient: string, stream: string, firstTs: number, id: string, kind?: string): string => `${streamPrefix(patient, stream, kind)}${ts16(firstTs)}!${id}`;
+const rowOf = (b: CatalogBatch): string => JSON.stringify({ id: b.id, patientId: b.patientId, stream: b.stream, deviceId: b.deviceId, epoch: b.epoch, seq: b.seq, firstTs: b.firstTs, lastTs: b.lastTs, count: b.count, bytes: b.bytes, ...(b.kind && { kind: b.kind }) } satisfies CatalogBatch);
 const anchorKey = (patient: string, id: string): string => `a!${patient}!${id}`;
 
 
@@ -50,27 +56,27 @@ export class EmbeddedCatalog implements Catalog {
 
   async addBatch(b: CatalogBatch): Promise<void> {
     checkBatch(b);
-    const key = allKey(b.patientId, b.firstTs, b.id);
+    const key = allKey(b.patientId, b.firstTs, b.id, b.kind);
     // Already there: the same id is the same bytes, so nothing to write (and no fsync to wait for).
     if ((await this.db.get(key)) !== undefined) return;
-    const value = JSON.stringify({ id: b.id, patientId: b.patientId, stream: b.stream, deviceId: b.deviceId, epoch: b.epoch, seq: b.seq, firstTs: b.firstTs, lastTs: b.lastTs, count: b.count, bytes: b.bytes } satisfies CatalogBatch);
+    const value = rowOf(b);
     await this.db.batch([
       { type: 'put', key, value },
-      { type: 'put', key: streamKey(b.patientId, b.stream, b.firstTs, b.id), value },
+      { type: 'put', key: streamKey(b.patientId, b.stream, b.firstTs, b.id, b.kind), value },
     ], { sync: true });
   }
 
   async addBatches(bs: readonly CatalogBatch[]): Promise<void> {
     for (const b of bs) checkBatch(b);
-    const keys = bs.map((b) => allKey(b.patientId, b.firstTs, b.id));
+    const keys = bs.map((b) => allKey(b.patientId, b.firstTs, b.id, b.kind));
     const have = await this.db.getMany(keys);
     const ops: Array<{ type: 'put'; key: string; value: string }> = [];
     const seen = new Set<string>();
     for (const [i, b] of bs.entries()) {
       if (have[i] !== undefined || seen.has(keys[i]!)) continue;
       seen.add(keys[i]!);
-      const value = JSON.stringify({ id: b.id, patientId: b.patientId, stream: b.stream, deviceId: b.deviceId, epoch: b.epoch, seq: b.seq, firstTs: b.firstTs, lastTs: b.lastTs, count: b.count, bytes: b.bytes } satisfies CatalogBatch);
-      ops.push({ type: 'put', key: keys[i]!, value }, { type: 'put', key: streamKey(b.patientId, b.stream, b.firstTs, b.id), value });
+      const value = rowOf(b);
+      ops.push({ type: 'put', key: keys[i]!, value }, { type: 'put', key: streamKey(b.patientId, b.stream, b.firstTs, b.id, b.kind), value });
     }
     // One synced write for the lot: a bundle costs one fsync, not one per batch.
     if (ops.length) await this.db.batch(ops, { sync: true });
@@ -91,7 +97,7 @@ export class EmbeddedCatalog implements Catalog {
     const from = clampTs(q.from);
     const to = clampTs(q.to);
     if (from >= to) return { entries: [], next: null };
-    const prefix = q.stream ? `s!${q.patientId}!${q.stream}!` : `b!${q.patientId}!`;
+    const prefix = q.stream ? streamPrefix(q.patientId, q.stream, q.kind) : allPrefix(q.patientId, q.kind);
     const lower = `${prefix}${ts16(from)}`;
     const afterKey = cursor && `${prefix}${ts16(cursor.firstTs)}!${cursor.id}`;
     const range = afterKey && afterKey >= lower ? { gt: afterKey } : { gte: lower };

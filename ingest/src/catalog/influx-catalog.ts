@@ -1,7 +1,8 @@
 /**
  * The catalog in InfluxDB 1.x (InfluxQL and the 1.x HTTP API, through the `influx` package).
  *
- * Schema: measurement `batch`, tags `patient` and `stream` only (one series per patient and stream,
+ * Schema: measurement `batch` (readings; summaries in `summary_1m` and `summary_1h`, the same
+ * layout, so that neither kind's queries wade through the other), tags `patient` and `stream` only (one series per patient and stream,
  * so cardinality grows with patients, never with batches), everything else a field:
  *   id, device (strings); epoch, seq, lastTs, count, bytes (integers)   written by addBatch
  *   root, tx, gateway, anchorFor (strings); block (integer)              written by addAnchor
@@ -22,7 +23,7 @@
  * An anchor carries `anchorFor` (the id it names), so even then it is never shown on another batch.
  */
 import { InfluxDB, FieldType, type IPoint, type IResults, type ISchemaOptions, type ISingleHostConfig } from 'influx';
-import { STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
+import { STREAM_NAMES, type BatchKind, type StreamName } from '@vitalgate/protocol';
 import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog.js';
 import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
 
@@ -122,6 +123,7 @@ export function influxError(c: InfluxConnection, doing: string, e: unknown): Inf
 }
 
 const MEASUREMENT = 'batch';
+const measurementOf = (kind: BatchKind | undefined): string => (kind === 'summary-1m' ? 'summary_1m' : kind === 'summary-1h' ? 'summary_1h' : MEASUREMENT);
 const FIELDS = {
   id: FieldType.STRING, device: FieldType.STRING, epoch: FieldType.INTEGER, seq: FieldType.INTEGER,
   lastTs: FieldType.INTEGER, count: FieldType.INTEGER, bytes: FieldType.INTEGER,
@@ -149,13 +151,13 @@ const before = (a: { firstTs: number; id: string }, b: { firstTs: number; id: st
 
 type Row = Record<string, unknown> & { time: { getNanoTime(): string } };
 
-function entryOf(patientId: string, r: Row): CatalogEntry & { ns: bigint } {
+function entryOf(patientId: string, r: Row, kind: BatchKind | undefined): CatalogEntry & { ns: bigint } {
   const ns = BigInt(r.time.getNanoTime());
   const e: CatalogEntry & { ns: bigint } = {
     ns,
     id: r.id as string, patientId, stream: r.stream as StreamName, deviceId: r.device as string,
     epoch: r.epoch as number, seq: r.seq as number, firstTs: Number(ns / 1_000_000n), lastTs: r.lastTs as number,
-    count: r.count as number, bytes: r.bytes as number,
+    count: r.count as number, bytes: r.bytes as number, ...(kind && kind !== 'readings' && { kind }),
   };
   if (r.anchorFor === r.id && typeof r.root === 'string') e.anchor = { root: r.root, tx: r.tx as string, block: r.block as number, gateway: r.gateway as string };
   return e;
@@ -167,7 +169,7 @@ export class InfluxCatalog implements Catalog {
   /** Checks that InfluxDB answers, and creates the database unless told not to. */
   static async connect(o: InfluxCatalogOptions = {}): Promise<InfluxCatalog> {
     // The schema makes the `influx` package write integers as integers and refuse any other tag.
-    const c = influxConnection(o, 'vitalgate', [{ measurement: MEASUREMENT, tags: ['patient', 'stream'], fields: FIELDS }]);
+    const c = influxConnection(o, 'vitalgate', [MEASUREMENT, 'summary_1m', 'summary_1h'].map((measurement) => ({ measurement, tags: ['patient', 'stream'], fields: FIELDS })));
     const cat = new InfluxCatalog(c);
     if (o.createDatabase ?? true) await cat.call('creating the database', () => c.influx.createDatabase(c.database));
     else await cat.call('checking the database', () => c.influx.query('SHOW MEASUREMENTS LIMIT 1', { database: c.database }));
@@ -193,12 +195,12 @@ export class InfluxCatalog implements Catalog {
   async addBatch(b: CatalogBatch): Promise<void> {
     checkBatch(b);
     const ns = pointTime(b.firstTs, b.id);
-    const there = await this.query('checking a batch point', `SELECT "id" FROM "${MEASUREMENT}" WHERE "patient" = $patient AND "stream" = $stream AND time = ${ns}`, { patient: b.patientId, stream: b.stream });
+    const there = await this.query('checking a batch point', `SELECT "id" FROM "${measurementOf(b.kind)}" WHERE "patient" = $patient AND "stream" = $stream AND time = ${ns}`, { patient: b.patientId, stream: b.stream });
     const other = there.find((r) => typeof r.id === 'string');
     if (other?.id === b.id) return;
     if (other) throw new CatalogCollisionError(b, other.id as string);
     await this.write('writing a batch', [{
-      measurement: MEASUREMENT,
+      measurement: measurementOf(b.kind),
       tags: { patient: b.patientId, stream: b.stream },
       fields: { id: b.id, device: b.deviceId, epoch: b.epoch, seq: b.seq, lastTs: b.lastTs, count: b.count, bytes: b.bytes },
       timestamp: ns.toString(),
@@ -217,7 +219,7 @@ export class InfluxCatalog implements Catalog {
     checkAnchor(a);
     for (const r of batches) checkRef('anchored batch', r);
     const points: IPoint[] = batches.map((r) => ({
-      measurement: MEASUREMENT,
+      measurement: measurementOf(r.kind),
       tags: { patient: r.patientId, stream: r.stream },
       fields: { root: a.root, tx: a.tx, block: a.block, gateway: a.gateway, anchorFor: r.id },
       timestamp: pointTime(r.firstTs, r.id).toString(),
@@ -244,9 +246,9 @@ export class InfluxCatalog implements Catalog {
     // and a last time-group LIMIT may have cut short (at most MAX_TIES), more than `limit` remain.
     const fetch = q.limit + 2 * MAX_TIES + 1;
     const rows = await this.query('listing batches',
-      `SELECT ${SELECTED} FROM "${MEASUREMENT}" WHERE "patient" = $patient${q.stream ? ' AND "stream" = $stream' : ''} AND "id" <> '' AND time >= ${lo} AND time < ${hi} ORDER BY time ASC LIMIT ${fetch}`,
+      `SELECT ${SELECTED} FROM "${measurementOf(q.kind)}" WHERE "patient" = $patient${q.stream ? ' AND "stream" = $stream' : ''} AND "id" <> '' AND time >= ${lo} AND time < ${hi} ORDER BY time ASC LIMIT ${fetch}`,
       { patient: q.patientId, ...(q.stream && { stream: q.stream }) });
-    let all = rows.map((r) => entryOf(q.patientId, r));
+    let all = rows.map((r) => entryOf(q.patientId, r, q.kind));
     if (rows.length === fetch) {
       const lastNs = all[all.length - 1]!.ns;
       all = all.filter((e) => e.ns !== lastNs);

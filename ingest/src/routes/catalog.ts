@@ -34,10 +34,10 @@ function range(q: Query): { from: number; to: number } {
 export async function catalogRoutes(app: FastifyInstance, o: CatalogRouteOptions): Promise<void> {
   app.get<{ Querystring: Query }>('/v1/catalog/batches', { preHandler: o.auth }, async (req) => {
     const patientId = await accountOf(req.query, req.gateway!, o.directory);
-    const { from, to, stream, limit, after } = catalogPageQuery(req.query);
+    const { from, to, stream, kind, limit, after } = catalogPageQuery(req.query);
     return backing('catalog', async () => {
       try {
-        return await o.catalog.batches({ patientId, from, to, limit, ...(stream && { stream }), ...(after && { after }) });
+        return await o.catalog.batches({ patientId, from, to, limit, ...(stream && { stream }), ...(kind && { kind }), ...(after && { after }) });
       } catch (e) {
         if (/cursor/i.test((e as Error).message)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
         throw e;

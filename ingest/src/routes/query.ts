@@ -1,6 +1,6 @@
 /** Query parameters shared by the routes, checked with errors that name the parameter. */
 import { getAddress, isAddress } from 'ethers';
-import { isStreamName, type StreamName } from '@vitalgate/protocol';
+import { BATCH_KINDS, isBatchKind, isStreamName, type BatchKind, type StreamName } from '@vitalgate/protocol';
 import { refuse } from '../errors.js';
 import type { GatewayDirectory } from '../gateway-directory.js';
 
@@ -26,7 +26,7 @@ export async function accountOf(q: Query, gateway: string, directory: GatewayDir
 
 
 /** A catalog page query's from, to, stream, limit and after, each checked with an error naming it. */
-export function catalogPageQuery(q: Query): { from: number; to: number; stream?: StreamName; limit: number; after?: string } {
+export function catalogPageQuery(q: Query): { from: number; to: number; stream?: StreamName; kind?: BatchKind; limit: number; after?: string } {
   const from = requireInt(q, 'from');
   const to = requireInt(q, 'to');
   if (to <= from) throw refuse(400, 'bad-range', 'to must be after from');
@@ -36,5 +36,7 @@ export function catalogPageQuery(q: Query): { from: number; to: number; stream?:
   if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
   const after = q.after;
   if (after !== undefined && !/^[A-Za-z0-9_-]{1,200}$/.test(after)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
-  return { from, to, limit, ...(stream !== undefined && { stream }), ...(after !== undefined && { after }) };
+  const kind = q.kind;
+  if (kind !== undefined && !isBatchKind(kind)) throw refuse(400, 'bad-metadata', `query parameter kind must be one of ${BATCH_KINDS.join(', ')}`);
+  return { from, to, limit, ...(stream !== undefined && { stream }), ...(kind !== undefined && { kind }), ...(after !== undefined && { after }) };
 }
