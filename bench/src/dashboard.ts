@@ -4,7 +4,9 @@
  * and --dashboard-devices simulated devices, the demo clinician granted every patient):
  *
  * A. Patients view: from navigation (the demo sign-in link) until every patient's row shows its
- *    latest values, decrypted in the page; with the bytes the page fetched.
+ *    latest values, decrypted in the page; with the responses and bytes the page fetched (all, and
+ *    those of the clinician API), and the page's own split of its first load: the one
+ *    GET /v1/clinician/latest, then opening every row's batches in the decryption workers.
  * B. Live latency: in one patient's live view, from each batch's last reading (device time) until
  *    the page has drawn it (the page records it: globalThis.vitalgateStats); p50 / p95 over
  *    --dashboard-seconds. Bound: the batch window (2 s) + 1 s.
@@ -24,7 +26,11 @@ import { nearestRank } from './ledger.js';
 
 export interface DashboardResult {
   devices: number; patients: number;
-  patientsView: { ms: number; bytes: number; requests: number };
+  patientsView: {
+    ms: number; bytes: number; requests: number; apiBytes: number; apiRequests: number;
+    /** The page's figures for its first load of the view (null from a page that keeps none). */
+    page: { requestMs: number; openMs: number; batches: number; workers: number } | null;
+  };
   live: { batches: number; p50Ms: number; p95Ms: number; maxMs: number; boundMs: number; bytes: number };
   targets: { patientsUnder1s: boolean; liveP95WithinBound: boolean };
 }
@@ -73,7 +79,14 @@ export async function runDashboard(o: { devices: number; seconds: number; dir: s
     const page = await context.newPage();
     let bytes = 0;
     let requests = 0;
-    page.on('response', (r) => { requests++; void r.body().then((b) => { bytes += b.length; }).catch(() => undefined); });
+    let apiBytes = 0;
+    let apiRequests = 0;
+    page.on('response', (r) => {
+      const api = new URL(r.url()).pathname.startsWith('/v1/');
+      requests++;
+      if (api) apiRequests++;
+      void r.body().then((b) => { bytes += b.length; if (api) apiBytes += b.length; }).catch(() => undefined);
+    });
 
     o.log(`dashboard A: patients view with ${patients} patients`);
     const t0 = Date.now();
@@ -87,7 +100,12 @@ export async function runDashboard(o: { devices: number; seconds: number; dir: s
     }, patients, { timeout: 120_000, polling: 50 });
     const patientsMs = Date.now() - t0;
     await sleep(300);
-    const patientsView = { ms: patientsMs, bytes, requests };
+    const split = await page.evaluate(() => {
+      const s = (globalThis as unknown as { vitalgateStats?: { patientsLoads?: { requestMs: number; openMs: number; batches: number }[]; workers?: number } }).vitalgateStats;
+      const first = s?.patientsLoads?.[0];
+      return first ? { requestMs: first.requestMs, openMs: first.openMs, batches: first.batches, workers: s?.workers ?? 1 } : null;
+    });
+    const patientsView = { ms: patientsMs, bytes, requests, apiBytes, apiRequests, page: split };
 
     o.log(`dashboard B: live latency in one patient's view for ${o.seconds} s`);
     bytes = 0;

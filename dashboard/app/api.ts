@@ -3,8 +3,10 @@
  * (never a cookie read by script: the HttpOnly cookie the service also sets is not needed here), and
  * only ciphertext in and out. Each refusal is an ApiError with the service's code and message.
  */
-import { Wallet } from 'ethers';
 import { SiweMessage } from 'siwe';
+import { parseDownloadBundle, type BundleAnchor, type BundleItem } from '@vitalgate/protocol';
+
+export type { BundleAnchor, BundleItem };
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -17,16 +19,26 @@ export interface AccessEntry { ts: number; requestId: string; patient?: string; 
 export interface PatientAccess { patientAccount: string; access: AccessWindow[] }
 export interface CatalogEntry { id: string; patientId: string; stream: string; deviceId: string; epoch: number; seq: number; firstTs: number; lastTs: number; count: number; bytes: number; anchor?: { root: string; txHash: string; block: number } }
 
+/** GET /v1/clinician/latest, per patient: its access, its newest batches (sealed, base64) and the envelopes that open them. */
+export interface LatestBatch { id: string; stream: string; deviceId: string; epoch: number; seq: number; firstTs: number; lastTs: number; count: number; sealed: string }
+export interface LatestPatient extends PatientAccess { batches: LatestBatch[]; envelopes: { stream: string; epoch: number; envelope: string }[] }
+/** One batch of a bundle: its manifest item (anchor and proof included once anchored) and its sealed bytes, ready to hand to the worker. */
+export interface BundleBatch { item: BundleItem; bytes: ArrayBuffer }
+export type BatchKind = 'readings' | 'summary-1m' | 'summary-1h';
+
+export const fromBase64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
 export class Api {
   private token: string | undefined;
   address: string | undefined;
   /** Bytes fetched from the service, for the figures the benchmark reports. */
   bytesIn = 0;
 
-  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+  private async call(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     const res = await fetch(path, {
       method,
       credentials: 'omit',
+      ...(signal && { signal }),
       headers: { ...(this.token && { authorization: `Bearer ${this.token}` }), ...(body !== undefined && { 'content-type': 'application/json' }) },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
@@ -45,7 +57,7 @@ export class Api {
   }
 
   /** Signs in with the clinician's account key: the key signs here, only the signature is sent. */
-  async signIn(signer: Wallet | { address: string; signMessage(m: string): Promise<string> }): Promise<void> {
+  async signIn(signer: { address: string; signMessage(m: string): Promise<string> }): Promise<void> {
     const { nonce, chainId } = await this.json<{ nonce: string; chainId: number }>('/v1/auth/nonce');
     const message = new SiweMessage({
       domain: location.host, address: signer.address, uri: location.origin, version: '1', chainId, nonce,
@@ -92,6 +104,38 @@ export class Api {
 
   async proof(patientAccount: string, id: string): Promise<{ gateway: string; root: string; proof: string[] } | null> {
     return (await this.json<{ anchor: { gateway: string; root: string; proof: string[] } | null }>(`/v1/clinician/proofs/${patientAccount}/${id}`)).anchor;
+  }
+
+  /**
+   * For every patient this clinician may see now: its access, the newest batch of each of `streams`
+   * it granted (from the last 10 minutes) and the key envelopes that open them. One request, however
+   * many patients.
+   */
+  async latest(streams: readonly string[]): Promise<LatestPatient[]> {
+    return (await this.json<{ patients: LatestPatient[] }>(`/v1/clinician/latest?streams=${streams.join(',')}`)).patients;
+  }
+
+  /**
+   * Every batch of one stream whose first reading is in [from, to) that this clinician may see, page
+   * by page (up to 256 batches a request), each with its anchor and Merkle proof once anchored: no
+   * catalog page, batch or proof request per batch. A bundle that does not parse is an ApiError.
+   * The ids are not checked here: the worker checks each batch hashes to its id before opening it.
+   */
+  async bundle(patientAccount: string, stream: string, from: number, to: number, kind: BatchKind = 'readings', signal?: AbortSignal): Promise<BundleBatch[]> {
+    const out: BundleBatch[] = [];
+    let after: string | null = null;
+    do {
+      const q = new URLSearchParams({ patientAccount, stream, from: String(from), to: String(to), ...(kind !== 'readings' && { kind }), ...(after && { after }) });
+      const res = await this.call('GET', `/v1/clinician/bundle?${q}`, undefined, signal);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      this.bytesIn += bytes.byteLength;
+      const p = parseDownloadBundle(bytes);
+      if (!p.ok) throw new ApiError(res.status, 'bad-bundle', `the bundle does not parse: ${p.reason}`);
+      // Each batch in its own buffer, so that it can be transferred to the worker alone.
+      p.value.items.forEach((item, i) => { const b = p.value.bodies[i]!; out.push({ item, bytes: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer }); });
+      after = p.value.next ?? null;
+    } while (after);
+    return out;
   }
 
   /** This clinician's own access history, page by page until `max` entries. */

@@ -4,7 +4,7 @@
  * the contract's fixed set and mandatory text. The patient sees it (gateway notice, audit), and
  * every use after the first counts toward a ban.
  */
-import { Contract, JsonRpcProvider, Wallet } from 'ethers';
+import { BaseWallet, Contract, JsonRpcProvider, SigningKey } from 'ethers';
 import type { ChainConfig } from './proof.js';
 
 export { BREAK_GLASS_REASONS as REASON_CODES } from '@vitalgate/protocol';
@@ -12,7 +12,7 @@ export { BREAK_GLASS_REASONS as REASON_CODES } from '@vitalgate/protocol';
 const ABI = ['function breakGlass(address patient, uint8 reasonCode, string reason, uint40 duration) returns (uint40)'];
 
 export async function breakGlass(chain: ChainConfig, accountKey: string, patient: string, reasonCode: number, reason: string, minutes: number): Promise<void> {
-  const signer = new Wallet(accountKey, new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }));
+  const signer = new BaseWallet(new SigningKey(accountKey), new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }));
   const consent = new Contract(chain.consent, ABI, signer);
   const tx = await consent.getFunction('breakGlass')(patient, reasonCode, reason, Math.round(minutes * 60));
   await tx.wait();

@@ -7,8 +7,9 @@
  * one patient, live and the last minutes.
  */
 import uPlot from 'uplot';
-import { Wallet } from 'ethers';
-import { Api, ApiError, type CatalogEntry, type PatientAccess } from './api.js';
+// BaseWallet, not Wallet: a key in memory signs; Wallet adds JSON keystores and mnemonics (their code and word lists) to the page.
+import { BaseWallet, SigningKey } from 'ethers';
+import { Api, ApiError, fromBase64, type CatalogEntry, type LatestPatient, type PatientAccess } from './api.js';
 import { parseKeyFile, type ClinicianKey } from './key-file.js';
 import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
 import { breakGlass, REASON_CODES } from './break-glass.js';
@@ -24,13 +25,26 @@ let chainConfig: ChainConfig | null = null;
 let accountKey: string | undefined;
 /** The key file text of this sign-in, until it is kept (encrypted) or the tab closes. */
 let keyText: string | undefined;
-const worker = new Worker('./decrypt-worker.js', { type: 'module' });
 const pending = new Map<number, (r: Opened) => void>();
 let nextReq = 0;
-worker.onmessage = (e: MessageEvent<Opened & { type: string; req: number }>) => {
-  pending.get(e.data.req)?.(e.data);
-  pending.delete(e.data.req);
-};
+/**
+ * Decryption workers, one per core (up to 4): opening a key envelope is an elliptic-curve
+ * multiplication (a few ms), and the patients view opens one per patient and stream at first. A
+ * patient always goes to the same worker, so its epoch keys are opened once.
+ */
+const workers = Array.from({ length: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) }, () => {
+  const w = new Worker('./decrypt-worker.js', { type: 'module' });
+  w.onmessage = (e: MessageEvent<Opened & { type: string; req: number }>) => {
+    pending.get(e.data.req)?.(e.data);
+    pending.delete(e.data.req);
+  };
+  return w;
+});
+function workerFor(patient: string): Worker {
+  let h = 0;
+  for (let i = 0; i < patient.length; i++) h = (h * 31 + patient.charCodeAt(i)) >>> 0;
+  return workers[h % workers.length]!;
+}
 
 interface Reading { seq: number; ts: number; rate?: number; samples?: number[]; values?: Record<string, number> }
 type Opened = { id: string; ok: true; stream: string; deviceId: string; epoch: number; readings: Reading[] } | { id: string; ok: false; reason: string };
@@ -62,7 +76,7 @@ function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes
   return new Promise((resolve) => {
     const req = ++nextReq;
     pending.set(req, resolve);
-    worker.postMessage({ type: 'open', req, id, patient, bytes, envelopes: Object.fromEntries(envelopes) }, [bytes]);
+    workerFor(patient.toLowerCase()).postMessage({ type: 'open', req, id, patient, bytes, envelopes: Object.fromEntries(envelopes) }, [bytes]);
   });
 }
 
@@ -81,14 +95,14 @@ async function signInWithText(text: string): Promise<void> {
 }
 
 async function signInWith(key: ClinicianKey): Promise<void> {
-  await api.signIn(new Wallet(key.accountKey));
+  await api.signIn(new BaseWallet(new SigningKey(key.accountKey)));
   accountKey = key.accountKey;
   await useEncryptionKey(key);
 }
 
 /** Hands the encryption key to the decrypting worker, and reads the page's chain settings. */
 async function useEncryptionKey(key: ClinicianKey): Promise<void> {
-  worker.postMessage({ type: 'key', key: key.encryptionKey });
+  for (const w of workers) w.postMessage({ type: 'key', key: key.encryptionKey });
   chainConfig = (await api.config<{ chain: ChainConfig | null }>()).chain;
   proofs = new ProofChecker(api, chainConfig);
 }
@@ -177,17 +191,19 @@ function keepKeyForm(): HTMLElement {
 
 interface Latest { ts: number; values: Record<string, number> }
 
-async function latestValues(patient: string, streams: string[]): Promise<Map<string, Latest>> {
-  const now = Date.now();
+/** The streams the patients view shows. */
+const ROW_STREAMS = ['hr', 'spo2', 'temp', 'bp'];
+
+/** Opens the newest batches /latest gave for one patient (in the worker) and keeps each stream's last reading. */
+async function latestValues(p: LatestPatient): Promise<Map<string, Latest>> {
   const out = new Map<string, Latest>();
-  await Promise.all(streams.map(async (s) => {
-    const entries = await api.catalog(patient, now - 10 * 60_000, now + 60_000, s).catch(() => []);
-    const last = entries.sort((a, b) => a.lastTs - b.lastTs).at(-1);
-    if (!last) return;
-    const r = await openBatch(patient, last);
+  const envelopes = new Map(p.envelopes.map((e) => [`${e.stream}/${e.epoch}`, fromBase64(e.envelope)]));
+  await Promise.all(p.batches.map(async (b) => {
+    const bytes = fromBase64(b.sealed);
+    const r = await openInWorker(p.patientAccount, b.id, bytes.buffer as ArrayBuffer, envelopes);
     if (!r.ok) return;
     const reading = r.readings.at(-1);
-    if (reading?.values) out.set(s, { ts: reading.ts, values: reading.values });
+    if (reading?.values) out.set(b.stream, { ts: reading.ts, values: reading.values });
   }));
   return out;
 }
@@ -204,7 +220,11 @@ async function showPatients(): Promise<void> {
   main.replaceChildren(el('h1', {}, 'Patients'), el('p', { id: 'status' }, 'Loading…'));
   let shown = '';
   const render = async () => {
-    const patients = await api.patients();
+    // One request for the whole view: who may be seen, and each one's newest values, sealed.
+    const t0 = performance.now();
+    const latest = await api.latest(ROW_STREAMS);
+    const t1 = performance.now();
+    const patients: PatientAccess[] = latest.map((p) => ({ patientAccount: p.patientAccount, access: p.access }));
     const key = patients.map((p) => `${p.patientAccount}:${JSON.stringify(p.access)}`).sort().join('|');
     if (key !== shown) {
       shown = key;
@@ -221,7 +241,8 @@ async function showPatients(): Promise<void> {
       if (keyText) main.append(keepKeyForm());
       main.append(breakGlassForm());
     }
-    await Promise.all(patients.map(async (p) => fillRow(p)));
+    await Promise.all(latest.map(async (p) => fillRow(p)));
+    recordPatientsLoad({ requestMs: Math.round(t1 - t0), openMs: Math.round(performance.now() - t1), patients: latest.length, batches: latest.reduce((n, p) => n + p.batches.length, 0) });
   };
   await render();
   refreshTimer = setInterval(() => void render().catch(() => undefined), PATIENTS_REFRESH_MS);
@@ -263,11 +284,10 @@ function patientRow(p: PatientAccess): HTMLElement {
   return row;
 }
 
-async function fillRow(p: PatientAccess): Promise<void> {
+async function fillRow(p: LatestPatient): Promise<void> {
   const row = document.querySelector(`tr[data-patient="${p.patientAccount}"]`);
   if (!row) return;
-  const granted = new Set(p.access.flatMap((a) => a.streams));
-  const latest = await latestValues(p.patientAccount, ['hr', 'spo2', 'temp', 'bp'].filter((s) => granted.has(s)));
+  const latest = await latestValues(p);
   const cell = (c: string, text: string) => { row.querySelector(`.${c}`)!.textContent = text; };
   const last = Math.max(0, ...[...latest.values()].map((l) => l.ts));
   cell('last', last ? new Date(last).toLocaleTimeString() : 'no data');
@@ -460,8 +480,19 @@ async function showAccess(): Promise<void> {
  * Figures the page keeps about itself for `npm run bench` (read through `globalThis.vitalgateStats`):
  * times and byte counts only, never a reading.
  */
-const stats = { liveLatencyMs: [] as number[], get bytesIn() { return api.bytesIn; } };
+const stats = {
+  liveLatencyMs: [] as number[],
+  /** Each load of the patients view: the /latest request, then opening every row's batches in the workers. */
+  patientsLoads: [] as { requestMs: number; openMs: number; patients: number; batches: number }[],
+  get bytesIn() { return api.bytesIn; },
+  get workers() { return workers.length; },
+  get chainCalls() { return proofs?.chainCalls ?? 0; },
+};
 (globalThis as unknown as { vitalgateStats: typeof stats }).vitalgateStats = stats;
+function recordPatientsLoad(l: (typeof stats.patientsLoads)[number]): void {
+  stats.patientsLoads.push(l);
+  if (stats.patientsLoads.length > 100) stats.patientsLoads.shift();
+}
 function recordLatency(ms: number): void {
   stats.liveLatencyMs.push(ms);
   if (stats.liveLatencyMs.length > 10_000) stats.liveLatencyMs.shift();

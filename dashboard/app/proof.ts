@@ -1,20 +1,29 @@
 /**
  * Proof of integrity, checked in this browser against the chain itself, not taken from ingest: a
- * batch is "verified" when its bytes hash to its id (the worker checks that before decrypting) and
- * DataAnchor, asked over the chain's JSON-RPC, says its Merkle proof leads to a root the patient's
- * gateway anchored; "pending" while no anchor covers it yet; "failed" otherwise. Ingest only says
- * where to look (root, proof); a wrong answer from it can only make a batch fail.
+ * batch is "verified" when its bytes hash to its id (the worker checks that before decrypting), its
+ * Merkle proof leads from that id to a root (checked here, by OpenZeppelin's StandardMerkleTree
+ * rules: merkleProofHolds), and DataAnchor, asked over the chain's JSON-RPC, says the gateway
+ * anchored that root (isRecorded: one call per distinct root, remembered, however many batches it
+ * covers); "pending" while no anchor covers it yet; "failed" otherwise. Ingest only says where to
+ * look (root, proof); a wrong answer from it can only make a batch fail.
  */
 import { Contract, JsonRpcProvider } from 'ethers';
-import type { Api } from './api.js';
+import { merkleProofHolds } from '@vitalgate/protocol';
+import type { Api, BundleAnchor } from './api.js';
 
 export type ProofState = 'verified' | 'pending' | 'failed';
 export interface ChainConfig { rpcUrl: string; chainId: number; dataAnchor: string; consent: string }
 
-const ABI = ['function verifyBatch(address gateway, bytes32 root, bytes32 batchId, bytes32[] proof) view returns (bool)'];
+const ABI = ['function isRecorded(address submitter, bytes32 root) view returns (bool)'];
+/** Roots remembered as anchored (a root is never un-anchored); beyond this many the oldest are asked again. */
+const MAX_ROOTS = 10_000;
 
 export class ProofChecker {
   private readonly anchor: Contract | undefined;
+  /** "gateway/root" → whether the chain has it (a pending ask is its promise; only a yes is kept). */
+  private readonly roots = new Map<string, Promise<boolean>>();
+  /** Calls made to the chain: the figure that should grow with roots, not batches. */
+  chainCalls = 0;
 
   constructor(private readonly api: Api, chain: ChainConfig | null) {
     if (chain) this.anchor = new Contract(chain.dataAnchor, ABI, new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }));
@@ -24,11 +33,31 @@ export class ProofChecker {
     return this.anchor !== undefined;
   }
 
+  /** One batch, its anchor asked of ingest (GET /v1/clinician/proofs): for batches that came without one. */
   async check(patient: string, id: string): Promise<ProofState> {
     if (!this.anchor) return 'pending';
-    const a = await this.api.proof(patient, id);
-    if (!a) return 'pending';
-    const ok = (await this.anchor.getFunction('verifyBatch').staticCall(a.gateway, a.root, `0x${id}`, a.proof)) as boolean;
-    return ok ? 'verified' : 'failed';
+    return this.checkAnchor(id, await this.api.proof(patient, id));
+  }
+
+  /**
+   * One batch with the anchor its bundle item carries (null or undefined: not anchored yet). Throws
+   * when the chain cannot be asked: the caller keeps the batch pending and asks again later.
+   */
+  async checkAnchor(id: string, a: Pick<BundleAnchor, 'gateway' | 'root' | 'proof'> | null | undefined): Promise<ProofState> {
+    if (!this.anchor || !a) return 'pending';
+    if (!merkleProofHolds(a.root, id, a.proof)) return 'failed';
+    return (await this.anchored(a.gateway, a.root)) ? 'verified' : 'failed';
+  }
+
+  private anchored(gateway: string, root: string): Promise<boolean> {
+    const k = `${gateway.toLowerCase()}/${root.toLowerCase()}`;
+    const hit = this.roots.get(k);
+    if (hit) return hit;
+    if (this.roots.size >= MAX_ROOTS) this.roots.delete(this.roots.keys().next().value!);
+    this.chainCalls++;
+    const ask = this.anchor!.getFunction('isRecorded').staticCall(gateway, root) as Promise<boolean>;
+    this.roots.set(k, ask);
+    ask.then((yes) => { if (!yes) this.roots.delete(k); }, () => this.roots.delete(k));
+    return ask;
   }
 }

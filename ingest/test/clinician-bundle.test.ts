@@ -23,7 +23,7 @@ import {
   type AnvilNode, type Deployment,
 } from '@vitalgate/contracts';
 import {
-  MAX_BUNDLE_BATCHES, STREAMS, encodeBundle, encodeCloudRecord, envelopePublicKey, parseDownloadBundle, randomEnvelopeSecretKey, sealBatch, sealEnvelope,
+  MAX_BUNDLE_BATCHES, STREAMS, encodeBundle, encodeCloudRecord, envelopePublicKey, parseDownloadBundle, randomEnvelopeSecretKey, sealBatch, sealEnvelope, sealSummary,
   type StreamName,
 } from '@vitalgate/protocol';
 import {
@@ -139,7 +139,10 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
     const hr = Array.from({ length: 700 }, (_, i) => seal('bb-p1', 'hr', i, T0 + i * 1000, i < 350 ? 1 : 2));
     const spo2 = Array.from({ length: 40 }, (_, i) => seal('bb-p1', 'spo2', 1000 + i, T0 + i * 5000, 1));
     const ecg = Array.from({ length: 20 }, (_, i) => seal('bb-p1', 'ecg', 2000 + i, T0 + i * 2000, 1));
-    await upload(p1.address, [...hr, ...spo2, ...ecg]);
+    // Summaries of hr beside them (the edge seals them as batches of their own kind): a minute each for 12 minutes, and the hour.
+    const minutes = Array.from({ length: 12 }, (_, m) => sealSummary(dk('bb-p1', 1), { kind: 'summary-1m', stream: 'hr', patientId: 'bb-p1', deviceId: 'band', epoch: 1, seq: 3000 + m, rows: [{ t: T0 + m * 60_000, p: 60_000, n: 60, v: { hr: [60, 80, 70, 60] } }] }));
+    const hour = sealSummary(dk('bb-p1', 1), { kind: 'summary-1h', stream: 'hr', patientId: 'bb-p1', deviceId: 'band', epoch: 1, seq: 4000, rows: [{ t: T0, p: 3_600_000, n: 3600, v: { hr: [60, 80, 70, 3600] } }] });
+    await upload(p1.address, [...hr, ...spo2, ...ecg, ...minutes, hour]);
     await anchor(p1.address, [...hr.slice(0, 300), ...spo2]);
     await anchor(p1.address, hr.slice(300, 500));
   });
@@ -184,7 +187,7 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
     await until(async () => (await c.patients()).length === 1, 'the grant seen by ingest');
     const logBefore = (await bundleLog()).length;
 
-    const hr = stored.get(p1.address)!.filter((b) => b.header.stream === 'hr');
+    const hr = stored.get(p1.address)!.filter((b) => b.header.stream === 'hr' && b.header.kind === 'readings');
     const expected = hr.filter((b) => b.header.lastTs >= from && b.header.firstTs <= untilTs).map((b) => b.id);
     assert.equal(expected.length, 500);
     // Paged by 37 over the whole day: every allowed batch once, in catalog order, nothing else.
@@ -242,14 +245,18 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
     for await (const { item } of c.bundle(p1.address, 'spo2', 0, MAX_DATA_TS)) spo2.push(item.id);
     assert.deepEqual(spo2, stored.get(p1.address)!.filter((b) => b.header.stream === 'spo2' && b.header.lastTs >= from && b.header.firstTs <= untilTs).map((b) => b.id));
 
-    // Kinds: readings is the default; no summary was uploaded, so a summary bundle is empty (and parses).
+    // Kinds: readings is the default (no summary above); each summary kind alone, inside the window too.
     assert.deepEqual((await c.bundlePage(p1.address, 'hr', from, from + 10_000, { kind: 'readings' })).items.map((i) => i.id), expected.slice(0, 10));
-    const summaries = await c.bundlePage(p1.address, 'hr', from, untilTs, { kind: 'summary-1m' });
-    assert.deepEqual([summaries.items.length, summaries.next], [0, null]);
+    const summaryIds = async (kind: string) => { const out: string[] = []; for await (const { item } of c.bundle(p1.address, 'hr', T0 - 3_600_000, T0 + 86_400_000, { kind })) out.push(item.id); return out; };
+    const ofKind = (k: string) => stored.get(p1.address)!.filter((b) => b.header.kind === k && b.header.lastTs >= from && b.header.firstTs <= untilTs).map((b) => b.id);
+    assert.deepEqual(await summaryIds('summary-1m'), ofKind('summary-1m'));
+    assert.equal(ofKind('summary-1m').length, 9, 'minutes 1..9 meet the window');
+    assert.deepEqual(await summaryIds('summary-1h'), ofKind('summary-1h'));
+    assert.equal(ofKind('summary-1h').length, 1);
 
     // One access-log entry per request, each an allow through the grant, naming stream and range.
     const log = (await bundleLog()).slice(logBefore);
-    assert.equal(log.length, pages + responses + Math.max(1, Math.ceil(items.length / MAX_BUNDLE_BATCHES)) + 1 + 2);
+    assert.equal(log.length, pages + responses + Math.max(1, Math.ceil(items.length / MAX_BUNDLE_BATCHES)) + 1 + 3);
     assert.ok(log.every((e) => e.decision === 'allow' && e.reason === 'grant' && e.clinician === doc.address && e.patient === p1.address && e.from !== undefined && e.to !== undefined));
     assert.deepEqual([...new Set(log.map((e) => e.stream))].sort(), ['hr', 'spo2']);
   });

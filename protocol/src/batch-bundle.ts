@@ -31,6 +31,8 @@
  * reader's business, per item (ingest on upload; the browser checks each id is the SHA-256 of its
  * bytes before it decrypts or believes a proof).
  */
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { hexToBytes } from '@noble/hashes/utils.js';
 import { fail, ok, type Result } from './reading.js';
 
 export const BUNDLE_MAGIC = new Uint8Array([0x56, 0x47, 0x42, 0x42]); // "VGBB"
@@ -185,4 +187,37 @@ export function parseBundle(bytes: Uint8Array, mode: BundleMode = {}): Result<Pa
   }
   if (o !== bytes.length) return fail(`${bytes.length - o} bytes after the last batch the manifest lists`);
   return ok({ items, bodies, ...(next !== undefined && { next: next as string | null }) });
+}
+
+/**
+ * Whether `proof` leads from batch `id` (64 hex, with or without 0x) to `root`, by the rules of
+ * OpenZeppelin's StandardMerkleTree with leaf encoding ['bytes32'] (as DataAnchor.verifyBatch and
+ * contracts/src/merkle.ts apply them): leaf = keccak256(keccak256(id)), each step
+ * keccak256(min(a, b) ‖ max(a, b)). What it cannot say is whether the root is on chain: ask
+ * DataAnchor.isRecorded(gateway, root), once per root. Never throws: malformed input is false.
+ */
+export function merkleProofHolds(root: string, id: string, proof: readonly string[]): boolean {
+  const b32 = (h: string): Uint8Array | null => {
+    const x = h.startsWith('0x') || h.startsWith('0X') ? h.slice(2) : h;
+    return /^[0-9a-fA-F]{64}$/.test(x) ? hexToBytes(x) : null;
+  };
+  const r = b32(root);
+  const v = b32(id);
+  if (!r || !v || proof.length > MAX_PROOF_LENGTH) return false;
+  let node = keccak_256(keccak_256(v));
+  const pair = new Uint8Array(64);
+  for (const h of proof) {
+    const sibling = b32(h);
+    if (!sibling) return false;
+    const first = compare32(node, sibling) <= 0;
+    pair.set(first ? node : sibling, 0);
+    pair.set(first ? sibling : node, 32);
+    node = keccak_256(pair);
+  }
+  return compare32(node, r) === 0;
+}
+
+function compare32(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }

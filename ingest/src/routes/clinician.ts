@@ -39,7 +39,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { getAddress, isAddress } from 'ethers';
 import { MAX_BUNDLE_BATCHES, STREAMS, encodeDownloadBundle, isStreamName, parseBatch, streamById, type BundleItem, type StreamName } from '@vitalgate/protocol';
-import type { BatchQuery, Catalog, CatalogEntry } from '../catalog/catalog.js';
+import type { Catalog, CatalogEntry } from '../catalog/catalog.js';
 import { backing, IngestError, refuse } from '../errors.js';
 import { batchKey, type ObjectStore } from '../storage/object-store.js';
 import { envelopeKey } from './envelopes.js';
@@ -65,17 +65,14 @@ export interface ClinicianRouteOptions {
   anchorTrees?: AnchorTrees;
 }
 
-/** Kinds of sealed batch a bundle may ask for: the readings, or the edge's per-minute and per-hour summaries. */
-export const BATCH_KINDS = ['readings', 'summary-1m', 'summary-1h'] as const;
-export type BatchKind = (typeof BATCH_KINDS)[number];
-
 /** /latest looks for each stream's newest batch among those that began in the last LATEST_RECENT_MS, then LATEST_LOOKBACK_MS. */
 export const LATEST_RECENT_MS = 30_000;
 export const LATEST_LOOKBACK_MS = 10 * 60_000;
 /** Device clocks run ahead of ingest's by up to this much. */
 const CLOCK_AHEAD_MS = 60_000;
-/** Patients /latest works on at once. */
-const LATEST_CONCURRENCY = 8;
+/** Patients /latest works on at once: asking the chain, then the catalog and storage. */
+const LATEST_CHAIN_CONCURRENCY = 64;
+const LATEST_CONCURRENCY = 16;
 
 const ID_RE = /^[0-9a-f]{64}$/;
 /** The live feed looks this far back for batches that arrived late (their first reading is older). */
@@ -84,31 +81,16 @@ const FEED_LOOKBACK_MS = 2 * 60_000;
 interface Decision { patient?: string; stream?: string; from?: number; to?: number }
 
 /** `f` over `xs` with at most `n` at a time, results in order. */
-async function mapLimit<T, R>(xs: readonly T[], n: number, f: (x: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(xs: readonly T[], n: number, f: (x: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(xs.length);
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(n, xs.length) }, async () => {
     while (next < xs.length) {
       const i = next++;
-      out[i] = await f(xs[i]!);
+      out[i] = await f(xs[i]!, i);
     }
   }));
   return out;
-}
-
-function kindParam(v: string | undefined): BatchKind {
-  if (v === undefined) return 'readings';
-  if (!(BATCH_KINDS as readonly string[]).includes(v)) throw refuse(400, 'bad-metadata', `query parameter kind must be one of ${BATCH_KINDS.join(', ')}, not ${JSON.stringify(v.slice(0, 16))}`);
-  return v as BatchKind;
-}
-
-/**
- * What the catalog query adds for a kind; null when the catalog cannot list that kind.
- * KIND PASS-THROUGH: the catalog does not know kinds yet (every cataloged batch is readings). Once
- * BatchQuery has `kind` (ingest/src/catalog/catalog.ts), the body becomes `return { kind };`.
- */
-function kindQuery(kind: BatchKind): Partial<BatchQuery> | null {
-  return kind === 'readings' ? {} : null;
 }
 
 function streamsParam(v: string | undefined): StreamName[] {
@@ -235,17 +217,15 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const catalog = o.catalog;
     if (!catalog) throw refuse(404, 'no-catalog', 'this ingest serves no catalog');
     const patient = patientParam(req.query.patientAccount);
-    const { from, to, stream, after } = catalogPageQuery(req.query);
+    const { from, to, stream, kind = 'readings', after } = catalogPageQuery(req.query);
     if (!stream) throw refuse(400, 'bad-metadata', 'query parameter stream is required: a bundle holds one stream');
     const limit = Math.min(req.query.limit === undefined ? MAX_BUNDLE_BATCHES : requireInt(req.query, 'limit'), MAX_BUNDLE_BATCHES);
     if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
-    const kind = kindParam(req.query.kind);
     const d = { patient, stream, from, to };
     const windows = await windowsOf(req, reply, patient, d);
     const w = allowingWindow(windows, stream, from, to);
     await decide(req, reply, d, w ? { window: w } : { deny: refuse(403, 'no-access', `no window gives access to ${stream} of ${patient} in [${from}, ${to})`) });
-    const byKind = kindQuery(kind);
-    const page = byKind ? await backing('catalog', () => catalog.batches({ patientId: patient, stream, from, to, limit, ...(after && { after }), ...byKind })) : { entries: [], next: null };
+    const page = await backing('catalog', () => catalog.batches({ patientId: patient, stream, kind, from, to, limit, ...(after && { after }) }));
     const allowed = page.entries.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs));
     const parts = await mapLimit(allowed, 16, async (e) => {
       const [bytes, proof] = await Promise.all([
@@ -284,7 +264,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       let best: CatalogEntry | undefined;
       let after: string | undefined;
       do {
-        const page = await backing('catalog', () => catalog.batches({ patientId: patient, stream, from: a, to: b, limit: 1000, ...(after && { after }), ...kindQuery('readings')! }));
+        const page = await backing('catalog', () => catalog.batches({ patientId: patient, stream, from: a, to: b, limit: 1000, ...(after && { after }), kind: 'readings' }));
         for (const e of page.entries) {
           if (!allowingWindow(windows, e.stream, e.firstTs, e.lastTs)) continue;
           if (!best || e.lastTs > best.lastTs || (e.lastTs === best.lastTs && e.firstTs > best.firstTs)) best = e;
@@ -293,8 +273,10 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       } while (after);
       return best;
     };
-    const found = await mapLimit(patients, LATEST_CONCURRENCY, async (patient) => {
-      const windows = await backing('chain', () => o.access.windows(clinician, patient));
+    // The chain first, for every patient at once (each answer is a few eth_calls, cached a few seconds), then the catalog.
+    const windowsByPatient = await mapLimit(patients, LATEST_CHAIN_CONCURRENCY, (patient) => backing('chain', () => o.access.windows(clinician, patient)));
+    const found = await mapLimit(patients, LATEST_CONCURRENCY, async (patient, i) => {
+      const windows = windowsByPatient[i]!;
       if (!windows.length) return null;
       const granted = streams.filter((s) => windows.some((w) => (w.streams & (1 << STREAMS[s].id)) !== 0));
       const latest = await Promise.all(granted.map(async (s) => (await newest(patient, s, windows, now - LATEST_RECENT_MS, to)) ?? newest(patient, s, windows, from, now - LATEST_RECENT_MS)));
