@@ -3,7 +3,7 @@
  * (never a cookie read by script: the HttpOnly cookie the service also sets is not needed here), and
  * only ciphertext in and out. Each refusal is an ApiError with the service's code and message.
  */
-import { SiweMessage } from 'siwe';
+import { getAddress } from 'ethers';
 import { parseDownloadBundle, type BundleAnchor, type BundleItem } from '@vitalgate/protocol';
 
 export type { BundleAnchor, BundleItem };
@@ -56,13 +56,23 @@ export class Api {
     return JSON.parse(text) as T;
   }
 
+  private nonce: Promise<{ nonce: string; chainId: number }> | undefined;
+
+  /** Asks for the sign-in nonce now, for a sign-in about to happen (it overlaps the key's parsing). */
+  prefetchNonce(): void {
+    this.nonce ??= this.json<{ nonce: string; chainId: number }>('/v1/auth/nonce');
+    this.nonce.catch(() => undefined);
+  }
+
   /** Signs in with the clinician's account key: the key signs here, only the signature is sent. */
   async signIn(signer: { address: string; signMessage(m: string): Promise<string> }): Promise<void> {
-    const { nonce, chainId } = await this.json<{ nonce: string; chainId: number }>('/v1/auth/nonce');
-    const message = new SiweMessage({
-      domain: location.host, address: signer.address, uri: location.origin, version: '1', chainId, nonce,
+    const prefetched = this.nonce;
+    this.nonce = undefined;
+    const { nonce, chainId } = await (prefetched ?? this.json<{ nonce: string; chainId: number }>('/v1/auth/nonce'));
+    const message = siweMessage({
+      domain: location.host, address: getAddress(signer.address), uri: location.origin, chainId, nonce,
       statement: 'Sign in to the Vitalgate care-team dashboard.', issuedAt: new Date().toISOString(),
-    }).prepareMessage();
+    });
     const signature = await signer.signMessage(message);
     const r = (await (await this.call('POST', '/v1/auth/signin', { message, signature })).json()) as { token: string; address: string };
     this.token = r.token;
@@ -195,4 +205,17 @@ export class Api {
       if (!signal.aborted) onEnd(`the live feed broke: ${(e as Error).message}`);
     }
   }
+}
+
+/**
+ * The EIP-4361 (Sign-In with Ethereum) message, line for line as the siwe package writes it
+ * (SiweMessage.toMessage, version 1); ingest parses and checks it with that package. Written here
+ * rather than with siwe in the page: siwe's constructor runs an ABNF parser over its own output and
+ * pulls in all of ethers, half the page's script and a tenth of a second before the first request.
+ */
+export function siweMessage(m: { domain: string; address: string; statement: string; uri: string; chainId: number; nonce: string; issuedAt: string }): string {
+  return [
+    `${m.domain} wants you to sign in with your Ethereum account:`, m.address, '', m.statement, '',
+    `URI: ${m.uri}`, 'Version: 1', `Chain ID: ${m.chainId}`, `Nonce: ${m.nonce}`, `Issued At: ${m.issuedAt}`,
+  ].join('\n');
 }

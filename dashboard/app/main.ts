@@ -100,10 +100,15 @@ async function signInWith(key: ClinicianKey): Promise<void> {
   await useEncryptionKey(key);
 }
 
+/** The page's chain settings, asked for early on a sign-in by link (they are public). */
+let configPrefetch: Promise<{ chain: ChainConfig | null }> | undefined;
+
 /** Hands the encryption key to the decrypting worker, and reads the page's chain settings. */
 async function useEncryptionKey(key: ClinicianKey): Promise<void> {
   for (const w of workers) w.postMessage({ type: 'key', key: key.encryptionKey });
-  chainConfig = (await api.config<{ chain: ChainConfig | null }>()).chain;
+  const config = configPrefetch?.catch(() => undefined);
+  configPrefetch = undefined;
+  chainConfig = ((await config) ?? (await api.config<{ chain: ChainConfig | null }>())).chain;
   proofs = new ProofChecker(api, chainConfig);
 }
 
@@ -241,7 +246,9 @@ async function showPatients(): Promise<void> {
       if (keyText) main.append(keepKeyForm());
       main.append(breakGlassForm());
     }
-    await Promise.all(latest.map(async (p) => fillRow(p)));
+    // Every row opened first, then every row written at once: one layout of the table, not one per answer.
+    const values = await Promise.all(latest.map((p) => latestValues(p)));
+    latest.forEach((p, i) => fillRow(p, values[i]!));
     recordPatientsLoad({ requestMs: Math.round(t1 - t0), openMs: Math.round(performance.now() - t1), patients: latest.length, batches: latest.reduce((n, p) => n + p.batches.length, 0) });
   };
   await render();
@@ -284,10 +291,9 @@ function patientRow(p: PatientAccess): HTMLElement {
   return row;
 }
 
-async function fillRow(p: LatestPatient): Promise<void> {
+function fillRow(p: LatestPatient, latest: Map<string, Latest>): void {
   const row = document.querySelector(`tr[data-patient="${p.patientAccount}"]`);
   if (!row) return;
-  const latest = await latestValues(p);
   const cell = (c: string, text: string) => { row.querySelector(`.${c}`)!.textContent = text; };
   const last = Math.max(0, ...[...latest.values()].map((l) => l.ts));
   cell('last', last ? new Date(last).toLocaleTimeString() : 'no data');
@@ -521,6 +527,9 @@ async function boot(): Promise<void> {
   const demo = frag.get('key');
   if (demo) {
     history.replaceState(null, '', `${location.pathname}#/`);
+    // The requests that need no key go out before the key is parsed (elliptic-curve work).
+    api.prefetchNonce();
+    configPrefetch = api.config<{ chain: ChainConfig | null }>();
     try {
       await signInWithText(new TextDecoder().decode(Uint8Array.from(atob(demo.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0))));
     } catch (e) {

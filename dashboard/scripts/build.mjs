@@ -9,20 +9,12 @@ import { fileURLToPath } from 'node:url';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const out = join(root, 'dist', 'app');
 const require = createRequire(import.meta.url);
-// siwe (CommonJS) requires the whole ethers namespace, which cannot be tree-shaken: its require goes
-// to app/siwe-ethers.ts, which re-exports the few names siwe reads (the bundle: 1.2 MB → about 0.5 MB).
-const siweEthers = {
-  name: 'siwe-ethers',
-  setup(b) {
-    b.onResolve({ filter: /^ethers$/ }, (a) => (/[\\/]node_modules[\\/]siwe[\\/]/.test(a.importer) ? { path: join(root, 'app', 'siwe-ethers.ts') } : undefined));
-  },
-};
 const started = Date.now();
 await mkdir(out, { recursive: true });
 await build({
   entryPoints: { app: join(root, 'app', 'main.ts'), 'decrypt-worker': join(root, 'app', 'decrypt-worker.ts') },
   outdir: out, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: true,
-  legalComments: 'linked', logLevel: 'warning', plugins: [siweEthers],
+  legalComments: 'linked', logLevel: 'warning',
 });
 for (const f of ['index.html', 'style.css']) await copyFile(join(root, 'app', f), join(out, f));
 await copyFile(require.resolve('uplot/dist/uPlot.min.css'), join(out, 'uPlot.min.css'));
