@@ -14,6 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
@@ -168,6 +169,21 @@ describe('care teams end to end: consent grant, fetch, revoke and audit through 
         assert.equal(openWithEnvelopes(a.encryptionKey, envelopes, id, bytes).ok, false, `ecg batch ${id} opened`);
       }
       assert.ok(ecgBatches > 0);
+
+      // Summaries: a minute's min, max and mean cannot be trimmed to a window, so one is served only
+      // when its whole minute lies inside the grant. The gateway sealed the minutes around this 30 s
+      // window (they are in storage), and A gets none of them.
+      const summariesAround = (await readdir(batchDir)).filter((id) => {
+        const h = parseBatch(readFileSync(join(batchDir, id)));
+        return h.ok && h.value.header.kind === 'summary-1m' && h.value.header.stream === 'hr' && h.value.header.firstTs <= UNTIL && h.value.header.lastTs >= FROM;
+      });
+      assert.ok(summariesAround.length > 0, 'the gateway sealed minute summaries over the window');
+      const asA = new ClinicianClient(url, new Wallet(a.accountKey));
+      await asA.signIn();
+      const sums = await asA.bundlePage(patientAccount, 'hr', FROM - 60_000, UNTIL + 1, { kind: 'summary-1m' });
+      assert.deepEqual(sums.items.map((i) => i.id), [], 'no summary of a minute the grant covers only in part');
+      const readingsAround = await asA.bundlePage(patientAccount, 'hr', FROM - 60_000, UNTIL + 1);
+      assert.ok(readingsAround.items.length > 0, 'while the readings batches in the window are served');
 
       // B, without a grant: signed in, but the patient is not among its patients; fetch says so.
       const refused = await vitalgate(['fetch', '--ingest', url, '--key', keyB, '--patient', patientAccount, '--json']);

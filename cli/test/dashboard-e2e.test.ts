@@ -126,6 +126,44 @@ describe('the care-team dashboard in Chromium', function () {
     assert.match(await page.locator(`#integrity-failures li[data-batch="${latest.id}"]`).innerText(), /does not hash to its id/);
     await page.screenshot({ path: join(ARTIFACTS, 'patient-tampered.png'), fullPage: true });
 
+    // History: ten minutes of readings by default; the tampered batch is refused there too.
+    await until(async () => (await page.locator('body').getAttribute('data-history-loaded')) === String(10 * 60_000) && true, 'the history loaded', 30_000);
+    assert.equal(await page.locator('body').getAttribute('data-history-kind'), 'readings');
+    assert.ok(Number(await page.locator('body').getAttribute('data-history-points')) > 1000, 'the history drew the ECG samples');
+    assert.ok(await page.locator('#history-charts [data-stream="ecg"] canvas').count() > 0);
+    await page.waitForSelector(`#history-failures li[data-batch="${latest.id}"]`, { timeout: 20_000 });
+    // A device reports its lead off and its battery low: sealed into its minute summary by the
+    // gateway, marked on the history once that minute is summarised.
+    let targetId: string | undefined;
+    for (const id of await p.gateway.keystore.patients()) if ((await p.gateway.chainLink!.patientWallet(id)).address === target) targetId = id;
+    p.gateway.acceptStatus(targetId!, latest.deviceId, { battery: 9, leadOff: true });
+    // Six hours come from minute summaries; keys zoom and pan (minus: out, plus: in, End: now).
+    const showSpan = async (label: string, span: number, kind: string, until_: (s: string) => Promise<boolean> = async () => true) => {
+      await until(async () => {
+        await page.click(`#history button[data-span="${span}"]`);
+        await until(async () => (await page.locator('body').getAttribute('data-history-loaded')) === String(span) && true, `${label} loaded`, 30_000);
+        return Number(await page.locator('body').getAttribute('data-history-points')) > 0 && (await until_(label)) && true;
+      }, `${label} of history with points (${kind}): ${await page.locator('#history-status').innerText()} / ${await page.locator('#history-marks').innerText()} / ${await page.locator('#history-failures').innerText()}`, 120_000).catch(async (e: Error) => {
+        throw new Error(`${e.message}; at the end: ${await page.locator('#history-status').innerText()} / ${await page.locator('#history-marks').innerText()} / ${await page.locator('#history-failures').innerText()}`);
+      });
+      assert.equal(await page.locator('body').getAttribute('data-history-kind'), kind);
+    };
+    await showSpan('6 h', 6 * 3_600_000, 'summary-1m', async () => (await page.locator('#history-marks li[data-mark="lead-off"]').count()) > 0);
+    assert.match(await page.locator('#history-marks').innerText(), /lead off/);
+    assert.match(await page.locator('#history-marks').innerText(), /low battery/);
+    assert.equal(await page.locator('body').getAttribute('data-history-failed'), '0', 'every summary opened and proved or is pending');
+    await page.screenshot({ path: join(ARTIFACTS, 'patient-history-6h.png'), fullPage: true });
+    await page.focus('#history');
+    await page.keyboard.press('-');
+    await until(async () => (await page.locator('body').getAttribute('data-history-loaded')) === String(24 * 3_600_000) && true, 'zoomed out to 24 h by key', 30_000);
+    // No hour has ended since the pipeline started: the day comes from the minutes under way.
+    assert.equal(await page.locator('body').getAttribute('data-history-kind'), 'summary-1h');
+    assert.ok(Number(await page.locator('body').getAttribute('data-history-points')) > 0, 'the hour under way drawn from its minutes');
+    await page.keyboard.press('+');
+    await page.keyboard.press('+');
+    await until(async () => (await page.locator('body').getAttribute('data-history-loaded')) === String(3_600_000) && true, 'zoomed in to 1 h by key', 30_000);
+    await page.screenshot({ path: join(ARTIFACTS, 'patient-history-1h.png'), fullPage: true });
+
     await until(async () => (await page.locator('body').getAttribute('data-live')) === '1', 'the view live again', 30_000);
     // Revoke on chain, from the patient's account: the live view ends and the list drops the patient.
     const link = p.gateway.chainLink!;

@@ -33,8 +33,9 @@ describe('vitalgate ingest', function () {
     env = { VITALGATE_PASSPHRASE_FILE: join(dir, 'pass') };
     const run = await vitalgate(['run', '--devices', '4', '--duration', '3', '--data-dir', data, '--json'], env);
     assert.equal(run.code, 0, run.stderr);
-    const summary = JSON.parse(run.stdout) as { batches: number; uploadedBatches: number; uploadWaiting: number };
-    assert.equal(summary.uploadedBatches, summary.batches, 'run uploads every batch before it exits');
+    const summary = JSON.parse(run.stdout) as { batches: number; summaryBatches: number; uploadedBatches: number; uploadWaiting: number };
+    assert.ok(summary.summaryBatches > 0, 'the gateway seals summaries beside the readings');
+    assert.equal(summary.uploadedBatches, summary.batches + summary.summaryBatches, 'run uploads every batch and summary before it exits');
     assert.equal(summary.uploadWaiting, 0);
   });
   after(async () => rm(dir, { recursive: true, force: true }));
@@ -179,7 +180,9 @@ describe('vitalgate ingest', function () {
           assert.equal(summary.skippedCount, 0);
           assert.match(r.stderr, /rebuilding InfluxDB catalog at http:\/\/127\.0\.0\.1:\d+/);
         }
-        const rows = await influxRows(influx.url, 'vitalgate', 'SELECT "id", "root" FROM "batch"');
+        // Readings in "batch", summaries in their own measurements: together, every stored batch once.
+        const rows = (await Promise.all(['batch', 'summary_1m', 'summary_1h'].map((m) => influxRows(influx.url, 'vitalgate', `SELECT "id", "root" FROM "${m}"`)))).flat();
+        assert.ok(rows.length > (await influxRows(influx.url, 'vitalgate', 'SELECT "id" FROM "batch"')).length, 'summaries are cataloged too');
         assert.deepEqual(rows.map((row) => String(row.id)).sort(), stored.map((k) => k.slice(k.lastIndexOf('/') + 1)).sort(), 'one point per batch, after two rebuilds');
         assert.ok(rows.some((row) => typeof row.root === 'string' && /^0x[0-9a-f]{64}$/.test(row.root)), 'anchor roots on the rows');
 
@@ -196,14 +199,18 @@ describe('vitalgate ingest', function () {
             const account = wallet(secret).address;
             accounts.push(account);
             const listed: string[] = [];
-            let after = '';
-            for (;;) {
-              const res = await client.request('GET', `/v1/catalog/batches?patientAccount=${account}&from=0&to=${Number.MAX_SAFE_INTEGER}&limit=50${after}`);
-              assert.equal(res.status, 200, JSON.stringify(res.json));
-              const page = res.json as { entries: Array<{ id: string }>; next: string | null };
-              listed.push(...page.entries.map((e) => e.id));
-              if (!page.next) break;
-              after = `&after=${encodeURIComponent(page.next)}`;
+            // Readings and summaries are listed apart, by kind; together they are every stored batch.
+            for (const kind of ['readings', 'summary-1m', 'summary-1h']) {
+              let after = '';
+              for (;;) {
+                const res = await client.request('GET', `/v1/catalog/batches?patientAccount=${account}&kind=${kind}&from=0&to=${Number.MAX_SAFE_INTEGER}&limit=50${after}`);
+                assert.equal(res.status, 200, JSON.stringify(res.json));
+                const page = res.json as { entries: Array<{ id: string; kind?: string }>; next: string | null };
+                assert.ok(page.entries.every((e) => (e.kind ?? 'readings') === kind), kind);
+                listed.push(...page.entries.map((e) => e.id));
+                if (!page.next) break;
+                after = `&after=${encodeURIComponent(page.next)}`;
+              }
             }
             const mine = (await local.list(batchKey(account, ''), undefined, 1_000_000)).map((k) => k.slice(k.lastIndexOf('/') + 1));
             assert.deepEqual(listed.slice().sort(), mine.sort(), `the catalog of ${patientId} lists exactly its stored batches`);

@@ -9,12 +9,14 @@
 import uPlot from 'uplot';
 // BaseWallet, not Wallet: a key in memory signs; Wallet adds JSON keystores and mnemonics (their code and word lists) to the page.
 import { BaseWallet, SigningKey } from 'ethers';
-import { Api, ApiError, fromBase64, type CatalogEntry, type LatestPatient, type PatientAccess } from './api.js';
+import { Api, ApiError, fromBase64, type BundleBatch, type CatalogEntry, type LatestPatient, type PatientAccess } from './api.js';
 import { parseKeyFile, type ClinicianKey } from './key-file.js';
 import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
 import { breakGlass, REASON_CODES } from './break-glass.js';
 import { alarmsFor, loadThresholds, saveThresholds, type Thresholds } from './alarms.js';
 import { toCsv } from './export-csv.js';
+import { HistoryView, SPANS } from './history.js';
+import type { Opened } from './opened.js';
 import { forgetKey, saveKey, storedKeyAddress, unlockKey } from './key-store.js';
 import { injectedWallet, walletSigner } from './wallet.js';
 
@@ -46,8 +48,6 @@ function workerFor(patient: string): Worker {
   return workers[h % workers.length]!;
 }
 
-interface Reading { seq: number; ts: number; rate?: number; samples?: number[]; values?: Record<string, number> }
-type Opened = { id: string; ok: true; stream: string; deviceId: string; epoch: number; readings: Reading[] } | { id: string; ok: false; reason: string };
 
 const UNITS: Record<string, string> = { hr: '/min', spo2: '%', temp: 'Cel', sys: 'mm[Hg]', dia: 'mm[Hg]', resp: '/min' };
 const STALE_MS = 2 * 60_000;
@@ -72,12 +72,18 @@ async function envelopesOf(patient: string, refresh = false): Promise<Map<string
   return m;
 }
 
-function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes: Map<string, Uint8Array>): Promise<Opened> {
+function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes: Map<string, Uint8Array>, columns = false): Promise<Opened> {
   return new Promise((resolve) => {
     const req = ++nextReq;
     pending.set(req, resolve);
-    workerFor(patient.toLowerCase()).postMessage({ type: 'open', req, id, patient, bytes, envelopes: Object.fromEntries(envelopes) }, [bytes]);
+    workerFor(patient.toLowerCase()).postMessage({ type: 'open', req, id, patient, bytes, envelopes: Object.fromEntries(envelopes), columns }, [bytes]);
   });
+}
+
+/** Opens a batch that came in a bundle; its item names stream and epoch, so a new epoch's envelope is fetched first. */
+async function openBundled(patient: string, b: BundleBatch, columns: boolean): Promise<Opened> {
+  const have = await envelopesOf(patient);
+  return openInWorker(patient, b.item.id, b.bytes, have.has(`${b.item.stream}/${b.item.epoch}`) ? have : await envelopesOf(patient, true), columns);
 }
 
 /** Fetches and opens one batch; a missing envelope (a new epoch) refreshes the envelopes once. */
@@ -207,7 +213,7 @@ async function latestValues(p: LatestPatient): Promise<Map<string, Latest>> {
     const bytes = fromBase64(b.sealed);
     const r = await openInWorker(p.patientAccount, b.id, bytes.buffer as ArrayBuffer, envelopes);
     if (!r.ok) return;
-    const reading = r.readings.at(-1);
+    const reading = r.readings?.at(-1);
     if (reading?.values) out.set(b.stream, { ts: reading.ts, values: reading.values });
   }));
   return out;
@@ -326,7 +332,20 @@ function chart(title: string, unit: string, target: HTMLElement, width: number):
   }, [[], []], target);
 }
 
-async function showPatient(patient: string): Promise<void> {
+/** Each granted stream with the time it is granted over: where the history may ask. */
+function grantedStreams(access: PatientAccess['access']): Array<{ stream: string; from: number; until: number }> {
+  const by = new Map<string, { stream: string; from: number; until: number }>();
+  for (const w of access) {
+    for (const stream of w.streams) {
+      const g = by.get(stream);
+      if (!g) by.set(stream, { stream, from: w.from, until: w.until });
+      else { g.from = Math.min(g.from, w.from); g.until = Math.max(g.until, w.until); }
+    }
+  }
+  return [...by.values()];
+}
+
+async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void> {
   stopLive?.abort();
   const ctl = new AbortController();
   stopLive = ctl;
@@ -344,6 +363,28 @@ async function showPatient(patient: string): Promise<void> {
     el('div', { id: 'hr-chart' }),
   );
   const width = Math.min(1200, main.clientWidth || 1000);
+  // History beside the live view, from its own requests: only what the grants cover is asked for.
+  // It starts once the live view is up, so the live view's batches are not queued behind it.
+  let liveUp: () => void = () => undefined;
+  const live = new Promise<void>((r) => { liveUp = r; });
+  ctl.signal.addEventListener('abort', () => liveUp());
+  void api.patients().then(async (ps) => {
+    await live;
+    if (ctl.signal.aborted) return;
+    const access = ps.find((x) => x.patientAccount.toLowerCase() === patient.toLowerCase())?.access ?? [];
+    const history = new HistoryView({
+      patient,
+      streams: grantedStreams(access),
+      bundle: (stream, from, to, kind, signal) => api.bundle(patient, stream, from, to, kind, signal),
+      open: (b, columns) => openBundled(patient, b, columns),
+      prove: (id, anchor) => (proofs ? proofs.checkAnchor(id, anchor) : Promise.resolve('pending')),
+      bytesIn: () => api.bytesIn,
+    }, spanMs, width);
+    history.onExport = (series) => download(`vitalgate-${patient}-history-${new Date().toISOString()}.csv`, toCsv(patient, series));
+    main.append(history.root);
+    ctl.signal.addEventListener('abort', () => history.stop());
+    void history.show(spanMs, undefined);
+  }, (e: Error) => main.append(el('p', { class: 'error' }, `history unavailable: ${e.message}`)));
   const ecg = chart('ECG', 'mV', $('#ecg-chart'), width);
   const hr = chart('Heart rate', '/min', $('#hr-chart'), width);
   const ecgPts: [number[], number[]] = [[], []];
@@ -380,7 +421,7 @@ async function showPatient(patient: string): Promise<void> {
     states.set(o.id, 'pending');
     showStates();
     void prove(o.id);
-    for (const r of o.readings) {
+    for (const r of o.readings ?? []) {
       if (o.stream === 'ecg' && r.samples && r.rate) {
         const n = r.samples.length;
         for (let i = 0; i < n; i++) { ecgPts[0].push((r.ts + (i * 1000) / r.rate) / 1000); ecgPts[1].push(r.samples[i]! / 1000); }
@@ -406,11 +447,7 @@ async function showPatient(patient: string): Promise<void> {
     // batches sealed since the view went live: the feed first replays its look-back window.
     if (live && o.ok && e.firstTs >= liveSince) requestAnimationFrame(() => recordLatency(Date.now() - e.lastTs));
   };
-  $('#export-csv').addEventListener('click', () => {
-    const a = el('a', { href: URL.createObjectURL(new Blob([toCsv(patient, [['ecg', 'mV', ecgPts], ['hr', '/min', hrPts]])], { type: 'text/csv' })), download: `vitalgate-${patient}-${new Date().toISOString()}.csv` });
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.getAttribute('href')!), 10_000);
-  });
+  $('#export-csv').addEventListener('click', () => download(`vitalgate-${patient}-${new Date().toISOString()}.csv`, toCsv(patient, [['ecg', 'mV', ecgPts], ['hr', '/min', hrPts]])));
   const end = (why: string) => {
     ctl.abort();
     $('#live-status').textContent = why;
@@ -427,6 +464,7 @@ async function showPatient(patient: string): Promise<void> {
     }
   };
   delete document.body.dataset.liveEnded;
+  document.body.dataset.ecgBatches = '0';
   const now = Date.now();
   const [recentEcg, recentHr] = await Promise.all([api.catalog(patient, now - 15_000, now + 60_000, 'ecg').catch(() => []), api.catalog(patient, now - 10 * 60_000, now + 60_000, 'hr').catch(() => [])]);
   for (const e of [...recentEcg, ...recentHr]) {
@@ -436,8 +474,16 @@ async function showPatient(patient: string): Promise<void> {
   if (ctl.signal.aborted) return;
   $('#live-status').textContent = 'Live';
   document.body.dataset.live = '1';
+  liveUp();
   liveSince = Date.now();
   void api.feed(patient, (e) => void loadOrEnd(e, true), end, ctl.signal);
+}
+
+/** Hands a file built here to the browser's download: the data never leaves this machine otherwise. */
+function download(name: string, text: string): void {
+  const a = el('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })), download: name });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.getAttribute('href')!), 10_000);
 }
 
 function thresholdsForm(patient: string): HTMLElement {
@@ -511,8 +557,10 @@ function route(): void {
   clearInterval(refreshTimer);
   if (!api.address || !proofs) return showSignIn();
   $('#who').textContent = `Signed in as ${api.address}`;
-  const m = /^#\/patient\/(0x[0-9a-fA-F]{40})$/.exec(location.hash);
-  const p = m ? showPatient(m[1]!) : location.hash === '#/access' ? showAccess() : showPatients();
+  // #/patient/0x… or #/patient/0x…/history/SPAN_MS: a link can open a given history range.
+  const m = /^#\/patient\/(0x[0-9a-fA-F]{40})(?:\/history\/(\d+))?$/.exec(location.hash);
+  const span = m?.[2] ? SPANS.find((s) => s.ms === Number(m[2]))?.ms : undefined;
+  const p = m ? showPatient(m[1]!, span) : location.hash === '#/access' ? showAccess() : showPatients();
   p.catch((e: Error) => {
     $('#main').append(el('p', { role: 'alert', class: 'error' }, e instanceof ApiError ? `${e.code}: ${e.message}` : e.message));
   });

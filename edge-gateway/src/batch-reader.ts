@@ -28,6 +28,8 @@ export async function* readStore(dataDir: string, passphrase: string, opts: { su
   const keystore = await Keystore.open(dirs.keys, passphrase);
   const store = new PackStore(dirs.store);
   const seen = new Set<string>();
+  // A gateway still running writes packs after this listing; their index records are not losses.
+  const listedAt = Date.now();
   for (const pack of await store.packs()) {
     let bytes: Uint8Array;
     try {
@@ -54,7 +56,7 @@ export async function* readStore(dataDir: string, passphrase: string, opts: { su
     }
   }
   for (const rec of await BatchIndex.load(dirs.index)) {
-    if (rec.kind && !opts.summaries) continue;
+    if ((rec.kind && !opts.summaries) || rec.durableAt >= listedAt) continue;
     if (!seen.has(rec.id)) yield { id: rec.id, pack: rec.pack, ok: false, reason: 'listed in the index but in no pack: lost or altered' };
   }
 }

@@ -10,6 +10,7 @@ export * from './epochs.js';
 export * from './sealed-batch.js';
 export * from './summary.js';
 export * from './device-status.js';
+export * from './timeline.js';
 export * from './decimal.js';
 export * from './cobs.js';
 export * from './uart-frame.js';

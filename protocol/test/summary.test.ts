@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
-  encodeCbor, encodeHeader, forEachPeriod, HOUR_MS, MINUTE_MS, mergeRows, openBatch, openSummary, parseBatch, parseDeviceStatus,
+  deviceStates, encodeCbor, encodeHeader, forEachPeriod, gapsIn, gapThreshold, HOUR_MS, sourceFor, summaryQueryStart, MINUTE_MS, mergeRows, openBatch, openSummary, parseBatch, parseDeviceStatus,
   sealBatch, sealPlaintext, sealSummary, SummaryBuilder, validateSummaryRows,
   type ReadingBody, type StreamName, type SummaryKind, type SummaryRow, type WaveformBody,
 } from '../src/index.js';
@@ -199,5 +199,41 @@ describe('device status reports', () => {
     assert.ok(!parseDeviceStatus(new Uint8Array([0xff, 0xfe])).ok);
     assert.ok(!parseDeviceStatus(new Uint8Array(2000).fill(0x20)).ok);
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => { assert.equal(typeof parseDeviceStatus(b).ok, 'boolean'); }));
+  });
+});
+
+describe('timeline: source, gaps and device states for a chart', () => {
+  it('loads readings up to an hour, minute summaries up to six hours, hour summaries beyond', () => {
+    assert.deepEqual([60_000, HOUR_MS, HOUR_MS + 1, 6 * HOUR_MS, 6 * HOUR_MS + 1, 7 * 24 * HOUR_MS].map(sourceFor),
+      ['readings', 'readings', 'summary-1m', 'summary-1m', 'summary-1h', 'summary-1h']);
+    assert.equal(summaryQueryStart('summary-1h', T0 + 30 * MINUTE_MS + 5), T0);
+    assert.equal(summaryQueryStart('summary-1m', T0 + 30 * MINUTE_MS + 5), T0 + 30 * MINUTE_MS);
+    assert.equal(summaryQueryStart('readings', T0 + 5), T0 + 5);
+  });
+
+  it('finds gaps between readings and at the end, not for one late reading', () => {
+    const times = [0, 1000, 2000, 3500, 4500, 40_000, 41_000].map((x) => T0 + x);
+    const th = gapThreshold(times);
+    assert.equal(th, 10_000);
+    assert.deepEqual(gapsIn(times, T0 + 42_000, th), [{ from: T0 + 4500, to: T0 + 40_000 }]);
+    assert.deepEqual(gapsIn(times, T0 + 60_000, th), [{ from: T0 + 4500, to: T0 + 40_000 }, { from: T0 + 41_000, to: T0 + 60_000 }]);
+    assert.deepEqual(gapsIn([], T0, th), []);
+    // Readings every 30 s: a gap is five of them missing, not one.
+    const slow = Array.from({ length: 20 }, (_, i) => T0 + i * 30_000);
+    assert.equal(gapThreshold(slow), 150_000);
+  });
+
+  it('turns status reports into lead-off and low-battery intervals, each report once', () => {
+    const ev = (ts: number, o: object, deviceId = 'strap') => ({ ts: T0 + ts, deviceId, ...o });
+    const events = [
+      ev(0, { battery: 50 }), ev(10_000, { battery: 40, leadOff: true }), ev(10_000, { battery: 40, leadOff: true }),
+      ev(40_000, { battery: 14 }), ev(50_000, {}), ev(70_000, { battery: 80 }),
+      ev(20_000, { leadOff: true }, 'other'),
+    ];
+    assert.deepEqual(deviceStates(events, T0 + 100_000), [
+      { deviceId: 'strap', state: 'lead-off', from: T0 + 10_000, to: T0 + 40_000 },
+      { deviceId: 'other', state: 'lead-off', from: T0 + 20_000, to: T0 + 100_000 },
+      { deviceId: 'strap', state: 'low-battery', from: T0 + 40_000, to: T0 + 70_000 },
+    ]);
   });
 });

@@ -48,6 +48,7 @@ export function registerGateway(program: Command): void {
     .option('--max-unacked <n>', 'most QoS 1 readings held unacknowledged until their batch is durable (default 50000, at most 60000)', positiveInt('--max-unacked'))
     .option('--ack-on-arrival', 'UNSAFE, for measurement only: acknowledge QoS 1 readings on arrival instead of once durable (a crash then loses up to a batch window)')
     .option('--batch-window-ms <ms>', 'close a batch this long after its first reading (default 2000)', positiveInt('--batch-window-ms'))
+    .option('--no-summaries', 'do not seal per-minute and per-hour summaries beside the readings (the dashboard then has only readings, and long ranges load slowly)')
     .option('--epoch-minutes <m>', 'epoch key rotation period (default 15)', positiveNumber('--epoch-minutes'))
     .option('--chain-url <url>', 'anchor batch roots on this EVM JSON-RPC endpoint (with --deployment)')
     .option('--deployment <file>', 'deployment file written by `vitalgate chain up` (default <data-dir>/chain/deployment.json)')
@@ -59,7 +60,7 @@ export function registerGateway(program: Command): void {
     .addOption(new Option('--influx <url>', 'also write the status figures (counts, sizes, ages: never a reading) to this InfluxDB 1.x, database "vitalgate_telemetry"').env('INFLUX_URL'))
     .option('--log-level <level>', 'pino log level (default info)')
     .addHelpText('after', `\nA URL with a password belongs in INFLUX_URL (or INFLUX_USERNAME and INFLUX_PASSWORD), not on the\ncommand line, where the process list shows it.\n\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number; ingest?: string; spoolQuota?: number; statusSeconds?: number; influx?: string }) => {
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; summaries?: boolean; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number; ingest?: string; spoolQuota?: number; statusSeconds?: number; influx?: string }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
       if (o.ingest && !o.chainUrl) throw new Error('--ingest needs --chain-url (and --deployment): ingest takes only requests signed by a gateway registered on chain');
       if (o.ingest && !/^https?:\/\//.test(o.ingest)) throw new Error(`--ingest ${redactUrl(o.ingest)}: expected an http:// or https:// URL`);
@@ -91,6 +92,7 @@ export function registerGateway(program: Command): void {
         serial: serial.map((s) => ({ path: s.path, patientId: s.patient, baudRate: s.baudRate })),
         ble: ble.map((b) => ({ radio: b.radio, patientId: b.patient, ...(b.devices && { devices: b.devices }) })),
         batchWindowMs: o.batchWindowMs ?? cfg.batchWindowMs,
+        summaries: o.summaries !== false,
         maxUnacked: o.maxUnacked,
         ackPolicy: o.ackOnArrival ? 'arrival' : 'durable',
         ...(o.chainUrl ? { chain: {

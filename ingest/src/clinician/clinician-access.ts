@@ -28,6 +28,19 @@ export function allowingWindow(windows: readonly AccessWindow[], stream: StreamN
     && (w.via === 'break-glass' || (w.fromMs <= toMs && fromMs <= w.untilMs)));
 }
 
+/**
+ * The window that lets a clinician have this batch. Readings: any overlap, as the chain's
+ * canAccess answers for a range (the client trims to the window). A summary: its whole period must
+ * lie inside the window, since its min, max and mean are of every reading in the period and cannot
+ * be trimmed; break-glass opens everything while it lasts.
+ */
+export function servingWindow(windows: readonly AccessWindow[], b: { stream: StreamName; firstTs: number; lastTs: number; kind?: string }, nowS = Date.now() / 1000): AccessWindow | undefined {
+  const w = allowingWindow(windows, b.stream, b.firstTs, b.lastTs, nowS);
+  if (!w || !b.kind || b.kind === 'readings' || w.via === 'break-glass') return w;
+  const bit = 1 << STREAMS[b.stream].id;
+  return windows.find((x) => (x.streams & bit) !== 0 && x.expiresAt > nowS && (x.via === 'break-glass' || (x.fromMs <= b.firstTs && b.lastTs <= x.untilMs)));
+}
+
 export const DEFAULT_ACCESS_CACHE_MS = 5_000;
 
 export class ChainClinicianAccess implements ClinicianAccess {

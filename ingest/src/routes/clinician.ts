@@ -45,7 +45,7 @@ import { batchKey, type ObjectStore } from '../storage/object-store.js';
 import { envelopeKey } from './envelopes.js';
 import { catalogPageQuery, requireInt, type Query } from './query.js';
 import type { AccessLog, AccessLogEntry } from '../clinician/access-log.js';
-import { allowingWindow, type AccessWindow, type ClinicianAccess } from '../clinician/clinician-access.js';
+import { allowingWindow, servingWindow, type AccessWindow, type ClinicianAccess } from '../clinician/clinician-access.js';
 import { streamIdsOf } from '@vitalgate/contracts';
 import { AnchorTrees } from '../clinician/anchor-trees.js';
 
@@ -168,13 +168,13 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const catalog = o.catalog;
     if (!catalog) throw refuse(404, 'no-catalog', 'this ingest serves no catalog');
     const patient = patientParam(req.query.patientAccount);
-    const { from, to, stream, limit, after } = catalogPageQuery(req.query);
+    const { from, to, stream, kind, limit, after } = catalogPageQuery(req.query);
     const d = { patient, ...(stream && { stream }), from, to };
     const windows = await windowsOf(req, reply, patient, d);
     const w = stream ? allowingWindow(windows, stream, from, to) : windows.find((x) => x.via === 'break-glass' || (x.fromMs < to && from <= x.untilMs));
     await decide(req, reply, d, w ? { window: w } : { deny: refuse(403, 'no-access', `no window gives access to ${stream ?? 'any stream'} of ${patient} in [${from}, ${to})`) });
-    const page = await backing('catalog', () => catalog.batches({ patientId: patient, from, to, limit, ...(stream && { stream }), ...(after && { after }) }));
-    return { entries: page.entries.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs)), next: page.next };
+    const page = await backing('catalog', () => catalog.batches({ patientId: patient, from, to, limit, ...(stream && { stream }), ...(kind && { kind }), ...(after && { after }) }));
+    return { entries: page.entries.filter((e) => servingWindow(windows, e)), next: page.next };
   });
 
   app.get<{ Params: { patient: string; id: string } }>('/v1/clinician/batches/:patient/:id', pre, async (req, reply) => {
@@ -187,7 +187,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     if (!p.ok) throw refuse(404, 'not-found', `no batch ${req.params.id} of ${patient}`);
     const h = p.value.header;
     const d = { patient, stream: h.stream, from: h.firstTs, to: h.lastTs };
-    const w = allowingWindow(windows, h.stream, h.firstTs, h.lastTs);
+    const w = servingWindow(windows, h);
     await decide(req, reply, d, w ? { window: w } : { deny: refuse(403, 'no-access', `this batch's ${h.stream} readings at ${h.firstTs}..${h.lastTs} are outside what ${patient} granted`) });
     return reply.type('application/octet-stream').send(Buffer.from(bytes));
   });
@@ -203,7 +203,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const p = bytes && parseBatch(bytes);
     if (!p || !p.ok) throw refuse(404, 'not-found', `no batch ${id} of ${patient}`);
     const h = p.value.header;
-    const w = allowingWindow(windows, h.stream, h.firstTs, h.lastTs);
+    const w = servingWindow(windows, h);
     await decide(req, reply, { patient, stream: h.stream, from: h.firstTs, to: h.lastTs }, w ? { window: w } : { deny: refuse(403, 'no-access', `this batch's ${h.stream} readings at ${h.firstTs}..${h.lastTs} are outside what ${patient} granted`) });
     const page = await backing('catalog', () => catalog.batches({ patientId: patient, from: h.firstTs, to: h.firstTs + 1, stream: h.stream, limit: 1000 }));
     const anchor = page.entries.find((e) => e.id === id)?.anchor;
@@ -226,7 +226,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const w = allowingWindow(windows, stream, from, to);
     await decide(req, reply, d, w ? { window: w } : { deny: refuse(403, 'no-access', `no window gives access to ${stream} of ${patient} in [${from}, ${to})`) });
     const page = await backing('catalog', () => catalog.batches({ patientId: patient, stream, kind, from, to, limit, ...(after && { after }) }));
-    const allowed = page.entries.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs));
+    const allowed = page.entries.filter((e) => servingWindow(windows, e));
     const parts = await mapLimit(allowed, 16, async (e) => {
       const [bytes, proof] = await Promise.all([
         backing('storage', () => o.store.get(batchKey(patient, e.id))),
