@@ -114,6 +114,8 @@ export interface GatewayMetrics {
   rejectedByReason: Record<string, number>;
   duplicates: number;
   seqRestarts: number;
+  /** Readings far older than the de-duplication window (a long backlog replayed), taken as new. */
+  lateReadings: number;
   statusMessages: number;
   /** Status reports that were not a valid report (counted, not sealed). */
   statusRejected: number;
@@ -199,7 +201,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private stopped = false;
   private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble' | 'mqtt' | 'anchoring' | 'adoptedAtStart' | 'summariesOpen'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
-    duplicates: 0, seqRestarts: 0, statusMessages: 0, statusRejected: 0, batchesSealed: 0, readingsSealed: 0, summariesSealed: 0, bytesStored: 0,
+    duplicates: 0, seqRestarts: 0, lateReadings: 0, statusMessages: 0, statusRejected: 0, batchesSealed: 0, readingsSealed: 0, summariesSealed: 0, bytesStored: 0,
     flushErrors: 0, patientsEnrolled: 0, flushes: 0, maxOverdueMs: 0,
   };
 
@@ -414,11 +416,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private take(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, origin: string, intake: number): void {
     if (this.stopped) return this.reject(origin, 'gateway is stopping');
     if (this.allowed && !this.allowed.has(patientId)) return this.reject(origin, `patient ${patientId} is not served by this gateway`);
-    const verdict = this.seqs.check(seqKey(patientId, stream, deviceId), body.seq);
+    const verdict = this.seqs.check(seqKey(patientId, stream, deviceId), body.seq, body.ts);
     if (verdict === 'duplicate') {
       this.m.duplicates++;
       return;
     }
+    if (verdict === 'late') this.m.lateReadings++;
     if (verdict === 'restart') {
       this.m.seqRestarts++;
       this.log.warn({ patientId, deviceId, stream, seq: body.seq }, 'device sequence number restarted');

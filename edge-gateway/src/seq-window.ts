@@ -4,7 +4,13 @@
  *
  * A sliding window of the last WINDOW sequence numbers is kept as a ring bitmap, so memory per
  * stream is constant however long the device runs. A sequence number far below the window means
- * the device restarted its counter; the window then starts over instead of dropping its readings.
+ * one of two things, told apart by the reading's own time:
+ *   - later than the newest reading: the device restarted its counter; the window starts over
+ *     instead of dropping its readings;
+ *   - earlier: an old reading arriving late (a broker replaying a long backlog after a gateway
+ *     restart, with live readings overtaking it). It is taken, and the window is left as it is:
+ *     starting it over would forget the readings just sealed, and their redelivery would be sealed
+ *     twice.
  */
 import type { ReadingBody } from '@vitalgate/protocol';
 
@@ -12,6 +18,8 @@ export const WINDOW = 4096;
 
 class Ring {
   max = -1;
+  /** Device time of the newest reading (for a rebuilt window: of the newest batch's last reading). */
+  maxTs = -Infinity;
   readonly bits = new Uint8Array(WINDOW / 8);
   has(seq: number): boolean {
     const i = seq % WINDOW;
@@ -24,13 +32,13 @@ class Ring {
   }
 }
 
-export type SeqVerdict = 'new' | 'duplicate' | 'restart';
+export type SeqVerdict = 'new' | 'duplicate' | 'restart' | 'late';
 
 export class SeqWindows {
   private readonly rings = new Map<string, Ring>();
 
-  /** Records `seq` for `key` and says whether it was seen before. */
-  check(key: string, seq: number): SeqVerdict {
+  /** Records `seq` (a reading of device time `ts`) for `key` and says whether it was seen before. */
+  check(key: string, seq: number, ts?: number): SeqVerdict {
     let r = this.rings.get(key);
     if (!r) {
       r = new Ring();
@@ -38,8 +46,10 @@ export class SeqWindows {
     }
     let verdict: SeqVerdict = 'new';
     if (r.max >= 0 && seq <= r.max - WINDOW) {
+      if (ts !== undefined && ts <= r.maxTs) return 'late';
       r.bits.fill(0);
       r.max = -1;
+      r.maxTs = -Infinity;
       verdict = 'restart';
     }
     if (seq > r.max) {
@@ -47,6 +57,7 @@ export class SeqWindows {
       else for (let s = r.max + 1; s < seq; s++) r.set(s, false);
       r.max = seq;
       r.set(seq, true);
+      if (ts !== undefined) r.maxTs = ts;
       return verdict;
     }
     if (r.has(seq)) return 'duplicate';
@@ -58,7 +69,7 @@ export class SeqWindows {
    * Marks the reading numbers of already sealed batches (oldest first) as seen. Only the newest
    * WINDOW numbers of each key can matter, so older records are skipped.
    */
-  rebuild(records: ReadonlyArray<{ patientId: string; stream: string; deviceId: string; readingSeqs?: Array<[number, number]> }>): void {
+  rebuild(records: ReadonlyArray<{ patientId: string; stream: string; deviceId: string; lastTs?: number; readingSeqs?: Array<[number, number]> }>): void {
     const take: typeof records[number][] = [];
     const covered = new Map<string, number>();
     for (let i = records.length - 1; i >= 0; i--) {
@@ -73,7 +84,8 @@ export class SeqWindows {
     for (let i = take.length - 1; i >= 0; i--) {
       const r = take[i]!;
       const key = `${r.patientId}/${r.stream}/${r.deviceId}`;
-      for (const [a, b] of r.readingSeqs!) for (let s = a; s <= b; s++) this.check(key, s);
+      // A batch's last time stands for each of its readings': what matters is that nothing in it is later.
+      for (const [a, b] of r.readingSeqs!) for (let s = a; s <= b; s++) this.check(key, s, r.lastTs);
     }
   }
 

@@ -21,6 +21,31 @@ describe('duplicate detection', () => {
     assert.equal(w.check('k', 0), 'duplicate');
   });
 
+  it('tells a restarted counter (later readings) from a replayed backlog (older readings), and keeps the window for the backlog', () => {
+    const w = new SeqWindows();
+    const T = 1_800_000_000_000;
+    // Sealed before a gateway restart: up to 2W, each reading 10 ms after the last.
+    for (let s = WINDOW; s <= 2 * WINDOW; s++) w.check('k', s, T + s * 10);
+    // Live readings overtake a long backlog the broker replays: 3W arrives before W/2 does.
+    assert.equal(w.check('k', 3 * WINDOW, T + 3 * WINDOW * 10), 'new');
+    assert.equal(w.check('k', WINDOW / 2, T + (WINDOW / 2) * 10), 'late', 'an old reading, taken without forgetting the window');
+    assert.equal(w.check('k', 3 * WINDOW, T + 3 * WINDOW * 10), 'duplicate', 'the window still knows what it sealed');
+    assert.equal(w.check('k', 3 * WINDOW - 1, T + (3 * WINDOW - 1) * 10), 'new');
+    // The device restarts its counter: low numbers, later times.
+    assert.equal(w.check('k', 0, T + 4 * WINDOW * 10), 'restart');
+    assert.equal(w.check('k', 0, T + 4 * WINDOW * 10), 'duplicate');
+  });
+
+  it('rebuilt from the index, knows the newest time, so a replayed backlog is late, not a restart', () => {
+    const w = new SeqWindows();
+    const T = 1_800_000_000_000;
+    w.rebuild([{ patientId: 'p', stream: 'hr', deviceId: 'd', lastTs: T + 5000, readingSeqs: [[4 * WINDOW, 4 * WINDOW + 99]] }]);
+    assert.equal(w.check('p/hr/d', 4 * WINDOW + 50, T + 4000), 'duplicate');
+    assert.equal(w.check('p/hr/d', WINDOW, T + 1000), 'late');
+    assert.equal(w.check('p/hr/d', 4 * WINDOW + 50, T + 4000), 'duplicate');
+    assert.equal(w.check('p/hr/d', 0, T + 9000), 'restart');
+  });
+
   it('matches a set-based reference on any sequence within the window (property)', () => {
     fc.assert(fc.property(fc.array(fc.nat(WINDOW - 1), { maxLength: 300 }), (seqs) => {
       const w = new SeqWindows();
