@@ -262,6 +262,23 @@ describe('the care-team dashboard in Chromium', function () {
     await walletPage.setInputFiles('#keyfile', demoClinicianKeyFile(join(dir, 'data')));
     await walletPage.waitForSelector('table.patients tbody tr', { timeout: 20_000 });
     await walletPage.screenshot({ path: join(ARTIFACTS, 'patients-tablet-wallet.png'), fullPage: true });
+    // A tablet held upright: nothing wider than the screen, on the patients view or a patient's.
+    await walletPage.setViewportSize({ width: 820, height: 1180 });
+    const overflow = () => walletPage.evaluate(() => {
+      const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+      return d.scrollWidth - d.clientWidth;
+    });
+    // What sticks out, to say so when something does.
+    const widest = () => walletPage.evaluate(() => {
+      type E = { tagName: string; id: string; className: string; getBoundingClientRect(): { right: number } };
+      const all = [...(globalThis as unknown as { document: { querySelectorAll(s: string): E[] } }).document.querySelectorAll('body *')];
+      return all.filter((e) => e.getBoundingClientRect().right > 820).slice(0, 5).map((e) => `${e.tagName}#${e.id}.${String(e.className)} ${Math.round(e.getBoundingClientRect().right)}`).join(', ');
+    });
+    assert.ok(await overflow() <= 0, `the patients view is ${await overflow()} px wider than a tablet: ${await widest()}`);
+    await walletPage.click(`tr[data-patient="${withHr}"] a`);
+    await until(async () => (await walletPage.locator('body').getAttribute('data-history-loaded')) !== null && true, 'the history on a tablet', 60_000);
+    await walletPage.screenshot({ path: join(ARTIFACTS, 'patient-tablet.png'), fullPage: true });
+    assert.ok(await overflow() <= 0, `the patient view is ${await overflow()} px wider than a tablet: ${await widest()}`);
     await walletContext.close();
 
     // The whole session on the wire: metadata and ciphertext only.

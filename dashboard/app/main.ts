@@ -362,7 +362,8 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
     el('div', { id: 'ecg-chart' }),
     el('div', { id: 'hr-chart' }),
   );
-  const width = Math.min(1200, main.clientWidth || 1000);
+  // The content box: a chart as wide as the padded main would overflow a tablet.
+  const width = Math.min(1200, (main.clientWidth || 1040) - 40);
   // History beside the live view, from its own requests: only what the grants cover is asked for.
   // It starts once the live view is up, so the live view's batches are not queued behind it.
   let liveUp: () => void = () => undefined;
