@@ -16,6 +16,7 @@ import type { GatewayDirectory } from './gateway-directory.js';
 import { gatewayAuth } from './plugins/gateway-auth.js';
 import type { ReplayCache } from './replay-cache.js';
 import { batchRoutes } from './routes/batches.js';
+import { announcing, CatalogEvents } from './catalog/catalog-events.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { envelopeRoutes } from './routes/envelopes.js';
 import { clinicianRoutes } from './routes/clinician.js';
@@ -61,6 +62,8 @@ export interface IngestOptions {
     accessLog: AccessLog;
     /** Each denied request's clinician (for reporting denials to the Registry: DenialReporter.record). */
     onDenied?: (clinician: string) => void;
+    /** How often a live feed polls the catalog (default 1 s); batches this instance takes reach it at once. */
+    feedIntervalMs?: number;
     /** The anchor records of the access log (shared with the AccessLogAnchorer, when this instance anchors). */
     anchors?: AnchorRecords;
     /** The account whose AuditLog roots anchor the access log; null when none does. */
@@ -150,7 +153,9 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
       });
     });
   }
-  await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
+  const catalogEvents = new CatalogEvents();
+  const announced = o.catalog && announcing(o.catalog, catalogEvents);
+  await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth, ...(announced && { catalog: announced }) }));
   await app.register(async (scope) => recordRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
   await app.register(async (scope) => envelopeRoutes(scope, { store: o.store, directory: o.directory, auth }));
   const catalog = o.catalog;
@@ -164,8 +169,9 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
       sessions: c.sessions, registry: c.access, ...(o.now && { now: o.now }),
     }));
     await app.register(async (scope) => clinicianRoutes(scope, {
-      store: o.store, ...(catalog && { catalog }), access: c.access, accessLog: c.accessLog,
+      store: o.store, ...(catalog && { catalog }), catalogEvents, access: c.access, accessLog: c.accessLog,
       requireClinician: c.sessions.requireClinician(), clinicianOf: (req) => req.clinician!, ...(c.onDenied && { onDenied: c.onDenied }),
+      ...(c.feedIntervalMs !== undefined && { feedIntervalMs: c.feedIntervalMs }),
     }));
     const records = c.anchors ?? new AnchorRecords(o.store);
     await app.register(async (scope) => accessLogRoutes(scope, { store: o.store, directory: o.directory, auth, records, auditor: c.auditor ?? null }));

@@ -64,6 +64,8 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
         siwe: { domain: DOMAIN, origin: ORIGIN, chainId },
         access: new ChainClinicianAccess(follower, connectContracts(deployment, provider).registry),
         accessLog: new StoredAccessLog(objects),
+        // A slow poll, so that a batch reaching the live feed in time can only have been pushed.
+        feedIntervalMs: 5_000,
       },
     });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -231,14 +233,18 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
     // A batch uploaded now (its first reading is recent) arrives on the feed; an ecg one never does.
     const up = new IngestClient(url, gw);
     const now = Date.now();
+    await readUntil(/vitalgate live feed/, 2000);
+    let uploaded = 0;
     for (const [stream, seq] of [['hr', 10], ['ecg', 11]] as const) {
       const body = stream === 'ecg' ? { seq, ts: now, rate: 250, samples: [1] } : { seq, ts: now, values: { hr: 71 } };
       const s = sealBatch(new Uint8Array(32).fill(1), { stream, patientId: 'cl-p1', deviceId: 'band', epoch: 2, seq, bodies: [body] });
       assert.equal((await up.request('PUT', `/v1/batches/${s.id}${batchQuery(s.header, patient.address)}`, s.bytes)).status, 201);
+      if (stream === 'hr') uploaded = Date.now();
     }
-    assert.ok(await readUntil(/event: batch\ndata: .*"seq":10/, 5000), `no batch event: ${text.slice(0, 300)}`);
+    assert.ok(await readUntil(/event: batch\ndata: .*"seq":10/, 1500), `no batch event within 1.5 s of the upload, with a 5 s poll: ${text.slice(0, 300)}`);
+    assert.ok(Date.now() - uploaded < 1500, 'pushed when cataloged, not found at the next poll');
     await (await consent.revoke(doc.address)).wait();
-    assert.ok(await readUntil(/event: revoked/, 5000), 'the feed says access ended');
+    assert.ok(await readUntil(/event: revoked/, 15_000), 'the feed says access ended');
     assert.doesNotMatch(text, /"stream":"ecg"/, 'no ecg batch on the feed');
     await reader.cancel().catch(() => undefined);
   });

@@ -40,6 +40,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import { getAddress, isAddress } from 'ethers';
 import { MAX_BUNDLE_BATCHES, STREAMS, encodeDownloadBundle, isStreamName, parseBatch, streamById, type BundleItem, type StreamName } from '@vitalgate/protocol';
 import type { Catalog, CatalogEntry } from '../catalog/catalog.js';
+import type { CatalogEvents } from '../catalog/catalog-events.js';
 import { backing, IngestError, refuse } from '../errors.js';
 import { batchKey, type ObjectStore } from '../storage/object-store.js';
 import { envelopeKey } from './envelopes.js';
@@ -61,6 +62,8 @@ export interface ClinicianRouteOptions {
   onDenied?: (clinician: string) => void;
   /** How often the live feed looks for new batches (default 1 s). */
   feedIntervalMs?: number;
+  /** Batches this instance catalogs: the live feed looks at once instead of at its next poll. */
+  catalogEvents?: CatalogEvents;
   /** The anchor records' Merkle trees, kept for proofs (default: a bounded cache of its own). */
   anchorTrees?: AnchorTrees;
 }
@@ -401,13 +404,26 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
         // The catalog is down: the next tick tries again; nothing is skipped, the lookback covers it.
       }
     };
-    const timer = setInterval(() => {
-      if (!closed) void tick();
-    }, o.feedIntervalMs ?? 1000);
+    // One look at a time; a look asked for meanwhile runs right after (new batches may have come).
+    let running: Promise<void> | undefined;
+    let again = false;
+    const look = (): void => {
+      if (closed) return;
+      if (running) { again = true; return; }
+      running = tick().finally(() => {
+        running = undefined;
+        if (again) { again = false; look(); }
+      });
+    };
+    const timer = setInterval(look, o.feedIntervalMs ?? 1000);
+    const onAdded = (p: string) => { if (p === patient) look(); };
+    o.catalogEvents?.on('added', onAdded);
     req.raw.on('close', () => {
       closed = true;
       clearInterval(timer);
+      o.catalogEvents?.off('added', onAdded);
     });
-    await tick();
+    look();
+    await running;
   });
 }
