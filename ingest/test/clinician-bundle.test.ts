@@ -303,6 +303,9 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
       ...Array.from({ length: 30 }, (_, i) => seal('bb-p1', 'hr', 5000 + i, now - 62_000 + i * 2000, 7)),
       seal('bb-p1', 'spo2', 6000, now - 400_000, 6), seal('bb-p1', 'spo2', 6001, now - 300_000, 7),
       seal('bb-p1', 'bp', 6100, now - 20_000, 7), seal('bb-p1', 'ecg', 6200, now - 3_000, 7),
+      // A new epoch whose envelope has not arrived: hr falls back to the newest batch it can open;
+      // temp has no envelope at all, so its newest batch comes alone (the page shows it cannot open it).
+      seal('bb-p1', 'hr', 5100, now - 1_000, 8), seal('bb-p1', 'temp', 6300, now - 9_000, 9),
     ];
     const p2Recent = Array.from({ length: 20 }, (_, i) => seal('bb-p2', 'hr', i, now - 100_000 + i * 5000, 3));
     await upload(p1.address, p1Recent);
@@ -311,8 +314,8 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
       const account = patient === 'bb-p1' ? p1.address : p2.address;
       await objects.put(envelopeKey(doc.address, account, s, epoch), sealEnvelope(envelopePublicKey(docKey), dk(patient, epoch), { patientId: patient, stream: s, epoch }));
     }
-    // Patient 1 grants hr, spo2 and bp for all time; patient 2 hr up to 40 s ago.
-    await grant(p1, ['hr', 'spo2', 'bp'], 0, MAX_DATA_TS);
+    // Patient 1 grants hr, spo2, temp and bp for all time; patient 2 hr up to 40 s ago.
+    await grant(p1, ['hr', 'spo2', 'temp', 'bp'], 0, MAX_DATA_TS);
     const p2Until = now - 40_000;
     await grant(p2, ['hr'], 0, p2Until);
     const c = await signedIn(doc);
@@ -322,12 +325,14 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
 
     const latest = await c.latest(['hr', 'spo2', 'temp', 'bp']);
     const newest = (bs: Sealed[]) => bs.reduce((a, b) => (b.header.lastTs > a.header.lastTs ? b : a));
-    const p1Of = (s: StreamName) => p1Recent.filter((b) => b.header.stream === s);
+    const p1Of = (s: StreamName, epoch?: number) => p1Recent.filter((b) => b.header.stream === s && (epoch === undefined || b.header.epoch === epoch));
     assert.deepEqual(new Set(latest.map((p) => p.patientAccount)), new Set([p1.address, p2.address]));
     const one = latest.find((p) => p.patientAccount === p1.address)!;
     const two = latest.find((p) => p.patientAccount === p2.address)!;
-    assert.deepEqual(one.access.map((a) => [a.via, [...a.streams].sort()]), [['grant', ['bp', 'hr', 'spo2']]]);
-    assert.deepEqual(new Map(one.batches.map((b) => [b.stream, b.id])), new Map([['hr', newest(p1Of('hr')).id], ['spo2', newest(p1Of('spo2')).id], ['bp', p1Of('bp')[0]!.id]]), 'no ecg (not asked), no temp (none)');
+    assert.deepEqual(one.access.map((a) => [a.via, [...a.streams].sort()]), [['grant', ['bp', 'hr', 'spo2', 'temp']]]);
+    assert.deepEqual(new Map(one.batches.map((b) => [b.stream, b.id])), new Map([
+      ['hr', newest(p1Of('hr', 7)).id], ['spo2', newest(p1Of('spo2')).id], ['bp', p1Of('bp')[0]!.id], ['temp', p1Of('temp')[0]!.id],
+    ]), 'hr: the newest with an envelope (epoch 7, not 8); temp: the newest, though nothing opens it; no ecg (not asked)');
     const allowed2 = p2Recent.filter((b) => b.header.firstTs <= p2Until);
     assert.ok(allowed2.length < p2Recent.length);
     assert.deepEqual(two.batches.map((b) => b.id), [newest(allowed2).id], 'patient 2: the newest batch inside its grant, not the newest there is');
@@ -340,13 +345,17 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
         const bytes = Uint8Array.from(Buffer.from(b.sealed, 'base64'));
         assert.equal(sha(bytes), b.id);
         const o = openWithEnvelopes(docKey, envelopes, b.id, bytes);
+        if (b.stream === 'temp') {
+          assert.match(o.ok ? '' : o.reason, /no envelope for temp epoch 9/);
+          continue;
+        }
         assert.ok(o.ok, o.ok ? '' : o.reason);
         assert.equal(o.value.readings.length, 2);
       }
     }
     // One allow per patient, naming the streams asked and granted.
     const log = (await latestLog()).slice(logBefore);
-    assert.deepEqual(log.map((e) => [e.patient, e.decision, e.reason, e.stream]).sort(), [[p1.address, 'allow', 'grant', 'hr,spo2,bp'], [p2.address, 'allow', 'grant', 'hr']].sort());
+    assert.deepEqual(log.map((e) => [e.patient, e.decision, e.reason, e.stream]).sort(), [[p1.address, 'allow', 'grant', 'hr,spo2,temp,bp'], [p2.address, 'allow', 'grant', 'hr']].sort());
     assert.equal(new Set(log.map((e) => e.requestId)).size, 2);
 
     // A stranger sees no patient and reads nothing; a bad stream list is a 400.

@@ -22,8 +22,8 @@
  *   `kind` is readings (default), summary-1m or summary-1h. One access decision for the request.
  * GET /v1/clinician/latest?streams=hr,spo2,…
  *   For every patient the clinician may see now: its access (as /patients), the newest batch of each
- *   asked and granted stream whose first reading is in the last 10 minutes (base64), and this
- *   clinician's key envelopes that open them:
+ *   asked and granted stream whose first reading is in the last 10 minutes (base64; the newest this
+ *   clinician has the envelope for, when a new epoch's has not arrived yet), and the envelopes:
  *   {"patients": [{"patientAccount", "access", "batches": [{"id", "stream", "deviceId", "epoch",
  *   "seq", "firstTs", "lastTs", "count", "sealed"}], "envelopes": [{"stream", "epoch", "envelope"}]}],
  *   "from", "to"}. One access-log entry per patient listed.
@@ -71,6 +71,8 @@ export interface ClinicianRouteOptions {
 /** /latest looks for each stream's newest batch among those that began in the last LATEST_RECENT_MS, then LATEST_LOOKBACK_MS. */
 export const LATEST_RECENT_MS = 30_000;
 export const LATEST_LOOKBACK_MS = 10 * 60_000;
+/** Epochs /latest looks back over for a stream's newest batch it has this clinician's envelope for. */
+const LATEST_EPOCHS_TRIED = 3;
 /** Device clocks run ahead of ingest's by up to this much. */
 const CLOCK_AHEAD_MS = 60_000;
 /** Patients /latest works on at once: asking the chain, then the catalog and storage. */
@@ -262,19 +264,39 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const now = Date.now();
     const from = now - LATEST_LOOKBACK_MS;
     const to = now + CLOCK_AHEAD_MS;
-    /** The newest batch of `stream` (by last reading) that began in [a, b) and that the windows allow. */
-    const newest = async (patient: string, stream: StreamName, windows: AccessWindow[], a: number, b: number): Promise<CatalogEntry | undefined> => {
-      let best: CatalogEntry | undefined;
+    /** The readings batches of `stream` that began in [a, b) and that the windows allow, newest (by last reading) first. */
+    const allowedIn = async (patient: string, stream: StreamName, windows: AccessWindow[], a: number, b: number): Promise<CatalogEntry[]> => {
+      const out: CatalogEntry[] = [];
       let after: string | undefined;
       do {
         const page = await backing('catalog', () => catalog.batches({ patientId: patient, stream, from: a, to: b, limit: 1000, ...(after && { after }), kind: 'readings' }));
-        for (const e of page.entries) {
-          if (!allowingWindow(windows, e.stream, e.firstTs, e.lastTs)) continue;
-          if (!best || e.lastTs > best.lastTs || (e.lastTs === best.lastTs && e.firstTs > best.firstTs)) best = e;
-        }
+        out.push(...page.entries.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs)));
         after = page.next ?? undefined;
       } while (after);
-      return best;
+      return out.sort((x, y) => y.lastTs - x.lastTs || y.firstTs - x.firstTs);
+    };
+    /**
+     * The newest batch of `stream` this clinician can open: the newest allowed one whose epoch's
+     * envelope is there, looking back over at most LATEST_EPOCHS_TRIED epochs (a new epoch's
+     * envelope may not have arrived yet: the row shows the last value it can, with its time); the
+     * newest allowed one, without envelope, when none of them has one.
+     */
+    const newest = async (patient: string, stream: StreamName, windows: AccessWindow[]): Promise<{ e: CatalogEntry; envelope?: Uint8Array } | undefined> => {
+      for (const [a, b] of [[now - LATEST_RECENT_MS, to], [from, now - LATEST_RECENT_MS]] as const) {
+        const candidates = await allowedIn(patient, stream, windows, a, b);
+        if (!candidates.length) continue;
+        const envelopes = new Map<number, Uint8Array | undefined>();
+        for (const e of candidates) {
+          if (!envelopes.has(e.epoch)) {
+            if (envelopes.size === LATEST_EPOCHS_TRIED) break;
+            envelopes.set(e.epoch, await backing('storage', () => o.store.get(envelopeKey(clinician, patient, stream, e.epoch))));
+          }
+          const envelope = envelopes.get(e.epoch);
+          if (envelope) return { e, envelope };
+        }
+        return { e: candidates[0]! };
+      }
+      return undefined;
     };
     // The chain first, for every patient at once (each answer is a few eth_calls, cached a few seconds), then the catalog.
     const windowsByPatient = await mapLimit(patients, LATEST_CHAIN_CONCURRENCY, (patient) => backing('chain', () => o.access.windows(clinician, patient)));
@@ -282,8 +304,8 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       const windows = windowsByPatient[i]!;
       if (!windows.length) return null;
       const granted = streams.filter((s) => windows.some((w) => (w.streams & (1 << STREAMS[s].id)) !== 0));
-      const latest = await Promise.all(granted.map(async (s) => (await newest(patient, s, windows, now - LATEST_RECENT_MS, to)) ?? newest(patient, s, windows, from, now - LATEST_RECENT_MS)));
-      return { patient, windows, granted, entries: latest.filter((e) => e !== undefined) };
+      const picked = (await Promise.all(granted.map((s) => newest(patient, s, windows)))).filter((x) => x !== undefined);
+      return { patient, windows, granted, entries: picked.map((x) => x.e), envelopes: picked };
     });
     const listed = found.filter((x) => x !== null);
     // One decision per patient, each logged before anything of it is read or sent.
@@ -300,11 +322,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
         const bytes = await backing('storage', () => o.store.get(batchKey(x.patient, e.id)));
         return bytes && { id: e.id, stream: e.stream, deviceId: e.deviceId, epoch: e.epoch, seq: e.seq, firstTs: e.firstTs, lastTs: e.lastTs, count: e.count, sealed: Buffer.from(bytes).toString('base64') };
       }))).filter((b) => b !== undefined);
-      const wanted = [...new Map(x.entries.map((e) => [`${e.stream}/${e.epoch}`, e])).values()];
-      const envelopes = (await Promise.all(wanted.map(async (e) => {
-        const bytes = await backing('storage', () => o.store.get(envelopeKey(clinician, x.patient, e.stream, e.epoch)));
-        return bytes && { stream: e.stream, epoch: e.epoch, envelope: Buffer.from(bytes).toString('base64') };
-      }))).filter((v) => v !== undefined);
+      const envelopes = x.envelopes.flatMap(({ e, envelope }) => (envelope ? [{ stream: e.stream, epoch: e.epoch, envelope: Buffer.from(envelope).toString('base64') }] : []));
       return { patientAccount: x.patient, access: accessOf(x.windows), batches, envelopes };
     });
     return { patients: out, from, to };
