@@ -208,6 +208,16 @@ describe('the care-team dashboard in Chromium', function () {
     await page.click('a[href="#/"]');
     await until(async () => /⚠ HR/.test(await page.locator('table.patients').innerText()) && true, 'an HR alarm raised in the browser', 20_000);
     await page.screenshot({ path: join(ARTIFACTS, 'patients-alarm.png'), fullPage: true });
+    // Acknowledged: still listed while the condition lasts, no longer calling (the row is not red).
+    const classes = async () => (await page.locator(`tr[data-patient="${withHr}"]`).getAttribute('class') ?? '').split(/\s+/);
+    assert.ok((await classes()).includes('alarm'));
+    await page.click(`tr[data-patient="${withHr}"] button.ack[data-alarm="hr-high"]`);
+    await page.waitForSelector(`tr[data-patient="${withHr}"] .acked[data-alarm="hr-high"]`);
+    assert.ok(!(await classes()).includes('alarm') && (await classes()).includes('alarm-acked'), (await classes()).join(' '));
+    assert.match(await page.locator(`tr[data-patient="${withHr}"] td.alarms`).innerText(), /HR .* \/min > 1 \(acknowledged/);
+    await sleep(5_500); // a refresh of the view
+    assert.ok(await page.locator(`tr[data-patient="${withHr}"] .acked[data-alarm="hr-high"]`).count() > 0, 'the acknowledgement holds across refreshes');
+    await page.screenshot({ path: join(ARTIFACTS, 'patients-alarm-acknowledged.png'), fullPage: true });
 
     // The key kept in this browser, encrypted under a passphrase: a new tab unlocks it, a wrong passphrase does not.
     await page.fill('#keep-pass', 'correct horse battery staple');
@@ -223,6 +233,8 @@ describe('the care-team dashboard in Chromium', function () {
     await tab.click('#unlock-form button[type=submit]');
     await tab.waitForSelector('table.patients tbody tr', { timeout: 20_000 });
     assert.match(await tab.locator('#who').innerText(), new RegExp(keys.address, 'i'));
+    // The clinician's alarm settings and acknowledgements are this clinician's, in this browser.
+    await tab.waitForSelector(`tr[data-patient="${withHr}"] .acked[data-alarm="hr-high"]`, { timeout: 20_000 });
 
     // The clinician's own access history: its reads, the break-glass ones flagged.
     await tab.click('a[href="#/access"]');

@@ -22,12 +22,43 @@ export function saveThresholds(clinician: string, patient: string, t: Thresholds
   localStorage.setItem(keyOf(clinician, patient), JSON.stringify(t));
 }
 
-/** The alarms the latest values raise, as text with UCUM units. */
-export function alarmsFor(t: Thresholds, v: { hr?: number | undefined; spo2?: number | undefined; temp?: number | undefined }): string[] {
-  const out: string[] = [];
-  if (v.hr !== undefined && v.hr < t.hrLow) out.push(`HR ${v.hr} /min < ${t.hrLow}`);
-  if (v.hr !== undefined && v.hr > t.hrHigh) out.push(`HR ${v.hr} /min > ${t.hrHigh}`);
-  if (v.spo2 !== undefined && v.spo2 < t.spo2Low) out.push(`SpO2 ${v.spo2} % < ${t.spo2Low}`);
-  if (v.temp !== undefined && v.temp > t.tempHigh) out.push(`Temp ${v.temp} Cel > ${t.tempHigh}`);
+export type AlarmKind = 'hr-low' | 'hr-high' | 'spo2-low' | 'temp-high';
+export interface Alarm { kind: AlarmKind; text: string }
+
+/** The alarms the latest values raise, with UCUM units. */
+export function alarmsFor(t: Thresholds, v: { hr?: number | undefined; spo2?: number | undefined; temp?: number | undefined }): Alarm[] {
+  const out: Alarm[] = [];
+  if (v.hr !== undefined && v.hr < t.hrLow) out.push({ kind: 'hr-low', text: `HR ${v.hr} /min < ${t.hrLow}` });
+  if (v.hr !== undefined && v.hr > t.hrHigh) out.push({ kind: 'hr-high', text: `HR ${v.hr} /min > ${t.hrHigh}` });
+  if (v.spo2 !== undefined && v.spo2 < t.spo2Low) out.push({ kind: 'spo2-low', text: `SpO2 ${v.spo2} % < ${t.spo2Low}` });
+  if (v.temp !== undefined && v.temp > t.tempHigh) out.push({ kind: 'temp-high', text: `Temp ${v.temp} Cel > ${t.tempHigh}` });
   return out;
+}
+
+/*
+ * Acknowledgement, as on a bedside monitor: an acknowledged alarm stays shown while its condition
+ * lasts, but no longer calls for attention; once the condition clears the acknowledgement goes, and
+ * the same alarm raised again calls again. Kept per clinician and patient in this browser.
+ */
+const ackKeyOf = (clinician: string, patient: string) => `vitalgate.alarm-acks.${clinician.toLowerCase()}.${patient.toLowerCase()}`;
+
+/** When each active alarm was acknowledged; acknowledgements of alarms no longer active are dropped. */
+export function acknowledgements(clinician: string, patient: string, active: readonly Alarm[]): Partial<Record<AlarmKind, number>> {
+  let acks: Partial<Record<AlarmKind, number>> = {};
+  try {
+    acks = (JSON.parse(localStorage.getItem(ackKeyOf(clinician, patient)) ?? '{}') as Partial<Record<AlarmKind, number>>) ?? {};
+  } catch { /* unreadable: none */ }
+  const kept: Partial<Record<AlarmKind, number>> = {};
+  for (const a of active) if (typeof acks[a.kind] === 'number') kept[a.kind] = acks[a.kind]!;
+  if (Object.keys(kept).length !== Object.keys(acks).length) localStorage.setItem(ackKeyOf(clinician, patient), JSON.stringify(kept));
+  return kept;
+}
+
+export function acknowledge(clinician: string, patient: string, kind: AlarmKind, at = Date.now()): void {
+  let acks: Partial<Record<AlarmKind, number>> = {};
+  try {
+    acks = (JSON.parse(localStorage.getItem(ackKeyOf(clinician, patient)) ?? '{}') as Partial<Record<AlarmKind, number>>) ?? {};
+  } catch { /* start over */ }
+  acks[kind] = at;
+  localStorage.setItem(ackKeyOf(clinician, patient), JSON.stringify(acks));
 }

@@ -13,7 +13,7 @@ import { Api, ApiError, fromBase64, type BundleBatch, type CatalogEntry, type La
 import { parseKeyFile, type ClinicianKey } from './key-file.js';
 import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
 import { breakGlass, REASON_CODES } from './break-glass.js';
-import { alarmsFor, loadThresholds, saveThresholds, type Thresholds } from './alarms.js';
+import { acknowledge, acknowledgements, alarmsFor, loadThresholds, saveThresholds, type Thresholds } from './alarms.js';
 import { toCsv } from './export-csv.js';
 import { HistoryView, SPANS } from './history.js';
 import type { Opened } from './opened.js';
@@ -309,8 +309,18 @@ function fillRow(p: LatestPatient, latest: Map<string, Latest>): void {
   }
   // Alarms are evaluated here, on decrypted values: the server never sees a value to compare.
   const alarms = alarmsFor(loadThresholds(api.address!, p.patientAccount), { hr: latest.get('hr')?.values.hr, spo2: latest.get('spo2')?.values.spo2, temp: latest.get('temp')?.values.temp });
-  cell('alarms', alarms.length ? `⚠ ${alarms.join('; ')}` : 'none');
-  row.classList.toggle('alarm', alarms.length > 0);
+  const acks = acknowledgements(api.address!, p.patientAccount, alarms);
+  const td = row.querySelector('.alarms')!;
+  td.replaceChildren(...(alarms.length ? alarms.map((a) => {
+    const at = acks[a.kind];
+    if (at !== undefined) return el('span', { class: 'acked', 'data-alarm': a.kind }, `${a.text} (acknowledged ${new Date(at).toLocaleTimeString()}) `);
+    const b = el('button', { type: 'button', class: 'ack', 'data-alarm': a.kind, 'aria-label': `Acknowledge: ${a.text}` }, 'Acknowledge');
+    b.addEventListener('click', () => { acknowledge(api.address!, p.patientAccount, a.kind); fillRow(p, latest); });
+    return el('span', { class: 'active', 'data-alarm': a.kind }, `⚠ ${a.text} `, b, ' ');
+  }) : ['none']));
+  // Red while any alarm waits for someone; an acknowledged one stays listed, quietly.
+  row.classList.toggle('alarm', alarms.some((a) => acks[a.kind] === undefined));
+  row.classList.toggle('alarm-acked', alarms.length > 0 && alarms.every((a) => acks[a.kind] !== undefined));
   cell('hr', fmt(latest.get('hr')?.values.hr, UNITS.hr!));
   cell('spo2', fmt(latest.get('spo2')?.values.spo2, UNITS.spo2!));
   cell('temp', fmt(latest.get('temp')?.values.temp, UNITS.temp!));
