@@ -9,7 +9,7 @@
 import uPlot from 'uplot';
 // BaseWallet, not Wallet: a key in memory signs; Wallet adds JSON keystores and mnemonics (their code and word lists) to the page.
 import { BaseWallet, SigningKey } from 'ethers';
-import { Api, ApiError, fromBase64, type BundleBatch, type CatalogEntry, type LatestPatient, type PatientAccess } from './api.js';
+import { Api, ApiError, fromBase64, type BundleAnchor, type BundleBatch, type CatalogEntry, type LatestPatient, type PatientAccess } from './api.js';
 import { parseKeyFile, type ClinicianKey } from './key-file.js';
 import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
 import { breakGlass, REASON_CODES } from './break-glass.js';
@@ -72,24 +72,33 @@ async function envelopesOf(patient: string, refresh = false): Promise<Map<string
   return m;
 }
 
-function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes: Map<string, Uint8Array>, columns = false): Promise<Opened> {
+/**
+ * Opens a batch in the patient's worker, or in the worker `lane` names (a history spreads over all).
+ * With `key` ("stream/epoch", as the catalog or bundle names the batch) only that envelope goes
+ * along: every envelope with every batch was 1344 × 1344 envelopes cloned for seven days of hours.
+ */
+function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes: Map<string, Uint8Array>, columns = false, o: { key?: string; lane?: number } = {}): Promise<Opened> {
   return new Promise((resolve) => {
     const req = ++nextReq;
     pending.set(req, resolve);
-    workerFor(patient.toLowerCase()).postMessage({ type: 'open', req, id, patient, bytes, envelopes: Object.fromEntries(envelopes), columns }, [bytes]);
+    const env = o.key ? envelopes.get(o.key) : undefined;
+    const worker = o.lane === undefined ? workerFor(patient.toLowerCase()) : workers[o.lane % workers.length]!;
+    worker.postMessage({ type: 'open', req, id, patient, bytes, envelopes: o.key ? (env ? { [o.key]: env } : {}) : Object.fromEntries(envelopes), columns }, [bytes]);
   });
 }
 
 /** Opens a batch that came in a bundle; its item names stream and epoch, so a new epoch's envelope is fetched first. */
-async function openBundled(patient: string, b: BundleBatch, columns: boolean): Promise<Opened> {
+async function openBundled(patient: string, b: BundleBatch, columns: boolean, lane?: number): Promise<Opened> {
+  const key = `${b.item.stream}/${b.item.epoch}`;
   const have = await envelopesOf(patient);
-  return openInWorker(patient, b.item.id, b.bytes, have.has(`${b.item.stream}/${b.item.epoch}`) ? have : await envelopesOf(patient, true), columns);
+  return openInWorker(patient, b.item.id, b.bytes, have.has(key) ? have : await envelopesOf(patient, true), columns, { key, ...(lane !== undefined && { lane }) });
 }
 
 /** Fetches and opens one batch; a missing envelope (a new epoch) refreshes the envelopes once. */
 async function openBatch(patient: string, e: CatalogEntry): Promise<Opened> {
-  let r = await openInWorker(patient, e.id, await api.batch(patient, e.id), await envelopesOf(patient));
-  if (!r.ok && r.reason.startsWith('no key envelope')) r = await openInWorker(patient, e.id, await api.batch(patient, e.id), await envelopesOf(patient, true));
+  const key = `${e.stream}/${e.epoch}`;
+  let r = await openInWorker(patient, e.id, await api.batch(patient, e.id), await envelopesOf(patient), false, { key });
+  if (!r.ok && r.reason.startsWith('no key envelope')) r = await openInWorker(patient, e.id, await api.batch(patient, e.id), await envelopesOf(patient, true), false, { key });
   return r;
 }
 
@@ -342,6 +351,9 @@ function chart(title: string, unit: string, target: HTMLElement, width: number):
   }, [[], []], target);
 }
 
+/** What the patient view draws or shows live: waveforms scrolling, the rest as numerics (heart rate also charted). */
+const LIVE_STREAMS: ReadonlySet<string> = new Set(['ecg', 'ppg', 'hr', 'spo2', 'temp', 'bp', 'resp']);
+
 /** Each granted stream with the time it is granted over: where the history may ask. */
 function grantedStreams(access: PatientAccess['access']): Array<{ stream: string; from: number; until: number }> {
   const by = new Map<string, { stream: string; from: number; until: number }>();
@@ -370,6 +382,7 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
     el('p', {}, el('button', { id: 'export-csv', type: 'button' }, 'Export the visible range (CSV)')),
     thresholdsForm(patient),
     el('div', { id: 'ecg-chart' }),
+    el('div', { id: 'ppg-chart' }),
     el('div', { id: 'hr-chart' }),
   );
   // The content box: a chart as wide as the padded main would overflow a tablet.
@@ -379,15 +392,16 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
   let liveUp: () => void = () => undefined;
   const live = new Promise<void>((r) => { liveUp = r; });
   ctl.signal.addEventListener('abort', () => liveUp());
-  void api.patients().then(async (ps) => {
+  // What the grants cover: only that is asked for, live or past (a refused request counts toward a ban).
+  const accessP = api.patients().then((ps) => ps.find((x) => x.patientAccount.toLowerCase() === patient.toLowerCase())?.access ?? []);
+  void accessP.then(async (access) => {
     await live;
     if (ctl.signal.aborted) return;
-    const access = ps.find((x) => x.patientAccount.toLowerCase() === patient.toLowerCase())?.access ?? [];
     const history = new HistoryView({
       patient,
       streams: grantedStreams(access),
-      bundle: (stream, from, to, kind, signal) => api.bundle(patient, stream, from, to, kind, signal),
-      open: (b, columns) => openBundled(patient, b, columns),
+      bundle: (stream, from, to, kind, signal, onPage) => api.bundle(patient, stream, from, to, kind, signal, onPage),
+      open: (b, columns, lane) => openBundled(patient, b, columns, lane),
       prove: (id, anchor) => (proofs ? proofs.checkAnchor(id, anchor) : Promise.resolve('pending')),
       bytesIn: () => api.bytesIn,
     }, spanMs, width);
@@ -397,9 +411,24 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
     void history.show(spanMs, undefined);
   }, (e: Error) => main.append(el('p', { class: 'error' }, `history unavailable: ${e.message}`)));
   const ecg = chart('ECG', 'mV', $('#ecg-chart'), width);
+  const ppg = chart('PPG (pleth)', '{count}', $('#ppg-chart'), width);
   const hr = chart('Heart rate', '/min', $('#hr-chart'), width);
   const ecgPts: [number[], number[]] = [[], []];
+  const ppgPts: [number[], number[]] = [[], []];
   const hrPts: [number[], number[]] = [[], []];
+  /** The newest value of each scalar stream, for the numerics line. */
+  const newest = new Map<string, { ts: number; values: Record<string, number> }>();
+  const showNumerics = () => {
+    const parts: string[] = [];
+    const v = (s: string) => newest.get(s)?.values;
+    if (v('hr')) parts.push(`HR ${fmt(v('hr')!.hr, UNITS.hr!)}`);
+    if (v('spo2')) parts.push(`SpO2 ${fmt(v('spo2')!.spo2, UNITS.spo2!)}`);
+    if (v('temp')) parts.push(`Temp ${fmt(v('temp')!.temp, UNITS.temp!)}`);
+    if (v('bp')) parts.push(`BP ${v('bp')!.sys}/${v('bp')!.dia} mm[Hg]`);
+    if (v('resp')) parts.push(`Resp ${fmt(v('resp')!.resp, UNITS.resp!)}`);
+    const at = Math.max(...[...newest.values()].map((x) => x.ts));
+    $('#numerics').textContent = parts.length ? `${parts.join(' · ')} at ${new Date(at).toLocaleTimeString()}` : '';
+  };
   const seen = new Set<string>();
   let ecgBatches = 0;
   const states = new Map<string, ProofState>();
@@ -413,9 +442,10 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
     $('#integrity-failures').append(el('li', { 'data-batch': id }, `batch ${id.slice(0, 12)}…: ${reason} (not drawn)`));
     showStates();
   };
-  const prove = async (id: string) => {
+  /** With the anchor a bundle item carried, no proof request; without, ingest is asked (GET /proofs). */
+  const prove = async (id: string, anchor?: BundleAnchor) => {
     try {
-      const st = await proofs!.check(patient, id);
+      const st = anchor ? await proofs!.checkAnchor(id, anchor) : await proofs!.check(patient, id);
       if (st === 'failed') return failed(id, 'its Merkle proof does not lead to a root the gateway anchored');
       states.set(id, st);
     } catch {
@@ -427,30 +457,34 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
     for (const [id, st] of states) if (st === 'pending') void prove(id);
   }, 10_000);
   ctl.signal.addEventListener('abort', () => clearInterval(recheck));
-  const take = (o: Opened) => {
+  const take = (o: Opened, anchor?: BundleAnchor) => {
     if (!o.ok) return failed(o.id, o.reason);
     states.set(o.id, 'pending');
     showStates();
-    void prove(o.id);
+    void prove(o.id, anchor);
     for (const r of o.readings ?? []) {
-      if (o.stream === 'ecg' && r.samples && r.rate) {
+      if ((o.stream === 'ecg' || o.stream === 'ppg') && r.samples && r.rate) {
+        const [pts, scale] = o.stream === 'ecg' ? [ecgPts, 1 / 1000] : [ppgPts, 1];
         const n = r.samples.length;
-        for (let i = 0; i < n; i++) { ecgPts[0].push((r.ts + (i * 1000) / r.rate) / 1000); ecgPts[1].push(r.samples[i]! / 1000); }
-      } else if (o.stream === 'hr' && r.values?.hr !== undefined) {
-        hrPts[0].push(r.ts / 1000); hrPts[1].push(r.values.hr);
-        $('#numerics').textContent = `HR ${fmt(r.values.hr, '/min')} at ${new Date(r.ts).toLocaleTimeString()}`;
+        for (let i = 0; i < n; i++) { pts[0].push((r.ts + (i * 1000) / r.rate) / 1000); pts[1].push(r.samples[i]! * scale); }
+      } else if (r.values) {
+        if (o.stream === 'hr' && r.values.hr !== undefined) { hrPts[0].push(r.ts / 1000); hrPts[1].push(r.values.hr); }
+        if ((newest.get(o.stream)?.ts ?? -1) <= r.ts) newest.set(o.stream, { ts: r.ts, values: r.values });
       }
     }
     if (o.stream === 'ecg') ecgBatches++;
     sortAndTrim(ecgPts, 10);
+    sortAndTrim(ppgPts, 10);
     sortAndTrim(hrPts, 600);
     ecg.setData(ecgPts);
+    ppg.setData(ppgPts);
     hr.setData(hrPts);
+    showNumerics();
     document.body.dataset.ecgBatches = String(ecgBatches);
   };
   let liveSince = Number.MAX_SAFE_INTEGER;
   const load = async (e: CatalogEntry, live = false) => {
-    if (seen.has(e.id) || (e.stream !== 'ecg' && e.stream !== 'hr')) return;
+    if (seen.has(e.id) || !LIVE_STREAMS.has(e.stream)) return;
     seen.add(e.id);
     const o = await openBatch(patient, e);
     take(o);
@@ -458,7 +492,7 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
     // batches sealed since the view went live: the feed first replays its look-back window.
     if (live && o.ok && e.firstTs >= liveSince) requestAnimationFrame(() => recordLatency(Date.now() - e.lastTs));
   };
-  $('#export-csv').addEventListener('click', () => download(`vitalgate-${patient}-${new Date().toISOString()}.csv`, toCsv(patient, [['ecg', 'mV', ecgPts], ['hr', '/min', hrPts]])));
+  $('#export-csv').addEventListener('click', () => download(`vitalgate-${patient}-${new Date().toISOString()}.csv`, toCsv(patient, [['ecg', 'mV', ecgPts], ['ppg', '{count}', ppgPts], ['hr', '/min', hrPts]])));
   const end = (why: string) => {
     ctl.abort();
     $('#live-status').textContent = why;
@@ -477,10 +511,24 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
   delete document.body.dataset.liveEnded;
   document.body.dataset.ecgBatches = '0';
   const now = Date.now();
-  const [recentEcg, recentHr] = await Promise.all([api.catalog(patient, now - 15_000, now + 60_000, 'ecg').catch(() => []), api.catalog(patient, now - 10 * 60_000, now + 60_000, 'hr').catch(() => [])]);
-  for (const e of [...recentEcg, ...recentHr]) {
+  const granted = new Set(grantedStreams(await accessP.catch(() => [])).map((g) => g.stream));
+  // The last seconds of the waveforms, ten minutes of heart rate, the newest of the rest: one bundle
+  // per stream, opened side by side; the feed carries on from there.
+  const lookback = (s: string) => (s === 'ecg' || s === 'ppg' ? 15_000 : s === 'hr' ? 10 * 60_000 : 2 * 60_000);
+  try {
+    await Promise.all([...LIVE_STREAMS].filter((s) => granted.has(s)).map(async (s) => {
+      const items = await api.bundle(patient, s, now - lookback(s), now + 60_000, 'readings', ctl.signal);
+      await Promise.all(items.map(async (b) => {
+        if (seen.has(b.item.id)) return;
+        seen.add(b.item.id);
+        const o = await openBundled(patient, b, false);
+        if (!ctl.signal.aborted) take(o, b.item.anchor);
+      }));
+    }));
+  } catch (err) {
     if (ctl.signal.aborted) return;
-    await loadOrEnd(e);
+    if (err instanceof ApiError && err.status === 403) return end(`access to this patient ended (${err.code})`);
+    $('#live-status').textContent = `could not load the last minutes: ${(err as Error).message}`;
   }
   if (ctl.signal.aborted) return;
   $('#live-status').textContent = 'Live';
