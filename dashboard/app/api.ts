@@ -130,11 +130,13 @@ export class Api {
    * by page (up to 256 batches a request), each with its anchor and Merkle proof once anchored: no
    * catalog page, batch or proof request per batch. A bundle that does not parse is an ApiError.
    * The ids are not checked here: the worker checks each batch hashes to its id before opening it.
+   * `onPage`, when given, gets each page's batches as soon as that page has arrived.
    */
-  async bundle(patientAccount: string, stream: string, from: number, to: number, kind: BatchKind = 'readings', signal?: AbortSignal): Promise<BundleBatch[]> {
+  async bundle(patientAccount: string, stream: string, from: number, to: number, kind: BatchKind = 'readings', signal?: AbortSignal, onPage?: (items: BundleBatch[]) => void): Promise<BundleBatch[]> {
     const out: BundleBatch[] = [];
     let after: string | null = null;
     do {
+      const first = out.length;
       const q = new URLSearchParams({ patientAccount, stream, from: String(from), to: String(to), ...(kind !== 'readings' && { kind }), ...(after && { after }) });
       const res = await this.call('GET', `/v1/clinician/bundle?${q}`, undefined, signal);
       const bytes = new Uint8Array(await res.arrayBuffer());
@@ -144,6 +146,7 @@ export class Api {
       // Each batch in its own buffer, so that it can be transferred to the worker alone.
       p.value.items.forEach((item, i) => { const b = p.value.bodies[i]!; out.push({ item, bytes: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer }); });
       after = p.value.next ?? null;
+      onPage?.(out.slice(first));
     } while (after);
     return out;
   }

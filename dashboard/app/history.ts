@@ -22,8 +22,14 @@ export interface HistoryDeps {
   patient: string;
   /** Granted streams, each with the time it is granted over (ms). */
   streams: Array<{ stream: string; from: number; until: number }>;
-  bundle(stream: string, from: number, to: number, kind: BatchKind, signal: AbortSignal): Promise<BundleBatch[]>;
-  open(b: BundleBatch, columns: boolean): Promise<Opened>;
+  /** Every batch of the range, page by page: `onPage` gets each page's batches as it arrives. */
+  bundle(stream: string, from: number, to: number, kind: BatchKind, signal: AbortSignal, onPage: (items: BundleBatch[]) => void): Promise<unknown>;
+  /**
+   * Opens a batch in a decryption worker. `lane` spreads one history over every worker: batches
+   * of the same lane go to the same worker (consecutive batches share a lane, and mostly an epoch,
+   * so an epoch's key is opened in few workers).
+   */
+  open(b: BundleBatch, columns: boolean, lane: number): Promise<Opened>;
   prove(id: string, anchor: BundleAnchor | undefined): Promise<ProofState>;
   /** Bytes fetched so far (for the figures the benchmark reads). */
   bytesIn(): number;
@@ -151,6 +157,7 @@ export class HistoryView {
     const wanted = CHARTS.filter((c) => granted.has(c.stream));
     const proofs = { verified: 0, pending: 0, failed: 0 };
     let batches = 0;
+    let lanes = 0;
     const events: Array<StatusEvent & { deviceId: string }> = [];
     const drawn: Array<{ c: typeof CHARTS[number]; data: ChartData }> = [];
     try {
@@ -160,27 +167,40 @@ export class HistoryView {
         const lo = Math.max(from, g.from);
         const hi = Math.min(to, g.until);
         if (hi <= lo) return;
+        // Each page's batches go to the workers as soon as it arrives, while the next one is fetched.
         const load = async (k: BatchKind, a: number, b: number): Promise<Opened[]> => {
           const start = k === 'readings' ? a : Math.max(summaryQueryStart(k, a), g.from);
-          const items = await this.d.bundle(c.stream, start, b, k, ctl.signal);
-          batches += items.length;
-          const opened = await Promise.all(items.map(async (it) => {
-            const [o, proof] = await Promise.all([this.d.open(it, k === 'readings'), this.d.prove(it.item.id, it.item.anchor).catch(() => 'pending' as const)]);
-            if (!o.ok) return this.fail(failures, it.item.id, o.reason, proofs);
-            if (proof === 'failed') return this.fail(failures, it.item.id, 'its Merkle proof does not lead to a root the gateway anchored', proofs);
-            proofs[proof]++;
-            return o;
-          }));
-          return opened.filter((o) => o !== undefined);
+          const opening: Array<Promise<Opened | undefined>> = [];
+          await this.d.bundle(c.stream, start, b, k, ctl.signal, (items) => {
+            batches += items.length;
+            for (const it of items) {
+              const lane = Math.floor(lanes++ / LANE_BATCHES);
+              opening.push(Promise.all([this.d.open(it, k === 'readings', lane), this.d.prove(it.item.id, it.item.anchor).catch(() => 'pending' as const)]).then(([o, proof]) => {
+                if (!o.ok) return this.fail(failures, it.item.id, o.reason, proofs);
+                if (proof === 'failed') return this.fail(failures, it.item.id, 'its Merkle proof does not lead to a root the gateway anchored', proofs);
+                proofs[proof]++;
+                return o;
+              }));
+            }
+          });
+          return (await Promise.all(opening)).filter((o) => o !== undefined);
         };
-        let opened = await load(kind, lo, hi);
+        // Status reports ride in the minute summaries: for readings, load those too (small), beside them.
+        const statusLoad = kind === 'readings' ? load('summary-1m', lo, hi) : undefined;
+        statusLoad?.catch(() => undefined);
+        let opened: Opened[];
         if (kind === 'summary-1h') {
-          // Hours are sealed when they end: the one under way comes from its minutes.
-          const covered = Math.max(lo, ...opened.flatMap((o) => (o.ok ? o.rows ?? [] : []).filter((r) => r.p === HOUR_MS).map((r) => r.t + HOUR_MS)));
-          if (covered < hi) opened = opened.concat(await load('summary-1m', covered, hi));
-        }
-        // Status reports ride in the minute summaries: for readings, load those too (small).
-        const statusRows = kind === 'readings' ? await load('summary-1m', lo, hi) : opened;
+          // Hours are sealed once they end: the hour under way comes from its minutes, asked for
+          // beside the hours; minutes of earlier hours only when those hours have no summary (yet).
+          const hourNow = Math.max(lo, Math.floor(hi / HOUR_MS) * HOUR_MS);
+          const [hours, recent] = await Promise.all([load(kind, lo, hi), hourNow < hi ? load('summary-1m', hourNow, hi) : []]);
+          let covered = lo;
+          for (const o of hours) for (const r of (o.ok && o.rows) || []) if (r.p === HOUR_MS && r.t + HOUR_MS > covered) covered = r.t + HOUR_MS;
+          const earlier = covered < Math.min(hourNow, hi) ? await load('summary-1m', covered, Math.min(hourNow, hi)) : [];
+          // Minutes an hour summary already holds are drawn from it, once.
+          opened = hours.concat(earlier, recent).flatMap((o) => (!o.ok || o.kind !== 'summary-1m' ? [o] : [{ ...o, rows: (o.rows ?? []).filter((r) => r.t >= covered) }]));
+        } else opened = await load(kind, lo, hi);
+        const statusRows = statusLoad ? await statusLoad : opened;
         for (const o of statusRows) if (o.ok) for (const r of o.rows ?? []) for (const e of r.e ?? []) events.push({ ...e, deviceId: o.deviceId });
         drawn.push({ c, data: chartData(c, kind, opened, lo, hi) });
       }));
@@ -302,6 +322,9 @@ function summaryColumns(rows: SummaryRow[], fields: string[], scale: number): Ch
   }
   return { data: [x, ...cols] as uPlot.AlignedData, labels: fields.length > 1 ? fields.map((f) => `${f} (mean)`) : ['mean', 'min', 'max'], band: fields.length === 1, times: rows.map((r) => r.t) };
 }
+
+/** Consecutive batches a history sends to one worker before the next (see HistoryDeps.open). */
+const LANE_BATCHES = 16;
 
 const inRange = (times: number[], lo: number, hi: number) => times.filter((t) => t >= lo - 60_000 && t <= hi + 60_000);
 
