@@ -34,6 +34,10 @@ export function startStatusReports(gw: Gateway, to: { log?: pino.Logger; telemet
     to.log?.info({
       readingsPerSecond,
       batchesSealed: m.batchesSealed,
+      // Summaries sealed, and the minutes and hours still open (closed a little after they end).
+      summariesSealed: m.summariesSealed,
+      ...(m.summariesOpen && { summariesOpen: m.summariesOpen }),
+      ...(m.lateReadings && { lateReadings: m.lateReadings }),
       ...(m.anchoring && { unanchoredBatches: m.anchoring.unanchoredBatches }),
       ...(m.rejected && { rejectedByReason: m.rejectedByReason }),
       // Key envelopes for care teams: how many issued, how many the chain has yet to decide.
