@@ -185,10 +185,8 @@ export class HistoryView {
           });
           return (await Promise.all(opening)).filter((o) => o !== undefined);
         };
-        // Status reports ride in the minute summaries: for readings, load those too (small), beside them.
-        const statusLoad = kind === 'readings' ? load('summary-1m', lo, hi) : undefined;
-        statusLoad?.catch(() => undefined);
         let opened: Opened[];
+        let statusRows: Opened[];
         if (kind === 'summary-1h') {
           // Hours are sealed once they end: the hour under way comes from its minutes, asked for
           // beside the hours; minutes of earlier hours only when those hours have no summary (yet).
@@ -199,8 +197,13 @@ export class HistoryView {
           const earlier = covered < Math.min(hourNow, hi) ? await load('summary-1m', covered, Math.min(hourNow, hi)) : [];
           // Minutes an hour summary already holds are drawn from it, once.
           opened = hours.concat(earlier, recent).flatMap((o) => (!o.ok || o.kind !== 'summary-1m' ? [o] : [{ ...o, rows: (o.rows ?? []).filter((r) => r.t >= covered) }]));
-        } else opened = await load(kind, lo, hi);
-        const statusRows = statusLoad ? await statusLoad : opened;
+          statusRows = opened;
+        } else {
+          const main = load(kind, lo, hi);
+          // Status reports ride in the minute summaries: for readings, load those too (small), beside them.
+          const statusLoad = kind === 'readings' ? load('summary-1m', lo, hi) : undefined;
+          [opened, statusRows] = await Promise.all([main, statusLoad ?? main]);
+        }
         for (const o of statusRows) if (o.ok) for (const r of o.rows ?? []) for (const e of r.e ?? []) events.push({ ...e, deviceId: o.deviceId });
         drawn.push({ c, data: chartData(c, kind, opened, lo, hi) });
       }));

@@ -36,12 +36,33 @@ let nextReq = 0;
  */
 const workers = Array.from({ length: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) }, () => {
   const w = new Worker('./decrypt-worker.js', { type: 'module' });
-  w.onmessage = (e: MessageEvent<Opened & { type: string; req: number }>) => {
-    pending.get(e.data.req)?.(e.data);
-    pending.delete(e.data.req);
+  const answer = (a: Opened & { req: number }) => {
+    pending.get(a.req)?.(a);
+    pending.delete(a.req);
+  };
+  w.onmessage = (e: MessageEvent<(Opened & { type: 'opened'; req: number }) | { type: 'opened-many'; results: Array<Opened & { req: number }> }>) => {
+    if (e.data.type === 'opened-many') e.data.results.forEach(answer);
+    else answer(e.data);
   };
   return w;
 });
+/**
+ * Batches asked of each worker in this task, sent together once it ends ("open-many"): a message
+ * each way per batch cost the page's thread ~1 s over the 1800 batches of an hour of ECG.
+ */
+const outbox = new Map<Worker, { items: unknown[]; transfer: Transferable[] }>();
+function post(worker: Worker, item: unknown, transfer: Transferable[]): void {
+  let box = outbox.get(worker);
+  if (!box) {
+    outbox.set(worker, (box = { items: [], transfer: [] }));
+    setTimeout(() => {
+      outbox.delete(worker);
+      worker.postMessage({ type: 'open-many', items: box!.items }, box!.transfer);
+    }, 0);
+  }
+  box.items.push(item);
+  box.transfer.push(...transfer);
+}
 function workerFor(patient: string): Worker {
   let h = 0;
   for (let i = 0; i < patient.length; i++) h = (h * 31 + patient.charCodeAt(i)) >>> 0;
@@ -61,15 +82,20 @@ const el = (tag: string, attrs: Record<string, string> = {}, ...children: (Node 
 
 // ------------------------------------------------------------------------------------- decryption
 
-const envelopeCache = new Map<string, Map<string, Uint8Array>>();
+const envelopeCache = new Map<string, { envelopes: Promise<Map<string, Uint8Array>>; settled: boolean }>();
 
-async function envelopesOf(patient: string, refresh = false): Promise<Map<string, Uint8Array>> {
-  let m = envelopeCache.get(patient);
-  if (!m || refresh) {
-    m = await api.envelopes(patient);
-    envelopeCache.set(patient, m);
-  }
-  return m;
+/**
+ * A patient's key envelopes, asked for once: callers at the same time share the request (a view
+ * opening its batches side by side asked for every envelope once per batch). `refresh` asks again
+ * (a new epoch), unless a request is already under way.
+ */
+function envelopesOf(patient: string, refresh = false): Promise<Map<string, Uint8Array>> {
+  const c = envelopeCache.get(patient);
+  if (c && (!refresh || !c.settled)) return c.envelopes;
+  const entry = { envelopes: api.envelopes(patient), settled: false };
+  envelopeCache.set(patient, entry);
+  entry.envelopes.then(() => { entry.settled = true; }, () => { if (envelopeCache.get(patient) === entry) envelopeCache.delete(patient); });
+  return entry.envelopes;
 }
 
 /**
@@ -83,7 +109,7 @@ function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes
     pending.set(req, resolve);
     const env = o.key ? envelopes.get(o.key) : undefined;
     const worker = o.lane === undefined ? workerFor(patient.toLowerCase()) : workers[o.lane % workers.length]!;
-    worker.postMessage({ type: 'open', req, id, patient, bytes, envelopes: o.key ? (env ? { [o.key]: env } : {}) : Object.fromEntries(envelopes), columns }, [bytes]);
+    post(worker, { type: 'open', req, id, patient, bytes, envelopes: o.key ? (env ? { [o.key]: env } : {}) : Object.fromEntries(envelopes), columns }, [bytes]);
   });
 }
 
@@ -485,6 +511,9 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
   let liveSince = Number.MAX_SAFE_INTEGER;
   const load = async (e: CatalogEntry, live = false) => {
     if (seen.has(e.id) || !LIVE_STREAMS.has(e.stream)) return;
+    // The feed first replays its look-back window (2 min): what is older than the view keeps (10 s
+    // of a waveform) would be fetched one by one only to be trimmed away, beside a history loading.
+    if (e.lastTs < Date.now() - lookback(e.stream)) return;
     seen.add(e.id);
     const o = await openBatch(patient, e);
     take(o);

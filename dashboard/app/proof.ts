@@ -2,13 +2,14 @@
  * Proof of integrity, checked in this browser against the chain itself, not taken from ingest: a
  * batch is "verified" when its bytes hash to its id (the worker checks that before decrypting), its
  * Merkle proof leads from that id to a root (checked here, by OpenZeppelin's StandardMerkleTree
- * rules: merkleProofHolds), and DataAnchor, asked over the chain's JSON-RPC, says the gateway
- * anchored that root (isRecorded: one call per distinct root, remembered, however many batches it
- * covers); "pending" while no anchor covers it yet; "failed" otherwise. Ingest only says where to
- * look (root, proof); a wrong answer from it can only make a batch fail.
+ * rules: merkleProofHolds, through MerkleProofMemo so that batches under one root share the steps
+ * already hashed), and DataAnchor, asked over the chain's JSON-RPC, says the gateway anchored that
+ * root (isRecorded: one call per distinct root, remembered, however many batches it covers);
+ * "pending" while no anchor covers it yet; "failed" otherwise. Ingest only says where to look
+ * (root, proof); a wrong answer from it can only make a batch fail.
  */
 import { Contract, JsonRpcProvider } from 'ethers';
-import { merkleProofHolds } from '@vitalgate/protocol';
+import { MerkleProofMemo } from '@vitalgate/protocol';
 import type { Api, BundleAnchor } from './api.js';
 
 export type ProofState = 'verified' | 'pending' | 'failed';
@@ -24,6 +25,8 @@ export class ProofChecker {
   private readonly roots = new Map<string, Promise<boolean>>();
   /** Calls made to the chain: the figure that should grow with roots, not batches. */
   chainCalls = 0;
+  /** merkleProofHolds, remembering the steps of proofs that held: batches under one root share their hashing. */
+  private readonly merkle = new MerkleProofMemo();
 
   constructor(private readonly api: Api, chain: ChainConfig | null) {
     if (chain) this.anchor = new Contract(chain.dataAnchor, ABI, new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }));
@@ -45,7 +48,7 @@ export class ProofChecker {
    */
   async checkAnchor(id: string, a: Pick<BundleAnchor, 'gateway' | 'root' | 'proof'> | null | undefined): Promise<ProofState> {
     if (!this.anchor || !a) return 'pending';
-    if (!merkleProofHolds(a.root, id, a.proof)) return 'failed';
+    if (!this.merkle.holds(a.root, id, a.proof)) return 'failed';
     return (await this.anchored(a.gateway, a.root)) ? 'verified' : 'failed';
   }
 

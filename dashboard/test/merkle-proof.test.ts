@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { buildBatchTree, verifyBatchProof } from '@vitalgate/contracts';
-import { merkleProofHolds } from '@vitalgate/protocol';
+import { MerkleProofMemo, merkleProofHolds } from '@vitalgate/protocol';
 
 const id = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
 
@@ -37,6 +37,35 @@ describe('the browser\'s Merkle proof check', () => {
       ];
       for (const [root, value, p] of cases) assert.equal(merkleProofHolds(root, value, p), verifyBatchProof(root, value, p), `${root} ${value}`);
     }), { numRuns: 60 });
+  });
+
+  it('property: the memo (steps of proofs that held, not hashed again) answers as merkleProofHolds, warm or cold, tampered or not', () => {
+    fc.assert(fc.property(fc.array(fc.uniqueArray(id, { minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 3 }), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 64 }), (forest, at, bit, maxSteps) => {
+      const memo = new MerkleProofMemo(maxSteps);
+      const flip = (h: string, i: number) => {
+        const b = Buffer.from(h.replace(/^0x/, ''), 'hex');
+        b[i % 32]! ^= 1 << (bit % 8);
+        return `0x${b.toString('hex')}`;
+      };
+      for (const ids of forest) {
+        const tree = buildBatchTree(ids);
+        for (const [n, x] of ids.entries()) {
+          const proof = tree.proof(x);
+          const other = ids[(n + 1) % ids.length]!;
+          const cases: Array<[string, string, string[]]> = [
+            [tree.root, x, proof],
+            [tree.root, x.toUpperCase(), proof],
+            [flip(tree.root, at + n), x, proof],
+            [tree.root, x, proof.map((h, i) => (i === (at + n) % Math.max(1, proof.length) ? flip(h, at) : h))],
+            [tree.root, x, [...proof, 'zz']],
+            [tree.root, x, proof.slice(0, -1)],
+            ...(other !== x ? [[tree.root, other, proof] as [string, string, string[]]] : []),
+          ];
+          for (const [root, value, p] of cases) assert.equal(memo.holds(root, value, p), merkleProofHolds(root, value, p), `${root} ${value} ${p.join(',')}`);
+          assert.equal(memo.holds(tree.root, x, proof), true, 'again, from the memo');
+        }
+      }
+    }), { numRuns: 40 });
   });
 
   it('never throws on malformed input: false', () => {

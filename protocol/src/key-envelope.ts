@@ -112,8 +112,12 @@ export function parseEnvelope(bytes: Uint8Array): Result<ParsedEnvelope> {
   return ok({ version: ENVELOPE_VERSION, ephemeralPublicKey, nonce: bytes.subarray(NONCE_OFF, CT_OFF), ciphertext: bytes.subarray(CT_OFF) });
 }
 
-/** The epoch key inside, for the holder of `secretKey`, or why not. Never throws. */
-export function openEnvelope(secretKey: Uint8Array, bytes: Uint8Array, ctx: EnvelopeContext): Result<Uint8Array> {
+/**
+ * The epoch key inside, for the holder of `secretKey`, or why not. Never throws. `recipientPublicKey`
+ * is envelopePublicKey(secretKey), for a caller opening many: computed here otherwise (an elliptic-
+ * curve multiplication, a quarter of the opening). A wrong one only makes the envelope not open.
+ */
+export function openEnvelope(secretKey: Uint8Array, bytes: Uint8Array, ctx: EnvelopeContext, recipientPublicKey?: Uint8Array): Result<Uint8Array> {
   const p = parseEnvelope(bytes);
   if (!p.ok) return p;
   let info: Uint8Array;
@@ -125,7 +129,7 @@ export function openEnvelope(secretKey: Uint8Array, bytes: Uint8Array, ctx: Enve
   let key: Uint8Array;
   try {
     if (!secp256k1.utils.isValidSecretKey(secretKey)) return fail('not a secp256k1 secret key');
-    const recipient = secp256k1.getPublicKey(secretKey, true);
+    const recipient = recipientPublicKey ?? secp256k1.getPublicKey(secretKey, true);
     key = wrappingKey(secp256k1.getSharedSecret(secretKey, p.value.ephemeralPublicKey, true), p.value.ephemeralPublicKey, recipient);
   } catch {
     return fail('not a secp256k1 secret key');

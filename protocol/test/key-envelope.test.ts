@@ -66,6 +66,19 @@ describe('key envelope v1', () => {
     }
   });
 
+  it('opens the same with the recipient public key given (as a worker opening many passes it); a wrong one only fails', () => {
+    for (const v of vectors.envelopes) {
+      const ctx: EnvelopeContext = { patientId: v.patientId, stream: v.stream, epoch: v.epoch };
+      const sk = hexToBytes(v.recipientSecretKey);
+      const env = hexToBytes(v.envelope);
+      const given = openEnvelope(sk, env, ctx, envelopePublicKey(sk));
+      assert.ok(given.ok);
+      assert.equal(bytesToHex(given.value), v.dk);
+      const wrong = openEnvelope(sk, env, ctx, envelopePublicKey(randomEnvelopeSecretKey()));
+      assert.ok(!wrong.ok && wrong.reason.length > 0);
+    }
+  });
+
   it('parse names what is wrong: length, magic, version, ephemeral key', () => {
     const env = hexToBytes(vectors.envelopes[0]!.envelope);
     const reason = (b: Uint8Array) => { const r = parseEnvelope(b); return r.ok ? 'ok' : r.reason; };
