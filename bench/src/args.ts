@@ -19,6 +19,9 @@ export interface BenchArgs {
   skipDashboard: boolean;
   dashboardDevices: number;
   dashboardSeconds: number;
+  skipHistory: boolean;
+  historyRuns: number;
+  historyEpochMinutes: number;
   cloudDevices: number;
   cloudOutageSeconds: number;
   json: boolean;
@@ -44,6 +47,9 @@ export const DEFAULTS: BenchArgs = {
   skipDashboard: false,
   dashboardDevices: 100,
   dashboardSeconds: 20,
+  skipHistory: false,
+  historyRuns: 5,
+  historyEpochMinutes: 15,
   cloudDevices: 100,
   cloudOutageSeconds: 60,
   json: false,
@@ -94,8 +100,14 @@ passphrase file that are removed afterwards.
 6. Dashboard, in Chromium (Debian's chromium; missing: a loud skip, an error under CI=true) against
    \`vitalgate start --devices --dashboard-devices\` as a process: the patients view from navigation to
    every row's values decrypted, and live latency in a patient's view (a batch's last reading, device
-   time, to drawn), with the bytes fetched. One hour of ECG and seven days of history need the
-   history view and edge summaries: not measured yet.
+   time, to drawn), with the bytes fetched. One hour of ECG and seven days of history: see 7.
+7. Dashboard history, in Chromium (as 6) against the pipeline in this process: one patient's hour of
+   250 Hz ECG (900,000 samples, batches of 2 s, still live) and another's seven days of HR and SpO2
+   at 1 Hz (~1.2 M readings, the view loads the hour summaries), fed straight into the gateway with
+   past device times, epochs turning every --history-epoch-minutes of that time; then
+   --history-runs cold runs of each (a fresh browser context signed in by the demo link): from
+   setting the route #/patient/0x…/history/SPAN to the history drawn, with the bytes, requests,
+   bundle pages, batches and points, and the page's own time from the history's start.
 
 Flags:
   --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})
@@ -123,6 +135,10 @@ Flags:
   --only-dashboard               run only the dashboard measurements in Chromium
   --dashboard-devices <n>        simulated devices (one patient each) behind the dashboard (default ${DEFAULTS.dashboardDevices})
   --dashboard-seconds <s>        how long live latency is sampled (default ${DEFAULTS.dashboardSeconds})
+  --skip-history                 skip the dashboard history measurements (1 h of ECG, 7 d of HR and SpO2)
+  --only-history                 run only the dashboard history measurements
+  --history-runs <n>             cold runs of each history view (default ${DEFAULTS.historyRuns})
+  --history-epoch-minutes <m>    epoch period of the seeded history, in the readings' time (default ${DEFAULTS.historyEpochMinutes}, the gateway's)
   --cloud-devices <n>            devices publishing during the cloud outage (default ${DEFAULTS.cloudDevices})
   --cloud-outage-seconds <s>     how long ingest is down before the drain is timed (default ${DEFAULTS.cloudOutageSeconds})
   --json                         print one JSON object on stdout instead of human-readable lines
@@ -147,6 +163,8 @@ Targets reported under "targets":
   careRevocationUnder2s    a revocation on chain is refused at the clinician API within 2 s (every run)
   dashboardPatientsUnder1s the patients view (--dashboard-devices patients) shows every row's values within 1 s of navigation
   dashboardLiveP95         live latency p95, device time of a batch's last reading to drawn, <= batch window (2 s) + 1 s
+  dashboardHistoryEcg1h    1 h of 250 Hz ECG, p50 of setting the route to drawn < 1500 ms
+  dashboardHistory7d       7 d of HR and SpO2, p50 of setting the route to drawn < 1500 ms
 `;
 
 export class UsageError extends Error {}
@@ -178,11 +196,15 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--skip-broker': a.skipBroker = true; break;
       case '--skip-sustained': a.skipSustained = true; break;
       case '--skip-cloud': a.skipCloud = true; break;
-      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCare = a.skipDashboard = true; break;
+      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCare = a.skipDashboard = a.skipHistory = true; break;
       case '--skip-care': a.skipCare = true; break;
-      case '--only-care': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipDashboard = true; break;
+      case '--only-care': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipDashboard = a.skipHistory = true; break;
       case '--skip-dashboard': a.skipDashboard = true; break;
-      case '--only-dashboard': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = true; break;
+      case '--only-dashboard': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = a.skipHistory = true; break;
+      case '--skip-history': a.skipHistory = true; break;
+      case '--only-history': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = a.skipDashboard = true; break;
+      case '--history-runs': a.historyRuns = num(flag, value(), true); break;
+      case '--history-epoch-minutes': a.historyEpochMinutes = num(flag, value(), false); break;
       case '--dashboard-devices': a.dashboardDevices = num(flag, value(), true); break;
       case '--dashboard-seconds': a.dashboardSeconds = num(flag, value(), false); break;
       case '--cloud-devices': a.cloudDevices = num(flag, value(), true); break;
@@ -196,7 +218,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       default: throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
     }
   }
-  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare && a.skipDashboard) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud, --skip-care and --skip-dashboard leave nothing to measure');
+  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare && a.skipDashboard && a.skipHistory) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud, --skip-care, --skip-dashboard and --skip-history leave nothing to measure');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

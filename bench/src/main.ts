@@ -17,6 +17,7 @@ import { runBrokerComparison, type BrokerComparison, type BrokerRun } from './br
 import { runCloud, type CloudResult } from './cloud-upload.js';
 import { runCareTeam, type CareTeamResult } from './care-team.js';
 import { runDashboard, type DashboardResult } from './dashboard.js';
+import { historyLines, runDashboardHistory, type HistoryResult } from './dashboard-history.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -91,11 +92,13 @@ interface Output {
   cloud: CloudResult | null;
   careTeams: CareTeamResult | null;
   dashboard: DashboardResult | null;
+  dashboardHistory: HistoryResult | null;
   targets: {
     sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null;
     cloudDrainUnder30s: boolean | null; cloudUploadWithin25Pct: boolean | null; cloudNothingLost: boolean | null;
     careRevocationUnder2s: boolean | null;
     dashboardPatientsUnder1s: boolean | null; dashboardLiveP95: boolean | null;
+    dashboardHistoryEcg1h: boolean | null; dashboardHistory7d: boolean | null;
   };
   sustained: SustainedResult | null;
   saturation: {
@@ -182,6 +185,12 @@ async function main(): Promise<Output> {
     dashboard = await runDashboard({ devices: args.dashboardDevices, seconds: args.dashboardSeconds, dir: join(tempRoot, 'dashboard'), log, onCleanup });
   }
 
+  let dashboardHistory: HistoryResult | null = null;
+  if (!args.skipHistory) {
+    log(`dashboard history: Chromium, 1 h of 250 Hz ECG and 7 d of HR + SpO2 seeded into the gateway (epochs of ${args.historyEpochMinutes} min), ${args.historyRuns} cold runs of each view`);
+    dashboardHistory = await runDashboardHistory({ dir: join(tempRoot, 'history'), passphraseFile, runs: args.historyRuns, epochMinutes: args.historyEpochMinutes, log, onCleanup });
+  }
+
   const s = sustained;
   const g = saturation?.withGateway;
   const b = saturation?.bareSubscriber;
@@ -215,6 +224,7 @@ async function main(): Promise<Output> {
     cloud,
     careTeams,
     dashboard,
+    dashboardHistory,
     targets: {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
@@ -225,6 +235,8 @@ async function main(): Promise<Output> {
       careRevocationUnder2s: careTeams ? careTeams.targets.revocationUnder2s : null,
       dashboardPatientsUnder1s: dashboard ? dashboard.targets.patientsUnder1s : null,
       dashboardLiveP95: dashboard ? dashboard.targets.liveP95WithinBound : null,
+      dashboardHistoryEcg1h: dashboardHistory ? dashboardHistory.targets.ecg1hUnder1500ms : null,
+      dashboardHistory7d: dashboardHistory ? dashboardHistory.targets.vitals7dUnder1500ms : null,
     },
     sustained,
     saturation,
@@ -309,9 +321,10 @@ function human(o: Output): string {
     L.push(`  patients view, navigation → every row's values decrypted: ${v.ms} ms, ${Math.round(v.bytes / 1024)} KiB over ${v.requests} responses (clinician API: ${Math.round(v.apiBytes / 1024)} KiB over ${v.apiRequests}); target < 1000 ms: ${d.targets.patientsUnder1s ? 'met' : 'MISSED'}`);
     if (v.page) L.push(`    of which, as the page saw its first load: GET /v1/clinician/latest ${v.page.requestMs} ms, then opening ${v.page.batches} batches (one envelope each, first time) in ${v.page.workers} worker(s) ${v.page.openMs} ms`);
     L.push(`  live latency (batch's last reading → drawn) over ${d.live.batches} batches: p50 ${d.live.p50Ms} ms, p95 ${d.live.p95Ms} ms, max ${d.live.maxMs} ms, ${Math.round(d.live.bytes / 1024)} KiB fetched; bound ${d.live.boundMs} ms: ${d.targets.liveP95WithinBound ? 'met' : 'MISSED'}`);
-    L.push('  one hour of ECG, seven days of history: not measured (need the history view and edge summaries)');
+    L.push('  one hour of ECG, seven days of history: see "Dashboard history" (--only-history)');
   }
-  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}; dashboard patients < 1 s ${yes(o.targets.dashboardPatientsUnder1s)}; live p95 ≤ 3 s ${yes(o.targets.dashboardLiveP95)}`);
+  if (o.dashboardHistory) L.push(...historyLines(o.dashboardHistory));
+  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}; dashboard patients < 1 s ${yes(o.targets.dashboardPatientsUnder1s)}; live p95 ≤ 3 s ${yes(o.targets.dashboardLiveP95)}; history 1 h ECG < 1.5 s ${yes(o.targets.dashboardHistoryEcg1h)}; history 7 d < 1.5 s ${yes(o.targets.dashboardHistory7d)}`);
   return L.join('\n') + '\n';
 }
 

@@ -28,7 +28,8 @@ describe('bench', () => {
       assert.throws(() => parseArgs(['--devices', '1.5']), UsageError);
       assert.throws(() => parseArgs(['--seconds']), UsageError);
       assert.throws(() => parseArgs(['--frobnicate']), UsageError);
-      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard']), UsageError);
+      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard', '--skip-history']), UsageError);
+      assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard']).skipHistory, false, 'the history is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care']).skipDashboard, false, 'the dashboard is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud']).skipCare, false, 'the care-team part is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained']).skipBroker, false);
@@ -50,6 +51,17 @@ describe('bench', () => {
       assert.equal(parseArgs(['--only-care']).skipDashboard, true);
       assert.throws(() => parseArgs(['--only-dashboard', '--skip-dashboard']), UsageError);
       assert.throws(() => parseArgs(['--dashboard-devices', '0']), UsageError);
+    });
+    it('--only-history skips every other part; the history flags take positive numbers', () => {
+      const a = parseArgs(['--only-history', '--history-runs', '3', '--history-epoch-minutes=60']);
+      assert.deepEqual([a.skipSustained, a.skipSaturation, a.skipBroker, a.skipDecode, a.skipCloud, a.skipCare, a.skipDashboard, a.skipHistory], [true, true, true, true, true, true, true, false]);
+      assert.deepEqual([a.historyRuns, a.historyEpochMinutes], [3, 60]);
+      assert.deepEqual([DEFAULTS.historyRuns, DEFAULTS.historyEpochMinutes], [5, 15]);
+      assert.equal(parseArgs(['--only-dashboard']).skipHistory, true);
+      assert.equal(parseArgs(['--skip-history']).skipDashboard, false);
+      assert.throws(() => parseArgs(['--only-history', '--skip-history']), UsageError);
+      assert.throws(() => parseArgs(['--history-runs', '0']), UsageError);
+      assert.match(HELP, /--only-history/);
     });
     it('--only-care skips every other part; --skip-care only the care teams', () => {
       const a = parseArgs(['--only-care', '--json']);

@@ -23,6 +23,8 @@ export interface PipelineOptions {
   mqttHost?: string;
   mqttPort?: number;
   batchWindowMs?: number;
+  /** A batch closes early at this many samples (the gateway's default otherwise). */
+  maxBatchSamples?: number;
   epochMinutes?: number;
   sentLog?: string;
   logLevel?: string;
@@ -73,6 +75,7 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
       brokerUrl: broker.url,
       clientId: 'vitalgate-gateway',
       batchWindowMs: o.batchWindowMs,
+      maxBatchSamples: o.maxBatchSamples,
       epochPeriodMs: o.epochMinutes ? o.epochMinutes * 60_000 : undefined,
       logger: log.child({ name: 'gateway' }),
       ...(chain ? { chain: { url: chain.url, deploymentFile: chain.deploymentFile, adminKey: chain.adminKey, anchorPeriodMs: (o.anchorSeconds ?? 30) * 1000 } } : {}),
