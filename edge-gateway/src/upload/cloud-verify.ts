@@ -13,7 +13,7 @@ import { Wallet, getAddress } from 'ethers';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { buildBatchTree, connectContracts, createProvider, readDeployment } from '@vitalgate/contracts';
 import { IngestClient, type IngestResponse } from '@vitalgate/ingest';
-import { batchId, parseAnchorRecord } from '@vitalgate/protocol';
+import { BATCH_KINDS, batchId, parseAnchorRecord } from '@vitalgate/protocol';
 import { dataDirLayout } from '../data-dir.js';
 import { Keystore } from '../keystore.js';
 import type { VerifyFailure } from '../verify.js';
@@ -91,22 +91,26 @@ export async function verifyIngest(
         after = page.next as string | null;
       } while (after);
       const listed = new Set<string>();
-      let cursor: string | null = null;
-      do {
-        const r = await client.request('GET', `/v1/catalog/batches?patientAccount=${account}&from=0&to=${Number.MAX_SAFE_INTEGER}${cursor ? `&after=${cursor}` : ''}`);
-        if (r.status === 404 && r.json?.error === 'no-such-route') {
-          catalogServed = false;
-          break;
-        }
-        const page = need(r, `the catalog of ${patientId}`);
-        for (const e of page.entries as Array<{ id: string }>) {
-          rows++;
-          if (listed.has(e.id)) duplicated++;
-          listed.add(e.id);
-          if (!ids.has(e.id)) extra++;
-        }
-        cursor = page.next as string | null;
-      } while (cursor);
+      // Readings and summaries are cataloged apart, by kind: together they are what storage holds.
+      for (const kind of BATCH_KINDS) {
+        let cursor: string | null = null;
+        do {
+          const r = await client.request('GET', `/v1/catalog/batches?patientAccount=${account}&kind=${kind}&from=0&to=${Number.MAX_SAFE_INTEGER}${cursor ? `&after=${cursor}` : ''}`);
+          if (r.status === 404 && r.json?.error === 'no-such-route') {
+            catalogServed = false;
+            break;
+          }
+          const page = need(r, `the catalog of ${patientId}`);
+          for (const e of page.entries as Array<{ id: string }>) {
+            rows++;
+            if (listed.has(e.id)) duplicated++;
+            listed.add(e.id);
+            if (!ids.has(e.id)) extra++;
+          }
+          cursor = page.next as string | null;
+        } while (cursor);
+        if (!catalogServed) break;
+      }
       if (catalogServed) for (const id of ids) if (!listed.has(id)) missing++;
     }
     report.batches = stored.size;
