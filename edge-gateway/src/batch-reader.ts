@@ -51,7 +51,8 @@ export async function* readStore(dataDir: string, passphrase: string, opts: { su
       const id = batchId(e.bytes);
       seen.add(id);
       const opened = await openOne(keystore, pack, id, e.bytes);
-      if (!opts.summaries && opened.header && opened.header.kind !== 'readings') continue;
+      // A summary that does not open is still reported: skipped are only the ones that do.
+      if (!opts.summaries && opened.ok && opened.header.kind !== 'readings') continue;
       yield opened;
     }
   }

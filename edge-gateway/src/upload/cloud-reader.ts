@@ -39,7 +39,8 @@ export async function* readIngest(dataDir: string, passphrase: string, url: stri
           continue;
         }
         const opened = await openOne(keystore, 'ingest', id, got.body);
-        if (!opts.summaries && opened.header && opened.header.kind !== 'readings') continue;
+        // A summary that does not open is still reported: skipped are only the ones that do.
+        if (!opts.summaries && opened.ok && opened.header.kind !== 'readings') continue;
         yield opened;
       }
       after = next;
