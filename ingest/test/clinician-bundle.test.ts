@@ -55,7 +55,6 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
   const stored = new Map<string, Sealed[]>();
   /** The anchors made: root → ids. */
   const anchors = new Map<string, string[]>();
-  const now = Date.now();
 
   const seal = (patientId: string, stream: StreamName, seq: number, ts: number, epoch: number): Sealed => {
     const body = (n: number, t: number) => (stream === 'ecg' ? { seq: n, ts: t, rate: 250, samples: [1, 2, 3] } : stream === 'bp' ? { seq: n, ts: t, values: { sys: 120, dia: 80 } } : { seq: n, ts: t, values: { [stream]: 60 + (seq % 40) } });
@@ -297,6 +296,9 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
   });
 
   it('latest: the newest allowed batch of each asked and granted stream of every patient, with exactly the envelopes that open them', async () => {
+    // Taken here, not when the file loads: in the whole suite this test runs many minutes later,
+    // and /latest looks back from the time of the request.
+    const now = Date.now();
     // Recent data: patient 1 has hr (newest 2 s ago), spo2 (newest 5 min ago: found by the look-back),
     // bp and ecg; patient 2 has hr, whose newest batches are after its grant's data range.
     const p1Recent = [
