@@ -4,7 +4,7 @@
  * only ciphertext in and out. Each refusal is an ApiError with the service's code and message.
  */
 import { getAddress } from 'ethers';
-import { parseDownloadBundle, type BundleAnchor, type BundleItem } from '@vitalgate/protocol';
+import { MAX_BUNDLE_BATCHES, parseDownloadBundle, type BundleAnchor, type BundleItem } from '@vitalgate/protocol';
 
 export type { BundleAnchor, BundleItem };
 
@@ -25,6 +25,9 @@ export interface LatestPatient extends PatientAccess { batches: LatestBatch[]; e
 /** One batch of a bundle: its manifest item (anchor and proof included once anchored) and its sealed bytes, ready to hand to the worker. */
 export interface BundleBatch { item: BundleItem; bytes: ArrayBuffer }
 export type BatchKind = 'readings' | 'summary-1m' | 'summary-1h';
+
+/** Most slices of time a bundle's range is asked for in at once, after its first page (see Api.bundle). */
+export const BUNDLE_SLICES = 4;
 
 export const fromBase64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
@@ -131,24 +134,47 @@ export class Api {
    * catalog page, batch or proof request per batch. A bundle that does not parse is an ApiError.
    * The ids are not checked here: the worker checks each batch hashes to its id before opening it.
    * `onPage`, when given, gets each page's batches as soon as that page has arrived.
+   *
+   * When the first page is not the last, the rest of the range is asked for in up to
+   * BUNDLE_SLICES slices of time side by side (each paged in turn), as many as the first page's
+   * density says there are pages left: an hour of ECG is 8 pages, 8 round trips one after the other
+   * when asked as one range. Batches of the first page's last instant are not taken twice.
    */
   async bundle(patientAccount: string, stream: string, from: number, to: number, kind: BatchKind = 'readings', signal?: AbortSignal, onPage?: (items: BundleBatch[]) => void): Promise<BundleBatch[]> {
-    const out: BundleBatch[] = [];
-    let after: string | null = null;
-    do {
-      const first = out.length;
-      const q = new URLSearchParams({ patientAccount, stream, from: String(from), to: String(to), ...(kind !== 'readings' && { kind }), ...(after && { after }) });
+    const page = async (a: number, b: number, after: string | null): Promise<{ items: BundleBatch[]; next: string | null }> => {
+      const q = new URLSearchParams({ patientAccount, stream, from: String(a), to: String(b), ...(kind !== 'readings' && { kind }), ...(after && { after }) });
       const res = await this.call('GET', `/v1/clinician/bundle?${q}`, undefined, signal);
       const bytes = new Uint8Array(await res.arrayBuffer());
       this.bytesIn += bytes.byteLength;
       const p = parseDownloadBundle(bytes);
       if (!p.ok) throw new ApiError(res.status, 'bad-bundle', `the bundle does not parse: ${p.reason}`);
       // Each batch in its own buffer, so that it can be transferred to the worker alone.
-      p.value.items.forEach((item, i) => { const b = p.value.bodies[i]!; out.push({ item, bytes: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer }); });
-      after = p.value.next ?? null;
-      onPage?.(out.slice(first));
-    } while (after);
-    return out;
+      const items = p.value.items.map((item, i) => { const x = p.value.bodies[i]!; return { item, bytes: x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength) as ArrayBuffer }; });
+      return { items, next: p.value.next ?? null };
+    };
+    /** [a, b) to its last page, from `after`; without `skip`'s ids. */
+    const rest = async (a: number, b: number, after: string | null, skip?: ReadonlySet<string>): Promise<BundleBatch[]> => {
+      const out: BundleBatch[] = [];
+      do {
+        const p = await page(a, b, after);
+        const items = skip ? p.items.filter((x) => !skip.has(x.item.id)) : p.items;
+        out.push(...items);
+        onPage?.(items);
+        after = p.next;
+      } while (after);
+      return out;
+    };
+    const first = await page(from, to, null);
+    onPage?.(first.items);
+    if (!first.next || !first.items.length) return first.items;
+    let t = from;
+    for (const x of first.items) t = Math.max(t, x.item.firstTs);
+    const pagesLeft = Math.ceil(((to - t) / Math.max(1, t - from)) * (first.items.length / MAX_BUNDLE_BATCHES));
+    const n = Math.max(1, Math.min(BUNDLE_SLICES, pagesLeft));
+    const edges = Array.from({ length: n + 1 }, (_, i) => (i === n ? to : t + Math.floor(((to - t) * i) / n)));
+    const seen = new Set(first.items.filter((x) => x.item.firstTs === t).map((x) => x.item.id));
+    const slices = await Promise.all(edges.slice(0, n).map((a, i) => rest(a, edges[i + 1]!, null, i === 0 ? seen : undefined)));
+    return first.items.concat(...slices);
   }
 
   /** This clinician's own access history, page by page until `max` entries. */

@@ -55,7 +55,15 @@ scope.onmessage = (e) => {
   let results: unknown[] = [];
   let transfer: Transferable[] = [];
   for (let i = 0; i < m.items.length; i++) {
-    const [answer, t] = open(m.items[i]!);
+    const item = m.items[i]!;
+    let answer: Answer[0];
+    let t: Answer[1];
+    // One batch that throws must not leave the rest of the message unanswered.
+    try {
+      [answer, t] = open(item);
+    } catch (err) {
+      [answer, t] = [{ type: 'opened', req: item.req, id: item.id, ok: false, reason: `could not be opened: ${(err as Error).message}` }, []];
+    }
     results.push(answer);
     transfer = transfer.concat(t);
     if (results.length === ANSWERS_PER_MESSAGE || i === m.items.length - 1) {

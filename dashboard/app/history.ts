@@ -24,12 +24,8 @@ export interface HistoryDeps {
   streams: Array<{ stream: string; from: number; until: number }>;
   /** Every batch of the range, page by page: `onPage` gets each page's batches as it arrives. */
   bundle(stream: string, from: number, to: number, kind: BatchKind, signal: AbortSignal, onPage: (items: BundleBatch[]) => void): Promise<unknown>;
-  /**
-   * Opens a batch in a decryption worker. `lane` spreads one history over every worker: batches
-   * of the same lane go to the same worker (consecutive batches share a lane, and mostly an epoch,
-   * so an epoch's key is opened in few workers).
-   */
-  open(b: BundleBatch, columns: boolean, lane: number): Promise<Opened>;
+  /** Opens a batch in a decryption worker (a history spreads over every worker). */
+  open(b: BundleBatch, columns: boolean): Promise<Opened>;
   prove(id: string, anchor: BundleAnchor | undefined): Promise<ProofState>;
   /** Bytes fetched so far (for the figures the benchmark reads). */
   bytesIn(): number;
@@ -157,7 +153,6 @@ export class HistoryView {
     const wanted = CHARTS.filter((c) => granted.has(c.stream));
     const proofs = { verified: 0, pending: 0, failed: 0 };
     let batches = 0;
-    let lanes = 0;
     const events: Array<StatusEvent & { deviceId: string }> = [];
     const drawn: Array<{ c: typeof CHARTS[number]; data: ChartData }> = [];
     try {
@@ -174,8 +169,7 @@ export class HistoryView {
           await this.d.bundle(c.stream, start, b, k, ctl.signal, (items) => {
             batches += items.length;
             for (const it of items) {
-              const lane = Math.floor(lanes++ / LANE_BATCHES);
-              opening.push(Promise.all([this.d.open(it, k === 'readings', lane), this.d.prove(it.item.id, it.item.anchor).catch(() => 'pending' as const)]).then(([o, proof]) => {
+              opening.push(Promise.all([this.d.open(it, k === 'readings'), this.d.prove(it.item.id, it.item.anchor).catch(() => 'pending' as const)]).then(([o, proof]) => {
                 if (!o.ok) return this.fail(failures, it.item.id, o.reason, proofs);
                 if (proof === 'failed') return this.fail(failures, it.item.id, 'its Merkle proof does not lead to a root the gateway anchored', proofs);
                 proofs[proof]++;
@@ -325,9 +319,6 @@ function summaryColumns(rows: SummaryRow[], fields: string[], scale: number): Ch
   }
   return { data: [x, ...cols] as uPlot.AlignedData, labels: fields.length > 1 ? fields.map((f) => `${f} (mean)`) : ['mean', 'min', 'max'], band: fields.length === 1, times: rows.map((r) => r.t) };
 }
-
-/** Consecutive batches a history sends to one worker before the next (see HistoryDeps.open). */
-const LANE_BATCHES = 16;
 
 const inRange = (times: number[], lo: number, hi: number) => times.filter((t) => t >= lo - 60_000 && t <= hi + 60_000);
 

@@ -29,16 +29,21 @@ let accountKey: string | undefined;
 let keyText: string | undefined;
 const pending = new Map<number, (r: Opened) => void>();
 let nextReq = 0;
+/** Batches sent to each worker and not answered yet. */
+const queued = new Map<Worker, number>();
 /**
  * Decryption workers, one per core (up to 4): opening a key envelope is an elliptic-curve
  * multiplication (a few ms), and the patients view opens one per patient and stream at first. A
- * patient always goes to the same worker, so its epoch keys are opened once.
+ * patient's live batches always go to the same worker, so its epoch keys are opened once; a history
+ * spreads over all of them (spreadWorker).
  */
 const workers = Array.from({ length: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) }, () => {
   const w = new Worker('./decrypt-worker.js', { type: 'module' });
+  queued.set(w, 0);
   const answer = (a: Opened & { req: number }) => {
     pending.get(a.req)?.(a);
     pending.delete(a.req);
+    queued.set(w, queued.get(w)! - 1);
   };
   w.onmessage = (e: MessageEvent<(Opened & { type: 'opened'; req: number }) | { type: 'opened-many'; results: Array<Opened & { req: number }> }>) => {
     if (e.data.type === 'opened-many') e.data.results.forEach(answer);
@@ -62,6 +67,23 @@ function post(worker: Worker, item: unknown, transfer: Transferable[]): void {
   }
   box.items.push(item);
   box.transfer.push(...transfer);
+}
+/** Which worker was last given a batch of "patient/stream/epoch" (it keeps that epoch's key). */
+const keyWorker = new Map<string, Worker>();
+/** How many more batches than the least busy worker the one holding an epoch's key may have queued. */
+const SPREAD_SLACK = 32;
+/**
+ * For a history, which spreads over every worker: the one that already holds the batch's epoch key,
+ * unless it has SPREAD_SLACK more queued than the least busy (then that one, which opens the key
+ * again: a few ms, against waiting). Seven days of hour summaries are 1344 epochs: each key once.
+ */
+function spreadWorker(keyId: string): Worker {
+  const least = workers.reduce((a, b) => (queued.get(b)! < queued.get(a)! ? b : a));
+  const holder = keyWorker.get(keyId);
+  const w = holder && queued.get(holder)! - queued.get(least)! < SPREAD_SLACK ? holder : least;
+  if (keyWorker.size >= 20_000) keyWorker.clear();
+  keyWorker.set(keyId, w);
+  return w;
 }
 function workerFor(patient: string): Worker {
   let h = 0;
@@ -99,25 +121,26 @@ function envelopesOf(patient: string, refresh = false): Promise<Map<string, Uint
 }
 
 /**
- * Opens a batch in the patient's worker, or in the worker `lane` names (a history spreads over all).
+ * Opens a batch in the patient's worker, or with `spread` in any (spreadWorker: a history).
  * With `key` ("stream/epoch", as the catalog or bundle names the batch) only that envelope goes
  * along: every envelope with every batch was 1344 × 1344 envelopes cloned for seven days of hours.
  */
-function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes: Map<string, Uint8Array>, columns = false, o: { key?: string; lane?: number } = {}): Promise<Opened> {
+function openInWorker(patient: string, id: string, bytes: ArrayBuffer, envelopes: Map<string, Uint8Array>, columns = false, o: { key?: string; spread?: boolean } = {}): Promise<Opened> {
   return new Promise((resolve) => {
     const req = ++nextReq;
     pending.set(req, resolve);
     const env = o.key ? envelopes.get(o.key) : undefined;
-    const worker = o.lane === undefined ? workerFor(patient.toLowerCase()) : workers[o.lane % workers.length]!;
+    const worker = o.spread && o.key ? spreadWorker(`${patient.toLowerCase()}/${o.key}`) : workerFor(patient.toLowerCase());
+    queued.set(worker, queued.get(worker)! + 1);
     post(worker, { type: 'open', req, id, patient, bytes, envelopes: o.key ? (env ? { [o.key]: env } : {}) : Object.fromEntries(envelopes), columns }, [bytes]);
   });
 }
 
 /** Opens a batch that came in a bundle; its item names stream and epoch, so a new epoch's envelope is fetched first. */
-async function openBundled(patient: string, b: BundleBatch, columns: boolean, lane?: number): Promise<Opened> {
+async function openBundled(patient: string, b: BundleBatch, columns: boolean, spread = false): Promise<Opened> {
   const key = `${b.item.stream}/${b.item.epoch}`;
   const have = await envelopesOf(patient);
-  return openInWorker(patient, b.item.id, b.bytes, have.has(key) ? have : await envelopesOf(patient, true), columns, { key, ...(lane !== undefined && { lane }) });
+  return openInWorker(patient, b.item.id, b.bytes, have.has(key) ? have : await envelopesOf(patient, true), columns, { key, spread });
 }
 
 /** Fetches and opens one batch; a missing envelope (a new epoch) refreshes the envelopes once. */
@@ -420,6 +443,9 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
   ctl.signal.addEventListener('abort', () => liveUp());
   // What the grants cover: only that is asked for, live or past (a refused request counts toward a ban).
   const accessP = api.patients().then((ps) => ps.find((x) => x.patientAccount.toLowerCase() === patient.toLowerCase())?.access ?? []);
+  // The envelopes, asked for as soon as a grant is known (not before: a refusal counts toward a
+  // ban): every batch, live or past, needs one, and a week of them is 1344.
+  void accessP.then((access) => { if (access.length) envelopesOf(patient).catch(() => undefined); }, () => undefined);
   void accessP.then(async (access) => {
     await live;
     if (ctl.signal.aborted) return;
@@ -427,7 +453,7 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
       patient,
       streams: grantedStreams(access),
       bundle: (stream, from, to, kind, signal, onPage) => api.bundle(patient, stream, from, to, kind, signal, onPage),
-      open: (b, columns, lane) => openBundled(patient, b, columns, lane),
+      open: (b, columns) => openBundled(patient, b, columns, true),
       prove: (id, anchor) => (proofs ? proofs.checkAnchor(id, anchor) : Promise.resolve('pending')),
       bytesIn: () => api.bytesIn,
     }, spanMs, width);

@@ -342,14 +342,14 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const windows = await windowsOf(req, reply, patient, d);
     await decide(req, reply, d, { window: windows[0]! });
     const keys = await backing('storage', () => o.store.list(prefix, after, limit));
-    const envelopes = [];
-    for (const k of keys) {
+    // Read side by side (a page is up to 1000 objects; one at a time was ~0.2 s of a patient view).
+    const read = await mapLimit(keys, 16, async (k) => {
       const bytes = await backing('storage', () => o.store.get(k));
-      if (!bytes) continue;
+      if (!bytes) return null;
       const [, , , s, epoch] = k.split('/');
-      envelopes.push({ stream: s, epoch: Number(epoch), envelope: Buffer.from(bytes).toString('base64') });
-    }
-    return { envelopes, next: keys.length === limit ? keys.at(-1)! : null };
+      return { stream: s, epoch: Number(epoch), envelope: Buffer.from(bytes).toString('base64') };
+    });
+    return { envelopes: read.filter((e) => e !== null), next: keys.length === limit ? keys.at(-1)! : null };
   });
 
   app.get<{ Querystring: Query }>('/v1/clinician/access-log', pre, async (req) => {
