@@ -152,6 +152,9 @@ Environment:
   TMPDIR                           where the temporary directories go (os.tmpdir())
   VITALGATE_BENCH_CHILD_NODE_ARGS  extra node flags for the broker, gateway and subscriber processes,
                                    e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them
+  VITALGATE_BENCH_HISTORY_TRACE    a directory: a Chromium trace (every thread, with V8's CPU samples)
+                                   of the last run of each history view, history-SPAN.trace.json
+                                   (chrome://tracing or ui.perfetto.dev); that run is slower for it
 
 Targets reported under "targets":
   sustainedNoLoss          lost = duplicates = invented = failedPublishes = 0

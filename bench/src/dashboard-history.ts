@@ -258,7 +258,9 @@ export async function runDashboardHistory(o: {
       const route = historyRoute(v.account, v.spanMs);
       const runs: HistoryRun[] = [];
       for (let i = 0; i < o.runs; i++) {
-        const r = await measureHistory(browser, seeded.signInUrl, route, v.spanMs);
+        // VITALGATE_BENCH_HISTORY_TRACE=DIR: a Chromium trace of each view's last run, to see where the time goes.
+        const trace = process.env.VITALGATE_BENCH_HISTORY_TRACE && i === o.runs - 1 ? join(process.env.VITALGATE_BENCH_HISTORY_TRACE, `history-${v.spanMs}.trace.json`) : undefined;
+        const r = await measureHistory(browser, seeded.signInUrl, route, v.spanMs, trace);
         runs.push(r);
         o.log(`history: ${v.name}, run ${i + 1}/${o.runs}: ${r.ms} ms (history ${r.historyMs} ms), ${r.kind}, ${r.batches} batches, ${r.points} points, ${kib(r.bytes)} KiB over ${r.requests} responses (${r.bundleRequests} bundle pages, ${r.chainRequests} chain requests)`);
       }

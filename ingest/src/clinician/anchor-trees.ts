@@ -13,7 +13,13 @@ import { parseAnchorRecord } from '@vitalgate/protocol';
 import type { ObjectStore } from '../storage/object-store.js';
 import { anchorKey } from '../routes/records.js';
 
-export const DEFAULT_ANCHOR_TREES = 64;
+/**
+ * Trees kept (the leaves bound is what bounds memory): a week of history spans some 170 anchor
+ * periods at least (an hour's summaries are sealed together), an hour of ECG some 120 at 30 s. At 64
+ * a week's view rebuilt every tree on every load, each of a busy gateway's periods thousands of
+ * Keccak hashes.
+ */
+export const DEFAULT_ANCHOR_TREES = 1024;
 export const DEFAULT_ANCHOR_TREE_LEAVES = 500_000;
 
 export class AnchorTrees {
