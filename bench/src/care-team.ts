@@ -23,7 +23,7 @@ import {
   MemoryReplayCache, SessionKeys, StoredAccessLog, batchQuery, buildIngest,
 } from '@vitalgate/ingest';
 import {
-  DEFAULT_EPOCH_PERIOD_MS, ENVELOPE_BYTES, STREAMS, envelopePublicKey, openEnvelope, randomEnvelopeSecretKey, sealBatch, sealEnvelope,
+  DEFAULT_EPOCH_PERIOD_MS, ENVELOPE_BYTES, EnvelopeOpener, EnvelopeSealer, STREAMS, envelopePublicKey, openEnvelope, randomEnvelopeSecretKey, sealBatch, sealEnvelope,
 } from '@vitalgate/protocol';
 import type { Log } from './procs.js';
 import { nearestRank } from './ledger.js';
@@ -35,6 +35,8 @@ export interface EnvelopeDay { grantees: number; streams: number; epochs: number
 export interface CareTeamResult {
   envelopes: {
     runs: number; sealMicros: number; openMicros: number; sealsPerSecond: number; opensPerSecond: number; bytes: number;
+    /** The same, with one ephemeral key shared by the run (EnvelopeSealer / EnvelopeOpener), as the gateway seals a day to one clinician. */
+    shared: { sealMicros: number; openMicros: number; ecdhs: number; openSpeedup: number };
     /** Computed from sealMicros, not measured: 10 grantees × every stream × a day of epochs. */
     day: { atDefaultPeriod: EnvelopeDay; hourly: EnvelopeDay };
   };
@@ -80,6 +82,16 @@ function measureEnvelopes(): CareTeamResult['envelopes'] {
   const openNs = Number(process.hrtime.bigint() - t);
   const sealMicros = sealNs / ENVELOPE_RUNS / 1000;
   const openMicros = openNs / ENVELOPE_RUNS / 1000;
+  // Side by side in the same run: one E for every envelope, each its own epoch (its own AAD).
+  const sealer = new EnvelopeSealer();
+  const opener = new EnvelopeOpener(secret);
+  const ctxOf = (i: number) => ({ ...ctx, epoch: i });
+  t = process.hrtime.bigint();
+  const shared = Array.from({ length: ENVELOPE_RUNS }, (_, i) => sealer.seal(recipient, dk, ctxOf(i)));
+  const sharedSealNs = Number(process.hrtime.bigint() - t);
+  t = process.hrtime.bigint();
+  shared.forEach((e, i) => { if (!opener.open(e, ctxOf(i)).ok) throw new Error('a shared-E envelope did not open'); });
+  const sharedOpenNs = Number(process.hrtime.bigint() - t);
   const streams = Object.keys(STREAMS).length;
   const day = (epochs: number): EnvelopeDay => {
     const envelopes = 10 * streams * epochs;
@@ -88,6 +100,7 @@ function measureEnvelopes(): CareTeamResult['envelopes'] {
   return {
     runs: ENVELOPE_RUNS, sealMicros: round(sealMicros, 1), openMicros: round(openMicros, 1),
     sealsPerSecond: Math.round(1e6 / sealMicros), opensPerSecond: Math.round(1e6 / openMicros), bytes: ENVELOPE_BYTES,
+    shared: { sealMicros: round(sharedSealNs / ENVELOPE_RUNS / 1000, 1), openMicros: round(sharedOpenNs / ENVELOPE_RUNS / 1000, 1), ecdhs: opener.ecdhCount, openSpeedup: round(openNs / sharedOpenNs, 1) },
     day: { atDefaultPeriod: day(Math.round(86_400_000 / DEFAULT_EPOCH_PERIOD_MS)), hourly: day(24) },
   };
 }

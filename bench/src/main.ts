@@ -310,6 +310,7 @@ function human(o: Output): string {
     L.push('Care teams:');
     const day = (d: CareTeamResult['envelopes']['day']['hourly']) => `${d.envelopes} envelopes, ~${d.cpuMs} ms of CPU, ${Math.round(d.bytes / 1024)} KiB`;
     L.push(`  key envelope (one epoch, one grantee, ${e.runs} runs): seal ${e.sealMicros} µs (${e.sealsPerSecond}/s), open ${e.openMicros} µs (${e.opensPerSecond}/s), ${e.bytes} B`);
+    L.push(`  key envelopes sharing one ephemeral key (the gateway's, a day per clinician): seal ${e.shared.sealMicros} µs, open ${e.shared.openMicros} µs (${e.shared.ecdhs} ECDH for ${e.runs}): opening ${e.shared.openSpeedup}× the fresh-E rate`);
     L.push(`  a day for ${e.day.hourly.grantees} grantees × ${e.day.hourly.streams} streams, computed from the seal time: ${e.day.atDefaultPeriod.epochs} epochs (the default period) ${day(e.day.atDefaultPeriod)}; ${e.day.hourly.epochs} hourly epochs ${day(e.day.hourly)}`);
     L.push(`  catalog query (${c.api.entriesPerQuery} entries) + batch fetch, sequential (${c.api.batches} batches stored): cold (chain asked each request) ${lat(c.api.cold)}; cached ${lat(c.api.cached)}; cold/cached p50 ${c.api.coldOverCached}`);
     L.push(`  revocation on chain → refused at the API (chain polled every ${c.revocation.pollMs} ms): ${c.revocation.runs.join(', ')} ms (median ${c.revocation.medianMs}, max ${c.revocation.maxMs}); target ≤ 2000 ms: ${c.targets.revocationUnder2s ? 'met' : 'MISSED'}`);

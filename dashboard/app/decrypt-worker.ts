@@ -17,16 +17,18 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { envelopePublicKey, openBatch, openEnvelope, openSummary, parseBatch, sampleTime, STREAMS, type WaveformBody } from '@vitalgate/protocol';
+import { EnvelopeOpener, openBatch, openSummary, parseBatch, sampleTime, STREAMS, type WaveformBody } from '@vitalgate/protocol';
 
 interface KeyMsg { type: 'key'; key: Uint8Array }
 interface OpenMsg { type: 'open'; req: number; id: string; patient: string; bytes: ArrayBuffer; envelopes: Record<string, Uint8Array>; columns?: boolean }
 interface OpenManyMsg { type: 'open-many'; items: OpenMsg[] }
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent<KeyMsg | OpenMsg | OpenManyMsg>) => void) | null; postMessage(m: unknown, transfer?: Transferable[]): void };
-let key: Uint8Array | undefined;
-/** The public key of `key`, which every envelope opening needs (computed once, not per envelope). */
-let recipient: Uint8Array | undefined;
+/**
+ * Opens envelopes with the clinician's key, keeping the wrapping key of each ephemeral key seen: a
+ * gateway seals a day of envelopes to one clinician under one ephemeral key, so a week is ~7 ECDHs.
+ */
+let opener: EnvelopeOpener | undefined;
 /**
  * Epoch keys already opened, by "patient account/stream/epoch": one envelope opening per epoch, not
  * per batch. The account, not the header's patient id, which is only unique within one gateway.
@@ -39,12 +41,7 @@ const ANSWERS_PER_MESSAGE = 32;
 scope.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'key') {
-    key = m.key;
-    try {
-      recipient = envelopePublicKey(key);
-    } catch {
-      recipient = undefined; // not a key: every opening says so
-    }
+    opener = new EnvelopeOpener(m.key); // not a key: every opening says so
     epochKeys.clear();
     return;
   }
@@ -78,7 +75,7 @@ type Answer = [Record<string, unknown>, Transferable[]];
 
 function open(m: OpenMsg): Answer {
   const fail = (reason: string): Answer => [{ type: 'opened', req: m.req, id: m.id, ok: false, reason }, []];
-  if (!key) return fail('not signed in');
+  if (!opener) return fail('not signed in');
   const bytes = new Uint8Array(m.bytes);
   if (bytesToHex(sha256(bytes)) !== m.id) return fail('the batch does not hash to its id: altered in storage or in transit');
   const p = parseBatch(bytes);
@@ -90,7 +87,7 @@ function open(m: OpenMsg): Answer {
   if (!dk) {
     const env = m.envelopes[k];
     if (!env) return fail(`no key envelope for ${h.stream} epoch ${h.epoch}`);
-    const r = openEnvelope(key, env, { patientId: h.patientId, stream: h.stream, epoch: h.epoch }, recipient);
+    const r = opener.open(env, { patientId: h.patientId, stream: h.stream, epoch: h.epoch });
     if (!r.ok) return fail(`the envelope does not open: ${r.reason}`);
     dk = r.value;
     epochKeys.set(cacheKey, dk);

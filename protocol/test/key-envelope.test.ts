@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
 import {
-  ENVELOPE_BYTES, envelopePublicKey, envelopeRecipientKey, epochKeyInfo, openEnvelope, parseEnvelope, randomEnvelopeSecretKey,
+  ENVELOPE_BYTES, EnvelopeOpener, EnvelopeSealer, SHARED_EPHEMERAL_DEFAULT_MS, envelopePublicKey, envelopeRecipientKey, epochKeyInfo, openEnvelope, parseEnvelope, randomEnvelopeSecretKey,
   sealEnvelope, type EnvelopeContext, type StreamName,
 } from '../src/index.js';
 
@@ -123,6 +123,68 @@ describe('key envelope v1', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 40 }), (bytes, sk) => {
       const env = bytes.length >= 5 ? concatBytes(Uint8Array.of(0x56, 0x47, 0x4b, 0x45, 1), bytes).subarray(0, ENVELOPE_BYTES) : bytes;
       assert.equal(openEnvelope(sk, env, ctx).ok, false);
+    }), { numRuns: 300 });
+  });
+});
+
+describe('key envelopes sharing an ephemeral key (EnvelopeSealer, EnvelopeOpener)', () => {
+  const eph = (env: Uint8Array) => bytesToHex(env.subarray(5, 38));
+  const nonce = (env: Uint8Array) => bytesToHex(env.subarray(38, 62));
+
+  it('one E per recipient within the window, a fresh one after it or for another recipient; nonces never repeat', () => {
+    let now = 1_000_000;
+    const sealer = new EnvelopeSealer({ windowMs: 60_000, now: () => now });
+    const [a, b] = [randomEnvelopeSecretKey(), randomEnvelopeSecretKey()];
+    const dk = new Uint8Array(32).fill(9);
+    const toA = Array.from({ length: 20 }, (_, i) => sealer.seal(envelopePublicKey(a), dk, { patientId: 'p', stream: 'hr', epoch: i }));
+    assert.equal(new Set(toA.map(eph)).size, 1, 'one E for one recipient in one window');
+    assert.equal(new Set(toA.map(nonce)).size, 20, 'each envelope its own nonce');
+    const toB = sealer.seal(envelopePublicKey(b), dk, { patientId: 'p', stream: 'hr', epoch: 0 });
+    assert.notEqual(eph(toB), eph(toA[0]!), 'another recipient, another E');
+    now += 60_000;
+    const later = sealer.seal(envelopePublicKey(a), dk, { patientId: 'p', stream: 'hr', epoch: 99 });
+    assert.notEqual(eph(later), eph(toA[0]!), 'a new window, a new E');
+    now -= 120_000;
+    assert.notEqual(eph(sealer.seal(envelopePublicKey(a), dk, { patientId: 'p', stream: 'hr', epoch: 98 })), eph(later), 'a clock that steps back starts a new E');
+    sealer.clear();
+    assert.equal(SHARED_EPHEMERAL_DEFAULT_MS, 86_400_000);
+  });
+
+  it('an opener opens shared-E envelopes with one ECDH, and still refuses another context, a tamper or another recipient', () => {
+    const sk = randomEnvelopeSecretKey();
+    const sealer = new EnvelopeSealer();
+    const ctx = (epoch: number): EnvelopeContext => ({ patientId: 'p-share', stream: 'spo2', epoch });
+    const dks = Array.from({ length: 50 }, (_, i) => new Uint8Array(32).fill(i + 1));
+    const envs = dks.map((dk, i) => sealer.seal(envelopePublicKey(sk), dk, ctx(i)));
+    const opener = new EnvelopeOpener(sk);
+    envs.forEach((env, i) => {
+      const r = opener.open(env, ctx(i));
+      assert.ok(r.ok, r.ok ? '' : r.reason);
+      assert.deepEqual(r.value, dks[i]);
+      assert.deepEqual(openEnvelope(sk, env, ctx(i)).ok, true, 'the stateless opener agrees');
+    });
+    assert.equal(opener.ecdhCount, 1, '50 envelopes, one ECDH');
+    const swapped = opener.open(envs[3]!, ctx(4));
+    assert.ok(!swapped.ok && /does not open/.test(swapped.reason), 'an envelope cannot be passed off as another epoch\'s under a shared K');
+    const t = Uint8Array.from(envs[5]!);
+    t[80] = t[80]! ^ 1;
+    assert.equal(opener.open(t, ctx(5)).ok, false, 'tampered');
+    assert.equal(new EnvelopeOpener(randomEnvelopeSecretKey()).open(envs[0]!, ctx(0)).ok, false, 'another recipient');
+    const fresh = sealEnvelope(envelopePublicKey(sk), dks[0]!, ctx(0));
+    const f = opener.open(fresh, ctx(0));
+    assert.ok(f.ok);
+    assert.deepEqual(f.value, dks[0]);
+    assert.ok(opener.open(fresh, ctx(0)).ok);
+    assert.equal(opener.ecdhCount, 2, 'a fresh E costs one more, once');
+  });
+
+  it('property: an opener never throws, on random bytes, a random E or a bad secret key', () => {
+    const ctx: EnvelopeContext = { patientId: 'p', stream: 'hr', epoch: 1 };
+    const opener = new EnvelopeOpener(randomEnvelopeSecretKey());
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 40 }), (bytes, sk) => {
+      const env = bytes.length >= 5 ? concatBytes(Uint8Array.of(0x56, 0x47, 0x4b, 0x45, 1), bytes).subarray(0, ENVELOPE_BYTES) : bytes;
+      assert.equal(opener.open(env, ctx).ok, false);
+      assert.equal(new EnvelopeOpener(sk).open(env, ctx).ok, false);
     }), { numRuns: 300 });
   });
 });

@@ -17,7 +17,7 @@
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
-import { envelopeRecipientKey, sealEnvelope, STREAMS, type StreamName } from '@vitalgate/protocol';
+import { EnvelopeSealer, envelopeRecipientKey, STREAMS, type StreamName } from '@vitalgate/protocol';
 import { AppendLog } from '../append-log.js';
 import type { BatchRecord } from '../batch-index.js';
 import type { AccessFollower, AccessWindow } from '@vitalgate/contracts';
@@ -67,6 +67,11 @@ export class EnvelopeIssuer {
   private retryAt = 0;
   private lastError: string | undefined;
   private count = 0;
+  /**
+   * One ephemeral key per clinician per day (protocol/src/key-envelope.ts, EnvelopeSealer): a
+   * browser opening a week of a patient's 15-minute epochs does about 7 ECDHs, not 1344 per stream.
+   */
+  private readonly sealer = new EnvelopeSealer();
   /** Called with each envelope once it is durable (the upload spool queues it). */
   onIssued: ((rec: EnvelopeRecord) => void) | undefined;
   /** Called when access to one of this gateway's patients narrowed: the gateway rotates its epoch. */
@@ -141,6 +146,7 @@ export class EnvelopeIssuer {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.settle();
+    this.sealer.clear();
     await this.log.close();
   }
 
@@ -214,7 +220,7 @@ export class EnvelopeIssuer {
           recipient = k.value;
         }
         const dk = await this.keys.epochKey(patientId, r.stream, r.epoch);
-        const envelope = sealEnvelope(recipient, dk, { patientId, stream: r.stream, epoch: r.epoch });
+        const envelope = this.sealer.seal(recipient, dk, { patientId, stream: r.stream, epoch: r.epoch });
         dk.fill(0);
         const rec: EnvelopeRecord = { patientId, patientAccount: patient, grantee: clinician, stream: r.stream, epoch: r.epoch, envelope: bytesToHex(envelope), via: w.via, at: Date.now() };
         await this.log.append([rec]);
