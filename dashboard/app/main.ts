@@ -416,7 +416,10 @@ function grantedStreams(access: PatientAccess['access']): Array<{ stream: string
   return [...by.values()];
 }
 
-async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void> {
+/** The history's range when the route names none. */
+const DEFAULT_HISTORY_MS = 10 * 60_000;
+
+async function showPatient(patient: string, spanMs?: number): Promise<void> {
   stopLive?.abort();
   const ctl = new AbortController();
   stopLive = ctl;
@@ -437,17 +440,21 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
   // The content box: a chart as wide as the padded main would overflow a tablet.
   const width = Math.min(1200, (main.clientWidth || 1040) - 40);
   // History beside the live view, from its own requests: only what the grants cover is asked for.
-  // It starts once the live view is up, so the live view's batches are not queued behind it.
+  // It starts once the live view is up, so the live view's batches are not queued behind it; a link
+  // to a history range (spanMs given) is the other way round: that range is what was asked for.
+  const historyFirst = spanMs !== undefined;
   let liveUp: () => void = () => undefined;
   const live = new Promise<void>((r) => { liveUp = r; });
-  ctl.signal.addEventListener('abort', () => liveUp());
+  let historyUp: () => void = () => undefined;
+  const historyDrawn = new Promise<void>((r) => { historyUp = r; });
+  ctl.signal.addEventListener('abort', () => { liveUp(); historyUp(); });
   // What the grants cover: only that is asked for, live or past (a refused request counts toward a ban).
   const accessP = api.patients().then((ps) => ps.find((x) => x.patientAccount.toLowerCase() === patient.toLowerCase())?.access ?? []);
   // The envelopes, asked for as soon as a grant is known (not before: a refusal counts toward a
   // ban): every batch, live or past, needs one, and a week of them is 1344.
   void accessP.then((access) => { if (access.length) envelopesOf(patient).catch(() => undefined); }, () => undefined);
   void accessP.then(async (access) => {
-    await live;
+    if (!historyFirst) await live;
     if (ctl.signal.aborted) return;
     const history = new HistoryView({
       patient,
@@ -456,12 +463,12 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
       open: (b, columns) => openBundled(patient, b, columns, true),
       prove: (id, anchor) => (proofs ? proofs.checkAnchor(id, anchor) : Promise.resolve('pending')),
       bytesIn: () => api.bytesIn,
-    }, spanMs, width);
+    }, spanMs ?? DEFAULT_HISTORY_MS, width);
     history.onExport = (series) => download(`vitalgate-${patient}-history-${new Date().toISOString()}.csv`, toCsv(patient, series));
     main.append(history.root);
     ctl.signal.addEventListener('abort', () => history.stop());
-    void history.show(spanMs, undefined);
-  }, (e: Error) => main.append(el('p', { class: 'error' }, `history unavailable: ${e.message}`)));
+    void history.show(spanMs ?? DEFAULT_HISTORY_MS, undefined).finally(historyUp);
+  }, (e: Error) => { historyUp(); main.append(el('p', { class: 'error' }, `history unavailable: ${e.message}`)); });
   const ecg = chart('ECG', 'mV', $('#ecg-chart'), width);
   const ppg = chart('PPG (pleth)', '{count}', $('#ppg-chart'), width);
   const hr = chart('Heart rate', '/min', $('#hr-chart'), width);
@@ -568,6 +575,8 @@ async function showPatient(patient: string, spanMs = 10 * 60_000): Promise<void>
   document.body.dataset.ecgBatches = '0';
   const now = Date.now();
   const granted = new Set(grantedStreams(await accessP.catch(() => [])).map((g) => g.stream));
+  if (historyFirst) await historyDrawn;
+  if (ctl.signal.aborted) return;
   // The last seconds of the waveforms, ten minutes of heart rate, the newest of the rest: one bundle
   // per stream, opened side by side; the feed carries on from there.
   const lookback = (s: string) => (s === 'ecg' || s === 'ppg' ? 15_000 : s === 'hr' ? 10 * 60_000 : 2 * 60_000);

@@ -14,10 +14,11 @@ import { join } from 'node:path';
 import { Wallet, type JsonRpcProvider } from 'ethers';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { ALL_STREAMS, ANVIL_DEV_KEYS, MAX_DATA_TS, connectContracts, createProvider, deployOrLoad, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
 import { ChainGatewayDirectory, LocalObjectStore, MemoryReplayCache, buildIngest } from '@vitalgate/ingest';
 import {
-  STREAMS, envelopePublicKey, type ReadingBody, openBatch, openEnvelope, parseBatch, randomEnvelopeSecretKey, type StreamName,
+  EnvelopeOpener, STREAMS, envelopePublicKey, type ReadingBody, openBatch, openEnvelope, parseBatch, randomEnvelopeSecretKey, type StreamName,
 } from '@vitalgate/protocol';
 import { Gateway, type GatewayOptions } from '../src/index.js';
 import { TEST_SCRYPT, tempDir } from './helpers.js';
@@ -114,12 +115,19 @@ describe('key envelopes: clinicians open exactly what the chain grants', functio
   async function openable(c: Clinician): Promise<Map<string, number>> {
     const keys = new Map<string, Uint8Array>();
     const mine = await objects.list(`envelopes/${c.wallet.address}/`, undefined, 100_000);
+    const opener = new EnvelopeOpener(c.secret);
     for (const k of mine) {
       const [, , , stream, epoch] = k.split('/') as [string, string, string, StreamName, string];
-      const r = openEnvelope(c.secret, (await objects.get(k))!, { patientId: 'env-p1', stream, epoch: Number(epoch) });
+      const env = (await objects.get(k))!;
+      const ctx = { patientId: 'env-p1', stream, epoch: Number(epoch) };
+      const r = openEnvelope(c.secret, env, ctx);
       assert.ok(r.ok, `${k}: ${r.ok ? '' : r.reason}`);
+      const shared = opener.open(env, ctx);
+      assert.ok(shared.ok && bytesToHex(shared.value) === bytesToHex(r.value), 'the caching opener agrees');
       keys.set(`${stream}/${Number(epoch)}`, r.value);
     }
+    // One gateway seals a day of envelopes to one clinician under one ephemeral key.
+    if (mine.length) assert.equal(opener.ecdhCount, 1, `${mine.length} envelopes to ${c.wallet.address} opened with one ECDH`);
     const out = new Map<string, number>();
     for (const k of await objects.list('batches/', undefined, 100_000)) {
       const p = parseBatch((await objects.get(k))!);
