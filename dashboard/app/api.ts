@@ -115,8 +115,9 @@ export class Api {
     return out;
   }
 
-  async proof(patientAccount: string, id: string): Promise<{ gateway: string; root: string; proof: string[] } | null> {
-    return (await this.json<{ anchor: { gateway: string; root: string; proof: string[] } | null }>(`/v1/clinician/proofs/${patientAccount}/${id}`)).anchor;
+  /** Where each of `ids` (one patient's batches, up to MAX_PROOF_IDS) is anchored; null for one not anchored yet. */
+  async proofs(patientAccount: string, ids: readonly string[]): Promise<Record<string, BundleAnchor | null>> {
+    return (await this.json<{ anchors: Record<string, BundleAnchor | null> }>(`/v1/clinician/proofs/${patientAccount}?ids=${ids.join(',')}`)).anchors;
   }
 
   /**

@@ -416,6 +416,8 @@ function grantedStreams(access: PatientAccess['access']): Array<{ stream: string
   return [...by.values()];
 }
 
+/** How often a live view asks where its pending batches are anchored (all of them in one request). */
+const PROOF_RECHECK_MS = 5_000;
 /** The history's range when the route names none. */
 const DEFAULT_HISTORY_MS = 10 * 60_000;
 
@@ -501,20 +503,29 @@ async function showPatient(patient: string, spanMs?: number): Promise<void> {
     $('#integrity-failures').append(el('li', { 'data-batch': id }, `batch ${id.slice(0, 12)}…: ${reason} (not drawn)`));
     showStates();
   };
-  /** With the anchor a bundle item carried, no proof request; without, ingest is asked (GET /proofs). */
+  const settle = (id: string, st: ProofState) => {
+    if (st === 'failed') return failed(id, 'its Merkle proof does not lead to a root the gateway anchored');
+    states.set(id, st);
+  };
+  /** With the anchor a bundle item carried, checked at once; without (a live batch), pending until `recheck` asks. */
   const prove = async (id: string, anchor?: BundleAnchor) => {
-    try {
-      const st = anchor ? await proofs!.checkAnchor(id, anchor) : await proofs!.check(patient, id);
-      if (st === 'failed') return failed(id, 'its Merkle proof does not lead to a root the gateway anchored');
-      states.set(id, st);
-    } catch {
-      states.set(id, 'pending');
-    }
+    if (!anchor) return;
+    settle(id, await proofs!.checkAnchor(id, anchor).catch(() => 'pending' as const));
     showStates();
   };
+  // Every pending batch in one request (GET /v1/clinician/proofs/{patient}?ids=), every few
+  // seconds: a live batch is not anchored for the first anchor period, so asking as it arrives
+  // was a request per batch answering "not yet".
+  let rechecking = false;
   const recheck = setInterval(() => {
-    for (const [id, st] of states) if (st === 'pending') void prove(id);
-  }, 10_000);
+    const ids = [...states].filter(([, st]) => st === 'pending').map(([id]) => id);
+    if (!ids.length || rechecking || ctl.signal.aborted) return;
+    rechecking = true;
+    proofs!.checkMany(patient, ids)
+      .then((got) => { for (const [id, st] of got) if (states.get(id) === 'pending') settle(id, st); showStates(); })
+      .catch(() => undefined)
+      .finally(() => { rechecking = false; });
+  }, PROOF_RECHECK_MS);
   ctl.signal.addEventListener('abort', () => clearInterval(recheck));
   const take = (o: Opened, anchor?: BundleAnchor) => {
     if (!o.ok) return failed(o.id, o.reason);

@@ -9,7 +9,7 @@
  * (root, proof); a wrong answer from it can only make a batch fail.
  */
 import { Contract, JsonRpcProvider } from 'ethers';
-import { MerkleProofMemo } from '@vitalgate/protocol';
+import { MAX_PROOF_IDS, MerkleProofMemo } from '@vitalgate/protocol';
 import type { Api, BundleAnchor } from './api.js';
 
 export type ProofState = 'verified' | 'pending' | 'failed';
@@ -36,10 +36,23 @@ export class ProofChecker {
     return this.anchor !== undefined;
   }
 
-  /** One batch, its anchor asked of ingest (GET /v1/clinician/proofs): for batches that came without one. */
-  async check(patient: string, id: string): Promise<ProofState> {
-    if (!this.anchor) return 'pending';
-    return this.checkAnchor(id, await this.api.proof(patient, id));
+  /**
+   * Several batches of one patient, their anchors asked of ingest in requests of up to
+   * MAX_PROOF_IDS (GET /v1/clinician/proofs/{patient}?ids=): a live view's pending batches, every few
+   * seconds, in one request instead of one each. A batch whose check could not be made is pending.
+   */
+  async checkMany(patient: string, ids: readonly string[]): Promise<Map<string, ProofState>> {
+    const out = new Map<string, ProofState>();
+    if (!this.anchor) {
+      for (const id of ids) out.set(id, 'pending');
+      return out;
+    }
+    for (let i = 0; i < ids.length; i += MAX_PROOF_IDS) {
+      const part = ids.slice(i, i + MAX_PROOF_IDS);
+      const anchors = await this.api.proofs(patient, part);
+      await Promise.all(part.map(async (id) => out.set(id, await this.checkAnchor(id, anchors[id]).catch(() => 'pending' as const))));
+    }
+    return out;
   }
 
   /**

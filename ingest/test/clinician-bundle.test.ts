@@ -23,7 +23,7 @@ import {
   type AnvilNode, type Deployment,
 } from '@vitalgate/contracts';
 import {
-  MAX_BUNDLE_BATCHES, STREAMS, encodeBundle, encodeCloudRecord, envelopePublicKey, parseDownloadBundle, randomEnvelopeSecretKey, sealBatch, sealEnvelope, sealSummary,
+  MAX_BUNDLE_BATCHES, MAX_PROOF_IDS, STREAMS, encodeBundle, encodeCloudRecord, envelopePublicKey, parseDownloadBundle, randomEnvelopeSecretKey, sealBatch, sealEnvelope, sealSummary,
   type StreamName,
 } from '@vitalgate/protocol';
 import {
@@ -100,6 +100,7 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
   };
   const bundleLog = () => accessLog('GET /v1/clinician/bundle');
   const latestLog = () => accessLog('GET /v1/clinician/latest');
+  const proofsLog = () => accessLog('GET /v1/clinician/proofs/:patient');
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vg-bundle-'));
@@ -258,6 +259,51 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
     assert.equal(log.length, pages + responses + Math.max(1, Math.ceil(items.length / MAX_BUNDLE_BATCHES)) + 1 + 3);
     assert.ok(log.every((e) => e.decision === 'allow' && e.reason === 'grant' && e.clinician === doc.address && e.patient === p1.address && e.from !== undefined && e.to !== undefined));
     assert.deepEqual([...new Set(log.map((e) => e.stream))].sort(), ['hr', 'spo2']);
+  });
+
+  it('proofs for several batches in one request: anchored ones with a proof DataAnchor accepts, null for one not anchored yet; one decision, refused whole when one is outside the grant', async () => {
+    // The grant of the test before: hr and spo2 in [T0 + 100 s, T0 + 599.5 s]; hr 100..499 anchored.
+    const c = await signedIn(doc);
+    const hr = stored.get(p1.address)!.filter((b) => b.header.stream === 'hr' && b.header.kind === 'readings');
+    const spo2 = stored.get(p1.address)!.filter((b) => b.header.stream === 'spo2' && b.header.kind === 'readings' && b.header.firstTs >= T0 + 100_000);
+    const anchoredIds = new Set([...anchors.values()].flat());
+    const asked = [hr[150]!.id, hr[450]!.id, hr[550]!.id, spo2[0]!.id];
+    const logBefore = (await proofsLog()).length;
+    const got = await c.proofs(p1.address, asked);
+    assert.deepEqual(Object.keys(got).sort(), [...asked].sort());
+    const dataAnchor = connectContracts(deployment, provider).dataAnchor;
+    for (const id of asked) {
+      const a = got[id];
+      if (!anchoredIds.has(id)) {
+        assert.equal(a, null, `${id}: not anchored yet`);
+        continue;
+      }
+      assert.ok(a, `${id}: anchored`);
+      assert.ok(anchors.get(a.root)!.includes(id), 'the root of the anchor that names it');
+      assert.equal(await dataAnchor.verifyBatch(gw.address, a.root, `0x${id}`, a.proof), true, 'DataAnchor accepts the proof');
+    }
+    assert.equal(got[hr[550]!.id], null, 'hr 550 is not anchored');
+    assert.ok(got[hr[150]!.id], 'hr 150 is');
+    // The same answer as the one-batch route, batch by batch.
+    for (const id of asked.slice(0, 2)) {
+      const one = await (await fetch(`${url}/v1/clinician/proofs/${p1.address}/${id}`, { headers: { authorization: `Bearer ${(c as unknown as { token: string }).token}` } })).json() as { anchor: unknown };
+      assert.deepEqual(one.anchor, got[id]);
+    }
+    const log = (await proofsLog()).slice(logBefore);
+    assert.equal(log.length, 1, 'one decision for the request');
+    assert.deepEqual([log[0]!.decision, log[0]!.reason, log[0]!.stream], ['allow', 'grant', 'hr,spo2']);
+    const headers = [hr[150]!, hr[450]!, hr[550]!, spo2[0]!].map((b) => b.header);
+    assert.deepEqual([log[0]!.from, log[0]!.to], [Math.min(...headers.map((h) => h.firstTs)), Math.max(...headers.map((h) => h.lastTs))], 'the range the batches span');
+
+    // One batch outside the grant refuses the whole request; nothing of it is answered.
+    assert.deepEqual(await refusal(c.proofs(p1.address, [hr[150]!.id, hr[20]!.id])), [403, 'no-access']);
+    assert.deepEqual((await proofsLog()).slice(-1).map((e) => [e.decision, e.reason]), [['deny', 'no-access']]);
+    assert.deepEqual(await refusal(c.proofs(p1.address, ['ab'.repeat(32)])), [404, 'not-found']);
+    assert.deepEqual(await refusal(c.proofs(p1.address, [])), [400, 'bad-id']);
+    assert.deepEqual(await refusal(c.proofs(p1.address, ['AB'.repeat(32)])), [400, 'bad-id']);
+    assert.deepEqual(await refusal(c.proofs(p1.address, hr.slice(100, 100 + MAX_PROOF_IDS + 1).map((b) => b.id))), [400, 'bad-id']);
+    assert.equal(Object.keys(await c.proofs(p1.address, hr.slice(100, 100 + MAX_PROOF_IDS).map((b) => b.id))).length, MAX_PROOF_IDS);
+    assert.deepEqual(await refusal((await signedIn(stranger)).proofs(p1.address, [hr[150]!.id])), [403, 'no-access']);
   });
 
   it('refuses, and logs as a deny, a stream not granted, a range outside the window, no grant, a ban; bad parameters are a 400', async () => {

@@ -47,6 +47,9 @@ export const MAX_DOWNLOAD_MANIFEST_BYTES = 2 * 1024 * 1024;
 /** Longest Merkle proof a manifest may carry (a tree of 2^64 leaves). */
 export const MAX_PROOF_LENGTH = 64;
 
+/** Most batch ids one GET /v1/clinician/proofs/{patient}?ids= asks about (each answered as a BundleAnchor or null). */
+export const MAX_PROOF_IDS = 64;
+
 /** Where a downloaded batch is anchored, and its Merkle proof (see the file header). */
 export interface BundleAnchor {
   /** The gateway account that submitted the root (0x + 40 hex). */

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Signer } from 'ethers';
 import { SiweMessage } from 'siwe';
 import {
-  openBatch, openEnvelope, parseBatch, parseDownloadBundle, redactUrl, type BundleItem, type ParsedBatch, type ReadingBody, type StreamName,
+  openBatch, openEnvelope, parseBatch, parseDownloadBundle, redactUrl, type BundleAnchor, type BundleItem, type ParsedBatch, type ReadingBody, type StreamName,
 } from '@vitalgate/protocol';
 import type { CatalogEntry } from '../catalog/catalog.js';
 
@@ -148,6 +148,11 @@ export class ClinicianClient {
       for (const [i, item] of page.items.entries()) yield { item, bytes: page.bodies[i]! };
       after = page.next ?? undefined;
     } while (after);
+  }
+
+  /** Where each of `ids` (batches of one patient, up to MAX_PROOF_IDS) is anchored: null for one not anchored yet. */
+  async proofs(patientAccount: string, ids: readonly string[]): Promise<Record<string, BundleAnchor | null>> {
+    return (await this.json<{ anchors: Record<string, BundleAnchor | null> }>(`/v1/clinician/proofs/${patientAccount}?ids=${ids.join(',')}`)).anchors;
   }
 
   /** The newest batch of each of `streams` for every patient this clinician may see now, with the envelopes to open them. */

@@ -14,6 +14,11 @@
  *   Where the batch is anchored, for the caller to check on chain itself (DataAnchor.verifyBatch):
  *   {"anchor": {"gateway", "root", "tx", "block", "proof"}} or {"anchor": null} (not anchored yet).
  *   Decided like the batch itself.
+ * GET /v1/clinician/proofs/{patientAccount}?ids=ID,ID,… (up to MAX_PROOF_IDS)
+ *   The same for several batches of one patient at once (a live view's pending ones):
+ *   {"anchors": {ID: anchor | null}}. One access decision for the request, over the streams and the
+ *   time the batches span; refused (403) as a whole when any of them is outside the grant, 404 when
+ *   one is not there.
  * GET /v1/clinician/bundle?patientAccount=&stream=&from=&to=[&kind=][&after=][&limit=]
  *   The sealed batches of one stream whose first reading is in [from, to), as the catalog lists them
  *   (one page: up to MAX_BUNDLE_BATCHES), keeping those the clinician's windows allow, in one batch
@@ -38,7 +43,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { getAddress, isAddress } from 'ethers';
-import { MAX_BUNDLE_BATCHES, STREAMS, encodeDownloadBundle, isStreamName, parseBatch, streamById, type BundleItem, type StreamName } from '@vitalgate/protocol';
+import { MAX_BUNDLE_BATCHES, MAX_PROOF_IDS, STREAMS, encodeDownloadBundle, isStreamName, parseBatch, streamById, type BundleAnchor, type BundleItem, type StreamName } from '@vitalgate/protocol';
 import type { Catalog, CatalogEntry } from '../catalog/catalog.js';
 import type { CatalogEvents } from '../catalog/catalog-events.js';
 import { backing, IngestError, refuse } from '../errors.js';
@@ -216,6 +221,43 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const proof = await backing('storage', () => trees.proof(anchor.gateway, anchor.root, id));
     if (!proof) return { anchor: null };
     return { anchor: { gateway: anchor.gateway, root: anchor.root, tx: anchor.tx, block: anchor.block, proof } };
+  });
+
+  app.get<{ Params: { patient: string }; Querystring: { ids?: string } }>('/v1/clinician/proofs/:patient', pre, async (req, reply) => {
+    const catalog = o.catalog;
+    if (!catalog) throw refuse(404, 'no-catalog', 'this ingest serves no catalog');
+    const patient = patientParam(req.params.patient, 'the patient in the path');
+    const ids = [...new Set((req.query.ids ?? '').split(',').filter((x) => x !== ''))];
+    if (!ids.length || ids.length > MAX_PROOF_IDS) throw refuse(400, 'bad-id', `ids must name 1 to ${MAX_PROOF_IDS} batches, comma-separated`);
+    const bad = ids.find((id) => !ID_RE.test(id));
+    if (bad !== undefined) throw refuse(400, 'bad-id', `each batch id must be 64 lowercase hex, not ${JSON.stringify(bad.slice(0, 70))}`);
+    const windows = await windowsOf(req, reply, patient, { patient });
+    const headers = await Promise.all(ids.map(async (id) => {
+      const bytes = await backing('storage', () => o.store.get(batchKey(patient, id)));
+      const p = bytes && parseBatch(bytes);
+      if (!p || !p.ok) throw refuse(404, 'not-found', `no batch ${id} of ${patient}`);
+      return p.value.header;
+    }));
+    const d: Decision = {
+      patient,
+      stream: [...new Set(headers.map((h) => h.stream))].join(','),
+      from: Math.min(...headers.map((h) => h.firstTs)),
+      to: Math.max(...headers.map((h) => h.lastTs)),
+    };
+    const used = headers.map((h) => servingWindow(windows, h));
+    const outside = headers.find((_, i) => !used[i]);
+    await decide(req, reply, d, outside
+      ? { deny: refuse(403, 'no-access', `batch ${ids[headers.indexOf(outside)]}: its ${outside.stream} readings at ${outside.firstTs}..${outside.lastTs} are outside what ${patient} granted`) }
+      : { window: used.find((w) => w!.via === 'break-glass') ?? used[0]! });
+    const anchors: Record<string, BundleAnchor | null> = {};
+    await Promise.all(headers.map(async (h, i) => {
+      const id = ids[i]!;
+      const page = await backing('catalog', () => catalog.batches({ patientId: patient, from: h.firstTs, to: h.firstTs + 1, stream: h.stream, kind: h.kind, limit: 1000 }));
+      const anchor = page.entries.find((e) => e.id === id)?.anchor;
+      const proof = anchor && (await backing('storage', () => trees.proof(anchor.gateway, anchor.root, id)));
+      anchors[id] = anchor && proof ? { gateway: anchor.gateway, root: anchor.root, tx: anchor.tx, block: anchor.block, proof } : null;
+    }));
+    return { anchors };
   });
 
   app.get<{ Querystring: Query }>('/v1/clinician/bundle', pre, async (req, reply) => {
