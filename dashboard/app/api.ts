@@ -125,8 +125,16 @@ export class Api {
    * it granted (from the last 10 minutes) and the key envelopes that open them. One request, however
    * many patients.
    */
+  /** Every patient's, page by page (a page holds up to 200 patients). */
   async latest(streams: readonly string[]): Promise<LatestPatient[]> {
-    return (await this.json<{ patients: LatestPatient[] }>(`/v1/clinician/latest?streams=${streams.join(',')}`)).patients;
+    const out: LatestPatient[] = [];
+    let after: string | null = null;
+    do {
+      const page: { patients: LatestPatient[]; next: string | null } = await this.json(`/v1/clinician/latest?streams=${streams.join(',')}${after ? `&after=${after}` : ''}`);
+      out.push(...page.patients);
+      after = page.next;
+    } while (after);
+    return out;
   }
 
   /**

@@ -406,10 +406,24 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
     assert.deepEqual(log.map((e) => [e.patient, e.decision, e.reason, e.stream]).sort(), [[p1.address, 'allow', 'grant', 'hr,spo2,temp,bp'], [p2.address, 'allow', 'grant', 'hr']].sort());
     assert.equal(new Set(log.map((e) => e.requestId)).size, 2);
 
-    // A stranger sees no patient and reads nothing; a bad stream list is a 400.
+    // Paged one patient at a time: the same answer, in account order, each patient once.
+    const paged = await c.latest(['hr', 'spo2', 'temp', 'bp'], { limit: 1 });
+    assert.deepEqual(paged.map((p) => p.patientAccount), [p1.address, p2.address].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1)));
+    assert.deepEqual(paged.map((p) => [p.patientAccount, p.batches.map((b) => b.id).sort()]).sort(), latest.map((p) => [p.patientAccount, p.batches.map((b) => b.id).sort()]).sort());
+    const logPaged = (await latestLog()).length;
+
+    // A stranger sees no patient and reads nothing; a bad stream list, limit or cursor is a 400.
     assert.deepEqual(await (await signedIn(stranger)).latest(['hr']), []);
     assert.deepEqual(await refusal(c.latest(['hr', 'nope' as StreamName])), [400, 'bad-metadata']);
-    assert.equal((await latestLog()).length - logBefore, 2);
+    const token = (c as unknown as { token: string }).token;
+    const get = async (q: string) => {
+      const r = await fetch(`${url}/v1/clinician/latest?streams=hr&${q}`, { headers: { authorization: `Bearer ${token}` } });
+      return [r.status, ((await r.json()) as { error: string }).error];
+    };
+    assert.deepEqual(await get('limit=0'), [400, 'bad-metadata']);
+    assert.deepEqual(await get('after=x'), [400, 'bad-cursor']);
+    assert.equal((await latestLog()).length - logPaged, 0, 'a refused request lists no patient');
+    assert.equal(logPaged - logBefore, 4, 'one allow per patient listed, paged or not');
 
     // Revoked: patient 2 leaves the answer at once; its bundle is refused and the refusal logged.
     await (await connectContracts(deployment, p2).consent.revoke(doc.address)).wait();

@@ -156,8 +156,16 @@ export class ClinicianClient {
   }
 
   /** The newest batch of each of `streams` for every patient this clinician may see now, with the envelopes to open them. */
-  async latest(streams: readonly StreamName[]): Promise<LatestPatient[]> {
-    return (await this.json<{ patients: LatestPatient[] }>(`/v1/clinician/latest?streams=${streams.join(',')}`)).patients;
+  async latest(streams: readonly StreamName[], o: { limit?: number } = {}): Promise<LatestPatient[]> {
+    const out: LatestPatient[] = [];
+    let after: string | null = null;
+    do {
+      const q = new URLSearchParams({ streams: streams.join(','), ...(o.limit && { limit: String(o.limit) }), ...(after && { after }) });
+      const page: { patients: LatestPatient[]; next: string | null } = await this.json(`/v1/clinician/latest?${q}`);
+      out.push(...page.patients);
+      after = page.next;
+    } while (after);
+    return out;
   }
 
   /** The sealed batch, checked to be the one asked for (its id is its SHA-256). */

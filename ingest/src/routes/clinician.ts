@@ -31,7 +31,9 @@
  *   clinician has the envelope for, when a new epoch's has not arrived yet), and the envelopes:
  *   {"patients": [{"patientAccount", "access", "batches": [{"id", "stream", "deviceId", "epoch",
  *   "seq", "firstTs", "lastTs", "count", "sealed"}], "envelopes": [{"stream", "epoch", "envelope"}]}],
- *   "from", "to"}. One access-log entry per patient listed.
+ *   "from", "to", "next"}. One access-log entry per patient listed. Paged by patient account:
+ *   `limit` patients (default and most LATEST_PAGE_PATIENTS), `after` the `next` of the page before
+ *   (null on the last).
  * GET /v1/clinician/envelopes?patientAccount=[&stream=][&after=KEY][&limit=]
  *   This clinician's key envelopes for the patient: {"envelopes": [{"stream", "epoch", "envelope" (base64)}], "next"}.
  * GET /v1/clinician/access-log[?after=KEY][&limit=N]
@@ -83,6 +85,8 @@ const CLOCK_AHEAD_MS = 60_000;
 /** Patients /latest works on at once: asking the chain, then the catalog and storage. */
 const LATEST_CHAIN_CONCURRENCY = 64;
 const LATEST_CONCURRENCY = 16;
+/** Most patients one /latest answer holds (a few KiB each: a sealed batch per stream, base64). */
+export const LATEST_PAGE_PATIENTS = 200;
 
 const ID_RE = /^[0-9a-f]{64}$/;
 /** The live feed looks this far back for batches that arrived late (their first reading is older). */
@@ -301,8 +305,17 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     if (!catalog) throw refuse(404, 'no-catalog', 'this ingest serves no catalog');
     const streams = streamsParam(req.query.streams);
     const clinician = o.clinicianOf(req);
-    const [banned, patients] = await backing('chain', () => Promise.all([o.access.isBanned(clinician), o.access.patientsOf(clinician)]));
+    const limit = req.query.limit === undefined ? LATEST_PAGE_PATIENTS : Math.min(requireInt(req.query, 'limit'), LATEST_PAGE_PATIENTS);
+    if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
+    const after = req.query.after;
+    if (after !== undefined && !isAddress(after)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
+    const [banned, everyone] = await backing('chain', () => Promise.all([o.access.isBanned(clinician), o.access.patientsOf(clinician)]));
     if (banned) await decide(req, reply, {}, { deny: refuse(403, 'banned', `${clinician} is banned by the Registry: every request is refused`) });
+    // By account, lowercase: a page boundary that does not move when patients come and go.
+    const ordered = [...everyone].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1));
+    const rest = after === undefined ? ordered : ordered.filter((a) => a.toLowerCase() > after.toLowerCase());
+    const patients = rest.slice(0, limit);
+    const next = rest.length > limit ? patients[patients.length - 1]! : null;
     const now = Date.now();
     const from = now - LATEST_LOOKBACK_MS;
     const to = now + CLOCK_AHEAD_MS;
@@ -367,7 +380,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       const envelopes = x.envelopes.flatMap(({ e, envelope }) => (envelope ? [{ stream: e.stream, epoch: e.epoch, envelope: Buffer.from(envelope).toString('base64') }] : []));
       return { patientAccount: x.patient, access: accessOf(x.windows), batches, envelopes };
     });
-    return { patients: out, from, to };
+    return { patients: out, from, to, next };
   });
 
   app.get<{ Querystring: Query }>('/v1/clinician/envelopes', pre, async (req, reply) => {
