@@ -2,7 +2,7 @@
  * History: one patient's granted streams over a range from one minute to seven days, zoomed and
  * panned with buttons or keys. Short ranges load readings; longer ones load the summaries the
  * gateway sealed beside them (protocol/src/timeline.ts, sourceFor), so seven days of heart rate is
- * 168 hour summaries rather than 600,000 readings. Gaps in the data and the device states that
+ * 168 hours of summaries (672 pieces at 15-minute epochs) rather than 600,000 readings. Gaps in the data and the device states that
  * status reports gave (lead off, low battery) are shaded on every chart and listed under them.
  *
  * Every batch drawn has been checked like the live view's: its bytes hash to its id (in the worker),

@@ -20,7 +20,8 @@
  *
  *   summary-1m   one row per minute, p = 60000
  *   summary-1h   one row per hour, p = 3600000, followed by that hour's minute rows without `s`, so
- *                that seven days load as 168 batches per stream at one-minute resolution
+ *                that seven days load as 168 hours of batches per stream at one-minute resolution
+ *                (one piece per epoch: at 15-minute epochs, 672 batches)
  *
  * A period can be summarised in more than one piece: readings that arrive late, an epoch change or
  * a gateway restart inside it each start another. Pieces merge exactly (min of mins, max of maxes,
