@@ -30,7 +30,7 @@ export interface DashboardResult {
   patientsView: {
     ms: number; bytes: number; requests: number; apiBytes: number; apiRequests: number;
     /** The page's figures for its first load of the view (null from a page that keeps none). */
-    page: { requestMs: number; openMs: number; batches: number; workers: number } | null;
+    page: { requestMs: number; openMs: number; batches: number; workers: number; boot: { scriptAt: number; signedInAt: number; routedAt: number } | null } | null;
   };
   live: { batches: number; p50Ms: number; p95Ms: number; maxMs: number; fromLastP50Ms: number; fromLastP95Ms: number; boundMs: number; bytes: number };
   targets: { patientsUnder1s: boolean; liveP95WithinBound: boolean };
@@ -102,9 +102,9 @@ export async function runDashboard(o: { devices: number; seconds: number; dir: s
     const patientsMs = Date.now() - t0;
     await sleep(300);
     const split = await page.evaluate(() => {
-      const s = (globalThis as unknown as { vitalgateStats?: { patientsLoads?: { requestMs: number; openMs: number; batches: number }[]; workers?: number } }).vitalgateStats;
+      const s = (globalThis as unknown as { vitalgateStats?: { patientsLoads?: { requestMs: number; openMs: number; batches: number }[]; workers?: number; boot?: { scriptAt: number; signedInAt: number; routedAt: number } } }).vitalgateStats;
       const first = s?.patientsLoads?.[0];
-      return first ? { requestMs: first.requestMs, openMs: first.openMs, batches: first.batches, workers: s?.workers ?? 1 } : null;
+      return first ? { requestMs: first.requestMs, openMs: first.openMs, batches: first.batches, workers: s?.workers ?? 1, boot: s?.boot ?? null } : null;
     });
     const patientsView = { ms: patientsMs, bytes, requests, apiBytes, apiRequests, page: split };
 

@@ -674,6 +674,8 @@ const stats = {
   liveLatencyLastMs: [] as number[],
   /** Each load of the patients view: the /latest request, then opening every row's batches in the workers. */
   patientsLoads: [] as { requestMs: number; openMs: number; patients: number; batches: number }[],
+  /** Milestones of this page's start, ms from navigation: the app running, signed in (SIWE), the first view asked for. */
+  boot: { scriptAt: 0, signedInAt: 0, routedAt: 0 },
   get bytesIn() { return api.bytesIn; },
   get workers() { return workers.length; },
   get chainCalls() { return proofs?.chainCalls ?? 0; },
@@ -708,6 +710,7 @@ function route(): void {
 window.addEventListener('hashchange', route);
 
 async function boot(): Promise<void> {
+  stats.boot.scriptAt = Math.round(performance.now());
   // The demo key comes in the fragment (#key=…), which the browser never sends to a server; it is
   // taken out of the address bar at once.
   const frag = new URLSearchParams(location.hash.slice(1));
@@ -722,7 +725,9 @@ async function boot(): Promise<void> {
     } catch (e) {
       return showSignIn(`the key in the link did not sign in: ${(e as Error).message}`);
     }
+    stats.boot.signedInAt = Math.round(performance.now());
   }
+  stats.boot.routedAt = Math.round(performance.now());
   route();
 }
 
