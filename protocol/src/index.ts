@@ -22,4 +22,6 @@ export * from './cloud-records.js';
 export * from './key-envelope.js';
 export * from './batch-bundle.js';
 export * from './clinician-key.js';
+export { checksumAddress, personalMessageHash, personalSign } from './eth-sign.js';
+export { decodeBoolWord, isRecordedCallData } from './anchor-call.js';
 export * from './break-glass.js';
