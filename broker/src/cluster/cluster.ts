@@ -16,8 +16,8 @@
  */
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
-import { withDeliveryGuards } from './delivery-guards.js';
-import type { AedesAsyncPersistence } from './memory-persistence.js';
+import { withDeliveryGuards } from '../guards/delivery-guards.js';
+import type { AedesAsyncPersistence } from '../persistence/memory.js';
 
 const require = createRequire(import.meta.url);
 

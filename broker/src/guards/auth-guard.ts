@@ -19,7 +19,7 @@
  * p99 latency from ~3 ms to 55-70 ms. Legitimate devices connect a few times a day.
  */
 import type { Client } from 'aedes';
-import type { BrokerPolicy } from './broker.js';
+import type { BrokerPolicy } from '../broker.js';
 
 /** The peer address of a client's connection (TCP, TLS, or the socket under a WebSocket). */
 export function remoteAddressOf(client: Client): string {

@@ -25,7 +25,7 @@
  *    means the message is in the persistence (in Redis, or in the fsync'd journal of
  *    file-persistence.ts) and on the emitter. (QoS 2 already stores the packet before PUBREC.)
  */
-import type { AedesAsyncPersistence } from './memory-persistence.js';
+import type { AedesAsyncPersistence } from '../persistence/memory.js';
 import { Readable } from 'node:stream';
 
 /** The fields of an aedes Client read here (aedes' typings do not declare all of them). */

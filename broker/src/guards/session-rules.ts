@@ -28,7 +28,7 @@
 import type { Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { parseReadingTopic } from '@vitalgate/protocol';
-import type { BrokerPolicy } from './broker.js';
+import type { BrokerPolicy } from '../broker.js';
 import { useFreePacketIds, type PacketIdSource } from './packet-ids.js';
 
 export interface SessionRuleStats {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import mqttPacket, { type Packet, type IPublishPacket } from 'mqtt-packet';
-import { startBroker, type RunningBroker } from '../src/index.js';
+import { startBroker, type RunningBroker } from '../../src/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

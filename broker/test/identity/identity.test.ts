@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
-import { createRegistryPolicy, Registry, startBroker, verifySecret, type RegistryPolicy, type RunningBroker } from '../src/index.js';
+import { createRegistryPolicy, Registry, startBroker, verifySecret, type RegistryPolicy, type RunningBroker } from '../../src/index.js';
 
 /** Small scrypt cost so the suite stays fast; the default parameters get their own test. */
 const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, dkLen: 32 } };

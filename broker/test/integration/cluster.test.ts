@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { freePort, requireProgram } from '@vitalgate/test-support';
-import { Device, sleep, startCliBroker, startRedis, Subscriber, type Proc } from './support.js';
+import { Device, sleep, startCliBroker, startRedis, Subscriber, type Proc } from '../support.js';
 
 describe('broker cluster through Redis', function () {
   this.timeout(90_000);

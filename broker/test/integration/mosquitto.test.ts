@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import pino from 'pino';
 import { requireProgram } from '@vitalgate/test-support';
-import { createRegistryPolicy, Registry, startBroker, type RegistryPolicy, type RunningBroker } from '../src/index.js';
+import { createRegistryPolicy, Registry, startBroker, type RegistryPolicy, type RunningBroker } from '../../src/index.js';
 
 const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, dkLen: 32 } };
 

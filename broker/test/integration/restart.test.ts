@@ -17,7 +17,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, requireProgram } from '@vitalgate/test-support';
-import { Device, DURABLE_LAUNCHER, firstArrivals, sleep, startCliBroker, startProcess, startRedis, Subscriber, type Proc } from './support.js';
+import { Device, DURABLE_LAUNCHER, firstArrivals, sleep, startCliBroker, startProcess, startRedis, Subscriber, type Proc } from '../support.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 

@@ -9,7 +9,7 @@
  */
 import nodeAssert from 'node:assert';
 import { createRequire } from 'node:module';
-import { MemoryPersistence } from '../src/memory-persistence.js';
+import { MemoryPersistence } from '../../src/persistence/memory.js';
 
 interface TestContext {
   plan(n: number): void;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { MemoryPersistence, startBroker, type PersistedPacket, type RunningBroker } from '../src/index.js';
+import { MemoryPersistence, startBroker, type PersistedPacket, type RunningBroker } from '../../src/index.js';
 
 const TOPIC_FILTER = 'vg/v1/+/+/+';
 const GATEWAY_ID = 'gateway-persistent';

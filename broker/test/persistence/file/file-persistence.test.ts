@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
-import { startBroker } from '../src/broker.js';
-import { FilePersistence, openFilePersistence } from '../src/file-persistence.js';
-import { MemoryPersistence, type AedesAsyncPersistence, type PersistedPacket } from '../src/memory-persistence.js';
+import { startBroker } from '../../../src/broker.js';
+import { FilePersistence, openFilePersistence } from '../../../src/persistence/file/index.js';
+import { MemoryPersistence, type AedesAsyncPersistence, type PersistedPacket } from '../../../src/persistence/memory.js';
 
 interface TestContext {
   plan(n: number): void;
