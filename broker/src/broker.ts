@@ -52,7 +52,7 @@ export interface BrokerOptions {
   maxPacketBytes?: number;
   /**
    * aedes persistence (promise style, e.g. aedes-persistence-redis for a cluster). Default: our
-   * in-memory store (memory-persistence.ts), O(1) per message for persistent sessions. A persistence
+   * in-memory store (persistence/memory.ts), O(1) per message for persistent sessions. A persistence
    * passed here belongs to the caller: close() does not destroy it.
    */
   persistence?: AedesAsyncPersistence;

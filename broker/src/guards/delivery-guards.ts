@@ -23,7 +23,7 @@
  *    receives it. Here the message is published from the authorizePublish hook, which aedes calls
  *    before the PUBACK, and aedes' own later publish of the same packet is skipped. A PUBACK then
  *    means the message is in the persistence (in Redis, or in the fsync'd journal of
- *    file-persistence.ts) and on the emitter. (QoS 2 already stores the packet before PUBREC.)
+ *    persistence/file/) and on the emitter. (QoS 2 already stores the packet before PUBREC.)
  */
 import type { AedesAsyncPersistence } from '../persistence/memory.js';
 import { Readable } from 'node:stream';

@@ -6,7 +6,7 @@
  * while messages are flowing: nothing the device got a PUBACK for is lost.
  *
  * Two deployments:
- * - single node on the durable file persistence (file-persistence.ts), through the test launcher
+ * - single node on the durable file persistence (src/persistence/file/), through the test launcher
  *   fixtures/durable-broker.ts (what `vitalgate broker --persistence-dir` will run);
  * - `vitalgate broker --redis` with redis-server kept running (append-only file, fsync always).
  *   The backlog there is larger than 1001 messages, aedes-persistence-redis' old replay limit.

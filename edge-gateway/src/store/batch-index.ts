@@ -1,5 +1,5 @@
 /**
- * The gateway's local index of sealed batches, on the shared append-only log (append-log.ts): one
+ * The gateway's local index of sealed batches, on the shared append-only log (@vitalgate/protocol/durable): one
  * group commit per flush, a torn last record cut off at open. That record's batch is still in its
  * pack, and the gateway adopts it again at start, so the repair loses no data.
  */
