@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import type { Aedes as AedesType, AedesOptions } from 'aedes';
 import pino, { type Logger } from 'pino';
 import { openListener, type ListenerOptions, type OpenListener } from './listeners.js';
-import { createMemoryPersistence, type AedesAsyncPersistence } from './memory-persistence.js';
+import { createMemoryPersistence, type AedesAsyncPersistence } from './persistence/memory.js';
 import { createBrokerMetrics, dropReason, type BrokerMetrics } from './metrics.js';
-import { markRedeliveries } from './delivery-guards.js';
-import { limitPacketSize } from './packet-guard.js';
-import { sessionRules, type SessionRuleStats } from './session-rules.js';
+import { markRedeliveries } from './guards/delivery-guards.js';
+import { limitPacketSize } from './guards/packet-guard.js';
+import { sessionRules, type SessionRuleStats } from './guards/session-rules.js';
 
 export interface BrokerPolicy {
   authenticate?: AedesOptions['authenticate'];
@@ -52,7 +52,7 @@ export interface BrokerOptions {
   maxPacketBytes?: number;
   /**
    * aedes persistence (promise style, e.g. aedes-persistence-redis for a cluster). Default: our
-   * in-memory store (memory-persistence.ts), O(1) per message for persistent sessions. A persistence
+   * in-memory store (persistence/memory.ts), O(1) per message for persistent sessions. A persistence
    * passed here belongs to the caller: close() does not destroy it.
    */
   persistence?: AedesAsyncPersistence;

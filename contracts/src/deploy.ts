@@ -6,8 +6,8 @@
  * deployer) gets Registry.AUDITOR_ROLE so it can anchor access-log roots and report denials, and the
  * Consent contract gets Registry.BREAK_GLASS_ROLE so it can count break-glass uses.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '@vitalgate/protocol/durable';
 import { concat, keccak256, type ContractRunner, type Provider, type Signer } from 'ethers';
 import { auditLogBytecode, consentBytecode, dataAnchorBytecode, registryBytecode } from './generated/artifacts.js';
 import {
@@ -157,12 +157,9 @@ export function readDeployment(deploymentFile: string): Deployment | undefined {
   }
 }
 
-/** Writes a deployment file atomically (temp file, fsync'd by writeFileSync's flush, then rename). */
-export function writeDeployment(deploymentFile: string, deployment: Deployment): void {
-  mkdirSync(dirname(deploymentFile), { recursive: true });
-  const tmp = `${deploymentFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(deployment, null, 2)}\n`, { flush: true });
-  renameSync(tmp, deploymentFile);
+/** Writes a deployment file atomically (temp file, fsync, rename, fsync dir). */
+export async function writeDeployment(deploymentFile: string, deployment: Deployment): Promise<void> {
+  await writeFileAtomic(deploymentFile, `${JSON.stringify(deployment, null, 2)}\n`, { createDir: 0o755, syncDir: true });
 }
 
 /**
@@ -187,6 +184,6 @@ export async function deployOrLoad(signer: Signer, deploymentFile: string, opts:
     return { deployment: existing, contracts: connectContracts(existing, signer), reused: true };
   }
   const { deployment, contracts } = await deployContracts(signer, opts);
-  writeDeployment(deploymentFile, deployment);
+  await writeDeployment(deploymentFile, deployment);
   return { deployment, contracts, reused: false };
 }

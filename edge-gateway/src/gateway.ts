@@ -2,6 +2,10 @@
  * The patient-side pipeline: readings in (MQTT or any other source), validated, de-duplicated,
  * batched, sealed under the epoch key, written durably, indexed.
  *
+ * This file is the composition root: it wires the stages, each in its folder: intake/ (MQTT, the
+ * serial and BLE sources, the acknowledgement policy), batching/, sealing/, summaries/, store/,
+ * keys/, anchoring/, envelopes/ and upload/.
+ *
  * Sealing never blocks intake: messages are only parsed and queued on arrival; a timer closes due
  * batches and commits them as a group (one fsync per file, one per directory, one for the index).
  * A flush that fails puts its batches back and is retried, so a full disk delays data but loses none.
@@ -16,33 +20,33 @@ import { EventEmitter } from 'node:events';
 import pMap from 'p-map';
 import pino, { type Logger } from 'pino';
 import {
-  batchId, redactUrl, deriveEpochKey, parseDeviceStatus, parseReadingTopic, patientFilter, sealBatch, sealSummary, decodePayload, sampleCount,
+  redactUrl, deriveEpochKey, parseDeviceStatus, parseReadingTopic, patientFilter, decodePayload, sampleCount,
   TOPIC_ROOT, type DeviceStatusReport, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
 } from '@vitalgate/protocol';
-import {
-  BleSource, NobleCentral, SerialSource, SimCentral,
-  type BleSourceStatus, type SerialSourceOptions, type SerialSourceStatus,
-} from '@vitalgate/firmware-bridge';
-import { adoptUncommitted } from './adopt-uncommitted.js';
-import { Anchorer, readAnchors, type AnchorerStatus } from './anchorer.js';
+import type { BleSource, BleSourceStatus, SerialSource, SerialSourceStatus } from '@vitalgate/firmware-bridge';
+import { ensureDir, writeFileAtomic } from '@vitalgate/protocol/durable';
+import { adoptUncommitted } from './store/adopt-uncommitted.js';
+import { Anchorer, readAnchors, type AnchorerStatus } from './anchoring/anchorer.js';
 import { AccessFollower } from '@vitalgate/contracts';
 import { EnvelopeIssuer, type EnvelopeIssuerStatus } from './envelopes/envelope-issuer.js';
 import { IngestSender } from './upload/ingest-sender.js';
 import { Uploader, type UploaderStatus } from './upload/uploader.js';
-import { BatchIndex, seqKey, summarySeqKey, type BatchRecord } from './batch-index.js';
-import { Summarizer, type DueSummary } from './summaries/summarizer.js';
+import { BatchIndex, seqKey, type BatchRecord } from './store/batch-index.js';
+import { Summarizer } from './summaries/summarizer.js';
 import { recoverSummaries } from './summaries/recover.js';
-import { ChainLink, type ChainOptions } from './chain-link.js';
-import { Batcher, type PendingBatch } from './batcher.js';
-import { dataDirLayout } from './data-dir.js';
-import { ensureDir, writeFileAtomic } from './durable-fs.js';
-import { EpochClock } from './epoch-clock.js';
-import { Keystore, type ScryptParams } from './keystore.js';
+import { ChainLink, type ChainOptions } from './anchoring/chain-link.js';
+import { Batcher, type PendingBatch } from './batching/batcher.js';
+import { dataDirLayout } from './store/data-dir.js';
+import { EpochClock } from './keys/epoch-clock.js';
+import { Keystore, type ScryptParams } from './keys/keystore.js';
 import { LogThrottle } from './log-throttle.js';
-import { PackStore } from './pack-store.js';
-import { SeqWindows, seqRanges } from './seq-window.js';
-import { DataDirLock } from './data-dir-lock.js';
-import { MqttIntake, type AckPolicy, type MqttIntakeStatus } from './intake/mqtt-intake.js';
+import { PackStore } from './store/pack-store.js';
+import { SeqWindows } from './batching/seq-window.js';
+import { DataDirLock } from './store/data-dir-lock.js';
+import { MqttIntake, type MqttIntakeStatus } from './intake/mqtt-intake.js';
+import type { AckPolicy } from './intake/ack-policy.js';
+import { startBleSources, startSerialSources, type BleSourceConfig, type SerialSourceConfig } from './intake/device-sources.js';
+import { sealDueSummary, sealReadings, type Unstored } from './sealing/seal.js';
 
 export interface GatewayOptions {
   dataDir: string;
@@ -69,14 +73,14 @@ export interface GatewayOptions {
   /** Written into the data directory's lock, for the error another writer gets (default 'gateway'). */
   lockPurpose?: string;
   /** Serial ports with UART firmware devices on them (one patient per port). */
-  serial?: Array<Omit<SerialSourceOptions, 'logger'>>;
+  serial?: SerialSourceConfig[];
   /**
    * BLE health devices, all worn by `patientId`: `radio: 'noble'` for a real Bluetooth adapter, or
    * a ble-sim://host:port address for the simulator's BLE-sim hub. `devices` lists the addresses
    * of the patient's own peripherals; a real radio hears every strap in range, so it is required
    * for 'noble'.
    */
-  ble?: Array<{ radio: string; patientId: string; devices?: string[] }>;
+  ble?: BleSourceConfig[];
   /** Anchor batch roots on this chain (omit for no anchoring). */
   chain?: ChainOptions & {
     anchorPeriodMs?: number;
@@ -161,15 +165,6 @@ export const DEFAULT_ANCHOR_PERIOD_MS = 30_000;
 /** Reasons are grouped by their first words so metrics have a bounded set of labels. */
 function reasonClass(reason: string): string {
   return reason.replace(/["'].*$/, '').replace(/[0-9].*$/, '').trim().split(/[:(]/)[0]!.trim().slice(0, 48);
-}
-
-/** Sealed and waiting to be stored and indexed; what it was sealed from rides along for the summaries. */
-interface Unstored {
-  rec: Omit<BatchRecord, 'durableAt' | 'pack' | 'offset'>;
-  bytes: Uint8Array;
-  firstIntake: number;
-  bodies?: ReadingBody[];
-  summary?: DueSummary;
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -305,22 +300,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         logger.info({ chain: redactUrl(opts.chain.url), account: gw.chainLink.address }, 'anchoring on chain');
       }
       if (opts.brokerUrl) await gw.connect(opts.brokerUrl);
-      for (const so of opts.serial ?? []) {
-        const src = new SerialSource({ ...so, logger: logger.child({ source: 'serial', path: so.path }) });
-        src.on('badFrame', (reason) => gw.throttle.warn(`serial ${reason.slice(0, 24)}`, { path: so.path, reason }, 'rejected serial frame'));
-        gw.serialSources.push(src);
-        await src.start(gw);
-      }
-      for (const bo of opts.ble ?? []) {
-        if (bo.radio === 'noble' && !bo.devices?.length) {
-          throw new Error(`BLE on a real radio for patient ${bo.patientId} needs the addresses of the patient's own devices (--ble noble@${bo.patientId}=C8:4B:00:11:22:33,…): without them a neighbour's strap would write into this record`);
-        }
-        const central = bo.radio === 'noble' ? new NobleCentral() : new SimCentral(bo.radio);
-        const src = new BleSource({ central, patientId: bo.patientId, ...(bo.devices?.length && { allow: bo.devices }), logger: logger.child({ source: 'ble', radio: bo.radio }) });
-        if (!bo.devices?.length) logger.warn({ radio: bo.radio, patientId: bo.patientId }, 'BLE without a device allowlist: every simulated peripheral is taken as this patient\'s');
-        gw.bleSources.push(src);
-        await src.start(gw);
-      }
+      await startSerialSources(opts.serial ?? [], gw, logger, gw.throttle, gw.serialSources);
+      await startBleSources(opts.ble ?? [], gw, logger, gw.bleSources);
     } catch (e) {
       await gw.stop();
       throw e;
@@ -499,7 +480,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       for (let i = 0; i < due.length; i++) {
         const b = due[i]!;
         const key = await this.epochKey(b.patientId, b.stream, epoch.epoch);
-        this.unstored.push(this.seal(b, key, epoch.epoch));
+        this.unstored.push(sealReadings(b, key, epoch.epoch, this.index.lastSeq, this.summarizer !== undefined));
         sealedUpTo = i + 1;
         sealedNow++;
         // Thousands of batches can fall due in one tick; yield now and then so intake keeps flowing.
@@ -508,7 +489,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       while (summaries.length) {
         const d = summaries[0]!;
         // Under the epoch of the readings summarised, which may have ended since.
-        this.unstored.push(this.sealSummary(d, await this.epochKey(d.patientId, d.stream, d.epoch)));
+        this.unstored.push(sealDueSummary(d, await this.epochKey(d.patientId, d.stream, d.epoch), this.index.lastSeq));
         summaries.shift();
       }
       T.sealed = performance.now();
@@ -551,33 +532,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.log.error({ err: (e as Error).message, sealedNow, waiting: this.unstored.length }, 'flush failed; batches kept and retried');
       if (all) throw e;
     }
-  }
-
-  private seal(b: PendingBatch, key: Uint8Array, epoch: number): Unstored {
-    const k = seqKey(b.patientId, b.stream, b.deviceId);
-    const seq = (this.index.lastSeq.get(k) ?? -1) + 1;
-    this.index.lastSeq.set(k, seq);
-    const s = sealBatch(key, { stream: b.stream, patientId: b.patientId, deviceId: b.deviceId, epoch, seq, bodies: b.bodies });
-    return {
-      rec: { id: s.id, patientId: b.patientId, deviceId: b.deviceId, stream: b.stream, epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length, readingSeqs: seqRanges(b.bodies) },
-      bytes: s.bytes,
-      firstIntake: b.firstIntake,
-      ...(this.summarizer && { bodies: b.bodies }),
-    };
-  }
-
-  private sealSummary(d: DueSummary, key: Uint8Array): Unstored {
-    const k = summarySeqKey(d.patientId, d.stream, d.deviceId, d.kind);
-    const seq = (this.index.lastSeq.get(k) ?? -1) + 1;
-    this.index.lastSeq.set(k, seq);
-    const s = sealSummary(key, { ...d, seq });
-    return {
-      rec: { id: s.id, patientId: d.patientId, deviceId: d.deviceId, stream: d.stream, epoch: d.epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length, kind: d.kind },
-      bytes: s.bytes,
-      // A summary holds back no device's acknowledgement.
-      firstIntake: Number.MAX_SAFE_INTEGER,
-      summary: d,
-    };
   }
 
   private onEpochChange(rec: EpochRecord): void {

@@ -16,11 +16,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { assertValidId, isStreamName, STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
+import { writeFileAtomic } from '@vitalgate/protocol/durable';
 
 export const DEFAULT_REGISTRY_PATH = '.vitalgate/broker-registry.json';
 
@@ -141,32 +142,6 @@ export function parseRegistry(json: unknown, source = 'registry'): RegistryData 
   return { version: 1, devices, gateways };
 }
 
-/** Writes a file atomically with mode 0600: temporary file in the same directory, fsync, rename, fsync dir. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync().catch(() => undefined);
-  } finally {
-    await dh.close();
-  }
-}
-
 export class Registry extends EventEmitter<{ revoked: [id: string, reason: string]; reloaded: [] }> {
   private data: RegistryData;
 
@@ -185,7 +160,7 @@ export class Registry extends EventEmitter<{ revoked: [id: string, reason: strin
   }
 
   async save(path: string): Promise<void> {
-    await writeFileAtomic(path, JSON.stringify(this.data, null, 2) + '\n');
+    await writeFileAtomic(path, JSON.stringify(this.data, null, 2) + '\n', { mode: 0o600, createDir: 0o700, syncDir: true });
   }
 
   get(id: string): Identity | undefined {

@@ -18,8 +18,8 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
 import { EnvelopeSealer, envelopeRecipientKey, STREAMS, type StreamName } from '@vitalgate/protocol';
-import { AppendLog } from '../append-log.js';
-import type { BatchRecord } from '../batch-index.js';
+import { AppendLog } from '@vitalgate/protocol/durable';
+import type { BatchRecord } from '../store/batch-index.js';
 import type { AccessFollower, AccessWindow } from '@vitalgate/contracts';
 
 export interface EnvelopeRecord {

@@ -20,9 +20,9 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type P
 import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { redactUrl } from '@vitalgate/protocol';
-import { DeferredAcks } from './deferred-acks.js';
+import { DeferredAcks, type AckPolicy } from './ack-policy.js';
 
-export type AckPolicy = 'durable' | 'arrival';
+export type { AckPolicy } from './ack-policy.js';
 
 /** What the intake needs from the gateway. */
 export interface IntakeSink {

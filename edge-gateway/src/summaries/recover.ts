@@ -11,9 +11,9 @@
  * misses them.
  */
 import { deriveEpochKey, HOUR_MS, openBatch, openSummary, parseBatch } from '@vitalgate/protocol';
-import type { BatchRecord } from '../batch-index.js';
-import type { Keystore } from '../keystore.js';
-import { PackStore } from '../pack-store.js';
+import type { BatchRecord } from '../store/batch-index.js';
+import type { Keystore } from '../keys/keystore.js';
+import { PackStore } from '../store/pack-store.js';
 import type { Summarizer } from './summarizer.js';
 
 export interface RecoveryReport {

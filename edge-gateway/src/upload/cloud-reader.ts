@@ -7,9 +7,9 @@ import { Wallet } from 'ethers';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { batchId } from '@vitalgate/protocol';
 import { IngestClient } from '@vitalgate/ingest';
-import { openOne, type OpenedBatch } from '../batch-reader.js';
-import { dataDirLayout } from '../data-dir.js';
-import { Keystore } from '../keystore.js';
+import { openOne, type OpenedBatch } from '../store/batch-reader.js';
+import { dataDirLayout } from '../store/data-dir.js';
+import { Keystore } from '../keys/keystore.js';
 
 const toWallet = (secret: Uint8Array) => new Wallet(`0x${bytesToHex(secret)}`);
 

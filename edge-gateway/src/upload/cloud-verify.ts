@@ -14,9 +14,9 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { buildBatchTree, connectContracts, createProvider, readDeployment } from '@vitalgate/contracts';
 import { IngestClient, type IngestResponse } from '@vitalgate/ingest';
 import { BATCH_KINDS, batchId, parseAnchorRecord } from '@vitalgate/protocol';
-import { dataDirLayout } from '../data-dir.js';
-import { Keystore } from '../keystore.js';
-import type { VerifyFailure } from '../verify.js';
+import { dataDirLayout } from '../store/data-dir.js';
+import { Keystore } from '../keys/keystore.js';
+import type { VerifyFailure } from '../anchoring/verify.js';
 
 export interface CloudVerifyReport {
   gateway: string;

@@ -5,9 +5,9 @@
  */
 import { IngestClient, batchQuery } from '@vitalgate/ingest';
 import { encodeBundle, encodeCloudRecord, type EpochRecord } from '@vitalgate/protocol';
-import type { MinedAnchor } from '../anchorer.js';
-import type { BatchRecord } from '../batch-index.js';
-import type { ChainLink } from '../chain-link.js';
+import type { MinedAnchor } from '../anchoring/anchorer.js';
+import type { BatchRecord } from '../store/batch-index.js';
+import type { ChainLink } from '../anchoring/chain-link.js';
 import type { EnvelopeRecord } from '../envelopes/envelope-issuer.js';
 import type { AnchorBatchRef, CloudSender, SendResult } from './uploader.js';
 

@@ -25,10 +25,10 @@
  */
 import type { Logger } from 'pino';
 import type { EpochRecord } from '@vitalgate/protocol';
-import { AppendLog } from '../append-log.js';
-import type { MinedAnchor } from '../anchorer.js';
-import type { BatchRecord } from '../batch-index.js';
-import type { PackStore } from '../pack-store.js';
+import { AppendLog } from '@vitalgate/protocol/durable';
+import type { MinedAnchor } from '../anchoring/anchorer.js';
+import type { BatchRecord } from '../store/batch-index.js';
+import type { PackStore } from '../store/pack-store.js';
 import { envelopeUploadKey, type EnvelopeRecord } from '../envelopes/envelope-issuer.js';
 
 /** Where a batch under an anchor sits, for the anchor record. */

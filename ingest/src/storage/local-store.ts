@@ -4,9 +4,9 @@
  * directory fsynced. A reader therefore sees no object or the whole of it.
  */
 import type { Dirent } from 'node:fs';
-import { mkdir, open, link, readFile, readdir, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fsyncDir, writeFileAtomic } from '@vitalgate/protocol/durable';
 import type { ObjectStore } from './object-store.js';
 
 const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
@@ -27,26 +27,8 @@ export class LocalObjectStore implements ObjectStore {
 
   async put(key: string, bytes: Uint8Array): Promise<boolean> {
     const path = this.pathOf(key);
-    const dir = dirname(path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    let created = true;
-    try {
-      await link(tmp, path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      created = false;
-    } finally {
-      await unlink(tmp).catch(() => undefined);
-    }
-    await this.syncDir(dir);
+    const created = await writeFileAtomic(path, bytes, { mode: 0o600, createDir: 0o700, noReplace: true });
+    await this.syncDir(dirname(path));
     return created;
   }
 
@@ -68,12 +50,7 @@ export class LocalObjectStore implements ObjectStore {
       s.queued = undefined;
       s.running = queued;
       try {
-        const d = await open(dir, 'r');
-        try {
-          await d.sync();
-        } finally {
-          await d.close();
-        }
+        await fsyncDir(dir);
       } finally {
         if (s.running === queued) s.running = undefined;
         if (!s.running && !s.queued) this.dirSyncs.delete(dir);

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SeqWindows, WINDOW } from '../../src/batching/seq-window.js';
+
+describe('duplicate detection', () => {
+  it('flags repeats, accepts out-of-order arrivals once', () => {
+    const w = new SeqWindows();
+    assert.equal(w.check('k', 5), 'new');
+    assert.equal(w.check('k', 3), 'new');
+    assert.equal(w.check('k', 5), 'duplicate');
+    assert.equal(w.check('k', 3), 'duplicate');
+    assert.equal(w.check('k', 4), 'new');
+    assert.equal(w.check('other', 5), 'new');
+  });
+
+  it('treats a counter far below the window as a device restart, not as duplicates', () => {
+    const w = new SeqWindows();
+    w.check('k', 3 * WINDOW);
+    assert.equal(w.check('k', 0), 'restart');
+    assert.equal(w.check('k', 1), 'new');
+    assert.equal(w.check('k', 0), 'duplicate');
+  });
+
+  it('tells a restarted counter (later readings) from a replayed backlog (older readings), and keeps the window for the backlog', () => {
+    const w = new SeqWindows();
+    const T = 1_800_000_000_000;
+    // Sealed before a gateway restart: up to 2W, each reading 10 ms after the last.
+    for (let s = WINDOW; s <= 2 * WINDOW; s++) w.check('k', s, T + s * 10);
+    // Live readings overtake a long backlog the broker replays: 3W arrives before W/2 does.
+    assert.equal(w.check('k', 3 * WINDOW, T + 3 * WINDOW * 10), 'new');
+    assert.equal(w.check('k', WINDOW / 2, T + (WINDOW / 2) * 10), 'late', 'an old reading, taken without forgetting the window');
+    assert.equal(w.check('k', 3 * WINDOW, T + 3 * WINDOW * 10), 'duplicate', 'the window still knows what it sealed');
+    assert.equal(w.check('k', 3 * WINDOW - 1, T + (3 * WINDOW - 1) * 10), 'new');
+    // The device restarts its counter: low numbers, later times.
+    assert.equal(w.check('k', 0, T + 4 * WINDOW * 10), 'restart');
+    assert.equal(w.check('k', 0, T + 4 * WINDOW * 10), 'duplicate');
+  });
+
+  it('rebuilt from the index, knows the newest time, so a replayed backlog is late, not a restart', () => {
+    const w = new SeqWindows();
+    const T = 1_800_000_000_000;
+    w.rebuild([{ patientId: 'p', stream: 'hr', deviceId: 'd', lastTs: T + 5000, readingSeqs: [[4 * WINDOW, 4 * WINDOW + 99]] }]);
+    assert.equal(w.check('p/hr/d', 4 * WINDOW + 50, T + 4000), 'duplicate');
+    assert.equal(w.check('p/hr/d', WINDOW, T + 1000), 'late');
+    assert.equal(w.check('p/hr/d', 4 * WINDOW + 50, T + 4000), 'duplicate');
+    assert.equal(w.check('p/hr/d', 0, T + 9000), 'restart');
+  });
+
+  it('matches a set-based reference on any sequence within the window (property)', () => {
+    fc.assert(fc.property(fc.array(fc.nat(WINDOW - 1), { maxLength: 300 }), (seqs) => {
+      const w = new SeqWindows();
+      const seen = new Set<number>();
+      for (const s of seqs) {
+        assert.equal(w.check('k', s), seen.has(s) ? 'duplicate' : 'new');
+        seen.add(s);
+      }
+    }));
+  });
+
+  it('forgets nothing inside the window as the counter advances (property)', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 200 }), (steps) => {
+      const w = new SeqWindows();
+      let s = 0;
+      const recent: number[] = [];
+      for (const d of steps) {
+        s += d;
+        assert.equal(w.check('k', s), 'new');
+        recent.push(s);
+      }
+      for (const r of recent) if (r > s - WINDOW) assert.equal(w.check('k', r), 'duplicate');
+    }));
+  });
+});
