@@ -3,8 +3,7 @@
  * (never a cookie read by script: the HttpOnly cookie the service also sets is not needed here), and
  * only ciphertext in and out. Each refusal is an ApiError with the service's code and message.
  */
-import { getAddress } from 'ethers';
-import { MAX_BUNDLE_BATCHES, parseDownloadBundle, type BundleAnchor, type BundleItem } from '@vitalgate/protocol';
+import { MAX_BUNDLE_BATCHES, checksumAddress, parseDownloadBundle, type BundleAnchor, type BundleItem } from '@vitalgate/protocol';
 
 export type { BundleAnchor, BundleItem };
 
@@ -73,7 +72,7 @@ export class Api {
     this.nonce = undefined;
     const { nonce, chainId } = await (prefetched ?? this.json<{ nonce: string; chainId: number }>('/v1/auth/nonce'));
     const message = siweMessage({
-      domain: location.host, address: getAddress(signer.address), uri: location.origin, chainId, nonce,
+      domain: location.host, address: checksumAddress(signer.address), uri: location.origin, chainId, nonce,
       statement: 'Sign in to the Vitalgate care-team dashboard.', issuedAt: new Date().toISOString(),
     });
     const signature = await signer.signMessage(message);

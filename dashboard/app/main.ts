@@ -7,8 +7,8 @@
  * one patient, live and the last minutes.
  */
 import uPlot from 'uplot';
-// BaseWallet, not Wallet: a key in memory signs; Wallet adds JSON keystores and mnemonics (their code and word lists) to the page.
-import { BaseWallet, SigningKey } from 'ethers';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { accountAddressOf, checksumAddress, personalSign } from '@vitalgate/protocol';
 import { Api, ApiError, fromBase64, type BundleAnchor, type BundleBatch, type CatalogEntry, type LatestPatient, type PatientAccess } from './api.js';
 import { parseKeyFile, type ClinicianKey } from './key-file.js';
 import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
@@ -159,7 +159,10 @@ async function signInWithText(text: string): Promise<void> {
 }
 
 async function signInWith(key: ClinicianKey): Promise<void> {
-  await api.signIn(new BaseWallet(new SigningKey(key.accountKey)));
+  // Signed with noble (protocol/src/eth-sign.ts), not ethers: the sign-in no longer waits for ethers,
+  // which only break-glass loads.
+  const secret = hexToBytes(key.accountKey.slice(2));
+  await api.signIn({ address: checksumAddress(accountAddressOf(secret)), signMessage: async (m) => personalSign(secret, m) });
   accountKey = key.accountKey;
   await useEncryptionKey(key);
 }

@@ -8,19 +8,18 @@
  * "pending" while no anchor covers it yet; "failed" otherwise. Ingest only says where to look
  * (root, proof); a wrong answer from it can only make a batch fail.
  */
-import { Contract, JsonRpcProvider } from 'ethers';
-import { MAX_PROOF_IDS, MerkleProofMemo } from '@vitalgate/protocol';
+import { MAX_PROOF_IDS, MerkleProofMemo, decodeBoolWord, isRecordedCallData } from '@vitalgate/protocol';
 import type { Api, BundleAnchor } from './api.js';
 
 export type ProofState = 'verified' | 'pending' | 'failed';
 export interface ChainConfig { rpcUrl: string; chainId: number; dataAnchor: string; consent: string }
 
-const ABI = ['function isRecorded(address submitter, bytes32 root) view returns (bool)'];
 /** Roots remembered as anchored (a root is never un-anchored); beyond this many the oldest are asked again. */
 const MAX_ROOTS = 10_000;
 
 export class ProofChecker {
-  private readonly anchor: Contract | undefined;
+  private readonly chain: ChainConfig | undefined;
+  private rpcId = 0;
   /** "gateway/root" → whether the chain has it (a pending ask is its promise; only a yes is kept). */
   private readonly roots = new Map<string, Promise<boolean>>();
   /** Calls made to the chain: the figure that should grow with roots, not batches. */
@@ -29,11 +28,11 @@ export class ProofChecker {
   private readonly merkle = new MerkleProofMemo();
 
   constructor(private readonly api: Api, chain: ChainConfig | null) {
-    if (chain) this.anchor = new Contract(chain.dataAnchor, ABI, new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }));
+    this.chain = chain ?? undefined;
   }
 
   get available(): boolean {
-    return this.anchor !== undefined;
+    return this.chain !== undefined;
   }
 
   /**
@@ -43,7 +42,7 @@ export class ProofChecker {
    */
   async checkMany(patient: string, ids: readonly string[]): Promise<Map<string, ProofState>> {
     const out = new Map<string, ProofState>();
-    if (!this.anchor) {
+    if (!this.chain) {
       for (const id of ids) out.set(id, 'pending');
       return out;
     }
@@ -60,9 +59,27 @@ export class ProofChecker {
    * when the chain cannot be asked: the caller keeps the batch pending and asks again later.
    */
   async checkAnchor(id: string, a: Pick<BundleAnchor, 'gateway' | 'root' | 'proof'> | null | undefined): Promise<ProofState> {
-    if (!this.anchor || !a) return 'pending';
+    if (!this.chain || !a) return 'pending';
     if (!this.merkle.holds(a.root, id, a.proof)) return 'failed';
     return (await this.anchored(a.gateway, a.root)) ? 'verified' : 'failed';
+  }
+
+  /**
+   * DataAnchor.isRecorded over the chain's JSON-RPC (eth_call, protocol/src/anchor-call.ts): one
+   * static call, no ethers. Throws when the chain cannot answer; the batch then stays pending.
+   */
+  private async isRecorded(gateway: string, root: string): Promise<boolean> {
+    const c = this.chain!;
+    const res = await fetch(c.rpcUrl, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, credentials: 'omit',
+      body: JSON.stringify({ jsonrpc: '2.0', id: ++this.rpcId, method: 'eth_call', params: [{ to: c.dataAnchor, data: isRecordedCallData(gateway, root) }, 'latest'] }),
+    });
+    if (!res.ok) throw new Error(`the chain answered ${res.status}`);
+    const body = (await res.json()) as { result?: unknown; error?: { message?: string } };
+    if (body.error) throw new Error(`the chain refused the call: ${body.error.message ?? 'no reason'}`);
+    const r = decodeBoolWord(body.result);
+    if (!r.ok) throw new Error(r.reason);
+    return r.value;
   }
 
   private anchored(gateway: string, root: string): Promise<boolean> {
@@ -71,7 +88,7 @@ export class ProofChecker {
     if (hit) return hit;
     if (this.roots.size >= MAX_ROOTS) this.roots.delete(this.roots.keys().next().value!);
     this.chainCalls++;
-    const ask = this.anchor!.getFunction('isRecorded').staticCall(gateway, root) as Promise<boolean>;
+    const ask = this.isRecorded(gateway, root);
     this.roots.set(k, ask);
     ask.then((yes) => { if (!yes) this.roots.delete(k); }, () => this.roots.delete(k));
     return ask;

@@ -13,7 +13,9 @@ const started = Date.now();
 await mkdir(out, { recursive: true });
 await build({
   entryPoints: { app: join(root, 'app', 'main.ts'), 'decrypt-worker': join(root, 'app', 'decrypt-worker.ts') },
-  outdir: out, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: true,
+  // Splitting: ethers (only break-glass uses it, through import()) is a chunk of its own, fetched on
+  // first use; code both entries share (protocol, noble) is one chunk, cached once.
+  outdir: out, bundle: true, splitting: true, chunkNames: 'chunks/[name]-[hash]', format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: true,
   legalComments: 'linked', logLevel: 'warning',
 });
 for (const f of ['index.html', 'style.css']) await copyFile(join(root, 'app', f), join(out, f));
