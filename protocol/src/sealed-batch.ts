@@ -181,10 +181,21 @@ export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array =
   return sealPlaintext(key, { version: BATCH_VERSION, kind: 'readings', ...rest, firstTs, lastTs, count: bodies.length, nonce }, encodeCbor(bodies));
 }
 
+/** An XChaCha20-Poly1305 as noble shapes it: decrypt throws on a bad tag. */
+export type XChaChaCipher = (key: Uint8Array, nonce: Uint8Array, aad?: Uint8Array) => { encrypt(plaintext: Uint8Array): Uint8Array; decrypt(ciphertext: Uint8Array): Uint8Array };
+
+/** noble's, everywhere; Node processes that seal a lot install OpenSSL's (`@vitalgate/protocol/native`). */
+let batchCipher: XChaChaCipher = xchacha20poly1305;
+
+/** Which XChaCha20-Poly1305 seals and opens batches in this process (the bytes are the same either way). */
+export function useBatchCipher(c: XChaChaCipher): void {
+  batchCipher = c;
+}
+
 /** Seals an already-encoded plaintext under `header` (its nonce included): the one place batches are encrypted. */
 export function sealPlaintext(key: Uint8Array, header: BatchHeader, plaintext: Uint8Array): { id: string; bytes: Uint8Array; header: BatchHeader } {
   const aad = encodeHeader(header);
-  const ct = xchacha20poly1305(key, header.nonce, aad).encrypt(plaintext);
+  const ct = batchCipher(key, header.nonce, aad).encrypt(plaintext);
   const bytes = new Uint8Array(aad.length + ct.length);
   bytes.set(aad, 0);
   bytes.set(ct, aad.length);
@@ -194,7 +205,7 @@ export function sealPlaintext(key: Uint8Array, header: BatchHeader, plaintext: U
 /** Authenticates and decrypts a parsed batch of any kind. Never throws. */
 export function decryptBatch(key: Uint8Array, parsed: ParsedBatch): Result<Uint8Array> {
   try {
-    return ok(xchacha20poly1305(key, parsed.header.nonce, parsed.aad).decrypt(parsed.ciphertext));
+    return ok(batchCipher(key, parsed.header.nonce, parsed.aad).decrypt(parsed.ciphertext));
   } catch {
     return fail('authentication failed: wrong key, or the batch was altered');
   }
