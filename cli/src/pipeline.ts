@@ -10,7 +10,8 @@ import { Simulation, type SimulationOptions } from '@vitalgate/device-sim';
 import { Gateway } from '@vitalgate/edge-gateway';
 import { resolvePassphrase } from './passphrase.js';
 import { chainDir, startEmbeddedChain, type EmbeddedChain } from './chain/embedded.js';
-import { startEmbeddedIngest, type EmbeddedIngest } from './cloud/embedded-ingest.js';
+import type { EmbeddedIngest } from './cloud/embedded-ingest.js';
+import { startIngestThread } from './cloud/ingest-thread.js';
 import { demoSignInUrl, grantDemoAccess, registerDemoClinician } from './cloud/demo-clinician.js';
 
 export interface PipelineOptions {
@@ -57,7 +58,8 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
   let demoAddress: string | undefined;
   let broker: RunningBroker;
   try {
-    if (chain) ingest = await startEmbeddedIngest(o.dataDir, chain, log.child({ name: 'ingest' }));
+    // On its own thread: the cloud's requests do not queue behind the broker, gateway and devices.
+    if (chain) ingest = await startIngestThread(o.dataDir, chain, o.logLevel ?? 'warn');
     if (chain && ingest && o.demoClinician) demoAddress = await registerDemoClinician(o.dataDir, chain);
     broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0, logger: log.child({ name: 'broker' }) });
   } catch (e) {

@@ -17,9 +17,11 @@ import { chainDir, startEmbeddedChain, type EmbeddedChain } from '../chain/embed
 
 export interface EmbeddedIngest {
   url: string;
-  store: LocalObjectStore;
   stop(): Promise<void>;
 }
+
+/** What ingest needs of the embedded chain: plain data, so that it can cross into a worker thread. */
+export type IngestChain = Pick<EmbeddedChain, 'url' | 'deployment' | 'auditorKey'>;
 
 export function cloudDir(dataDir: string): string {
   return join(dataDir, 'cloud');
@@ -30,7 +32,7 @@ export function catalogDir(dataDir: string): string {
   return join(dataDir, 'cloud-catalog');
 }
 
-export async function startEmbeddedIngest(dataDir: string, chain: EmbeddedChain, logger: Logger): Promise<EmbeddedIngest> {
+export async function startEmbeddedIngest(dataDir: string, chain: IngestChain, logger: Logger): Promise<EmbeddedIngest> {
   const store = new LocalObjectStore(cloudDir(dataDir));
   const catalog = await EmbeddedCatalog.open(catalogDir(dataDir));
   const provider = createProvider(chain.url, chain.deployment.chainId);
@@ -60,7 +62,7 @@ export async function startEmbeddedIngest(dataDir: string, chain: EmbeddedChain,
   const running = app;
   const teams = careTeams;
   return {
-    url, store,
+    url,
     async stop() {
       await running.close();
       await teams.stop();
