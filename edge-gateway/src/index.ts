@@ -12,7 +12,6 @@ export * from './batch-reader.js';
 export * from './chain-link.js';
 export * from './anchorer.js';
 export * from './verify.js';
-export * from './bsn/index.js';
 export * from './data-dir-lock.js';
 export * from './upload/uploader.js';
 export * from './upload/cloud-reader.js';
