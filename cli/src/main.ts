@@ -9,7 +9,7 @@ import { registerEcg } from './commands/ecg.js';
 import { registerKeys } from './commands/keys/index.js';
 import { registerChain, registerVerify } from './commands/chain.js';
 import { registerChainGas } from './commands/chain-gas.js';
-import { registerConsent } from './commands/consent.js';
+import { registerConsent } from './commands/consent/index.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerOpen } from './commands/open.js';
 import { registerIngest } from './commands/ingest.js';
