@@ -1,11 +1,21 @@
 /**
  * @vitalgate/biosignal: reading recordings and finding beats.
- * - wfdb/: the PhysioNet WFDB reader (headers, signal files, annotations, checksums);
- * - beats/: ECG R peaks (Pan–Tompkins), PPG pulses, which signals carry beats, and scoring against
- *   reference annotations.
+ *
+ * wfdb/: a PhysioNet WFDB reader written from the specifications (header(5), signal(5),
+ * annotation(5)), with no WFDB library:
+ * - parseWfdbHeader / readWfdbHeader: single-segment headers, comments, defaults;
+ * - readWfdbRecord / wfdbRecordFromBuffers: signal files in formats 8, 16, 24, 32, 61, 80, 160,
+ *   212, 310, 311, multi-frequency frames, shared files, byte offsets, skew; physical units;
+ * - wfdbRecordInfo: the `vitalgate wfdb info --json` document, with header and computed checksums;
+ * - parseWfdbAnnotations / readWfdbAnnotations: MIT-format annotation files.
+ * Bad input throws WfdbError with a message naming the file, line or byte; nothing else is thrown.
+ *
+ * beats/: heart-beat detection: ECG R peaks and PPG pulses (the key backup's fuzzy vault is locked
+ * and unlocked with the inter-pulse intervals they give); scoreBeats measures them against reference
+ * annotations; classifySignal tells which signals of a recording carry beats.
  */
+export { WfdbError } from './wfdb/errors.js';
 export {
-  WfdbError,
   SUPPORTED_FORMATS,
   type WfdbFormat,
   isSupportedFormat,
@@ -13,12 +23,9 @@ export {
   bytesForSamples,
   samplesInBytes,
   decodeWfdbSamples,
-  parseWfdbHeader,
-  DEFAULT_GAIN,
-  DEFAULT_FS,
-  DEFAULT_UNITS,
-  type WfdbHeader,
-  type WfdbSignalSpec,
+} from './wfdb/formats.js';
+export { parseWfdbHeader, DEFAULT_GAIN, DEFAULT_FS, DEFAULT_UNITS, type WfdbHeader, type WfdbSignalSpec } from './wfdb/header.js';
+export {
   WfdbRecord,
   readWfdbHeader,
   readWfdbRecord,
@@ -31,21 +38,17 @@ export {
   type ReadRecordOptions,
   type WfdbRecordInfo,
   type WfdbSignalInfo,
+} from './wfdb/record.js';
+export {
   parseWfdbAnnotations,
   readWfdbAnnotations,
   annotationSymbol,
   isBeatAnnotation,
   MAX_ANNOTATION_BYTES,
   type WfdbAnnotation,
-} from './wfdb/index.js';
-export {
-  detectRPeaks,
-  type RPeakOptions,
-  detectPulsePeaks,
-  type PulseOptions,
-  type PulseFiducial,
-  scoreBeats,
-  type BeatScore,
-  classifySignal,
-  type SensorKind,
-} from './beats/index.js';
+} from './wfdb/annotations.js';
+
+export { detectRPeaks, type RPeakOptions } from './beats/ecg.js';
+export { detectPulsePeaks, type PulseOptions, type PulseFiducial } from './beats/ppg.js';
+export { scoreBeats, type BeatScore } from './beats/score.js';
+export { classifySignal, type SensorKind } from './beats/classify.js';

@@ -12,7 +12,7 @@ import { registerChainGas } from './commands/chain-gas.js';
 import { registerConsent } from './commands/consent/index.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerOpen } from './commands/open.js';
-import { registerIngest } from './commands/ingest.js';
+import { registerIngest } from './commands/ingest/index.js';
 import { registerFetch } from './commands/fetch.js';
 import { registerAudit } from './commands/audit.js';
 import { registerClinicians } from './commands/clinicians.js';

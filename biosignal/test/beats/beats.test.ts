@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { isBeatAnnotation, readWfdbAnnotations, readWfdbRecord, type WfdbRecord } from '../../src/wfdb/index.js';
-import { detectPulsePeaks, detectRPeaks, scoreBeats } from '../../src/beats/index.js';
+import { isBeatAnnotation, readWfdbAnnotations, readWfdbRecord, type WfdbRecord } from '../../src/index.js';
+import { detectRPeaks } from '../../src/beats/ecg.js';
+import { detectPulsePeaks } from '../../src/beats/ppg.js';
+import { scoreBeats } from '../../src/beats/score.js';
 
 // dist/test/beats/ → biosignal/ → repository root; the records live beside it, never in the repository.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');

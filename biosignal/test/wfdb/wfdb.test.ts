@@ -23,7 +23,7 @@ import {
   wfdbRecordInfo,
   type WfdbAnnotation,
   type WfdbRecord,
-} from '../../src/wfdb/index.js';
+} from '../../src/index.js';
 import { encodeWfdbSamples } from '../../src/wfdb/encode.js';
 
 // The records live in the shared data folder next to the repository; never copied into it.

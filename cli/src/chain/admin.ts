@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { Wallet, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
 import { ANVIL_DEFAULT_CHAIN_ID, ANVIL_DEV_KEYS, connectContracts, createProvider, decodeRevert, readDeployment, type Deployment, type VitalgateContracts } from '@vitalgate/contracts';
 import { DEFAULT_DATA_DIR } from '../options.js';
-import { readSecretFile } from '../commands/ingest.js';
+import { readSecretFile } from '../commands/ingest/backends.js';
 import { chainDir, startEmbeddedChain } from './embedded.js';
 
 export interface AdminChainOpts { dataDir: string; chainUrl?: string; deployment?: string; adminKeyFile?: string }
