@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isBeatAnnotation, readWfdbAnnotations } from '@vitalgate/device-sim';
+import { isBeatAnnotation, readWfdbAnnotations } from '@vitalgate/biosignal';
 import { vitalgate } from './cli.js';
 
 const physionet = (file: string) => fileURLToPath(new URL(`../../../../shared/data/physionet/${file}`, import.meta.url));

@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Keystore, decodeRecoveryCode, generateRecoveryCode, parseBackup } from '@vitalgate/edge-gateway';
+import { Keystore } from '@vitalgate/edge-gateway';
+import { decodeRecoveryCode, generateRecoveryCode, parseBackup } from '@vitalgate/key-backup';
 import { vitalgate } from './cli.js';
 
 const DATA = new URL('../../../../shared/data/physionet/', import.meta.url).pathname;

@@ -14,8 +14,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MqttTransport, readWfdbRecord } from '@vitalgate/device-sim';
-import { DEFAULT_WINDOW_SECONDS, Keystore, parseBackup } from '@vitalgate/edge-gateway';
+import { readWfdbRecord } from '@vitalgate/biosignal';
+import { MqttTransport } from '@vitalgate/device-sim';
+import { Keystore } from '@vitalgate/edge-gateway';
+import { DEFAULT_WINDOW_SECONDS, parseBackup } from '@vitalgate/key-backup';
 import { MAIN, vitalgate, type Ran } from './cli.js';
 import { startDaemon, type Daemon } from './daemon.js';
 

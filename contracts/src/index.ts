@@ -95,3 +95,18 @@ export type {
   TypedListener,
 } from './generated/typechain/common.js';
 export { AccessFollower, type AccessChange, type AccessWindow, type FollowerLogger } from './access-follower.js';
+export {
+  decodeRevert,
+  explainConsentError,
+  sendConsentTx,
+  expiryIso,
+  type ConsentErrorContext,
+} from './revert-reasons.js';
+export {
+  readConsentHistory,
+  chainNow,
+  streamNames,
+  type ConsentHistoryOptions,
+  type GrantEntry,
+  type BreakGlassEntry,
+} from './consent-history.js';

@@ -4,6 +4,5 @@ export * from './simulation.js';
 export * from './signals/index.js';
 export * from './transports/serial-link.js';
 export * from './transports/ble-sim-hub.js';
-export * from './wfdb/index.js';
 export * from './replay.js';
 export * from './scenario/index.js';

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import type { StreamName } from '@vitalgate/protocol';
 import type { DeviceReading } from './device.js';
 import { heartRateAt } from './heart-rate.js';
-import { readWfdbAnnotations, readWfdbRecord, isBeatAnnotation, type WfdbRecord } from './wfdb/index.js';
+import { readWfdbAnnotations, readWfdbRecord, isBeatAnnotation, type WfdbRecord } from '@vitalgate/biosignal';
 
 export interface ReplayOptions {
   deviceId: string;

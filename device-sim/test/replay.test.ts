@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { ReplayDevice, readWfdbRecord } from '../src/index.js';
+import { readWfdbRecord } from '@vitalgate/biosignal';
+import { ReplayDevice } from '../src/index.js';
 
 const rec = (name: string) => fileURLToPath(new URL(`../../../../shared/data/physionet/${name}.hea`, import.meta.url));
 

@@ -49,5 +49,3 @@ export {
 export { readIngest } from './upload/cloud-reader.js';
 export { verifyIngest, type CloudVerifyReport } from './upload/cloud-verify.js';
 
-// bsn/ (moving out into its own package; left as it is until then)
-export * from './bsn/index.js';

@@ -7,10 +7,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Wallet, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
-import { ANVIL_DEFAULT_CHAIN_ID, ANVIL_DEV_KEYS, connectContracts, createProvider, readDeployment, type Deployment, type VitalgateContracts } from '@vitalgate/contracts';
+import { ANVIL_DEFAULT_CHAIN_ID, ANVIL_DEV_KEYS, connectContracts, createProvider, decodeRevert, readDeployment, type Deployment, type VitalgateContracts } from '@vitalgate/contracts';
 import { DEFAULT_DATA_DIR } from '../options.js';
-import { readSecretFile } from '../commands/ingest.js';
-import { decodeRevert } from '../commands/consent.js';
+import { readSecretFile } from '../commands/ingest/backends.js';
 import { chainDir, startEmbeddedChain } from './embedded.js';
 
 export interface AdminChainOpts { dataDir: string; chainUrl?: string; deployment?: string; adminKeyFile?: string }

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { isBeatAnnotation, readWfdbAnnotations, readWfdbRecord, type WfdbRecord } from '@vitalgate/device-sim';
-import { detectRPeaks, scoreBeats } from '@vitalgate/edge-gateway';
+import { detectRPeaks, isBeatAnnotation, readWfdbAnnotations, readWfdbRecord, scoreBeats, type WfdbRecord } from '@vitalgate/biosignal';
 import { nonNegativeNumber, positiveNumber } from '../options.js';
 
 /** A file that cannot be read (missing, unreadable, malformed): one line on stderr, exit 1. */

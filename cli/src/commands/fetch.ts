@@ -13,7 +13,7 @@ import { MAX_DATA_TS } from '@vitalgate/contracts';
 import { ApiError, ClinicianClient, openWithEnvelopes, type PatientAccess } from '@vitalgate/ingest';
 import { isStreamName, isWaveformBody, lastSampleTs, type ReadingBody, type StreamName } from '@vitalgate/protocol';
 import { readClinicianKeyFile } from '../clinician-key-file.js';
-import { parseDataTime } from './consent.js';
+import { parseDataTime } from './consent/options.js';
 
 interface StreamStat { batches: number; readings: number; trimmed: number; first?: number; last?: number }
 interface FetchOpts { ingest?: string; key?: string; patient?: string; stream?: string; from?: string; to?: string; json?: boolean }

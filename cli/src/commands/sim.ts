@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
-import {
-  loadScenario, PROFILES, readWfdbRecord, scenarioSchema, ScenarioRunner, Simulation, wfdbRecordInfo, type Scenario,
-} from '@vitalgate/device-sim';
+import { readWfdbRecord, wfdbRecordInfo } from '@vitalgate/biosignal';
+import { loadScenario, PROFILES, scenarioSchema, ScenarioRunner, Simulation, type Scenario } from '@vitalgate/device-sim';
 import { positiveInt, positiveNumber } from '../options.js';
 import { StatusLine } from '../status-line.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readWfdbRecord, wfdbRecordInfo } from '@vitalgate/device-sim';
+import { readWfdbRecord, wfdbRecordInfo } from '@vitalgate/biosignal';
 
 export function registerWfdb(program: Command): void {
   const wfdb = program.command('wfdb').description('PhysioNet WFDB records');
