@@ -157,6 +157,8 @@ export interface GatewayEvents {
   epoch: [rec: EpochRecord];
   /** A flush ended without error: durableBefore() may have moved. */
   durable: [];
+  /** Ingest confirmed it stores these batches (with `ingest`). */
+  uploaded: [ids: string[]];
 }
 
 export const DEFAULT_BATCH_WINDOW_MS = 2000;
@@ -292,6 +294,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           });
           issuer.onIssued = (rec) => gw.uploader?.addEnvelope(rec);
           gw.on('sealed', (recs) => gw.uploader!.add(recs));
+          gw.uploader.onConfirmed = (ids) => gw.emit('uploaded', ids);
           gw.epochs.onRecord = (rec) => gw.uploader?.addEpoch(rec);
           // Before the anchorer starts, so no root mined from here on is missed.
           gw.anchorer.onMined = (a) => gw.uploader?.addAnchor(a);
@@ -393,9 +396,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return m;
   }
 
-  /** A validated reading from any source (MQTT, serial, BLE). */
-  acceptReading(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now = Date.now(), origin = `${patientId}/${deviceId}/${stream}`): void {
-    this.take(patientId, deviceId, stream, body, now, origin, this.intake++);
+  /**
+   * A validated reading from any source (MQTT, serial, BLE); returns its intake number, so a caller
+   * can tell by durableBefore() when it is durable (or dealt with).
+   */
+  acceptReading(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now = Date.now(), origin = `${patientId}/${deviceId}/${stream}`): number {
+    const n = this.intake++;
+    this.take(patientId, deviceId, stream, body, now, origin, n);
+    return n;
   }
 
   private take(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, origin: string, intake: number): void {

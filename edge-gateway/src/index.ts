@@ -10,7 +10,7 @@ export {
 
 // intake/
 export type { AckPolicy } from './intake/ack-policy.js';
-export type { MqttIntakeStatus } from './intake/mqtt-intake.js';
+export { MqttIntake, DEFAULT_MAX_UNACKED, type IntakeSink, type MqttIntakeOptions, type MqttIntakeStatus } from './intake/mqtt-intake.js';
 export type { BleSourceConfig, SerialSourceConfig } from './intake/device-sources.js';
 
 // batching/

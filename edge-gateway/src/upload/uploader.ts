@@ -116,6 +116,8 @@ export class Uploader {
   private nextTryAt = 0;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Called with the ids of the batches ingest has just confirmed (logged as uploaded). */
+  onConfirmed: ((ids: string[]) => void) | undefined;
   /** The pack read last: the queue is in index order, so consecutive batches share their pack. */
   private pack: { id: string; bytes: Uint8Array } | undefined;
   private readonly s = { uploaded: 0, uploadedBytes: 0, uploadLatencyMsSum: 0, recordsUploaded: 0, refused: {} as Record<string, number>, lastError: undefined as string | undefined };
@@ -305,6 +307,8 @@ export class Uploader {
     this.checkQuota();
     this.backoffMs = 0;
     this.s.lastError = undefined;
+    const ids = items.flatMap((i) => i.kind === 'batch' ? [i.key] : []);
+    if (ids.length) this.onConfirmed?.(ids);
   }
 
   private async send(item: Item): Promise<SendResult> {
