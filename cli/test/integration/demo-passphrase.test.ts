@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANVIL_DEV_ACCOUNTS } from '@vitalgate/contracts';
 import { DEMO_PASSPHRASE, Keystore, WrongPassphraseError } from '@vitalgate/edge-gateway';
-import { vitalgate, type Ran } from './cli.js';
-import { startDaemon } from './daemon.js';
+import { vitalgate, type Ran } from '../cli.js';
+import { startDaemon } from '../daemon.js';
 
-const RECORD = new URL('../../../../shared/data/physionet/100.hea', import.meta.url).pathname;
+const RECORD = new URL('../../../../../shared/data/physionet/100.hea', import.meta.url).pathname;
 const PATIENT = 'patient-0001';
 const CLINICIAN = ANVIL_DEV_ACCOUNTS[1]!.address;
 const CHEAP = { N: 2 ** 10, r: 8, p: 1 };

@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { vitalgate } from './cli.js';
+import { vitalgate } from '../cli.js';
 
-const physionet = (r: string) => fileURLToPath(new URL(`../../../../shared/data/physionet/${r}.hea`, import.meta.url));
+const physionet = (r: string) => fileURLToPath(new URL(`../../../../../shared/data/physionet/${r}.hea`, import.meta.url));
 
 describe('vitalgate wfdb info', function () {
   this.timeout(60_000);
@@ -92,7 +92,7 @@ describe('no credentials in printed URLs', function () {
   this.timeout(60_000);
   it('a gateway pointed at a broker URL with a password never prints the password', async () => {
     const { startBroker } = await import('@vitalgate/broker');
-    const { startDaemon } = await import('./daemon.js');
+    const { startDaemon } = await import('../daemon.js');
     const dir = await mkdtemp(join(tmpdir(), 'vg-redact-'));
     const broker = await startBroker({ port: 0 });
     try {
@@ -114,7 +114,7 @@ describe('no credentials in printed URLs', function () {
 describe('one writer per data directory (CLI)', function () {
   this.timeout(60_000);
   it('a second `vitalgate gateway` on a locked directory exits 2 naming the holder; `epoch rotate` signals only the live gateway, never a reused pid', async () => {
-    const { startDaemon } = await import('./daemon.js');
+    const { startDaemon } = await import('../daemon.js');
     const dir = await mkdtemp(join(tmpdir(), 'vg-lock-'));
     try {
       await writeFile(join(dir, 'pass'), 'lock test passphrase', { mode: 0o600 });

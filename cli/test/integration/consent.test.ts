@@ -10,8 +10,8 @@ import { Wallet, keccak256, toUtf8Bytes } from 'ethers';
 import { ANVIL_DEV_ACCOUNTS, ANVIL_DEV_KEYS, MAX_DATA_TS, connectContracts, consentDomain, createProvider, signConsent } from '@vitalgate/contracts';
 import { derivePatientRef } from '@vitalgate/protocol';
 import { Keystore } from '@vitalgate/edge-gateway';
-import { chainDir, startEmbeddedChain } from '../src/chain/embedded.js';
-import { vitalgate } from './cli.js';
+import { chainDir, startEmbeddedChain } from '../../src/chain/embedded.js';
+import { vitalgate } from '../cli.js';
 
 interface GrantOut { patientAddress: string; grantee: string; bySignature: boolean; paidBy: string; gasUsed: number; streams: string[]; expiry: number }
 interface ListItem {

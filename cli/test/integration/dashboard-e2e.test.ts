@@ -26,11 +26,11 @@ import { connectContracts } from '@vitalgate/contracts';
 import { ClinicianClient } from '@vitalgate/ingest';
 import { parseBatch } from '@vitalgate/protocol';
 import { requireProgram } from '@vitalgate/test-support';
-import { startPipeline, type Pipeline } from '../src/pipeline.js';
-import { readClinicianKeyFile } from '../src/clinician-key-file.js';
-import { demoClinicianKeyFile } from '../src/cloud/demo-clinician.js';
+import { startPipeline, type Pipeline } from '../../src/pipeline.js';
+import { readClinicianKeyFile } from '../../src/clinician-key-file.js';
+import { demoClinicianKeyFile } from '../../src/cloud/demo-clinician.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/dashboard/', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/dashboard/', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(f: () => Promise<T | false | undefined> | T | false | undefined, what: string, ms = 30_000, why?: () => Promise<string>): Promise<T> {

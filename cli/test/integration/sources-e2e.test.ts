@@ -10,8 +10,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, requireProgram, socatPair, type PtyPair } from '@vitalgate/test-support';
-import { vitalgate } from './cli.js';
-import { startDaemon, type Daemon } from './daemon.js';
+import { vitalgate } from '../cli.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
 interface Line extends Record<string, unknown> { transport?: string; patientId: string; deviceId: string; stream: string; seq: number; ts: number }
 const strip = (r: Record<string, unknown>) => {
@@ -65,7 +65,7 @@ describe('end to end: MQTT, serial (socat), BLE-sim and WFDB replay through one 
       'faults:',
       '  - { kind: corrupt, devices: [strap-1, band-1], probability: 0.05 }',
       '  - { kind: disconnect, devices: [band-1], at: 2, for: 2 }',
-    ].join('\n').replace('/dev/null', new URL('../../../../shared/data/physionet/v102s.hea', import.meta.url).pathname) + '\n');
+    ].join('\n').replace('/dev/null', new URL('../../../../../shared/data/physionet/v102s.hea', import.meta.url).pathname) + '\n');
     const sentLog = join(dir, 'sent.jsonl');
     const sim = await vitalgate(['sim', 'run', join(dir, 'scenario.yaml'), '--broker', url, '--sent-log', sentLog, '--report', join(dir, 'report.json'), '--json']);
     assert.equal(sim.code, 0, sim.stderr);

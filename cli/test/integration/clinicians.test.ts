@@ -10,9 +10,9 @@ import { hexlify } from 'ethers';
 import { connectContracts, createProvider } from '@vitalgate/contracts';
 import { Keystore } from '@vitalgate/edge-gateway';
 import { envelopePublicKey, randomEnvelopeSecretKey } from '@vitalgate/protocol';
-import { chainDir, startEmbeddedChain } from '../src/chain/embedded.js';
-import { readClinicianKeyFile } from '../src/clinician-key-file.js';
-import { vitalgate } from './cli.js';
+import { chainDir, startEmbeddedChain } from '../../src/chain/embedded.js';
+import { readClinicianKeyFile } from '../../src/clinician-key-file.js';
+import { vitalgate } from '../cli.js';
 
 const PASSPHRASE = 'clinicians test passphrase, not the demo one';
 

@@ -21,8 +21,8 @@ import { startBroker } from '@vitalgate/broker';
 import { ANVIL_DEV_KEYS, createProvider, deployOrLoad, startAnvil } from '@vitalgate/contracts';
 import { encodeBody, readingTopic, type ReadingBody } from '@vitalgate/protocol';
 import { freePort, requireProgram, startInfluxd, startS3Server } from '@vitalgate/test-support';
-import { vitalgate } from './cli.js';
-import { startDaemon, type Daemon } from './daemon.js';
+import { vitalgate } from '../cli.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
 const DEVICES = 6;
 const BUCKET = 'vitalgate-faults';

@@ -24,9 +24,9 @@ import { ANVIL_DEV_KEYS, connectContracts, createProvider, deployOrLoad, startAn
 import { ApiError, ClinicianClient, openWithEnvelopes } from '@vitalgate/ingest';
 import { encodeBody, readingTopic, parseBatch, type ReadingBody } from '@vitalgate/protocol';
 import { freePort } from '@vitalgate/test-support';
-import { readClinicianKeyFile } from '../src/clinician-key-file.js';
-import { vitalgate } from './cli.js';
-import { startDaemon, type Daemon } from './daemon.js';
+import { readClinicianKeyFile } from '../../src/clinician-key-file.js';
+import { vitalgate } from '../cli.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
 const PASSPHRASE = 'care team e2e passphrase, not the demo one';
 const PATIENT = 'ct-p0';

@@ -4,8 +4,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireProgram } from '@vitalgate/test-support';
-import { vitalgate } from './cli.js';
-import { startDaemon, type Daemon } from './daemon.js';
+import { vitalgate } from '../cli.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
 describe('vitalgate devices / gateways (identity registry)', function () {
   this.timeout(60_000);

@@ -11,8 +11,8 @@ import mqtt from 'mqtt';
 import { readFileSync } from 'node:fs';
 import { encodeBody } from '@vitalgate/protocol';
 import { makeTestPki, requireProgram } from '@vitalgate/test-support';
-import { vitalgate } from './cli.js';
-import { startDaemon, type Daemon } from './daemon.js';
+import { vitalgate } from '../cli.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
 describe('vitalgate broker --config', function () {
   this.timeout(60_000);

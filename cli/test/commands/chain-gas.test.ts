@@ -3,7 +3,7 @@
  * anchoring per reading with one transaction per batch and per reading.
  */
 import assert from 'node:assert/strict';
-import { vitalgate } from './cli.js';
+import { vitalgate } from '../cli.js';
 
 describe('vitalgate chain gas', function () {
   this.timeout(120_000);

@@ -13,7 +13,7 @@ import mqtt from 'mqtt';
 import { startBroker, type RunningBroker } from '@vitalgate/broker';
 import { readStore } from '@vitalgate/edge-gateway';
 import { encodeBody, readingTopic } from '@vitalgate/protocol';
-import { startDaemon, type Daemon } from './daemon.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
 const PASS = 'sigkill test passphrase, not the demo one';
 const DEVICES = 8;

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeBody, type ReadingBody } from '@vitalgate/protocol';
-import { vitalgate } from './cli.js';
+import { vitalgate } from '../cli.js';
 import { LocalObjectStore } from '@vitalgate/ingest';
 
 interface Line extends Record<string, unknown> { patientId: string; deviceId: string; stream: string; seq: number }

@@ -15,8 +15,8 @@ import { startBroker } from '@vitalgate/broker';
 import { ANVIL_DEV_KEYS, createProvider, deployOrLoad, startAnvil } from '@vitalgate/contracts';
 import { ChainGatewayDirectory, LocalObjectStore, MemoryReplayCache, buildIngest } from '@vitalgate/ingest';
 import { encodeBody, readingTopic } from '@vitalgate/protocol';
-import { vitalgate } from './cli.js';
-import { startDaemon, type Daemon } from './daemon.js';
+import { vitalgate } from '../cli.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
 const DEVICES = 6;
 const KILLS = 5;

@@ -18,10 +18,10 @@ import { readWfdbRecord } from '@vitalgate/biosignal';
 import { MqttTransport } from '@vitalgate/device-sim';
 import { Keystore } from '@vitalgate/edge-gateway';
 import { DEFAULT_WINDOW_SECONDS, parseBackup } from '@vitalgate/key-backup';
-import { MAIN, vitalgate, type Ran } from './cli.js';
-import { startDaemon, type Daemon } from './daemon.js';
+import { MAIN, vitalgate, type Ran } from '../cli.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 
-const DATA = new URL('../../../../shared/data/physionet/', import.meta.url).pathname;
+const DATA = new URL('../../../../../shared/data/physionet/', import.meta.url).pathname;
 const PATIENT = 'patient-0100';
 
 interface Line extends Record<string, unknown> { transport?: string; patientId: string; deviceId: string; stream: string; seq: number; ts: number }

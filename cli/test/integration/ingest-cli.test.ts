@@ -16,8 +16,8 @@ import { Keystore, dataDirLayout } from '@vitalgate/edge-gateway';
 import { IngestClient, LocalObjectStore, S3ObjectStore, batchKey, batchQuery } from '@vitalgate/ingest';
 import { parseBatch } from '@vitalgate/protocol';
 import { freePort, makeTestPki, requireProgram, startInfluxd, startS3Server } from '@vitalgate/test-support';
-import { vitalgate } from './cli.js';
-import { startDaemon } from './daemon.js';
+import { vitalgate } from '../cli.js';
+import { startDaemon } from '../daemon.js';
 
 describe('vitalgate ingest', function () {
   this.timeout(180_000);
