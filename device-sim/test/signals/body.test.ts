@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { BodyModel, MAX_RR_MS, MIN_RR_MS, PPG_MAX_COUNT, type BodyModelOptions } from '../src/signals/index.js';
+import { BodyModel, MAX_RR_MS, MIN_RR_MS, PPG_MAX_COUNT, type BodyModelOptions } from '../../src/signals/index.js';
 
 // 08:00 UTC; tests look at windows a few seconds in so that the body has been beating for a while.
 const START = Date.UTC(2024, 0, 15, 8, 0, 0);
