@@ -24,6 +24,9 @@ const log = (msg: string): void => {
   process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
 };
 
+// `npm run bench -- read-filters …`: `vitalgate open` on many devices, with and without filters (read-filters.ts).
+if (process.argv[2] === 'read-filters') process.exit(await (await import('./read-filters.js')).main(process.argv.slice(3)).then(() => 0, (e: Error) => (process.stderr.write(`bench read-filters: ${e.message}\n`), 1)));
+
 let args: BenchArgs;
 try {
   args = parseArgs(process.argv.slice(2));

@@ -25,6 +25,14 @@ import { registerStart } from './commands/start.js';
 // them. Set before the first asynchronous fs call creates the pool; an operator's value wins.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+// A reader that stops early (`vitalgate open | head`) closes the pipe: that is not an error. Exit
+// at once, quietly and with status 0, for every command, so no loop keeps writing into the void.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  process.stderr.write(`vitalgate: stdout: ${e.message}\n`);
+  process.exit(1);
+});
+
 const program = new Command()
   .name('vitalgate')
   .description('Secure pipeline for wearable vital signs: devices → MQTT broker → edge gateway → sealed, key-rotated batches')
@@ -54,7 +62,8 @@ registerAudit(program);
 registerClinicians(program);
 registerCareTeams(program);
 
-program.parseAsync(process.argv).catch((e: Error) => {
+// Bad input exits 2; an error that carries its own status (no data directory there: 1) uses it.
+program.parseAsync(process.argv).catch((e: Error & { exitCode?: unknown }) => {
   process.stderr.write(`vitalgate: ${e.message}\n`);
-  process.exit(2);
+  process.exit(typeof e.exitCode === 'number' ? e.exitCode : 2);
 });

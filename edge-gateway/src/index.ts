@@ -18,9 +18,12 @@ export { seqRanges } from './batching/seq-window.js';
 
 // store/
 export { BatchIndex, seqKey, summarySeqKey, type BatchRecord } from './store/batch-index.js';
-export { PackStore, type StoredBatch } from './store/pack-store.js';
-export { dataDirLayout, type DataDirLayout } from './store/data-dir.js';
-export { readStore, openOne, type OpenedBatch } from './store/batch-reader.js';
+export { PackStore, readStoredRanges, type StoredBatch, type StoredRange } from './store/pack-store.js';
+export { assertDataDir, dataDirLayout, NoDataDirError, type DataDirLayout } from './store/data-dir.js';
+export {
+  batchMatches, isFiltering, parseBatchFilter, parseReadTime, readingsInRange, rowsInRange, type BatchFilter, type BatchFilterArgs, type BatchSpan,
+} from './store/batch-filter.js';
+export { filterOpened, readStore, openOne, type OpenedBatch } from './store/batch-reader.js';
 export {
   DataDirLock, DataDirLockedError, isLockLive, lockPath, processStartTime, readLock, type LockInfo,
 } from './store/data-dir-lock.js';

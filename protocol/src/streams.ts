@@ -113,6 +113,14 @@ export function isStreamName(s: string): s is StreamName {
   return Object.prototype.hasOwnProperty.call(STREAMS, s);
 }
 
+/** The UCUM unit of one component of a scalar stream (e.g. spo2/pr → "/min"); throws for one that does not exist. */
+export function componentUcum(stream: StreamName, component: string): string {
+  const spec = STREAMS[stream];
+  const c = spec.kind === 'scalar' ? spec.components[component] : undefined;
+  if (!c) throw new Error(`stream ${stream} has no component ${component}`);
+  return c.ucum;
+}
+
 export function streamById(id: number): StreamSpec | undefined {
   return BY_ID.get(id);
 }

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { dataDirLayout, verifyIngest, verifyStore, type CloudVerifyReport } from '@vitalgate/edge-gateway';
+import { assertDataDir, dataDirLayout, isFiltering, parseBatchFilter, verifyIngest, verifyStore, type BatchFilterArgs, type CloudVerifyReport } from '@vitalgate/edge-gateway';
 import { redactUrl } from '@vitalgate/protocol';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 import { startEmbeddedCloud } from '../cloud/embedded-ingest.js';
 import { DEFAULT_DATA_DIR, port } from '../options.js';
 import { chainDir, startEmbeddedChain } from '../chain/embedded.js';
 import { StatusLine } from '../status-line.js';
+import { addFilterOptions, FILTER_HELP } from '../read-options.js';
 
 export function registerChain(program: Command): void {
   const chain = program.command('chain').description('the chain: embedded anvil, contracts, gas');
@@ -29,7 +30,7 @@ export function registerChain(program: Command): void {
 }
 
 export function registerVerify(program: Command): void {
-  program
+  addFilterOptions(program
     .command('verify')
     .description('prove every stored batch against the chain: its bytes hash to its id, its Merkle proof leads to its root, and the root is anchored on chain')
     .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
@@ -39,7 +40,7 @@ export function registerVerify(program: Command): void {
     .option('--json', 'print {gateway, batches, verified, failed, unanchored, failures, anchors, onChainOnly} as JSON')
     .option('--from-ingest [url]', 'prove the cloud copy instead: what that ingest service holds for this gateway, against the chain (and its catalog against its storage). Without a URL: the embedded ingest of `run`/`start`')
     .option('--passphrase-file <file>', 'with --from-ingest: the gateway passphrase, to sign requests as the gateway (or set VITALGATE_PASSPHRASE_FILE)')
-    .option(...ALLOW_DEMO_OPTION)
+    .option(...ALLOW_DEMO_OPTION))
     .addHelpText('after', `
 No key is needed for the local store. Every root this gateway anchored on chain must also be in the
 local anchor log, and every batch an anchor names must be in the store, so batches removed together
@@ -50,8 +51,17 @@ record's ids must rebuild the root, every batch it names must be in the cloud wi
 to its id, and the catalog must list exactly the stored batches. Nothing is decrypted; the
 passphrase only unlocks the gateway's account, which ingest requires as the caller.
 
-Exits 1 if anything failed; batches not anchored yet are counted, not failed.`)
-    .action(async (o: { dataDir: string; chainUrl?: string; deployment?: string; gateway?: string; json?: boolean; fromIngest?: string | true; passphraseFile?: string; allowDemoPassphrase?: boolean }) => {
+Exits 1 if anything failed; batches not anchored yet are counted, not failed.
+${FILTER_HELP} With a filter, only the selected batches and the anchors that cover them
+are proven; a root on chain missing from the local anchor log is always reported. The filters do
+not apply to --from-ingest.
+
+A directory with no gateway data is not created (nor its chain started): the command says so and
+exits 1.`)
+    .action(async (o: BatchFilterArgs & { dataDir: string; chainUrl?: string; deployment?: string; gateway?: string; json?: boolean; fromIngest?: string | true; passphraseFile?: string; allowDemoPassphrase?: boolean }) => {
+      const filter = parseBatchFilter(o);
+      if (o.fromIngest !== undefined && isFiltering(filter)) throw new Error('verify --from-ingest proves the whole cloud copy: --patient, --device, --stream, --from and --to apply to the local store only');
+      await assertDataDir(o.dataDir);
       if (o.fromIngest !== undefined) return verifyCloud(o);
       const embedded = o.chainUrl ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
       const status = new StatusLine(process.stderr, 2000);
@@ -60,7 +70,7 @@ Exits 1 if anything failed; batches not anchored yet are counted, not failed.`)
           url: o.chainUrl ?? embedded!.url,
           deploymentFile: o.deployment ?? embedded?.deploymentFile ?? join(chainDir(o.dataDir), 'deployment.json'),
           ...(o.gateway && { gateway: o.gateway }),
-        }, (done, total) => { if (done % 1000 === 0) status.update(`verifying ${done}/${total} batches`); });
+        }, (done, total) => { if (done % 1000 === 0) status.update(`verifying ${done}/${total} batches`); }, filter);
         status.done();
         if (o.json) {
           process.stdout.write(JSON.stringify(r) + '\n');

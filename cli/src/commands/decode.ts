@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { decodeGatt, GATT_CHARACTERISTICS } from '@vitalgate/firmware-bridge';
+import { decodeGattWithUnits, GATT_CHARACTERISTICS } from '@vitalgate/firmware-bridge';
 import { decodeFrame, decodeFrameRaw } from '@vitalgate/protocol';
 
 /** Input errors exit 2 with one clear line on stderr, so scripts can tell them from crashes. */
@@ -19,9 +19,18 @@ export function registerDecode(program: Command): void {
   decode
     .command('gatt <uuid> <hex>')
     .description('decode a BLE GATT health characteristic value, e.g. `vitalgate decode gatt 2a37 1e5532002100`')
-    .addHelpText('after', '\nCharacteristics:\n' + Object.entries(GATT_CHARACTERISTICS).map(([u, n]) => `  ${u}  ${n}`).join('\n'))
+    .addHelpText('after', [
+      '',
+      'Every number is printed with its UCUM unit: {"value": 85, "unit": "/min"} (an IEEE 11073 special',
+      'as {"absent": "nan", "unit": …}, a list as {"values": […], "unit": …}; codes and bit fields carry',
+      '{flags}, {code}, {id}). Heart-rate RR intervals appear as sent (rrIntervals1024, unit s/1024) and',
+      'in seconds (rrIntervalsS) and milliseconds (rrIntervalsMs).',
+      '',
+      'Characteristics:',
+      ...Object.entries(GATT_CHARACTERISTICS).map(([u, n]) => `  ${u}  ${n}`),
+    ].join('\n'))
     .action((uuid: string, hex: string) => {
-      const r = decodeGatt(uuid, hexArg(hex));
+      const r = decodeGattWithUnits(uuid, hexArg(hex));
       if (!r.ok) invalid(r.reason);
       process.stdout.write(JSON.stringify(r.value, null, 2) + '\n');
     });

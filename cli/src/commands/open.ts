@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
-import { dataDirLayout, readIngest, readStore } from '@vitalgate/edge-gateway';
+import { assertDataDir, dataDirLayout, filterOpened, isFiltering, parseBatchFilter, readIngest, readStore, type BatchFilter, type BatchFilterArgs } from '@vitalgate/edge-gateway';
 import { isWaveformBody, redactUrl } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
 import { startEmbeddedCloud } from '../cloud/embedded-ingest.js';
+import { addFilterOptions, FILTER_HELP } from '../read-options.js';
+
+type OpenOpts = BatchFilterArgs & { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; summaries?: boolean; fromIngest?: string | true };
 
 export function registerOpen(program: Command): void {
-  program
+  addFilterOptions(program
     .command('open')
     .description("decrypt every stored batch with the patients' keys and print the readings")
     .option('--data-dir <dir>', 'gateway data directory', DEFAULT_DATA_DIR)
@@ -14,7 +17,7 @@ export function registerOpen(program: Command): void {
     .option(...ALLOW_DEMO_OPTION)
     .option('--json', 'one JSON reading per line on stdout')
     .option('--summaries', 'print the sealed per-minute and per-hour summaries instead of the readings')
-    .option('--from-ingest [url]', 'read the cloud copy instead: every batch this gateway uploaded to that ingest service, fetched as the patients\' gateway (signed with its chain account) and decrypted here. Without a URL: the embedded ingest of `run`/`start` ({data-dir}/cloud), started for this command')
+    .option('--from-ingest [url]', 'read the cloud copy instead: every batch this gateway uploaded to that ingest service, fetched as the patients\' gateway (signed with its chain account) and decrypted here. Without a URL: the embedded ingest of `run`/`start` ({data-dir}/cloud), started for this command'))
     .addHelpText('after', [
       '',
       'Each JSON line: {patientId, deviceId, stream, seq, ts, rate+samples | values(+rr), batchId, epoch}.',
@@ -23,20 +26,30 @@ export function registerOpen(program: Command): void {
       'A batch that fails its checks (hash, format, authentication) is reported on stderr and the',
       'command exits 1; the readings of every other batch are still printed.',
       '',
-      'With --from-ingest, the keys still come from <data-dir>: the cloud holds only ciphertext.',
+      'With --from-ingest, the keys still come from <data-dir>: the cloud holds only ciphertext, and the',
+      'filters apply to what it returns.',
+      FILTER_HELP,
+      '',
+      'Examples:',
+      '  vitalgate open --data-dir .vitalgate | head',
+      '  vitalgate open --data-dir .vitalgate --patient p0001 --stream hr,spo2 --from -10m',
+      '',
+      'A directory with no gateway data is not created: the command says so and exits 1.',
     ].join('\n'))
-    .action(async (o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; summaries?: boolean; fromIngest?: string | true }) => {
+    .action(async (o: OpenOpts) => {
       if (typeof o.fromIngest === 'string' && !/^https?:\/\//.test(o.fromIngest)) throw new Error(`--from-ingest ${redactUrl(o.fromIngest)}: expected an http:// or https:// URL`);
+      const filter = parseBatchFilter(o);
+      await assertDataDir(o.dataDir);
       const embedded = o.fromIngest === true ? await startEmbeddedCloud(o.dataDir) : undefined;
       try {
-        await openAll(o, embedded?.url ?? (typeof o.fromIngest === 'string' ? o.fromIngest : undefined));
+        await openAll(o, filter, embedded?.url ?? (typeof o.fromIngest === 'string' ? o.fromIngest : undefined));
       } finally {
         await embedded?.stop();
       }
     });
 }
 
-async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; summaries?: boolean }, fromIngest: string | undefined): Promise<void> {
+async function openAll(o: OpenOpts, filter: BatchFilter, fromIngest: string | undefined): Promise<void> {
   const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
   let batches = 0;
   let readings = 0;
@@ -44,7 +57,8 @@ async function openAll(o: { dataDir: string; passphraseFile?: string; allowDemoP
   const out = process.stdout;
   const write = (s: string) => (out.write(s) ? undefined : new Promise<void>((r) => out.once('drain', () => r())));
   const only = { summaries: o.summaries === true };
-  const source = fromIngest ? readIngest(o.dataDir, passphrase, fromIngest, only) : readStore(o.dataDir, passphrase, only);
+  const source = !fromIngest ? readStore(o.dataDir, passphrase, { ...only, filter })
+    : isFiltering(filter) ? filterOpened(readIngest(o.dataDir, passphrase, fromIngest, only), filter) : readIngest(o.dataDir, passphrase, fromIngest, only);
   let rows = 0;
   for await (const b of source) {
     batches++;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,8 +37,22 @@ describe('vitalgate decode', () => {
     const r = await vitalgate(['decode', 'gatt', '0x2A37', '1e5532002100']);
     assert.equal(r.code, 0, r.stderr);
     const v = JSON.parse(r.stdout) as Record<string, unknown>;
-    assert.equal(v.heartRate, 85);
-    assert.deepEqual(v.rrIntervals1024, [33]);
+    assert.deepEqual(v.heartRate, { value: 85, unit: '/min' });
+    assert.deepEqual(v.energyExpended, { value: 50, unit: 'kJ' });
+    assert.deepEqual(v.rrIntervals1024, { values: [33], unit: 's/1024' });
+    assert.deepEqual(v.rrIntervalsS, { values: [33 / 1024], unit: 's' });
+    assert.deepEqual(v.rrIntervalsMs, { values: [32.2265625], unit: 'ms' });
+  });
+  it('prints the shared temperature, blood-pressure and SpO2 vectors in their units', async () => {
+    const vectors = (JSON.parse(await readFile(new URL('../../../../shared/vectors/gatt.json', import.meta.url), 'utf8')) as { vectors: Array<{ uuid: string; hex: string; expect?: Record<string, unknown> }> }).vectors;
+    const pick = (uuid: string) => vectors.find((x) => x.uuid === uuid && x.expect)!;
+    for (const [uuid, field, unit] of [['2a1c', 'temperature', 'Cel'], ['2a35', 'systolic', 'mm[Hg]'], ['2a5f', 'spo2', '%']] as const) {
+      const vec = pick(uuid);
+      const r = await vitalgate(['decode', 'gatt', uuid, vec.hex]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual((JSON.parse(r.stdout) as Record<string, unknown>)[field], { value: vec.expect![field], unit }, `${uuid} ${field}`);
+      assert.doesNotMatch(r.stdout, /"(?!value")[^"]*":\s*-?\d/, 'no number outside a {value, unit} object');
+    }
   });
   it('exits 2 with a clear message on invalid GATT input', async () => {
     for (const args of [['2a37', '170101'], ['2a37', 'zz'], ['2aff', '00'], ['2a1c', '06b00e00fedc070c050b321b']]) {

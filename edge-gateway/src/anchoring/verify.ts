@@ -18,8 +18,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { buildBatchTree, connectContracts, createProvider, readDeployment, verifyBatchProof } from '@vitalgate/contracts';
 import { readAnchors } from './anchorer.js';
 import { BatchIndex } from '../store/batch-index.js';
+import { batchMatches, isFiltering, type BatchFilter } from '../store/batch-filter.js';
 import { dataDirLayout } from '../store/data-dir.js';
-import { PackStore } from '../store/pack-store.js';
+import { PackStore, readStoredRanges } from '../store/pack-store.js';
 
 export interface VerifyFailure { id: string; reason: string }
 
@@ -51,10 +52,16 @@ export async function verifyStore(
   dataDir: string,
   chain: { url: string; deploymentFile: string; gateway?: string },
   onProgress?: (done: number, total: number) => void,
+  filter?: BatchFilter,
 ): Promise<VerifyReport> {
   const dirs = dataDirLayout(dataDir);
-  const records = await BatchIndex.load(dirs.index);
-  const anchors = await readAnchors(dirs.anchors, records);
+  const all = await BatchIndex.load(dirs.index);
+  const filtered = isFiltering(filter);
+  const records = filtered ? all.filter((r) => batchMatches(filter, r)) : all;
+  const selected = new Set(records.map((r) => r.id));
+  // With a filter, only the anchors covering a selected batch are proven (roots on chain that the
+  // local anchor log lacks are still reported: they cannot be attributed to any batch).
+  const anchors = (await readAnchors(dirs.anchors, all)).filter((a) => !filtered || a.ids.some((id) => selected.has(id)));
   const deployment = await readDeployment(chain.deploymentFile);
   if (!deployment) throw new Error(`no deployment at ${chain.deploymentFile}`);
   const gateway = chain.gateway ? getAddress(chain.gateway) : await readGatewayAccount(dataDir);
@@ -81,7 +88,7 @@ export async function verifyStore(
   // The anchor covering each batch id, after checking the anchor itself against the chain.
   type Cover = { ok: boolean; root: string; proofOf: (id: string) => string[]; why?: string };
   const coverOf = new Map<string, Cover>();
-  const inIndex = new Set(records.map((r) => r.id));
+  const inIndex = new Set(all.map((r) => r.id));
   for (const a of anchors) {
     const seen = onChain.get(a.root);
     const mined = a.mined ?? (seen && { txHash: seen.txHash, blockNumber: seen.blockNumber, blockTimestamp: 0 });
@@ -109,39 +116,36 @@ export async function verifyStore(
     fail(root, `root anchored on chain by this gateway (${ev.count} batches, tx ${ev.txHash}) is missing from the local anchor log: batches, index or log were removed`);
   }
 
-  const packs = new Map<string, Uint8Array>();
-  for (const [i, r] of records.entries()) {
-    onProgress?.(i, records.length);
-    let bytes = packs.get(r.pack);
-    if (!bytes) {
-      try {
-        bytes = await store.readPack(r.pack);
-      } catch (e) {
-        fail(r.id, `pack ${r.pack} unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  // Batch by batch in index order, reading only each batch's byte range of its pack.
+  let done = 0;
+  for await (const { pack, records: recs, slices, error } of readStoredRanges(store, records)) {
+    const unreadable = error ? `pack ${pack} unreadable: ${error.code ?? error.message}` : '';
+    for (const [i, r] of recs.entries()) {
+      onProgress?.(done++, records.length);
+      const body = slices?.[i];
+      if (!body) {
+        fail(r.id, unreadable);
         continue;
       }
-      packs.clear(); // packs are read in index order; keep one in memory
-      packs.set(r.pack, bytes);
+      if (body.length !== r.bytes || bytesToHex(sha256(body)) !== r.id) {
+        fail(r.id, 'stored bytes do not hash to the batch id: the batch was altered');
+        continue;
+      }
+      const anchor = coverOf.get(r.id);
+      if (!anchor) {
+        report.unanchored++;
+        continue;
+      }
+      if (!anchor.ok) {
+        fail(r.id, anchor.why ?? 'anchor invalid');
+        continue;
+      }
+      if (!verifyBatchProof(anchor.root, `0x${r.id}`, anchor.proofOf(r.id))) {
+        fail(r.id, `proof does not lead to root ${anchor.root}`);
+        continue;
+      }
+      report.verified++;
     }
-    const body = bytes.subarray(r.offset, r.offset + r.bytes);
-    if (body.length !== r.bytes || bytesToHex(sha256(body)) !== r.id) {
-      fail(r.id, 'stored bytes do not hash to the batch id: the batch was altered');
-      continue;
-    }
-    const anchor = coverOf.get(r.id);
-    if (!anchor) {
-      report.unanchored++;
-      continue;
-    }
-    if (!anchor.ok) {
-      fail(r.id, anchor.why ?? 'anchor invalid');
-      continue;
-    }
-    if (!verifyBatchProof(anchor.root, `0x${r.id}`, anchor.proofOf(r.id))) {
-      fail(r.id, `proof does not lead to root ${anchor.root}`);
-      continue;
-    }
-    report.verified++;
   }
   return report;
 }

@@ -7,7 +7,8 @@
  *
  * Bit 0 is the unit of all three pressures: 0 = mmHg, 1 = kPa.
  */
-import type { Result } from '@vitalgate/protocol';
+import { componentUcum, type Result } from '@vitalgate/protocol';
+import type { FieldUnits } from './units.js';
 import { namedBits } from './bits.js';
 import { type GattDateTime, readDateTime } from './date-time.js';
 import type { MeasuredValue } from './ieee11073.js';
@@ -44,6 +45,17 @@ export interface BloodPressureMeasurement {
   measurementStatusFlags?: BpStatusFlag[];
   pulseRateRange?: PulseRateRange;
 }
+
+/** UCUM unit of each numeric field: the pressures' is the one the flags announce. */
+export const BLOOD_PRESSURE_UNITS: FieldUnits<BloodPressureMeasurement> = {
+  flags: '{flags}',
+  systolic: (m) => m.unit,
+  diastolic: (m) => m.unit,
+  meanArterialPressure: (m) => m.unit,
+  pulseRate: componentUcum('bp', 'pr'),
+  userId: '{id}',
+  measurementStatus: '{flags}',
+};
 
 export function decodeBloodPressure(bytes: Uint8Array): Result<BloodPressureMeasurement> {
   return decodeWith(BLOOD_PRESSURE_MEASUREMENT, bytes, (r) => {

@@ -10,6 +10,7 @@
  * location in its high nibble.
  */
 import type { Result } from '@vitalgate/protocol';
+import type { FieldUnits } from './units.js';
 import { namedBits } from './bits.js';
 import { addMinutes, type GattDateTime, readDateTime } from './date-time.js';
 import type { MeasuredValue } from './ieee11073.js';
@@ -61,6 +62,17 @@ export interface GlucoseMeasurement {
   sensorStatusFlags?: GlucoseSensorStatusFlag[];
   contextInformationFollows: boolean;
 }
+
+/** UCUM unit of each numeric field: the concentration's is the one the flags announce. */
+export const GLUCOSE_UNITS: FieldUnits<GlucoseMeasurement> = {
+  flags: '{flags}',
+  sequenceNumber: '{count}',
+  timeOffset: 'min',
+  concentration: (m) => m.unit ?? '1',
+  type: '{code}',
+  sampleLocation: '{code}',
+  sensorStatus: '{flags}',
+};
 
 export function decodeGlucose(bytes: Uint8Array): Result<GlucoseMeasurement> {
   return decodeWith(GLUCOSE_MEASUREMENT, bytes, (r) => {

@@ -7,7 +7,8 @@
  * contact, 3 = supported and in contact. RR intervals fill the rest of the value, in 1/1024 s,
  * oldest first; the flag promises at least one.
  */
-import type { Result } from '@vitalgate/protocol';
+import { componentUcum, type Result } from '@vitalgate/protocol';
+import type { FieldUnits } from './units.js';
 import { decodeWith } from './reader.js';
 
 export const HEART_RATE_MEASUREMENT = 'Heart Rate Measurement';
@@ -25,6 +26,14 @@ export interface HeartRateMeasurement {
   /** RR intervals in units of 1/1024 s, oldest first. */
   rrIntervals1024?: number[];
 }
+
+/** UCUM unit of each numeric field (the RR intervals' seconds and ms are added by gattWithUnits). */
+export const HEART_RATE_UNITS: FieldUnits<HeartRateMeasurement> = {
+  flags: '{flags}',
+  heartRate: componentUcum('hr', 'hr'),
+  energyExpended: 'kJ',
+  rrIntervals1024: 's/1024',
+};
 
 export function decodeHeartRate(bytes: Uint8Array): Result<HeartRateMeasurement> {
   return decodeWith(HEART_RATE_MEASUREMENT, bytes, (r) => {

@@ -6,12 +6,13 @@
  * all) comes back as `{ ok: false, reason }`, so one bad notification cannot stop a source loop.
  */
 import { fail, type Result } from '@vitalgate/protocol';
-import { type BloodPressureMeasurement, BLOOD_PRESSURE_MEASUREMENT, decodeBloodPressure } from './blood-pressure.js';
-import { decodeGlucose, GLUCOSE_MEASUREMENT, type GlucoseMeasurement } from './glucose.js';
-import { decodeHeartRate, HEART_RATE_MEASUREMENT, type HeartRateMeasurement } from './heart-rate.js';
-import { decodePlxContinuous, PLX_CONTINUOUS_MEASUREMENT, type PlxContinuousMeasurement } from './plx-continuous.js';
-import { decodePlxSpotCheck, PLX_SPOT_CHECK_MEASUREMENT, type PlxSpotCheckMeasurement } from './plx-spot-check.js';
-import { decodeTemperature, TEMPERATURE_MEASUREMENT, type TemperatureMeasurement } from './temperature.js';
+import { type BloodPressureMeasurement, BLOOD_PRESSURE_MEASUREMENT, BLOOD_PRESSURE_UNITS, decodeBloodPressure } from './blood-pressure.js';
+import { decodeGlucose, GLUCOSE_MEASUREMENT, GLUCOSE_UNITS, type GlucoseMeasurement } from './glucose.js';
+import { decodeHeartRate, HEART_RATE_MEASUREMENT, HEART_RATE_UNITS, type HeartRateMeasurement } from './heart-rate.js';
+import { decodePlxContinuous, PLX_CONTINUOUS_MEASUREMENT, PLX_CONTINUOUS_UNITS, type PlxContinuousMeasurement } from './plx-continuous.js';
+import { decodePlxSpotCheck, PLX_SPOT_CHECK_MEASUREMENT, PLX_SPOT_CHECK_UNITS, type PlxSpotCheckMeasurement } from './plx-spot-check.js';
+import { decodeTemperature, TEMPERATURE_MEASUREMENT, TEMPERATURE_UNITS, type TemperatureMeasurement } from './temperature.js';
+import { gattWithUnits, type FieldUnits, type GattPhysical } from './units.js';
 
 export type GattMeasurement =
   | HeartRateMeasurement
@@ -41,6 +42,27 @@ const DECODERS: Readonly<Record<string, (b: Uint8Array) => Result<GattMeasuremen
   '2a5f': decodePlxContinuous,
   '2a18': decodeGlucose,
 };
+
+/** Each characteristic's units, by the kind its decoder returns. */
+const UNITS: { readonly [K in GattMeasurement['kind']]: FieldUnits<Extract<GattMeasurement, { kind: K }>> } = {
+  'heart-rate': HEART_RATE_UNITS,
+  temperature: TEMPERATURE_UNITS,
+  'blood-pressure': BLOOD_PRESSURE_UNITS,
+  'plx-spot-check': PLX_SPOT_CHECK_UNITS,
+  'plx-continuous': PLX_CONTINUOUS_UNITS,
+  glucose: GLUCOSE_UNITS,
+};
+
+/** A decoded measurement with a UCUM unit on every number (units.ts). */
+export function measurementWithUnits(m: GattMeasurement): GattPhysical {
+  return gattWithUnits(m, UNITS[m.kind] as FieldUnits<GattMeasurement>);
+}
+
+/** decodeGatt, then every numeric field in physical units: what `vitalgate decode gatt` prints. */
+export function decodeGattWithUnits(uuid: string | number, bytes: Uint8Array): { ok: true; value: GattPhysical } | { ok: false; reason: string } {
+  const r = decodeGatt(uuid, bytes);
+  return r.ok ? { ok: true, value: measurementWithUnits(r.value) } : r;
+}
 
 /** The Bluetooth Base UUID: a 16-bit UUID xxxx stands for 0000xxxx-0000-1000-8000-00805F9B34FB. */
 const BASE_UUID = /^0000([0-9a-f]{4})-0000-1000-8000-00805f9b34fb$/;
@@ -86,6 +108,7 @@ export function decodeGatt(uuid: string | number, bytes: Uint8Array): GattResult
 }
 
 export * from './encode.js';
+export { gattWithUnits, type FieldUnits, type GattPhysical, type PhysicalValue, type Quantity } from './units.js';
 export { decodeSfloat, decodeFloat, isAbsent, type IeeeAbsentReason, type IeeeFloat, type MeasuredValue } from './ieee11073.js';
 export { GattDecodeError, MAX_ATTRIBUTE_BYTES } from './reader.js';
 export { type DateTimeNotKnown, type DateTimeParts, type GattDateTime } from './date-time.js';

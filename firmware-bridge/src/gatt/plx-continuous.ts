@@ -8,7 +8,8 @@
  * Fast and slow are the same quantities under shorter and longer averaging; Normal is the one a
  * chart should show.
  */
-import type { Result } from '@vitalgate/protocol';
+import { componentUcum, type Result } from '@vitalgate/protocol';
+import type { FieldUnits } from './units.js';
 import type { MeasuredValue } from './ieee11073.js';
 import { type PlxStatusFields, readDeviceAndSensorStatus, readMeasurementStatus } from './plx-status.js';
 import { decodeWith } from './reader.js';
@@ -29,6 +30,20 @@ export interface PlxContinuousMeasurement extends PlxStatusFields {
   /** Percent. */
   pulseAmplitudeIndex?: MeasuredValue;
 }
+
+/** UCUM unit of each numeric field, the stream's own for SpO2 and pulse rate. */
+export const PLX_CONTINUOUS_UNITS: FieldUnits<PlxContinuousMeasurement> = {
+  flags: '{flags}',
+  spo2: componentUcum('spo2', 'spo2'),
+  pulseRate: componentUcum('spo2', 'pr'),
+  spo2Fast: componentUcum('spo2', 'spo2'),
+  pulseRateFast: componentUcum('spo2', 'pr'),
+  spo2Slow: componentUcum('spo2', 'spo2'),
+  pulseRateSlow: componentUcum('spo2', 'pr'),
+  pulseAmplitudeIndex: '%',
+  measurementStatus: '{flags}',
+  deviceAndSensorStatus: '{flags}',
+};
 
 export function decodePlxContinuous(bytes: Uint8Array): Result<PlxContinuousMeasurement> {
   return decodeWith(PLX_CONTINUOUS_MEASUREMENT, bytes, (r) => {

@@ -7,7 +7,8 @@
  *
  * Bit 4, "device clock is not set", adds no field: it says the timestamp, if any, is not a time.
  */
-import type { Result } from '@vitalgate/protocol';
+import { componentUcum, type Result } from '@vitalgate/protocol';
+import type { FieldUnits } from './units.js';
 import { type GattDateTime, readDateTime } from './date-time.js';
 import type { MeasuredValue } from './ieee11073.js';
 import { type PlxStatusFields, readDeviceAndSensorStatus, readMeasurementStatus } from './plx-status.js';
@@ -27,6 +28,16 @@ export interface PlxSpotCheckMeasurement extends PlxStatusFields {
   pulseAmplitudeIndex?: MeasuredValue;
   deviceClockNotSet: boolean;
 }
+
+/** UCUM unit of each numeric field, the stream's own for SpO2 and pulse rate. */
+export const PLX_SPOT_CHECK_UNITS: FieldUnits<PlxSpotCheckMeasurement> = {
+  flags: '{flags}',
+  spo2: componentUcum('spo2', 'spo2'),
+  pulseRate: componentUcum('spo2', 'pr'),
+  pulseAmplitudeIndex: '%',
+  measurementStatus: '{flags}',
+  deviceAndSensorStatus: '{flags}',
+};
 
 export function decodePlxSpotCheck(bytes: Uint8Array): Result<PlxSpotCheckMeasurement> {
   return decodeWith(PLX_SPOT_CHECK_MEASUREMENT, bytes, (r) => {

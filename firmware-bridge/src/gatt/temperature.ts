@@ -7,6 +7,7 @@
  * compared with the stream table without translation.
  */
 import type { Result } from '@vitalgate/protocol';
+import type { FieldUnits } from './units.js';
 import { type GattDateTime, readDateTime } from './date-time.js';
 import type { MeasuredValue } from './ieee11073.js';
 import { decodeWith } from './reader.js';
@@ -29,6 +30,13 @@ export interface TemperatureMeasurement {
   /** Name of the measurement site, or 'reserved' for a value this spec version does not define. */
   temperatureTypeName?: string;
 }
+
+/** UCUM unit of each numeric field: the temperature's is the one the flags announce. */
+export const TEMPERATURE_UNITS: FieldUnits<TemperatureMeasurement> = {
+  flags: '{flags}',
+  temperature: (m) => m.unit,
+  temperatureType: '{code}',
+};
 
 export function decodeTemperature(bytes: Uint8Array): Result<TemperatureMeasurement> {
   return decodeWith(TEMPERATURE_MEASUREMENT, bytes, (r) => {
