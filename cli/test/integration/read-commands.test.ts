@@ -8,9 +8,9 @@ import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MAIN, vitalgate } from './cli.js';
+import { MAIN, vitalgate } from '../cli.js';
 
-const record100 = fileURLToPath(new URL('../../../../shared/data/physionet/100.hea', import.meta.url));
+const record100 = fileURLToPath(new URL('../../../../../shared/data/physionet/100.hea', import.meta.url));
 const STACK = /\n\s+at |Unhandled 'error'|EPIPE/;
 
 interface Piped { code: number | null; signal: NodeJS.Signals | null; firstLine: string; stderr: string }
