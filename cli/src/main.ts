@@ -21,6 +21,7 @@ import { registerCareTeams } from './commands/care-teams.js';
 import { registerRun } from './commands/run.js';
 import { registerSim } from './commands/sim.js';
 import { registerStart } from './commands/start.js';
+import { registerExport } from './commands/export.js';
 
 // The gateway fsyncs many small files in parallel; libuv's default of 4 threads would serialise
 // them. Set before the first asynchronous fs call creates the pool; an operator's value wins.
@@ -55,6 +56,7 @@ registerFetch(program);
 registerAudit(program);
 registerClinicians(program);
 registerCareTeams(program);
+registerExport(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`vitalgate: ${e.message}\n`);

@@ -51,3 +51,5 @@ export { verifyIngest, type CloudVerifyReport } from './upload/cloud-verify.js';
 
 // bsn/ (moving out into its own package; left as it is until then)
 export * from './bsn/index.js';
+// export/
+export { exportFhir, parseExportTime, FhirExportInputError, type FhirExportOptions, type FhirExportResult } from './export/fhir-export.js';
