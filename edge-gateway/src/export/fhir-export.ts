@@ -51,7 +51,9 @@ export function parseExportTime(v: string, now = Date.now()): number {
   if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2] as keyof typeof UNIT_MS];
   if (/^\d+$/.test(v.trim())) return Number(v.trim());
   if (!/^\d{4}-\d{2}-\d{2}(T.*)?$/.test(v.trim())) throw new FhirExportInputError(`"${v}" is not a time: use ISO 8601 (2026-03-01T08:00:00Z), ms since 1970, or relative (-10m, -2h, -7d, now)`);
-  const t = Date.parse(v.trim());
+  const [y, m, d] = v.trim().slice(0, 10).split('-').map(Number) as [number, number, number];
+  // Date.parse rolls 2026-02-30 over to March 2nd; a date that is not on the calendar is a typo.
+  const t = m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate() ? Date.parse(v.trim()) : NaN;
   if (!Number.isFinite(t)) throw new FhirExportInputError(`"${v}" is not a valid ISO 8601 time`);
   return t;
 }
