@@ -3,19 +3,15 @@
  * mapping builds and reads them (the schema check is the authority on validity, not these types).
  */
 import type { StreamName } from '../streams.js';
-import type { WaveformBody } from '../reading.js';
+import type { ScalarBody, WaveformBody } from '../reading.js';
 import type { Coding, IeeeSpecial } from './codes.js';
 
 /** A component a device could not measure: an IEEE 11073 special value instead of a number. */
 export interface AbsentValue { absent: IeeeSpecial }
 export type ComponentValue = number | AbsentValue;
 
-export interface FhirScalarBody {
-  seq: number;
-  ts: number;
-  values: Record<string, ComponentValue>;
-  rr?: number[];
-}
+/** A scalar body whose components may be absent values (a stored one never is). */
+export type FhirScalarBody = Omit<ScalarBody, 'values'> & { values: Record<string, ComponentValue> };
 
 export type FhirReadingBody = WaveformBody | FhirScalarBody;
 
