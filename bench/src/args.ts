@@ -20,6 +20,7 @@ export interface BenchArgs {
   dashboardDevices: number;
   dashboardSeconds: number;
   skipHistory: boolean;
+  skipFhir: boolean;
   historyRuns: number;
   historyEpochMinutes: number;
   cloudDevices: number;
@@ -48,6 +49,7 @@ export const DEFAULTS: BenchArgs = {
   dashboardDevices: 100,
   dashboardSeconds: 20,
   skipHistory: false,
+  skipFhir: false,
   historyRuns: 5,
   historyEpochMinutes: 15,
   cloudDevices: 100,
@@ -137,6 +139,8 @@ Flags:
   --dashboard-seconds <s>        how long live latency is sampled (default ${DEFAULTS.dashboardSeconds})
   --skip-history                 skip the dashboard history measurements (1 h of ECG, 7 d of HR and SpO2)
   --only-history                 run only the dashboard history measurements
+  --skip-fhir                    skip the FHIR R4 export measurement (1 h of the mixed profile, one patient)
+  --only-fhir                    run only the FHIR R4 export measurement
   --history-runs <n>             cold runs of each history view (default ${DEFAULTS.historyRuns})
   --history-epoch-minutes <m>    epoch period of the seeded history, in the readings' time (default ${DEFAULTS.historyEpochMinutes}, the gateway's)
   --cloud-devices <n>            devices publishing during the cloud outage (default ${DEFAULTS.cloudDevices})
@@ -199,13 +203,15 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--skip-broker': a.skipBroker = true; break;
       case '--skip-sustained': a.skipSustained = true; break;
       case '--skip-cloud': a.skipCloud = true; break;
-      case '--only-cloud': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCare = a.skipDashboard = a.skipHistory = true; break;
+      case '--only-cloud': a.skipFhir = a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCare = a.skipDashboard = a.skipHistory = true; break;
       case '--skip-care': a.skipCare = true; break;
-      case '--only-care': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipDashboard = a.skipHistory = true; break;
+      case '--only-care': a.skipFhir = a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipDashboard = a.skipHistory = true; break;
       case '--skip-dashboard': a.skipDashboard = true; break;
-      case '--only-dashboard': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = a.skipHistory = true; break;
+      case '--only-dashboard': a.skipFhir = a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = a.skipHistory = true; break;
       case '--skip-history': a.skipHistory = true; break;
-      case '--only-history': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = a.skipDashboard = true; break;
+      case '--skip-fhir': a.skipFhir = true; break;
+      case '--only-fhir': a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = a.skipDashboard = a.skipHistory = true; break;
+      case '--only-history': a.skipFhir = a.skipSustained = a.skipSaturation = a.skipBroker = a.skipDecode = a.skipCloud = a.skipCare = a.skipDashboard = true; break;
       case '--history-runs': a.historyRuns = num(flag, value(), true); break;
       case '--history-epoch-minutes': a.historyEpochMinutes = num(flag, value(), false); break;
       case '--dashboard-devices': a.dashboardDevices = num(flag, value(), true); break;
@@ -221,7 +227,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       default: throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
     }
   }
-  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare && a.skipDashboard && a.skipHistory) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud, --skip-care, --skip-dashboard and --skip-history leave nothing to measure');
+  if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare && a.skipDashboard && a.skipHistory && a.skipFhir) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud, --skip-care, --skip-dashboard, --skip-history and --skip-fhir leave nothing to measure');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

@@ -18,6 +18,7 @@ import { runCloud, type CloudResult } from './cloud-upload.js';
 import { runCareTeam, type CareTeamResult } from './care-team.js';
 import { runDashboard, type DashboardResult } from './dashboard.js';
 import { historyLines, runDashboardHistory, type HistoryResult } from './dashboard-history.js';
+import { fhirLines, runFhirExport, type FhirExportBenchResult } from './fhir-export.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -96,12 +97,13 @@ interface Output {
   careTeams: CareTeamResult | null;
   dashboard: DashboardResult | null;
   dashboardHistory: HistoryResult | null;
+  fhirExport: FhirExportBenchResult | null;
   targets: {
     sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null;
     cloudDrainUnder30s: boolean | null; cloudUploadWithin25Pct: boolean | null; cloudNothingLost: boolean | null;
     careRevocationUnder2s: boolean | null;
     dashboardPatientsUnder1s: boolean | null; dashboardLiveP95: boolean | null;
-    dashboardHistoryEcg1h: boolean | null; dashboardHistory7d: boolean | null;
+    dashboardHistoryEcg1h: boolean | null; dashboardHistory7d: boolean | null; fhirExportUnder5s: boolean | null;
   };
   sustained: SustainedResult | null;
   saturation: {
@@ -194,6 +196,12 @@ async function main(): Promise<Output> {
     dashboardHistory = await runDashboardHistory({ dir: join(tempRoot, 'history'), passphraseFile, runs: args.historyRuns, epochMinutes: args.historyEpochMinutes, log, onCleanup });
   }
 
+  let fhirExport: FhirExportBenchResult | null = null;
+  if (!args.skipFhir) {
+    log('fhir: 1 h of the mixed profile for one patient, sealed, then `vitalgate export fhir` timed');
+    fhirExport = await runFhirExport({ dir: join(tempRoot, 'fhir'), passphrase, passphraseFile, log });
+  }
+
   const s = sustained;
   const g = saturation?.withGateway;
   const b = saturation?.bareSubscriber;
@@ -228,6 +236,7 @@ async function main(): Promise<Output> {
     careTeams,
     dashboard,
     dashboardHistory,
+    fhirExport,
     targets: {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
@@ -240,6 +249,7 @@ async function main(): Promise<Output> {
       dashboardLiveP95: dashboard ? dashboard.targets.liveP95WithinBound : null,
       dashboardHistoryEcg1h: dashboardHistory ? dashboardHistory.targets.ecg1hUnder1500ms : null,
       dashboardHistory7d: dashboardHistory ? dashboardHistory.targets.vitals7dUnder1500ms : null,
+      fhirExportUnder5s: fhirExport ? fhirExport.targets.commandUnder5s : null,
     },
     sustained,
     saturation,
@@ -330,6 +340,7 @@ function human(o: Output): string {
     L.push('  one hour of ECG, seven days of history: see "Dashboard history" (--only-history)');
   }
   if (o.dashboardHistory) L.push(...historyLines(o.dashboardHistory));
+  if (o.fhirExport) L.push(...fhirLines(o.fhirExport));
   L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}; dashboard patients < 1 s ${yes(o.targets.dashboardPatientsUnder1s)}; live p95 ≤ 3 s ${yes(o.targets.dashboardLiveP95)}; history 1 h ECG < 1.5 s ${yes(o.targets.dashboardHistoryEcg1h)}; history 7 d < 1.5 s ${yes(o.targets.dashboardHistory7d)}`);
   return L.join('\n') + '\n';
 }

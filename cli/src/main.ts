@@ -20,6 +20,7 @@ import { registerCareTeams } from './commands/care-teams.js';
 import { registerRun } from './commands/run.js';
 import { registerSim } from './commands/sim.js';
 import { registerStart } from './commands/start.js';
+import { registerExport } from './commands/export.js';
 
 // The gateway fsyncs many small files in parallel; libuv's default of 4 threads would serialise
 // them. Set before the first asynchronous fs call creates the pool; an operator's value wins.
@@ -61,6 +62,7 @@ registerFetch(program);
 registerAudit(program);
 registerClinicians(program);
 registerCareTeams(program);
+registerExport(program);
 
 // Bad input exits 2; an error that carries its own status (no data directory there: 1) uses it.
 program.parseAsync(process.argv).catch((e: Error & { exitCode?: unknown }) => {

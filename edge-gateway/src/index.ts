@@ -52,3 +52,5 @@ export {
 export { readIngest } from './upload/cloud-reader.js';
 export { verifyIngest, type CloudVerifyReport } from './upload/cloud-verify.js';
 
+// export/
+export { exportFhir, parseExportTime, FhirExportInputError, type FhirExportOptions, type FhirExportResult } from './export/fhir-export.js';

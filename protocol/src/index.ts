@@ -25,3 +25,11 @@ export * from './clinician-key.js';
 export { checksumAddress, personalMessageHash, personalSign } from './eth-sign.js';
 export { decodeBoolWord, isRecordedCallData } from './anchor-call.js';
 export * from './break-glass.js';
+export {
+  toFhirBundle, fromFhirBundle, compareReadings, sortReadings, IEEE_SPECIALS, DEFAULT_MAX_WAVEFORM_SECONDS, rateFromPeriod,
+  ABSENT_REASON as FHIR_ABSENT_REASON, ID_SYSTEM as FHIR_ID_SYSTEM, FRAMES_EXT as FHIR_FRAMES_EXT,
+  SCALAR_MAPPINGS as FHIR_SCALAR_MAPPINGS, WAVEFORM_MAPPINGS as FHIR_WAVEFORM_MAPPINGS,
+  type FhirExport, type IeeeSpecial, type AbsentValue, type Bundle as FhirBundle, type BundleEntry as FhirBundleEntry,
+  type ComponentValue, type FhirDevice, type FhirBatch, type FhirExportInput, type FhirGateway, type FhirImport, type FhirReading,
+  type FhirReadingBody, type FhirScalarBody, type FhirObservation, type FhirPatient, type FhirProvenance, type FhirResource,
+} from './fhir/index.js';
