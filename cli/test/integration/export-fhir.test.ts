@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { readAnchors } from '@vitalgate/edge-gateway';
 import { fromFhirBundle, sortReadings, type FhirBundle, type FhirReading, type StreamName } from '@vitalgate/protocol';
 import { assertFhirValid } from '@vitalgate/protocol/fhir-schema';
-import { vitalgate } from './cli.js';
+import { vitalgate } from '../cli.js';
 
 describe('vitalgate export fhir', function () {
   this.timeout(240_000);
