@@ -6,7 +6,6 @@ export { registerFhir } from './nodes/fhir.js';
 export { registerKeystore } from './nodes/keystore.js';
 export { registerSeal, batchMessage } from './nodes/seal.js';
 export { registerUpload } from './nodes/upload.js';
-export { setFhirMapping, type FhirMapping } from './fhir-mapping.js';
 export { acknowledge, registerAck } from './acks.js';
 export { parseReading, readingMessage, type PatientReading } from './reading-message.js';
 export type { RedApi } from './red.js';

@@ -8,7 +8,9 @@ import mqtt from 'mqtt';
 import { BatchIndex } from '@vitalgate/edge-gateway';
 import { encodeBody, encodeFrame, readingTopic } from '@vitalgate/protocol';
 import { startBroker, type RunningBroker } from '@vitalgate/broker';
-import { registerAck, setFhirMapping } from '../src/index.js';
+import { registerAck } from '../src/index.js';
+import { assertFhirValid } from '@vitalgate/protocol/fhir-schema';
+import { fromFhirBundle, type FhirBundle } from '@vitalgate/protocol';
 import { initHelper, nodeFile, sleep, tempDir, until } from './helpers.js';
 
 const helper = initHelper();
@@ -193,35 +195,38 @@ describe('node-red palette: every node in the Node-RED runtime', function () {
   });
 
   describe('vitalgate-fhir', () => {
-    afterEach(() => setFhirMapping(undefined));
-
-    it('turns a reading into the Bundle of the protocol\'s mapping', async () => {
-      const seen: unknown[] = [];
-      setFhirMapping({ readingsToFhirBundle: (rs) => { seen.push(rs); return { resourceType: 'Bundle', type: 'collection', entry: rs.map(() => ({})) }; } });
+    it('turns readings into a schema-valid FHIR R4 Bundle that maps back to exactly those readings', async () => {
       await helper.load(ALL, [
-        { id: 'f', type: 'vitalgate-fhir', wires: [['out']] },
+        { id: 'f', type: 'vitalgate-fhir', gateway: 'edge-box-1', wires: [['out']] },
         { id: 'out', type: 'helper' },
       ]);
       const got = collect('out');
-      const reading = { patientId: 'p1', deviceId: 'strap', stream: 'hr', body: { seq: 1, ts: Date.now(), values: { hr: 61 } } };
-      helper.getNode('f').receive({ payload: reading });
+      const ts = Date.UTC(2026, 11, 4, 10, 0, 0);
+      const readings = [
+        { patientId: 'p1', deviceId: 'strap', stream: 'hr', body: { seq: 1, ts, values: { hr: 61 }, rr: [980, 990] } },
+        { patientId: 'p1', deviceId: 'cuff', stream: 'bp', body: { seq: 7, ts: ts + 5000, values: { sys: 121, dia: 79 } } },
+      ];
+      helper.getNode('f').receive({ payload: readings });
       await until(() => got.length === 1, 'bundle out');
-      assert.equal(got[0]!.payload.resourceType, 'Bundle');
-      assert.deepEqual(seen, [[reading]]);
+      const bundle = got[0]!.payload as FhirBundle;
+      assert.equal(bundle.resourceType, 'Bundle');
+      assertFhirValid(bundle);
+      const back = fromFhirBundle(bundle);
+      assert.deepEqual(back.readings.map((r) => ({ deviceId: r.deviceId, stream: r.stream, body: r.body })).sort((a, b) => a.body.ts - b.body.ts), readings.map(({ deviceId, stream, body }) => ({ deviceId, stream, body })));
+      assert.ok(JSON.stringify(bundle).includes('edge-box-1'), 'the gateway Device named in the settings');
     });
 
-    it('without a mapping in @vitalgate/protocol, refuses messages and says so', async function () {
-      const protocol = await import('@vitalgate/protocol') as Record<string, unknown>;
+    it('refuses a message of two patients, or a body that is not a reading, with an error', async () => {
       await helper.load(ALL, [{ id: 'f', type: 'vitalgate-fhir', wires: [[]] }]);
       const errs = errors('f');
-      helper.getNode('f').receive({ payload: { patientId: 'p1', deviceId: 'strap', stream: 'hr', body: { seq: 1, ts: Date.now(), values: { hr: 61 } } } });
-      if (typeof protocol.readingsToFhirBundle === 'function') {
-        // The mapping has landed: this case no longer exists.
-        assert.equal(typeof protocol.readingsToFhirBundle, 'function');
-        return;
-      }
-      await until(() => errs.length === 1, 'error');
-      assert.match(errs[0]!, /not in @vitalgate\/protocol yet/);
+      helper.getNode('f').receive({ payload: [
+        { patientId: 'p1', deviceId: 'strap', stream: 'hr', body: { seq: 1, ts: Date.now(), values: { hr: 61 } } },
+        { patientId: 'p2', deviceId: 'strap', stream: 'hr', body: { seq: 1, ts: Date.now(), values: { hr: 62 } } },
+      ] });
+      helper.getNode('f').receive({ payload: { patientId: 'p1', deviceId: 'strap', stream: 'hr', body: { seq: 1 } } });
+      await until(() => errs.length === 2, 'two errors');
+      assert.match(errs[0]!, /one patient per message/);
+      assert.match(errs[1]!, /reading 0/);
     });
   });
 });
