@@ -72,6 +72,8 @@ export class HistoryView {
   private ctl: AbortController | undefined;
   private charts: uPlot[] = [];
   private lastDrawn: Array<{ stream: string; unit: string; data: ChartData }> = [];
+  /** The range last asked for: what the FHIR export covers. */
+  private range: { from: number; to: number } | undefined;
 
   constructor(private readonly d: HistoryDeps, spanMs: number, private readonly width: number) {
     this.span = spanMs;
@@ -94,9 +96,11 @@ export class HistoryView {
       for (let i = 0; i < xs.length; i++) if (ys[i] !== null) { out[0].push(xs[i]!); out[1].push(ys[i] as number); }
       return [stream, unit, out];
     })));
+    const fhir = el('button', { type: 'button', id: 'history-fhir', title: 'FHIR R4 Bundle of the readings in this range (up to 6 h), built here' }, 'Export this range (FHIR R4)');
+    fhir.addEventListener('click', () => { if (this.range) this.onFhirExport?.(this.range.from, this.range.to); });
     this.root = el('section', { id: 'history', tabindex: '0', 'aria-label': 'History. Keys: minus and plus zoom, left and right arrows pan, End returns to now' },
       el('h2', {}, 'History'),
-      el('div', { class: 'history-controls', role: 'toolbar', 'aria-label': 'Range' }, ...buttons, earlier, later, now, csv),
+      el('div', { class: 'history-controls', role: 'toolbar', 'aria-label': 'Range' }, ...buttons, earlier, later, now, csv, fhir),
       el('p', { id: 'history-status', role: 'status' }, 'Loading…'),
       el('div', { id: 'history-charts' }),
       el('h3', {}, 'Gaps and device states'),
@@ -116,6 +120,8 @@ export class HistoryView {
 
   /** Set by the page: what to do with the CSV series of the range shown. */
   onExport: ((series: Array<[string, string, [number[], number[]]]>) => void) | undefined;
+  /** Set by the page: export the readings of [from, to) as FHIR R4. */
+  onFhirExport: ((from: number, to: number) => void) | undefined;
 
   private pan(dir: number): void {
     const end = (this.end ?? Date.now()) + (dir * this.span) / 2;
@@ -139,6 +145,7 @@ export class HistoryView {
     const bytes0 = this.d.bytesIn();
     const to = end ?? Date.now();
     const from = to - span;
+    this.range = { from, to };
     const kind = sourceFor(span);
     const status = this.root.querySelector('#history-status')!;
     status.textContent = `Loading ${clock(from, span)} – ${clock(to, span)} from ${kind === 'readings' ? 'readings' : kind === 'summary-1m' ? 'minute summaries' : 'hour summaries'}…`;

@@ -15,6 +15,7 @@ import { ProofChecker, type ChainConfig, type ProofState } from './proof.js';
 import { breakGlass, REASON_CODES } from './break-glass.js';
 import { acknowledge, acknowledgements, alarmsFor, loadThresholds, saveThresholds, type Thresholds } from './alarms.js';
 import { toCsv } from './export-csv.js';
+import { exportFhirInBrowser } from './export-fhir.js';
 import { HistoryView, SPANS } from './history.js';
 import type { Opened } from './opened.js';
 import { forgetKey, saveKey, storedKeyAddress, unlockKey } from './key-store.js';
@@ -470,6 +471,20 @@ async function showPatient(patient: string, spanMs?: number): Promise<void> {
       bytesIn: () => api.bytesIn,
     }, spanMs ?? DEFAULT_HISTORY_MS, width);
     history.onExport = (series) => download(`vitalgate-${patient}-history-${new Date().toISOString()}.csv`, toCsv(patient, series));
+    history.onFhirExport = (from, to) => {
+      const status = $('#history-status');
+      status.textContent = 'Building the FHIR R4 export in this browser…';
+      exportFhirInBrowser({
+        streams: grantedStreams(access),
+        bundle: (stream, a, b) => api.bundle(patient, stream, a, b, 'readings'),
+        open: (b) => openBundled(patient, b, false, true),
+        prove: (id, anchor) => (proofs ? proofs.checkAnchor(id, anchor) : Promise.resolve('pending')),
+      }, from, to).then((x) => {
+        download(`vitalgate-${patient}-fhir-${new Date(from).toISOString()}.json`, JSON.stringify(x.bundle, null, 1), 'application/fhir+json');
+        status.textContent = `FHIR R4 export: ${x.counts.observations} Observations from ${x.counts.readings} readings, ${x.counts.provenances} Provenances${x.failed.length ? `; ${x.failed.length} batches left out (failed to open or prove)` : ''}`;
+        document.body.dataset.fhirExported = String(x.counts.readings);
+      }, (e: Error) => { status.textContent = `FHIR export: ${e.message}`; });
+    };
     main.append(history.root);
     ctl.signal.addEventListener('abort', () => history.stop());
     void history.show(spanMs ?? DEFAULT_HISTORY_MS, undefined).finally(historyUp);
@@ -618,8 +633,8 @@ async function showPatient(patient: string, spanMs?: number): Promise<void> {
 }
 
 /** Hands a file built here to the browser's download: the data never leaves this machine otherwise. */
-function download(name: string, text: string): void {
-  const a = el('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })), download: name });
+function download(name: string, text: string, type = 'text/csv'): void {
+  const a = el('a', { href: URL.createObjectURL(new Blob([text], { type })), download: name });
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.getAttribute('href')!), 10_000);
 }

@@ -1,7 +1,7 @@
 // Bundles the browser app (app/*.ts) with esbuild into dist/app: no CDN, no inline script, no eval,
 // so the page runs under a strict Content-Security-Policy. Type-checking is tsc's (tsconfig.app.json).
 import { build } from 'esbuild';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,8 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const out = join(root, 'dist', 'app');
 const require = createRequire(import.meta.url);
 const started = Date.now();
+// Chunk names carry a content hash: an old build's would pile up beside the new ones.
+await rm(join(out, 'chunks'), { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 await build({
   entryPoints: { app: join(root, 'app', 'main.ts'), 'decrypt-worker': join(root, 'app', 'decrypt-worker.ts') },

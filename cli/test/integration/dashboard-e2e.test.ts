@@ -24,7 +24,9 @@ import { Wallet } from 'ethers';
 import { chromium, type Browser } from 'playwright-core';
 import { connectContracts } from '@vitalgate/contracts';
 import { ClinicianClient } from '@vitalgate/ingest';
-import { parseBatch } from '@vitalgate/protocol';
+import { fromFhirBundle, parseBatch, type FhirBundle } from '@vitalgate/protocol';
+import { assertFhirValid } from '@vitalgate/protocol/fhir-schema';
+import { DEMO_PASSPHRASE, readStore } from '@vitalgate/edge-gateway';
 import { requireProgram } from '@vitalgate/test-support';
 import { startPipeline, type Pipeline } from '../../src/pipeline.js';
 import { readClinicianKeyFile } from '../../src/clinician-key-file.js';
@@ -132,6 +134,32 @@ describe('the care-team dashboard in Chromium', function () {
     assert.ok(Number(await page.locator('body').getAttribute('data-history-points')) > 1000, 'the history drew the ECG samples');
     assert.ok(await page.locator('#history-charts [data-stream="ecg"] canvas').count() > 0);
     await page.waitForSelector(`#history-failures li[data-batch="${latest.id}"]`, { timeout: 20_000 });
+
+    // FHIR R4 built in the browser from the ten minutes shown: schema-valid, every reading in it is
+    // one the gateway sealed (none invented, none twice), none from the tampered batch, and none of
+    // the settled readings of the range left out.
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('#history-fhir')]);
+    const fhir = JSON.parse(await readFile((await dl.path())!, 'utf8')) as FhirBundle;
+    assertFhirValid(fhir);
+    const exported = fromFhirBundle(fhir);
+    await until(async () => (await page.locator('body').getAttribute('data-fhir-exported')) === String(exported.readings.length), 'the page counted what it exported', 10_000);
+    assert.ok(exported.readings.length > 100, `${exported.readings.length} readings exported`);
+    assert.ok(!exported.batches.some((b) => b.id === latest.id), 'the tampered batch is not in the export');
+    const keyOf = (r: { deviceId: string; stream: string; body: { seq: number } }) => `${r.deviceId}/${r.stream}/${r.body.seq}`;
+    assert.equal(new Set(exported.readings.map(keyOf)).size, exported.readings.length, 'no reading twice');
+    let exportPatient: string | undefined;
+    for (const id of await p.gateway.keystore.patients()) if ((await p.gateway.chainLink!.patientWallet(id)).address === target) exportPatient = id;
+    const sealedReadings = new Map<string, { deviceId: string; stream: string; body: unknown; batch: string }>();
+    for await (const b of readStore(join(dir, 'data'), DEMO_PASSPHRASE, { filter: { patients: [exportPatient!] } })) {
+      if (b.ok) for (const body of b.bodies) sealedReadings.set(keyOf({ deviceId: b.header.deviceId, stream: b.header.stream, body }), { deviceId: b.header.deviceId, stream: b.header.stream, body, batch: b.id });
+    }
+    for (const r of exported.readings) assert.deepEqual(r.body, sealedReadings.get(keyOf(r))?.body, `${keyOf(r)} is a reading the gateway sealed, unchanged`);
+    const times = exported.readings.map((r) => r.body.ts);
+    const [lo, hi] = [Math.min(...times), Math.max(...times)];
+    const settled = [...sealedReadings.entries()].filter(([, v]) => v.batch !== latest.id && (v.body as { ts: number }).ts >= lo + 5_000 && (v.body as { ts: number }).ts <= hi - 30_000);
+    const exportedKeys = new Set(exported.readings.map(keyOf));
+    const missing = settled.filter(([k]) => !exportedKeys.has(k)).map(([k]) => k);
+    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} settled readings of the range left out of the export`);
     // A device reports its lead off and its battery low: sealed into its minute summary by the
     // gateway, marked on the history once that minute is summarised.
     let targetId: string | undefined;
