@@ -1,5 +1,5 @@
 /**
- * Broker comparison: the saturation load (load.ts) against one counting subscriber, four times
+ * Broker comparison: the saturation load (harness/load.ts) against one counting subscriber, four times
  * in one run on this machine:
  *   1. our broker, identity off;
  *   2. our broker with a registry: every connection logs in (scrypt-hashed secrets) and every
@@ -9,18 +9,17 @@
  * The subscriber subscribes per patient in all four, as a gateway under ACLs must, so the only
  * difference between 1 and 2 (and 3 and 4) is authentication and authorisation.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from '@vitalgate/broker';
 import { STREAM_NAMES, readingTopic } from '@vitalgate/protocol';
-import { findProgram, freePort } from '@vitalgate/test-support';
-import { loadDeviceId, loadPatientId } from './load.js';
-import { procCpuSeconds, procStatusKb, sleep, type Log } from './procs.js';
-import { MARKER_DEVICE, MARKER_PATIENT, runSaturationBare, vitalgateBroker, type BareSaturation, type BenchIdentities, type BrokerUnderTest } from './saturation.js';
+import { findProgram } from '@vitalgate/test-support';
+import { loadDeviceId, loadPatientId } from '../harness/load.js';
+import type { Log } from '../harness/child.js';
+import { mosquittoBroker, vitalgateBroker } from '../harness/launchers.js';
+import { MARKER_DEVICE, MARKER_PATIENT, loadPatients, runSaturationBare, type BareSaturation, type BenchIdentities } from './saturation.js';
 
 export interface BrokerCompareOptions {
   seconds: number;
@@ -81,7 +80,7 @@ async function makeIdentities(connections: number, registryFile: string): Promis
     const id = loadDeviceId(PREFIX, connections, i);
     devices.set(id, (await reg.addDevice(id, loadPatientId(PREFIX, connections, i), STREAM_NAMES)).secret);
   }
-  const patients = [...Array.from({ length: connections }, (_, i) => loadPatientId(PREFIX, connections, i)), MARKER_PATIENT];
+  const patients = loadPatients(PREFIX, connections);
   const marker = { id: MARKER_DEVICE, secret: (await reg.addDevice(MARKER_DEVICE, MARKER_PATIENT, ['ecg'])).secret };
   const subscriber = { id: GATEWAY_ID, secret: (await reg.addGateway(GATEWAY_ID, patients)).secret };
   await reg.save(registryFile);
@@ -104,64 +103,6 @@ async function writeMosquittoIdentity(dir: string, ids: Identities, connections:
   acl.push(`user ${ids.marker.id}`, `topic write ${readingTopic(MARKER_PATIENT, MARKER_DEVICE, 'ecg')}`, '');
   await writeFile(aclFile, acl.join('\n'));
   return { passwordFile, aclFile };
-}
-
-async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`mosquitto exited with code ${child.exitCode} before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`mosquitto did not listen on ${port} within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-/**
- * Mosquitto configured like our broker: loopback, no persistence, no limit on queued or in-flight
- * QoS 1 messages (aedes has none either, so neither broker drops under the flood).
- */
-async function mosquittoBroker(bin: string, dir: string, name: string, identity?: { passwordFile: string; aclFile: string }): Promise<BrokerUnderTest> {
-  const port = await freePort();
-  const conf = join(dir, `${name}.conf`);
-  await writeFile(conf, [
-    `listener ${port} 127.0.0.1`,
-    // Started as root, Mosquitto would switch to user "mosquitto", who cannot read our 0600 files.
-    `user ${userInfo().username}`,
-    'persistence false',
-    'max_queued_messages 0',
-    'max_inflight_messages 0',
-    'log_dest stderr',
-    'log_type error',
-    ...(identity ? ['allow_anonymous false', `password_file ${identity.passwordFile}`, `acl_file ${identity.aclFile}`] : ['allow_anonymous true']),
-    '',
-  ].join('\n'));
-  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d).slice(-2000));
-  await waitForPort(port, child, 10_000).catch((e: Error) => {
-    child.kill('SIGKILL');
-    throw new Error(`${e.message}: ${err}`);
-  });
-  const pid = child.pid!;
-  let peak = 0;
-  const peakTimer = setInterval(() => (peak = Math.max(peak, procStatusKb(pid, 'VmHWM'))), 500);
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    name: 'mosquitto',
-    cpu: { cpuSeconds: () => procCpuSeconds(pid) },
-    peakRssMb: () => (Math.max(peak, procStatusKb(pid, 'VmHWM')) / 1024) || undefined,
-    stop: async () => {
-      clearInterval(peakTimer);
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
-    },
-  };
 }
 
 export async function runBrokerComparison(o: BrokerCompareOptions): Promise<BrokerComparison> {

@@ -22,8 +22,8 @@ import { chromium } from 'playwright-core';
 import { ClinicianClient } from '@vitalgate/ingest';
 import { parseClinicianKey } from '@vitalgate/protocol';
 import { findProgram } from '@vitalgate/test-support';
-import { CLI_MAIN, REPO_ROOT, sleep, type Log } from './procs.js';
-import { nearestRank } from './ledger.js';
+import { CLI_MAIN, REPO_ROOT, sleep, type Log } from '../harness/child.js';
+import { nearestRank } from '../harness/ledger.js';
 
 export interface DashboardResult {
   devices: number; patients: number;

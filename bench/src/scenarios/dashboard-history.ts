@@ -31,8 +31,8 @@ import { SimDevice, type Profile } from '@vitalgate/device-sim';
 import { ClinicianClient } from '@vitalgate/ingest';
 import { parseClinicianKey } from '@vitalgate/protocol';
 import { findProgram } from '@vitalgate/test-support';
-import { Child, REPO_ROOT, sleep, type Log } from './procs.js';
-import { nearestRank } from './ledger.js';
+import { Child, REPO_ROOT, sleep, type Log } from '../harness/child.js';
+import { nearestRank } from '../harness/ledger.js';
 
 const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;

@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { dataDirLayout, Keystore, readStore } from '@vitalgate/edge-gateway';
 import { PMS_BYTES } from '@vitalgate/protocol';
-import { IndexTail } from './index-tail.js';
-import { dueAt, Ledger } from './ledger.js';
-import { CpuMeter, fmtCpu, procStatusKb, round1, sleep, startBrokerProcess, startGatewayProcess, withTimeout, type Child, type Log } from './procs.js';
+import { IndexTail } from '../harness/index-tail.js';
+import { dueAt, Ledger } from '../harness/ledger.js';
+import { sleep, withTimeout, type Child, type Log } from '../harness/child.js';
+import { CpuMeter, fmtCpu, procStatusKb, round1 } from '../harness/cpu-meter.js';
+import { startBrokerProcess, startGatewayProcess } from '../harness/launchers.js';
 
 /** Readings published this long after the start (at most half the run) count towards the steady-state latency figures. */
 export const STEADY_AFTER_S = 5;

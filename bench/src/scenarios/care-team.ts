@@ -25,8 +25,8 @@ import {
 import {
   DEFAULT_EPOCH_PERIOD_MS, ENVELOPE_BYTES, EnvelopeOpener, EnvelopeSealer, STREAMS, envelopePublicKey, openEnvelope, randomEnvelopeSecretKey, sealBatch, sealEnvelope,
 } from '@vitalgate/protocol';
-import type { Log } from './procs.js';
-import { nearestRank } from './ledger.js';
+import type { Log } from '../harness/child.js';
+import { nearestRank } from '../harness/ledger.js';
 
 export interface LatencyFigures { requests: number; p50Ms: number; p99Ms: number; meanMs: number; perSecond: number }
 

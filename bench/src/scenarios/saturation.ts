@@ -1,5 +1,5 @@
 /**
- * Saturation: the same load (load.ts) against a fresh broker twice, once drained by the gateway and
+ * Saturation: the same load (harness/load.ts) against a fresh broker twice, once drained by the gateway and
  * once by a bare counting subscriber.
  *
  * Knowing when a subscriber has received everything: after the last publish is acknowledged, one
@@ -11,10 +11,12 @@
  */
 import { dataDirLayout, readStore } from '@vitalgate/edge-gateway';
 import { readingTopic, type WaveformBody } from '@vitalgate/protocol';
-import { IndexTail } from './index-tail.js';
-import { loadPatientId, SaturationLoad, type LoadResult } from './load.js';
+import { IndexTail } from '../harness/index-tail.js';
+import { loadPatientId, SaturationLoad, type LoadResult } from '../harness/load.js';
+import { sleep, withTimeout, type Child, type Log } from '../harness/child.js';
+import { CpuMeter, fmtCpu, round1 } from '../harness/cpu-meter.js';
+import { startBareSubscriber, startGatewayProcess, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
 import { preEnroll } from './sustained.js';
-import { BARE_SUBSCRIBER, Child, CpuMeter, fmtCpu, round1, sleep, startBrokerProcess, startGatewayProcess, withTimeout, type Log } from './procs.js';
 
 export const MARKER_PATIENT = 'bench-marker';
 export const MARKER_DEVICE = 'bench-marker-device';
@@ -59,15 +61,6 @@ export interface GatewaySaturation extends LoadSummary {
   gatewayExit: { code: number | null; signal: string | null; killed: boolean; seconds: number };
 }
 
-/** A broker started by the caller (e.g. Mosquitto, or ours with identity on). */
-export interface BrokerUnderTest {
-  url: string;
-  name: string;
-  cpu: { cpuSeconds(): number | undefined };
-  peakRssMb(): number | undefined;
-  stop(): Promise<void>;
-}
-
 /** Credentials for a broker with identity and ACLs on. */
 export interface BenchIdentities {
   /** device id → secret, for the load's connections. */
@@ -92,15 +85,35 @@ function markerBody(): WaveformBody {
   return { seq: 0, ts: Date.now(), rate: 250, samples: new Array<number>(MARKER_SAMPLES).fill(0) };
 }
 
-const summarize = (r: LoadResult) => ({
-  published: r.published,
-  acked: r.acked,
-  failed: r.failed,
-  ackedPerSec: round1(r.acked / Math.max(1e-3, (r.lastAckAt - r.firstPublishAt) / 1000)),
-  publishSeconds: round1((r.lastAckAt - r.firstPublishAt) / 1000),
-});
+/** The load's patients and the marker's: what is enrolled ahead of time, and what a subscriber under ACLs subscribes to. */
+export function loadPatients(prefix: string, connections: number): string[] {
+  return [...Array.from({ length: connections }, (_, i) => loadPatientId(prefix, connections, i)), MARKER_PATIENT];
+}
 
-/** Connects the load, publishes, logs progress; `sealedOrReceived` is polled for the progress line. */
+/** What drains the load (the gateway, or a bare subscriber), as `saturate` watches it. */
+interface Drain {
+  /** The processes to meter: the broker and the drain. */
+  procs: ConstructorParameters<typeof CpuMeter>[0];
+  /** How far it has got ("sealed N", "received N"), and whether the marker has arrived. */
+  poll(): Promise<{ markerArrived: boolean; progress: string }>;
+  /** Throws if the drain has died; asked while waiting for the marker. */
+  check?(): void;
+  /** Who, in the line logged while waiting: "the gateway", "the subscriber". */
+  who: string;
+  /** Logged when the marker did not arrive in time. */
+  missedMarker: string;
+}
+
+interface Saturated {
+  load: SaturationLoad;
+  result: LoadResult;
+  cpuPercent: Record<string, number>;
+  markerReceived: boolean;
+  /** From the last PUBACK until the marker arrived (or the wait gave up), s. */
+  drainSeconds: number;
+}
+
+/** Connects the load, publishes, logs progress; `progress` is polled for the progress line. */
 async function drive(o: SaturationOptions, phase: string, url: string, prefix: string, procs: ConstructorParameters<typeof CpuMeter>[0], progress: () => Promise<string>, ids?: BenchIdentities): Promise<{ load: SaturationLoad; result: LoadResult; cpuPercent: Record<string, number> }> {
   const load = new SaturationLoad({ brokerUrl: url, connections: o.connections, window: o.window, seconds: o.seconds, prefix, ...(ids && { secrets: ids.devices }) });
   o.onCleanup(async () => {
@@ -127,54 +140,94 @@ async function drive(o: SaturationOptions, phase: string, url: string, prefix: s
   return { load, result, cpuPercent };
 }
 
+/**
+ * One saturation run against a broker and its drain, both already started: drives the load, then
+ * waits until the drain has taken in the marker (so everything before it), or gives up. On an error
+ * the load is closed before it is thrown.
+ */
+async function saturate(o: SaturationOptions, phase: string, url: string, prefix: string, drain: Drain, ids?: BenchIdentities): Promise<Saturated> {
+  const d = await drive(o, phase, url, prefix, drain.procs, async () => (await drain.poll()).progress, ids);
+  try {
+    const markerPublished = Date.now();
+    const deadline = Date.now() + 120_000 + o.seconds * 5000;
+    let lastLog = Date.now();
+    let markerReceived = false;
+    while (Date.now() < deadline) {
+      const p = await drain.poll();
+      if (p.markerArrived) {
+        markerReceived = true;
+        break;
+      }
+      drain.check?.();
+      if (Date.now() - lastLog > 2000) {
+        lastLog = Date.now();
+        o.log(`${phase}: waiting for ${drain.who} to take in the backlog (${((Date.now() - markerPublished) / 1000).toFixed(0)} s, ${p.progress}/${d.result.acked})`);
+      }
+      await sleep(20);
+    }
+    const drainSeconds = round1((Date.now() - d.result.lastAckAt) / 1000);
+    if (!markerReceived) o.log(`${phase}: ${drain.missedMarker}`);
+    return { ...d, markerReceived, drainSeconds };
+  } catch (e) {
+    await d.load.close();
+    throw e;
+  }
+}
+
+/** What every saturation run reports of its load; `brokerRssMb` is read before the broker stops. */
+function loadSummary(s: Saturated, brokerRssMb: number | null): LoadSummary {
+  const r = s.result;
+  return {
+    published: r.published,
+    acked: r.acked,
+    failed: r.failed,
+    ackedPerSec: round1(r.acked / Math.max(1e-3, (r.lastAckAt - r.firstPublishAt) / 1000)),
+    publishSeconds: round1((r.lastAckAt - r.firstPublishAt) / 1000),
+    drainSeconds: s.drainSeconds,
+    markerReceived: s.markerReceived,
+    cpuPercent: s.cpuPercent,
+    brokerRssMb: brokerRssMb === null ? null : round1(brokerRssMb),
+  };
+}
+
 /** `ackOnArrival` runs the gateway with the old acknowledge-on-arrival policy, to measure what acknowledging once durable costs. */
 export async function runSaturationWithGateway(o: SaturationOptions & { dataDir: string; passphrase: string; passphraseFile: string; preEnroll: boolean; ackOnArrival?: boolean }): Promise<GatewaySaturation> {
   const { log } = o;
   const phase = 'saturation/gateway';
   const prefix = 'satgw';
   if (o.preEnroll) {
-    const patients = [...Array.from({ length: o.connections }, (_, i) => loadPatientId(prefix, o.connections, i)), MARKER_PATIENT];
+    const patients = loadPatients(prefix, o.connections);
     await preEnroll(o.dataDir, o.passphrase, patients);
     log(`${phase}: pre-enrolled ${patients.length} patients`);
   }
-  const broker = await startBrokerProcess(log);
+  const broker = await vitalgateBroker(log);
   let gateway: Child | undefined;
   let load: SaturationLoad | undefined;
   try {
     gateway = await startGatewayProcess(log, broker.url, o.dataDir, o.passphraseFile, 'gateway', o.ackOnArrival ? ['--ack-on-arrival'] : []);
-    log(`${phase}: broker ${broker.url} (pid ${broker.child.pid}), gateway pid ${gateway.pid}`);
+    log(`${phase}: broker ${broker.url} (pid ${broker.pid}), gateway pid ${gateway.pid}`);
+    const gw = gateway;
     const tail = new IndexTail(dataDirLayout(o.dataDir).index, new Set([MARKER_DEVICE]));
-    const d = await drive(o, phase, broker.url, prefix, [{ name: 'broker', child: broker.child }, { name: 'gateway', child: gateway }], async () => {
-      await tail.poll();
-      return `sealed ${tail.readings}`;
+    const d = await saturate(o, phase, broker.url, prefix, {
+      procs: [{ name: 'broker', child: broker.cpu }, { name: 'gateway', child: gw }],
+      poll: async () => {
+        await tail.poll();
+        return { markerArrived: tail.excludedBatches > 0, progress: `sealed ${tail.readings}` };
+      },
+      check: () => {
+        if (!gw.alive) throw new Error(`the gateway exited during the saturation run${gw.stderrTail()}`);
+      },
+      who: 'the gateway',
+      missedMarker: 'the gateway did not take in the marker in time; stopping it anyway',
     });
     load = d.load;
-    const markerPublished = Date.now();
-    let markerReceived = false;
-    const deadline = Date.now() + 120_000 + o.seconds * 5000;
-    let lastLog = Date.now();
-    while (Date.now() < deadline) {
-      await tail.poll();
-      if (tail.excludedBatches > 0) {
-        markerReceived = true;
-        break;
-      }
-      if (!gateway.alive) throw new Error(`the gateway exited during the saturation run${gateway.stderrTail()}`);
-      if (Date.now() - lastLog > 2000) {
-        lastLog = Date.now();
-        log(`${phase}: waiting for the gateway to take in the backlog (${((Date.now() - markerPublished) / 1000).toFixed(0)} s, sealed ${tail.readings}/${d.result.acked})`);
-      }
-      await sleep(20);
-    }
-    const drainSeconds = round1((Date.now() - d.result.lastAckAt) / 1000);
-    if (!markerReceived) log(`${phase}: the gateway did not take in the marker in time; stopping it anyway`);
     const rssMb = gateway.peakRssMb() ?? null;
-    const brokerRssMb = broker.child.peakRssMb() ?? null;
+    const brokerRssMb = broker.peakRssMb() ?? null;
     const stopT = Date.now();
     const gx = await gateway.stop(120_000);
     const gatewayExit = { code: gx.code, signal: gx.signal, killed: gx.killed, seconds: round1((Date.now() - stopT) / 1000) };
     await load.close();
-    await broker.child.stop(10_000);
+    await broker.stop();
     await tail.poll();
 
     const ledger = d.result.ledger;
@@ -193,11 +246,7 @@ export async function runSaturationWithGateway(o: SaturationOptions & { dataDir:
     const r = ledger.reconcile();
     const seconds = (tail.lastDurableAt - d.result.firstPublishAt) / 1000;
     return {
-      ...summarize(d.result),
-      drainSeconds,
-      markerReceived,
-      cpuPercent: d.cpuPercent,
-      brokerRssMb: brokerRssMb === null ? null : round1(brokerRssMb),
+      ...loadSummary(d, brokerRssMb),
       maxMessagesPerSec: round1(seconds > 0 ? tail.readings / seconds : 0),
       sealedReadings: tail.readings,
       seconds: round1(seconds),
@@ -212,14 +261,8 @@ export async function runSaturationWithGateway(o: SaturationOptions & { dataDir:
     };
   } finally {
     await load?.close();
-    await Promise.all([gateway?.stop(10_000), broker.child.stop(10_000)]);
+    await Promise.all([gateway?.stop(10_000), broker.stop()]);
   }
-}
-
-/** Our broker from the CLI (any extra flags, e.g. --registry), as a BrokerUnderTest. */
-export async function vitalgateBroker(log: Log, extraArgs: readonly string[] = []): Promise<BrokerUnderTest> {
-  const b = await startBrokerProcess(log, 'broker', extraArgs);
-  return { url: b.url, name: 'broker', cpu: b.child, peakRssMb: () => b.child.peakRssMb(), stop: async () => void (await b.child.stop(10_000)) };
 }
 
 export interface BareRunOptions extends SaturationOptions {
@@ -241,48 +284,29 @@ export async function runSaturationBare(o: BareRunOptions): Promise<BareSaturati
   let sub: Child | undefined;
   let load: SaturationLoad | undefined;
   try {
-    const subArgs = ['--broker', broker.url, '--marker-topic', MARKER_TOPIC];
-    if (o.persistent) subArgs.push('--persistent-session', 'vitalgate-bench-bare');
-    if (o.perPatientFilters) {
-      const patients = [...Array.from({ length: o.connections }, (_, i) => loadPatientId(prefix, o.connections, i)), MARKER_PATIENT];
-      subArgs.push('--patients', patients.join(','));
-    }
-    if (o.identities) subArgs.push('--username', o.identities.subscriber.id);
-    sub = new Child('bare-subscriber', BARE_SUBSCRIBER, subArgs, log, { stdin: true, ...(o.identities && { env: { BENCH_MQTT_PASSWORD: o.identities.subscriber.secret } }) });
-    await sub.waitFor('ready', 30_000);
+    sub = await startBareSubscriber(log, broker.url, MARKER_TOPIC, {
+      ...(o.persistent && { persistentSession: 'vitalgate-bench-bare' }),
+      ...(o.perPatientFilters && { patients: loadPatients(prefix, o.connections) }),
+      ...(o.identities && { login: o.identities.subscriber }),
+    });
     log(`${phase}: ${broker.name} ${broker.url}, bare subscriber pid ${sub.pid}`);
+    const s = sub;
     let latest: Record<string, unknown> = { count: 0, markerAt: null };
-    sub.onMessage((m) => {
+    s.onMessage((m) => {
       if (m.event === 'report' || m.event === 'final') latest = m;
     });
-    const ask = async (): Promise<Record<string, unknown>> => {
-      const next = sub!.waitFor('report', 10_000);
-      sub!.send('report');
-      return next;
-    };
-    const d = await drive(o, phase, broker.url, prefix, [{ name: broker.name, child: broker.cpu }, { name: 'subscriber', child: sub }], async () => {
-      const r = await ask();
-      return `received ${String(r.count)}`;
+    const d = await saturate(o, phase, broker.url, prefix, {
+      procs: [{ name: broker.name, child: broker.cpu }, { name: 'subscriber', child: s }],
+      poll: async () => {
+        const next = s.waitFor('report', 10_000);
+        s.send('report');
+        const r = await next;
+        return { markerArrived: r.markerAt !== null && r.markerAt !== undefined, progress: `received ${String(r.count)}` };
+      },
+      who: 'the subscriber',
+      missedMarker: 'the bare subscriber did not receive the marker in time',
     }, o.identities);
     load = d.load;
-    const markerPublished = Date.now();
-    const deadline = Date.now() + 120_000 + o.seconds * 5000;
-    let lastLog = Date.now();
-    let markerReceived = false;
-    while (Date.now() < deadline) {
-      const r = await ask();
-      if (r.markerAt !== null && r.markerAt !== undefined) {
-        markerReceived = true;
-        break;
-      }
-      if (Date.now() - lastLog > 2000) {
-        lastLog = Date.now();
-        log(`${phase}: waiting for the subscriber to take in the backlog (${((Date.now() - markerPublished) / 1000).toFixed(0)} s, received ${String(r.count)}/${d.result.acked})`);
-      }
-      await sleep(20);
-    }
-    const drainSeconds = round1((Date.now() - d.result.lastAckAt) / 1000);
-    if (!markerReceived) log(`${phase}: the bare subscriber did not receive the marker in time`);
     const brokerRssMb = broker.peakRssMb() ?? null;
     const final = sub.waitFor('final', 10_000);
     sub.send('exit');
@@ -292,11 +316,7 @@ export async function runSaturationBare(o: BareRunOptions): Promise<BareSaturati
     const lastAt = Number(latest.lastAt);
     const seconds = (lastAt - d.result.firstPublishAt) / 1000;
     return {
-      ...summarize(d.result),
-      drainSeconds,
-      markerReceived,
-      cpuPercent: d.cpuPercent,
-      brokerRssMb: brokerRssMb === null ? null : round1(brokerRssMb),
+      ...loadSummary(d, brokerRssMb),
       session: o.persistent ? 'persistent' : 'clean',
       ceilingMessagesPerSec: round1(seconds > 0 ? count / seconds : 0),
       received: count,

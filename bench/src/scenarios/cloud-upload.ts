@@ -30,7 +30,9 @@ import { dataDirLayout, DEFAULT_UPLOAD_CONCURRENCY } from '@vitalgate/edge-gatew
 import { EmbeddedCatalog, InfluxCatalog, type Catalog, type CatalogBatch } from '@vitalgate/ingest';
 import type { StreamName } from '@vitalgate/protocol';
 import { findProgram, freePort, startInfluxd, startS3Server } from '@vitalgate/test-support';
-import { Child, CLI_MAIN, CpuMeter, fmtCpu, procCpuSeconds, round1, sleep, startBrokerProcess, startGatewayProcess, withTimeout, type Log } from './procs.js';
+import { Child, CLI_MAIN, sleep, withTimeout, type Log } from '../harness/child.js';
+import { CpuMeter, fmtCpu, procCpuSeconds, round1 } from '../harness/cpu-meter.js';
+import { startBrokerProcess, startGatewayProcess } from '../harness/launchers.js';
 
 export interface CloudOptions {
   devices: number;

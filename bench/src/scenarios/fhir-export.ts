@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { SimDevice, getProfile } from '@vitalgate/device-sim';
 import { Gateway, exportFhir } from '@vitalgate/edge-gateway';
 import { pino } from 'pino';
-import { CLI_MAIN, type Log } from './procs.js';
+import { CLI_MAIN, type Log } from '../harness/child.js';
 
 export interface FhirExportBenchResult {
   readings: number;

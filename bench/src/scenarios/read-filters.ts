@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchIndex, dataDirLayout, Keystore, PackStore, type BatchRecord } from '@vitalgate/edge-gateway';
 import { deriveEpochKey, sealBatch, type ReadingBody, type StreamName } from '@vitalgate/protocol';
-import { CLI_MAIN } from './procs.js';
+import { CLI_MAIN } from '../harness/child.js';
 
 interface ReadArgs { devices: number; seconds: number; runs: number; json: boolean; keep: boolean }
 
