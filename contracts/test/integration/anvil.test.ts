@@ -17,10 +17,10 @@ import {
   readDeployment,
   startAnvil,
   type AnvilNode,
-} from '../src/index.js';
+} from '../../src/index.js';
 import { random32, send } from './helpers.js';
 
-const INDEX = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
+const INDEX = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'index.js');
 
 /** Alive and not a zombie (an orphan's zombie may linger where PID 1 does not reap). */
 function isAlive(pid: number): boolean {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { MIXED_PROFILE_1000, anchoringComparison, measureGas, type GasReport } from '../src/index.js';
+import { MIXED_PROFILE_1000, anchoringComparison, measureGas, type GasReport } from '../../src/index.js';
 
 describe('contracts: gas', function () {
   let report: GasReport;

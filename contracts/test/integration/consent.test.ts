@@ -11,7 +11,7 @@ import {
   signRevoke,
   streamMask,
   type ConsentMessage,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   expectRevert,
   latestTimestamp,

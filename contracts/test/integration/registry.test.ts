@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ZeroAddress, ZeroHash } from 'ethers';
-import { patientRef } from '../src/index.js';
+import { patientRef } from '../../src/index.js';
 import { expectRevert, oneEvent, randomKey33, send, setup, teardown, wallet, events, type Fixture } from './helpers.js';
 
 describe('contracts: Registry (on anvil)', function () {

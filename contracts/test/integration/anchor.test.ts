@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { ZeroHash, type Wallet } from 'ethers';
-import { DEFAULT_ANCHOR_URI, batchLeaf, buildAccessLogTree, buildBatchTree, patientRef } from '../src/index.js';
+import { DEFAULT_ANCHOR_URI, batchLeaf, buildAccessLogTree, buildBatchTree, patientRef } from '../../src/index.js';
 import { expectRevert, oneEvent, random32, send, setup, teardown, wallet, type Fixture } from './helpers.js';
 
 const T0 = 1_767_225_600_000; // ms

@@ -12,7 +12,7 @@ import {
   type DeployOptions,
   type Deployment,
   type VitalgateContracts,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 export interface Fixture {
   node: AnvilNode;
