@@ -10,7 +10,7 @@ import { validateBody } from '@vitalgate/protocol';
 import {
   decodeFloat, decodeGatt, decodeSfloat, GATT_CHARACTERISTICS, GLUCOSE_SAMPLE_LOCATIONS, GLUCOSE_TYPES,
   gattToReadings, TEMPERATURE_TYPES, type GattMeasurement, type MeasuredValue,
-} from '../src/gatt/index.js';
+} from '../../src/gatt/index.js';
 
 const UUIDS = Object.keys(GATT_CHARACTERISTICS);
 

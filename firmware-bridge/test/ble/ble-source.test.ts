@@ -10,9 +10,9 @@ import { validateBody, type ReadingBody, type StreamName } from '@vitalgate/prot
 import {
   BleSource, bleDeviceId, decodeGatt, encodeBloodPressure, encodeGlucose, encodeHeartRate, encodePlxContinuous,
   encodeReadingAsGatt, encodeTemperature, gattToReadings, HEALTH_SERVICES, type BleCentral, type BlePeripheral, type ReadingSink,
-} from '../src/index.js';
+} from '../../src/index.js';
 
-const vectors = (JSON.parse(readFileSync(new URL('../../../../shared/vectors/gatt.json', import.meta.url), 'utf8')) as {
+const vectors = (JSON.parse(readFileSync(new URL('../../../../../shared/vectors/gatt.json', import.meta.url), 'utf8')) as {
   vectors: Array<{ uuid: string; hex: string; expect?: Record<string, unknown>; invalid?: string }>;
 }).vectors;
 

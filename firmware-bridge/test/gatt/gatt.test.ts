@@ -9,7 +9,7 @@ import { validateBody } from '@vitalgate/protocol';
 import {
   decodeFloat, decodeGatt, decodeSfloat, GATT_CHARACTERISTICS, gattToReadings,
   type GattMeasurement, type GattReadings,
-} from '../src/gatt/index.js';
+} from '../../src/gatt/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -28,7 +28,7 @@ interface VectorFile {
 
 /** Read in place from ../shared (never copied into the repo). */
 const SHARED = JSON.parse(
-  readFileSync(new URL('../../../../shared/vectors/gatt.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../../../../shared/vectors/gatt.json', import.meta.url), 'utf8'),
 ) as VectorFile;
 
 /** gatt.json spells special values as the specs do; the decoders return these reasons. */

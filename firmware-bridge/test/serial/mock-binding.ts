@@ -1,7 +1,7 @@
 // @serialport/binding-mock 10.2.2 ships types its package "exports" do not expose, so the part of
 // its interface the tests use is declared here.
 import { createRequire } from 'node:module';
-import type { SerialBinding } from '../src/index.js';
+import type { SerialBinding } from '../../src/index.js';
 
 export interface MockBindingApi {
   reset(): void;
