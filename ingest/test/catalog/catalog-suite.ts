@@ -1,36 +1,33 @@
 /**
- * One suite, run against both catalogs: the embedded one (LevelDB in a directory) and InfluxDB 1.x
- * (a real influxd on loopback). Expected results are computed here from the generated batches,
- * never from either implementation.
+ * One suite that every catalog passes: the embedded one (LevelDB in a directory,
+ * catalog/embedded-catalog.test.ts) and InfluxDB 1.x (a real influxd on loopback,
+ * integration/catalog/influx-catalog.test.ts). Expected results are computed here from the
+ * generated batches, never from either implementation.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import type { StreamName } from '@vitalgate/protocol';
-import { requireProgram, startInfluxd, type InfluxdNode } from '@vitalgate/test-support';
-import { CatalogCollisionError, EmbeddedCatalog, InfluxCatalog, type Catalog, type CatalogAnchor, type CatalogBatch, type CatalogEntry, type HourlyCount } from '../src/index.js';
+import type { Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from '../../src/index.js';
 
-const HOUR = 3_600_000;
+export const HOUR = 3_600_000;
 /** Not on an hour boundary, so the first and last hours are partial. */
-const T0 = Date.UTC(2026, 11, 3, 8, 17, 23, 456);
+export const T0 = Date.UTC(2026, 11, 3, 8, 17, 23, 456);
 const STREAMS: StreamName[] = ['ecg', 'hr', 'spo2'];
 
-const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+export const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 /** An id whose first 8 hex are fixed: ids sharing a prefix get the same sub-millisecond slot in a time-ordered store. */
-const idWith = (prefix: string, seed: string): string => prefix + sha(seed).slice(prefix.length);
+export const idWith = (prefix: string, seed: string): string => prefix + sha(seed).slice(prefix.length);
 
 let patients = 0;
-const newPatient = (): string => `pt-${process.pid}-${++patients}`;
+export const newPatient = (): string => `pt-${process.pid}-${++patients}`;
 
-function batch(patientId: string, o: Partial<CatalogBatch> & { id: string; firstTs: number }): CatalogBatch {
+export function batch(patientId: string, o: Partial<CatalogBatch> & { id: string; firstTs: number }): CatalogBatch {
   return { patientId, stream: 'hr', deviceId: 'strap-1', epoch: 2, seq: 0, lastTs: o.firstTs + 999, count: 10, bytes: 512, ...o };
 }
 
-const anchorN = (n: number): CatalogAnchor => ({ root: `0x${sha(`root${n}`)}`, tx: `0x${sha(`tx${n}`)}`, block: 100 + n, gateway: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' });
-const refOf = (b: CatalogBatch) => ({ id: b.id, patientId: b.patientId, stream: b.stream, firstTs: b.firstTs });
+export const anchorN = (n: number): CatalogAnchor => ({ root: `0x${sha(`root${n}`)}`, tx: `0x${sha(`tx${n}`)}`, block: 100 + n, gateway: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' });
+export const refOf = (b: CatalogBatch) => ({ id: b.id, patientId: b.patientId, stream: b.stream, firstTs: b.firstTs });
 const byKey = (a: CatalogBatch, b: CatalogBatch): number => a.firstTs - b.firstTs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 async function all(cat: Catalog, q: { patientId: string; from: number; to: number; stream?: StreamName }, limit: number): Promise<CatalogEntry[]> {
@@ -68,7 +65,7 @@ function hourly(bs: CatalogBatch[], from: number, to: number): HourlyCount[] {
 }
 
 /** What a backend provides to the shared suite. */
-interface Backend {
+export interface Backend {
   /** Mocha's `this` in the before hook, for requireProgram. */
   setUp(ctx: Mocha.Context): Promise<void>;
   catalog(): Catalog;
@@ -77,7 +74,7 @@ interface Backend {
   tearDown(): Promise<void>;
 }
 
-function catalogSuite(name: string, backend: Backend, extra?: () => void): void {
+export function catalogSuite(name: string, backend: Backend, extra?: () => void): void {
   describe(`catalog: ${name}`, function () {
     this.timeout(60_000);
     before(async function () { await backend.setUp(this); });
@@ -292,99 +289,5 @@ function catalogSuite(name: string, backend: Backend, extra?: () => void): void 
     });
 
     extra?.();
-  });
-}
-
-{
-  let dir: string;
-  let cat: EmbeddedCatalog | undefined;
-  catalogSuite('embedded (LevelDB)', {
-    async setUp() {
-      dir = await mkdtemp(join(tmpdir(), 'vg-catalog-'));
-      cat = await EmbeddedCatalog.open(join(dir, 'catalog'));
-    },
-    catalog: () => cat!,
-    async reopen() {
-      await cat!.close();
-      cat = await EmbeddedCatalog.open(join(dir, 'catalog'));
-    },
-    async tearDown() {
-      await cat?.close();
-      if (dir) await rm(dir, { recursive: true, force: true });
-    },
-  }, () => {
-    it('refuses a second open of the same directory, saying why', async () => {
-      await assert.rejects(EmbeddedCatalog.open(join(dir, 'catalog')), /in use by another process/);
-    });
-  });
-}
-
-{
-  let dir: string;
-  let node: InfluxdNode | undefined;
-  let cat: InfluxCatalog | undefined;
-  /** After a restart, until InfluxDB answers (ingest would answer 503 meanwhile, and gateways retry). */
-  const answering = async (): Promise<void> => {
-    for (const deadline = Date.now() + 20_000; ;) {
-      try {
-        await cat!.batches({ patientId: 'probe', from: 0, to: 1, limit: 1 });
-        return;
-      } catch (e) {
-        if (Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  };
-  catalogSuite('InfluxDB 1.x', {
-    async setUp(ctx) {
-      requireProgram(ctx, 'influxd', 'influxdb');
-      dir = await mkdtemp(join(tmpdir(), 'vg-influx-'));
-      node = await startInfluxd(dir);
-      cat = await InfluxCatalog.connect({ url: `${node.url}/vg_catalog_test` });
-    },
-    catalog: () => cat!,
-    async reopen() {
-      await node!.restart();
-      await answering();
-    },
-    async tearDown() {
-      await cat?.close();
-      await node?.stop();
-      if (dir) await rm(dir, { recursive: true, force: true });
-    },
-  }, () => {
-    it('refuses a second batch that would land on an existing point (same series, millisecond and id prefix)', async () => {
-      const p = newPatient();
-      const a = batch(p, { id: idWith('12345678', 'collide-a'), firstTs: T0 });
-      const b = batch(p, { id: idWith('12345678', 'collide-b'), firstTs: T0 });
-      await cat!.addBatch(a);
-      await assert.rejects(cat!.addBatch(b), (e: Error) => e instanceof CatalogCollisionError && e.message.includes(a.id) && e.message.includes(b.id));
-      // The refused batch's anchor lands on the same point, and still does not show on the other batch.
-      await cat!.addAnchor(anchorN(5), [refOf(b)]);
-      assert.deepEqual((await cat!.batches({ patientId: p, from: T0, to: T0 + 1, limit: 10 })).entries, [a]);
-      // A different stream at the very same time is a different series: no collision.
-      await cat!.addBatch({ ...b, stream: 'spo2' });
-    });
-
-    it('while influxd is down: errors name the host and not the password; the same catalog works once it is back', async () => {
-      const withPassword = await InfluxCatalog.connect({ url: node!.url.replace('//', '//vg:hunter2@') + '/vg_catalog_test' });
-      assert.doesNotMatch(withPassword.describe(), /hunter2/);
-      const p = newPatient();
-      const b = batch(p, { id: sha('down'), firstTs: T0 });
-      await node!.stop();
-      for (const c of [cat!, withPassword]) {
-        for (const call of [() => c.addBatch(b), () => c.batches({ patientId: p, from: 0, to: T0 + 1, limit: 1 }), () => c.hourlyCounts({ patientId: p, from: 0, to: T0 + 1 })]) {
-          await assert.rejects(call(), (e: Error) => {
-            assert.match(e.message, new RegExp(`InfluxDB at http://127\\.0\\.0\\.1:${node!.port} database vg_catalog_test is unreachable`));
-            assert.doesNotMatch(e.message + String(e.stack), /hunter2/);
-            return true;
-          });
-        }
-      }
-      await node!.restart();
-      await answering();
-      await cat!.addBatch(b);
-      assert.deepEqual((await withPassword.batches({ patientId: p, from: 0, to: T0 + 1, limit: 1 })).entries, [b]);
-    });
   });
 }

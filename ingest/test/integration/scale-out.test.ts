@@ -16,7 +16,7 @@ import pino from 'pino';
 import { ANVIL_DEV_KEYS, connectContracts, createProvider, deployOrLoad, patientRef, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
 import { sealBatch, type ReadingBody } from '@vitalgate/protocol';
 import { requireProgram, startRedis, type RedisServer } from '@vitalgate/test-support';
-import { ChainGatewayDirectory, IngestClient, LocalObjectStore, RedisReplayCache, batchQuery, buildIngest, type IngestResponse } from '../src/index.js';
+import { ChainGatewayDirectory, IngestClient, LocalObjectStore, RedisReplayCache, batchQuery, buildIngest, type IngestResponse } from '../../src/index.js';
 
 const T0 = Date.UTC(2026, 11, 3, 8);
 const KEY = new Uint8Array(32).fill(9);

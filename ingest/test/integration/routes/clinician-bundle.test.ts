@@ -29,7 +29,7 @@ import {
 import {
   AnchorTrees, ApiError, ChainClinicianAccess, ChainGatewayDirectory, ClinicianClient, EmbeddedCatalog, IngestClient, LocalObjectStore, MemoryReplayCache, SessionKeys,
   StoredAccessLog, anchorKey, buildIngest, envelopeKey, openWithEnvelopes, type AccessLogEntry,
-} from '../src/index.js';
+} from '../../../src/index.js';
 
 const DOMAIN = '127.0.0.1';
 const T0 = Date.UTC(2026, 10, 2, 9);

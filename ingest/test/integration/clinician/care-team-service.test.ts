@@ -24,7 +24,7 @@ import { STREAMS, envelopePublicKey, randomEnvelopeSecretKey, sealBatch, sealEnv
 import {
   ApiError, ChainGatewayDirectory, ClinicianClient, EmbeddedCatalog, IngestClient, LocalObjectStore, MemoryReplayCache, batchQuery, buildIngest,
   envelopeKey, openWithEnvelopes, parseAnchorRecord, startCareTeamService, type AccessLogAnchorRecord, type CareTeamService,
-} from '../src/index.js';
+} from '../../../src/index.js';
 
 const T0 = Date.UTC(2026, 11, 4, 8);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -247,7 +247,7 @@ describe('care-team service: denials reported and banned, the access log anchore
     for await (const e of c.catalog(patient.address, T0, T0 + 60_000, 'hr')) void e;
     await sleep(400);
     // Anchor on chain as the anchorer would, then "crash" before the record is written.
-    const { AccessLogAnchorer, AnchorRecords } = await import('../src/index.js');
+    const { AccessLogAnchorer, AnchorRecords } = await import('../../../src/index.js');
     const auditLog = connectContracts(deployment, auditor).auditLog;
     let sent = 0;
     const crashing = new AccessLogAnchorer({

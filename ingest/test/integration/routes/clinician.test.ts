@@ -18,7 +18,7 @@ import { STREAMS, envelopePublicKey, randomEnvelopeSecretKey, sealBatch, sealEnv
 import {
   ChainClinicianAccess, ChainGatewayDirectory, EmbeddedCatalog, IngestClient, LocalObjectStore, MemoryReplayCache, SessionKeys, StoredAccessLog,
   batchQuery, buildIngest, type AccessLogEntry,
-} from '../src/index.js';
+} from '../../../src/index.js';
 
 const DOMAIN = 'care.example.org';
 const ORIGIN = 'https://care.example.org';

@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { ANVIL_DEV_KEYS, buildBatchTree, connectContracts, createProvider, deployOrLoad, patientRef, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
 import { encodeCloudRecord, sealBatch, type AnchorUploadRecord } from '@vitalgate/protocol';
-import { ChainGatewayDirectory, EmbeddedCatalog, IngestClient, LocalObjectStore, MemoryReplayCache, anchorKey, batchQuery, buildIngest, epochKey } from '../src/index.js';
+import { ChainGatewayDirectory, EmbeddedCatalog, IngestClient, LocalObjectStore, MemoryReplayCache, anchorKey, batchQuery, buildIngest, epochKey } from '../../../src/index.js';
 
 const T0 = Date.UTC(2026, 11, 3, 9);
 const KEY = new Uint8Array(32).fill(5);

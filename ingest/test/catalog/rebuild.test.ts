@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { buildBatchTree } from '@vitalgate/contracts';
 import { batchId, encodeCloudRecord, sealBatch, type AnchorUploadRecord } from '@vitalgate/protocol';
-import { EmbeddedCatalog, LocalObjectStore, anchorKey, batchKey, rebuildCatalog, type Catalog } from '../src/index.js';
+import { EmbeddedCatalog, LocalObjectStore, anchorKey, batchKey, rebuildCatalog, type Catalog } from '../../src/index.js';
 
 describe('rebuildCatalog: from object storage into a catalog', () => {
   let dir: string;

@@ -14,7 +14,7 @@ import pino from 'pino';
 import { ANVIL_DEV_KEYS, createProvider, deployOrLoad, patientRef, startAnvil, type AnvilNode, type Deployment } from '@vitalgate/contracts';
 import { MAX_BUNDLE_BATCHES, encodeBundle, envelopePublicKey, parseBundle, randomEnvelopeSecretKey, sealEnvelope, type ReadingBody } from '@vitalgate/protocol';
 import { sealBatch } from '@vitalgate/protocol';
-import { ChainGatewayDirectory, IngestClient, LocalObjectStore, MemoryReplayCache, batchQuery, buildIngest, envelopeKey } from '../src/index.js';
+import { ChainGatewayDirectory, IngestClient, LocalObjectStore, MemoryReplayCache, batchQuery, buildIngest, envelopeKey } from '../../../src/index.js';
 
 const T0 = Date.UTC(2026, 11, 3, 8);
 const KEY = new Uint8Array(32).fill(9);

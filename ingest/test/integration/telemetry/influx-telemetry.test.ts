@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InfluxDB } from 'influx';
 import { requireProgram, startInfluxd, type InfluxdNode } from '@vitalgate/test-support';
-import { InfluxTelemetry, type TelemetryPoint } from '../src/index.js';
+import { InfluxTelemetry, type TelemetryPoint } from '../../../src/index.js';
 
 const DB = 'vg_telemetry_test';
 const ALLOWED = ['requests', 'latency_ms'] as const;
