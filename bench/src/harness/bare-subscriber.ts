@@ -3,7 +3,7 @@
  * It subscribes to every reading topic at QoS 1 (as the gateway does) and so measures what the
  * broker can deliver to one subscriber on this machine.
  *
- *   node bench/dist/src/bare-subscriber.js --broker URL [--marker-topic TOPIC] [--max-seconds S] [--persistent-session ID]
+ *   node bench/dist/src/harness/bare-subscriber.js --broker URL [--marker-topic TOPIC] [--max-seconds S] [--persistent-session ID]
  *
  * --patients P1,P2,… subscribes to each patient's readings (vg/v1/{p}/+/+, as a gateway bound to
  * those patients must under ACLs) instead of every patient's. --username U logs in as U with the
