@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { decodeGattWithUnits, gattWithUnits, measurementWithUnits, type GattPhysical, type HeartRateMeasurement } from '@vitalgate/firmware-bridge';
 
 interface Vector { uuid: string; hex: string; expect?: Record<string, unknown>; invalid?: string }
-const SHARED = JSON.parse(readFileSync(new URL('../../../../shared/vectors/gatt.json', import.meta.url), 'utf8')) as { vectors: Vector[] };
+const SHARED = JSON.parse(readFileSync(new URL('../../../../../shared/vectors/gatt.json', import.meta.url), 'utf8')) as { vectors: Vector[] };
 const bytes = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
 
 /** What each field measures, stated here independently of the decoders: UCUM. */
