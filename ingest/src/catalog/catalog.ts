@@ -4,7 +4,7 @@
  * never a key. Object storage stays the truth; the catalog is the index the dashboard and
  * `open --from-ingest` query, so every write is idempotent (a batch uploaded twice is one row).
  *
- * Two implementations pass one shared test suite (ingest/test/catalog.test.ts): InfluxDB 1.x in
+ * Two implementations pass one shared test suite (ingest/test/catalog/catalog-suite.ts): InfluxDB 1.x in
  * production (influx-catalog.ts) and an embedded store needing no server (embedded-catalog.ts).
  */
 import { getAddress } from 'ethers';
