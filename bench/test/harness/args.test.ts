@@ -22,7 +22,8 @@ describe('bench', () => {
       assert.throws(() => parseArgs(['--devices', '1.5']), UsageError);
       assert.throws(() => parseArgs(['--seconds']), UsageError);
       assert.throws(() => parseArgs(['--frobnicate']), UsageError);
-      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard', '--skip-history']), UsageError);
+      assert.throws(() => parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard', '--skip-history', '--skip-fhir']), UsageError);
+      assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard', '--skip-history']).skipFhir, false, 'the FHIR export is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care', '--skip-dashboard']).skipHistory, false, 'the history is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud', '--skip-care']).skipDashboard, false, 'the dashboard is still there to measure');
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker', '--skip-cloud']).skipCare, false, 'the care-team part is still there to measure');

@@ -8,10 +8,10 @@ import mqtt from 'mqtt';
 import { BatchIndex } from '@vitalgate/edge-gateway';
 import { encodeBody, encodeFrame, readingTopic } from '@vitalgate/protocol';
 import { startBroker, type RunningBroker } from '@vitalgate/broker';
-import { registerAck } from '../src/index.js';
+import { registerAck } from '../../src/index.js';
 import { assertFhirValid } from '@vitalgate/protocol/fhir-schema';
 import { fromFhirBundle, type FhirBundle } from '@vitalgate/protocol';
-import { initHelper, nodeFile, sleep, tempDir, until } from './helpers.js';
+import { initHelper, nodeFile, sleep, tempDir, until } from '../helpers.js';
 
 const helper = initHelper();
 const ALL = ['keystore', 'decode', 'device-in', 'seal', 'upload', 'fhir'].map(nodeFile);
@@ -160,7 +160,7 @@ describe('node-red palette: every node in the Node-RED runtime', function () {
         got = await start();
         await until(() => got.length === 1, 'the unacknowledged reading delivered again after a restart');
         assert.equal(got[0]!.payload.body.seq, 1);
-        const { acknowledge } = await import('../src/index.js');
+        const { acknowledge } = await import('../../src/index.js');
         acknowledge(got[0]!.vitalgate.ack);
         await sleep(300);
 

@@ -8,7 +8,7 @@ import {
   evaluateRecords,
   type EvaluationReport,
   type RecordBeats,
-} from '../../src/index.js';
+} from '../../../src/index.js';
 
 // dist/test/evaluate/ → key-backup/ → repository root; the records live beside it, never in the repository.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');

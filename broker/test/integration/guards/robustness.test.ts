@@ -15,9 +15,9 @@ import { createServer, connect as netConnect, type AddressInfo, type Server, typ
 import fc from 'fast-check';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
-import { limitConnectAttempts, type ConnectLimitOptions } from '../../src/guards/auth-guard.js';
-import { limitPacketSize } from '../../src/guards/packet-guard.js';
-import { createRegistryPolicy, Registry, startBroker, type RegistryPolicy, type RunningBroker } from '../../src/index.js';
+import { limitConnectAttempts, type ConnectLimitOptions } from '../../../src/guards/auth-guard.js';
+import { limitPacketSize } from '../../../src/guards/packet-guard.js';
+import { createRegistryPolicy, Registry, startBroker, type RegistryPolicy, type RunningBroker } from '../../../src/index.js';
 
 const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, dkLen: 32 } };
 const silent = pino({ level: 'silent' });

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isBeatAnnotation, readWfdbAnnotations } from '@vitalgate/biosignal';
-import { vitalgate } from '../cli.js';
+import { vitalgate } from '../../cli.js';
 
-const physionet = (file: string) => fileURLToPath(new URL(`../../../../../shared/data/physionet/${file}`, import.meta.url));
+const physionet = (file: string) => fileURLToPath(new URL(`../../../../../../shared/data/physionet/${file}`, import.meta.url));
 
 interface Score {
   record: string;

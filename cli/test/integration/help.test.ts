@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { vitalgate } from './cli.js';
+import { vitalgate } from '../cli.js';
 
 describe('vitalgate --help', () => {
   it('lists every subcommand', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { vitalgate } from '../../cli.js';
+import { vitalgate } from '../../../cli.js';
 
-const physionet = (file: string) => fileURLToPath(new URL(`../../../../../../shared/data/physionet/${file}`, import.meta.url));
+const physionet = (file: string) => fileURLToPath(new URL(`../../../../../../../shared/data/physionet/${file}`, import.meta.url));
 
 describe('vitalgate keys', function () {
   this.timeout(120_000);

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keystore } from '@vitalgate/edge-gateway';
 import { decodeRecoveryCode, generateRecoveryCode, parseBackup } from '@vitalgate/key-backup';
-import { vitalgate } from '../../cli.js';
+import { vitalgate } from '../../../cli.js';
 
-const DATA = new URL('../../../../../../shared/data/physionet/', import.meta.url).pathname;
+const DATA = new URL('../../../../../../../shared/data/physionet/', import.meta.url).pathname;
 const PATIENT = 'patient-0100';
 const PASS = 'key backup 2fa passphrase';
 const CODE_RE = /\b[0-9A-Z]{5}(?:-[0-9A-Z]{5}){6}\b/g;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startBroker, type RunningBroker } from '@vitalgate/broker';
 import { decodePayload, parseReadingTopic } from '@vitalgate/protocol';
-import { loadScenario, scenarioSchema, ScenarioRunner, type DeliveredReading } from '../../src/index.js';
+import { loadScenario, scenarioSchema, ScenarioRunner, type DeliveredReading } from '../../../src/index.js';
 
 describe('scenario runner', function () {
   this.timeout(60_000);

@@ -13,8 +13,8 @@ import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { freePort } from '@vitalgate/test-support';
-import { createRegistryPolicy, limitConnectAttempts, openFilePersistence, Registry, startBroker } from '../../src/index.js';
-import { CLI, sleep, startProcess, type Proc } from '../support.js';
+import { createRegistryPolicy, limitConnectAttempts, openFilePersistence, Registry, startBroker } from '../../../src/index.js';
+import { CLI, sleep, startProcess, type Proc } from '../../support.js';
 
 const FAST = { scrypt: { N: 1 << 10, r: 8, p: 1, dkLen: 32 } };
 
