@@ -16,6 +16,8 @@ export interface ChainConfig { rpcUrl: string; chainId: number; dataAnchor: stri
 
 /** Roots remembered as anchored (a root is never un-anchored); beyond this many the oldest are asked again. */
 const MAX_ROOTS = 10_000;
+/** Most eth_calls in one JSON-RPC batch request. */
+const RPC_BATCH = 100;
 
 export class ProofChecker {
   private readonly chain: ChainConfig | undefined;
@@ -64,22 +66,46 @@ export class ProofChecker {
     return (await this.anchored(a.gateway, a.root)) ? 'verified' : 'failed';
   }
 
+  /** isRecorded calls waiting to go out together (one JSON-RPC batch per tick, as ethers did). */
+  private queue: Array<{ gateway: string; root: string; resolve: (v: boolean) => void; reject: (e: Error) => void }> = [];
+
   /**
-   * DataAnchor.isRecorded over the chain's JSON-RPC (eth_call, protocol/src/anchor-call.ts): one
-   * static call, no ethers. Throws when the chain cannot answer; the batch then stays pending.
+   * DataAnchor.isRecorded over the chain's JSON-RPC (eth_call, protocol/src/anchor-call.ts), no
+   * ethers: the calls asked for in one tick go as one JSON-RPC batch (up to RPC_BATCH), so a week
+   * of history's 170 roots is 2 requests, not 170. Throws when the chain cannot answer; the batch
+   * then stays pending.
    */
-  private async isRecorded(gateway: string, root: string): Promise<boolean> {
-    const c = this.chain!;
-    const res = await fetch(c.rpcUrl, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, credentials: 'omit',
-      body: JSON.stringify({ jsonrpc: '2.0', id: ++this.rpcId, method: 'eth_call', params: [{ to: c.dataAnchor, data: isRecordedCallData(gateway, root) }, 'latest'] }),
+  private isRecorded(gateway: string, root: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.queue.push({ gateway, root, resolve, reject }) === 1) setTimeout(() => this.flush(), 0);
     });
-    if (!res.ok) throw new Error(`the chain answered ${res.status}`);
-    const body = (await res.json()) as { result?: unknown; error?: { message?: string } };
-    if (body.error) throw new Error(`the chain refused the call: ${body.error.message ?? 'no reason'}`);
-    const r = decodeBoolWord(body.result);
-    if (!r.ok) throw new Error(r.reason);
-    return r.value;
+  }
+
+  private flush(): void {
+    const c = this.chain!;
+    const all = this.queue;
+    this.queue = [];
+    for (let i = 0; i < all.length; i += RPC_BATCH) {
+      const part = all.slice(i, i + RPC_BATCH);
+      const first = this.rpcId + 1;
+      this.rpcId += part.length;
+      const body = part.map((q, k) => ({ jsonrpc: '2.0', id: first + k, method: 'eth_call', params: [{ to: c.dataAnchor, data: isRecordedCallData(q.gateway, q.root) }, 'latest'] }));
+      void fetch(c.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, credentials: 'omit', body: JSON.stringify(body) })
+        .then(async (res) => {
+          if (!res.ok) throw new Error(`the chain answered ${res.status}`);
+          const answers = (await res.json()) as Array<{ id?: number; result?: unknown; error?: { message?: string } }>;
+          if (!Array.isArray(answers)) throw new Error('the chain did not answer the batch with a list');
+          const byId = new Map(answers.map((a) => [a.id, a]));
+          part.forEach((q, k) => {
+            const a = byId.get(first + k);
+            if (!a) return q.reject(new Error('the chain left a call unanswered'));
+            if (a.error) return q.reject(new Error(`the chain refused the call: ${a.error.message ?? 'no reason'}`));
+            const r = decodeBoolWord(a.result);
+            return r.ok ? q.resolve(r.value) : q.reject(new Error(r.reason));
+          });
+        })
+        .catch((e: Error) => part.forEach((q) => q.reject(e)));
+    }
   }
 
   private anchored(gateway: string, root: string): Promise<boolean> {
