@@ -44,7 +44,7 @@ describe('vitalgate decode', () => {
     assert.deepEqual(v.rrIntervalsMs, { values: [32.2265625], unit: 'ms' });
   });
   it('prints the shared temperature, blood-pressure and SpO2 vectors in their units', async () => {
-    const vectors = (JSON.parse(await readFile(new URL('../../../../shared/vectors/gatt.json', import.meta.url), 'utf8')) as { vectors: Array<{ uuid: string; hex: string; expect?: Record<string, unknown> }> }).vectors;
+    const vectors = (JSON.parse(await readFile(new URL('../../../../../shared/vectors/gatt.json', import.meta.url), 'utf8')) as { vectors: Array<{ uuid: string; hex: string; expect?: Record<string, unknown> }> }).vectors;
     const pick = (uuid: string) => vectors.find((x) => x.uuid === uuid && x.expect)!;
     for (const [uuid, field, unit] of [['2a1c', 'temperature', 'Cel'], ['2a35', 'systolic', 'mm[Hg]'], ['2a5f', 'spo2', '%']] as const) {
       const vec = pick(uuid);

@@ -11,7 +11,7 @@ import {
 } from '../../../src/index.js';
 
 // dist/test/evaluate/ → key-backup/ → repository root; the records live beside it, never in the repository.
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
 const physionet = path.resolve(repoRoot, '..', 'shared', 'data', 'physionet');
 const report = (line: string): void => console.log(`      ${line}`);
 
