@@ -3,8 +3,10 @@
  * not see its PUBACK publishes again, and the gateway must not seal the reading twice.
  *
  * A sliding window of the last WINDOW sequence numbers is kept as a ring bitmap, so memory per
- * stream is constant however long the device runs. A sequence number far below the window means
- * one of two things, told apart by the reading's own time:
+ * stream is constant however long the device runs. A sequence number at or below the newest one,
+ * on a reading later than any seen, is a counter that started over (a device that rebooted after a
+ * few readings must not lose what it sends next as "duplicates"). A sequence number far below the
+ * window means one of two things, told apart by the reading's own time:
  *   - later than the newest reading: the device restarted its counter; the window starts over
  *     instead of dropping its readings;
  *   - earlier: an old reading arriving late (a broker replaying a long backlog after a gateway
@@ -45,7 +47,14 @@ export class SeqWindows {
       this.rings.set(key, r);
     }
     let verdict: SeqVerdict = 'new';
-    if (r.max >= 0 && seq <= r.max - WINDOW) {
+    // A number already reached, on a reading later than any seen: the counter started over (a
+    // device rebooted, or a simulator run again). A redelivery carries its original, older time.
+    if (r.max >= 0 && seq <= r.max && ts !== undefined && ts > r.maxTs) {
+      r.bits.fill(0);
+      r.max = -1;
+      r.maxTs = -Infinity;
+      verdict = 'restart';
+    } else if (r.max >= 0 && seq <= r.max - WINDOW) {
       if (ts !== undefined && ts <= r.maxTs) return 'late';
       r.bits.fill(0);
       r.max = -1;

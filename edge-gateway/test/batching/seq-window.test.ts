@@ -36,6 +36,22 @@ describe('duplicate detection', () => {
     assert.equal(w.check('k', 0, T + 4 * WINDOW * 10), 'duplicate');
   });
 
+  it('a counter that starts over inside the window (a device rebooted after a few readings) is a restart when its readings are later; a redelivery, with its own older time, stays a duplicate', () => {
+    const w = new SeqWindows();
+    const T = 1_800_000_000_000;
+    for (let s = 0; s <= 150; s++) assert.equal(w.check('k', s, T + s * 100), 'new');
+    assert.equal(w.check('k', 40, T + 40 * 100), 'duplicate', 'a redelivery');
+    // Rebooted: numbers from 0 again, times after everything seen.
+    assert.equal(w.check('k', 0, T + 60_000), 'restart');
+    for (let s = 1; s <= 150; s++) assert.equal(w.check('k', s, T + 60_000 + s * 100), 'new', `seq ${s} after the reboot`);
+    assert.equal(w.check('k', 75, T + 60_000 + 75 * 100), 'duplicate', 'a redelivery after the reboot');
+    // Rebuilt from the index of a previous run (its newest reading T + 15 s): a new run's readings are kept.
+    const r = new SeqWindows();
+    r.rebuild([{ patientId: 'p', stream: 'hr', deviceId: 'd', lastTs: T + 15_000, readingSeqs: [[0, 150]] }]);
+    assert.equal(r.check('p/hr/d', 0, T + 120_000), 'restart');
+    assert.equal(r.check('p/hr/d', 1, T + 120_100), 'new');
+  });
+
   it('rebuilt from the index, knows the newest time, so a replayed backlog is late, not a restart', () => {
     const w = new SeqWindows();
     const T = 1_800_000_000_000;
