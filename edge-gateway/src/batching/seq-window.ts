@@ -41,6 +41,15 @@ export class SeqWindows {
 
   /** Records `seq` (a reading of device time `ts`) for `key` and says whether it was seen before. */
   check(key: string, seq: number, ts?: number): SeqVerdict {
+    return this.judge(key, seq, ts, false);
+  }
+
+  /**
+   * `rebuilding`: `ts` is a batch's last time, an upper bound for each of its readings, so it cannot
+   * tell a restart (a reading that filled a gap in a later batch would look like one); the newest
+   * time is kept as the largest seen.
+   */
+  private judge(key: string, seq: number, ts: number | undefined, rebuilding: boolean): SeqVerdict {
     let r = this.rings.get(key);
     if (!r) {
       r = new Ring();
@@ -49,11 +58,16 @@ export class SeqWindows {
     let verdict: SeqVerdict = 'new';
     // A number already reached, on a reading later than any seen: the counter started over (a
     // device rebooted, or a simulator run again). A redelivery carries its original, older time.
-    if (r.max >= 0 && seq <= r.max && ts !== undefined && ts > r.maxTs) {
-      r.bits.fill(0);
-      r.max = -1;
-      r.maxTs = -Infinity;
-      verdict = 'restart';
+    const inWindowBelow = r.max >= 0 && seq <= r.max && seq > r.max - WINDOW;
+    if (inWindowBelow && ts !== undefined && ts > r.maxTs) {
+      if (rebuilding) {
+        r.maxTs = ts;
+      } else {
+        r.bits.fill(0);
+        r.max = -1;
+        r.maxTs = -Infinity;
+        verdict = 'restart';
+      }
     } else if (r.max >= 0 && seq <= r.max - WINDOW) {
       if (ts !== undefined && ts <= r.maxTs) return 'late';
       r.bits.fill(0);
@@ -94,7 +108,7 @@ export class SeqWindows {
       const r = take[i]!;
       const key = `${r.patientId}/${r.stream}/${r.deviceId}`;
       // A batch's last time stands for each of its readings': what matters is that nothing in it is later.
-      for (const [a, b] of r.readingSeqs!) for (let s = a; s <= b; s++) this.check(key, s, r.lastTs);
+      for (const [a, b] of r.readingSeqs!) for (let s = a; s <= b; s++) this.judge(key, s, r.lastTs, true);
     }
   }
 

@@ -50,6 +50,15 @@ describe('duplicate detection', () => {
     r.rebuild([{ patientId: 'p', stream: 'hr', deviceId: 'd', lastTs: T + 15_000, readingSeqs: [[0, 150]] }]);
     assert.equal(r.check('p/hr/d', 0, T + 120_000), 'restart');
     assert.equal(r.check('p/hr/d', 1, T + 120_100), 'new');
+    // A reading that filled a gap arrived in a later batch (its batch's last time is later): rebuilt,
+    // that is not a restart, and the window still knows the earlier batch's readings.
+    const g = new SeqWindows();
+    g.rebuild([
+      { patientId: 'p', stream: 'hr', deviceId: 'd', lastTs: T + 10_000, readingSeqs: [[0, 4], [6, 10]] },
+      { patientId: 'p', stream: 'hr', deviceId: 'd', lastTs: T + 20_000, readingSeqs: [[5, 5], [11, 20]] },
+    ]);
+    for (const seq of [0, 3, 5, 10, 20]) assert.equal(g.check('p/hr/d', seq, T + seq * 1000), 'duplicate', `seq ${seq} redelivered after a gateway restart`);
+    assert.equal(g.check('p/hr/d', 21, T + 21_000), 'new');
   });
 
   it('rebuilt from the index, knows the newest time, so a replayed backlog is late, not a restart', () => {
