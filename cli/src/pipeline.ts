@@ -1,7 +1,8 @@
 /**
  * The whole demo pipeline in one process: embedded chain, ingest (the cloud, on local storage),
- * broker, gateway and simulated devices. `run` and `start` both use it; production runs the same
- * pieces as separate `vitalgate broker`, `vitalgate gateway` and ingest processes.
+ * broker, gateway and simulated devices. `run` and `start` both use it. The broker delivers to the
+ * gateway in memory (`vitalgate gateway --serve-mqtt` on one edge box); production may also run
+ * them as separate `vitalgate broker` and `vitalgate gateway --broker` processes, and ingest apart.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import pino, { type Logger } from 'pino';
@@ -56,26 +57,23 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
   const chain = o.chain === false ? undefined : await startEmbeddedChain(chainDir(o.dataDir));
   let ingest: EmbeddedIngest | undefined;
   let demoAddress: string | undefined;
-  let broker: RunningBroker;
   try {
     // On its own thread: the cloud's requests do not queue behind the broker, gateway and devices.
     if (chain) ingest = await startIngestThread(o.dataDir, chain, o.logLevel ?? 'warn');
     if (chain && ingest && o.demoClinician) demoAddress = await registerDemoClinician(o.dataDir, chain);
-    broker = await startBroker({ host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0, logger: log.child({ name: 'broker' }) });
   } catch (e) {
     await ingest?.stop();
     await chain?.stop();
     throw e;
   }
   let gateway: Gateway | undefined;
+  let broker: RunningBroker | undefined;
   let sent: WriteStream | undefined;
   try {
     gateway = await Gateway.start({
       lockPurpose: 'run',
       dataDir: o.dataDir,
       passphrase,
-      brokerUrl: broker.url,
-      clientId: 'vitalgate-gateway',
       batchWindowMs: o.batchWindowMs,
       maxBatchSamples: o.maxBatchSamples,
       epochPeriodMs: o.epochMinutes ? o.epochMinutes * 60_000 : undefined,
@@ -83,6 +81,14 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
       ...(chain ? { chain: { url: chain.url, deploymentFile: chain.deploymentFile, adminKey: chain.adminKey, anchorPeriodMs: (o.anchorSeconds ?? 30) * 1000 } } : {}),
       // A one-shot run leaves nothing behind in the spool: its cloud copy is what `open --from-ingest` reads.
       ...(ingest ? { ingest: { url: ingest.url, stopTimeoutMs: 300_000 } } : {}),
+    });
+    // The broker hands the devices' readings to the gateway in memory, as `vitalgate gateway
+    // --serve-mqtt` does, and a device's PUBACK waits until its reading is durable. Half the CPU of
+    // a second MQTT hop to a subscribing gateway on the same loop.
+    const local = gateway.openLocalIntake();
+    broker = await startBroker({
+      host: o.mqttHost ?? '127.0.0.1', port: o.mqttPort ?? 0, logger: log.child({ name: 'broker' }),
+      localDelivery: { consumer: local, accepts: (topic) => local.accepts(topic) },
     });
     const sim = new Simulation({ brokerUrl: broker.url, devices: o.devices, durationS: o.durationS, profile: o.profile, encoding: o.encoding });
     if (o.sentLog) {
@@ -93,16 +99,17 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
     sim.on('failed', (r, err) => log.error({ deviceId: r.deviceId, stream: r.stream, seq: r.body.seq, err: err.message }, 'publish failed'));
     await sim.connect(onConnectProgress);
     const gw = gateway;
+    const b = broker;
     const grants = demoAddress ? grantDemoAccess(gw, demoAddress, log.child({ name: 'demo' })) : undefined;
     return {
-      broker, gateway: gw, sim, log, chain, ingest,
+      broker: b, gateway: gw, sim, log, chain, ingest,
       ...(demoAddress && ingest && { demo: { address: demoAddress, signInUrl: demoSignInUrl(o.dataDir, ingest.url) } }),
       async shutdown() {
         await grants?.stop();
         await sim.stop();
         await sim.close();
         await gw.stop();
-        await broker.close();
+        await b.close();
         await ingest?.stop();
         await chain?.stop();
         if (sent) await new Promise<void>((r) => sent!.end(r));
@@ -110,7 +117,7 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
     };
   } catch (e) {
     await gateway?.stop().catch(() => undefined);
-    await broker.close();
+    await broker?.close();
     await ingest?.stop();
     await chain?.stop();
     sent?.end();

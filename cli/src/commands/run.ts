@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR, positiveInt, positiveNumber } from '../options.js';
 import { startPipeline } from '../pipeline.js';
+import { PROFILES } from '@vitalgate/device-sim';
 import { StatusLine } from '../status-line.js';
 
 export function registerRun(program: Command): void {
@@ -11,7 +12,7 @@ export function registerRun(program: Command): void {
     .option('-d, --duration <seconds>', 'seconds of signal each device sends', positiveNumber('--duration'), 10)
     .option('--data-dir <dir>', 'gateway data directory (keys, sealed batches, index)', DEFAULT_DATA_DIR)
     .option('--passphrase-file <file>', 'file holding the gateway passphrase (or set VITALGATE_PASSPHRASE_FILE)')
-    .option('--profile <name>', 'device profile: mixed, chest-strap, pulse-ox, vitals', 'mixed')
+    .option('--profile <name>', `device profile: ${Object.keys(PROFILES).join(', ')}`, 'mixed')
     .option('--encoding <enc>', 'payload encoding: json, cbor or mixed', 'cbor')
     .option('--batch-window-ms <ms>', 'close a batch this long after its first reading', positiveInt('--batch-window-ms'), 2000)
     .option('--epoch-minutes <m>', 'epoch key rotation period', positiveNumber('--epoch-minutes'), 15)
