@@ -97,27 +97,28 @@ async function runWithKills(kills: number, extraArgs: string[], mode: 'separate'
   }
 }
 
+/** Every acknowledged reading stored once; nothing stored that was not sent. */
+function assertExactlyOnce(ledger: Ledger, found: Map<string, number>): void {
+  const missing = [...ledger.acked].filter((k) => !found.has(k));
+  const twice = [...found].filter(([, n]) => n > 1).map(([k]) => k);
+  const invented = [...found.keys()].filter((k) => !ledger.sent.has(k));
+  assert.deepEqual({ missing: missing.slice(0, 10), missingCount: missing.length, twice: twice.slice(0, 10), invented: invented.slice(0, 10) },
+    { missing: [], missingCount: 0, twice: [], invented: [] });
+}
+
 describe('acknowledge after durable: a gateway killed with SIGKILL under load', function () {
   this.timeout(180_000);
 
   it('10 kills at random moments: every reading the broker acknowledged to a device is in the store exactly once, none invented', async () => {
     const { ledger, found } = await runWithKills(10, []);
     assert.ok(ledger.acked.size > 2000, `load too light to mean anything: ${ledger.acked.size} acknowledged`);
-    const missing = [...ledger.acked].filter((k) => !found.has(k));
-    const twice = [...found].filter(([, n]) => n > 1).map(([k]) => k);
-    const invented = [...found.keys()].filter((k) => !ledger.sent.has(k));
-    assert.deepEqual({ missing: missing.slice(0, 10), missingCount: missing.length, twice: twice.slice(0, 10), invented: invented.slice(0, 10) },
-      { missing: [], missingCount: 0, twice: [], invented: [] });
+    assertExactlyOnce(ledger, found);
   });
 
   it('--serve-mqtt (the broker in the gateway process), 6 kills: devices reconnect and resend; every reading acknowledged to a device is stored exactly once', async () => {
     const { ledger, found } = await runWithKills(6, [], 'in-process');
     assert.ok(ledger.acked.size > 1000, `load too light to mean anything: ${ledger.acked.size} acknowledged`);
-    const missing = [...ledger.acked].filter((k) => !found.has(k));
-    const twice = [...found].filter(([, n]) => n > 1).map(([k]) => k);
-    const invented = [...found.keys()].filter((k) => !ledger.sent.has(k));
-    assert.deepEqual({ missing: missing.slice(0, 10), missingCount: missing.length, twice: twice.slice(0, 10), invented: invented.slice(0, 10) },
-      { missing: [], missingCount: 0, twice: [], invented: [] });
+    assertExactlyOnce(ledger, found);
   });
 
   it('the same run with --ack-on-arrival loses acknowledged readings (what the default prevents)', async () => {

@@ -7,21 +7,12 @@ import mqtt from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { encodeBody, readingTopic, type ReadingBody } from '@vitalgate/protocol';
 import { startBroker } from '@vitalgate/broker';
-import { Gateway, readStore, type BatchRecord, type OpenedBatch } from '../../src/index.js';
-import { memoryLogger, TEST_SCRYPT, tempDir } from '../helpers.js';
+import { Gateway, type BatchRecord } from '../../src/index.js';
+import { memoryLogger, sealedSeqs, TEST_SCRYPT, tempDir } from '../helpers.js';
 
 const PASS = 'durable ack test passphrase';
 const T0 = Date.UTC(2026, 10, 21, 12);
 const hr = (seq: number): ReadingBody => ({ seq, ts: T0 + seq * 1000, values: { hr: 60 + (seq % 40) } });
-
-async function sealedSeqs(dataDir: string): Promise<number[]> {
-  const out: number[] = [];
-  for await (const b of readStore(dataDir, PASS) as AsyncGenerator<OpenedBatch>) {
-    assert.ok(b.ok, `batch ${b.id} did not open: ${b.ok ? '' : b.reason}`);
-    out.push(...b.bodies.map((x) => x.seq));
-  }
-  return out.sort((a, b) => a - b);
-}
 
 function indexed(dataDir: string): BatchRecord[] {
   return readFileSync(join(dataDir, 'index.jsonl'), 'utf8').split('\n').filter(Boolean).flatMap((l) => {
@@ -60,7 +51,7 @@ describe('gateway acknowledges only what is durable', function () {
       assert.equal(m.acked, 30);
       assert.equal(m.unacked, 0);
       await gw.stop();
-      assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: 30 }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(t.dir, PASS), Array.from({ length: 30 }, (_, i) => i));
     } finally {
       await broker.close();
       await t.cleanup();
@@ -105,7 +96,7 @@ describe('gateway acknowledges only what is durable', function () {
       assert.deepEqual(pubacks.map((a) => a.id).sort((x, y) => x - y), Array.from({ length: N }, (_, i) => i + 1), 'each acknowledged once');
       assert.ok(pubacks[0]!.at - started >= 350, `a PUBACK came ${pubacks[0]!.at - started} ms after connecting, before the 400 ms batch could be durable`);
       await gw.stop();
-      assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: N }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(t.dir, PASS), Array.from({ length: N }, (_, i) => i));
     } finally {
       server.close();
       await t.cleanup();
@@ -160,7 +151,7 @@ describe('gateway acknowledges only what is durable', function () {
       await gw.stop();
       assert.equal(gw.metrics().flushErrors, 1);
       assert.ok(lines.some((l) => l.msg === 'flush failed; batches kept and retried'));
-      assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: 10 }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(t.dir, PASS), Array.from({ length: 10 }, (_, i) => i));
     } finally {
       await t.cleanup();
     }
@@ -182,7 +173,7 @@ describe('gateway acknowledges only what is durable', function () {
       assert.ok(gw.durableBefore() <= 0);
       gw.index.append = realAppend;
       await gw.stop();
-      assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: 20 }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(t.dir, PASS), Array.from({ length: 20 }, (_, i) => i));
     } finally {
       await t.cleanup();
     }
@@ -217,7 +208,7 @@ describe('gateway acknowledges only what is durable', function () {
       await gw2.stop();
       assert.equal(gw2.metrics().duplicates, 12);
       assert.equal(gw2.metrics().readingsSealed, 2);
-      assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: 14 }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(t.dir, PASS), Array.from({ length: 14 }, (_, i) => i));
 
       // And after an ordinary restart, the index alone rebuilds de-duplication.
       const gw3 = await Gateway.start({ dataDir: t.dir, passphrase: PASS, scrypt: TEST_SCRYPT, logger: memoryLogger().logger, batchWindowMs: 100 });
@@ -225,7 +216,7 @@ describe('gateway acknowledges only what is durable', function () {
       for (let i = 0; i < 14; i++) gw3.acceptMqtt(topic, encodeBody(hr(i), 'json'));
       await gw3.stop();
       assert.equal(gw3.metrics().duplicates, 14);
-      assert.deepEqual(await sealedSeqs(t.dir), Array.from({ length: 14 }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(t.dir, PASS), Array.from({ length: 14 }, (_, i) => i));
     } finally {
       await t.cleanup();
     }

@@ -11,22 +11,13 @@ import { join } from 'node:path';
 import mqtt, { type Packet } from 'mqtt';
 import { encodeBody, readingTopic, type ReadingBody } from '@vitalgate/protocol';
 import { startBroker, type RunningBroker } from '@vitalgate/broker';
-import { Gateway, readStore, type BatchRecord, type OpenedBatch } from '../../src/index.js';
-import { memoryLogger, TEST_SCRYPT, tempDir } from '../helpers.js';
+import { Gateway, type BatchRecord } from '../../src/index.js';
+import { memoryLogger, sealedSeqs, TEST_SCRYPT, tempDir } from '../helpers.js';
 
 const PASS = 'local intake test passphrase';
 const T0 = Date.UTC(2026, 11, 4, 9);
 const hr = (seq: number): ReadingBody => ({ seq, ts: T0 + seq * 1000, values: { hr: 60 + (seq % 40) } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function sealedSeqs(dataDir: string): Promise<number[]> {
-  const out: number[] = [];
-  for await (const b of readStore(dataDir, PASS) as AsyncGenerator<OpenedBatch>) {
-    assert.ok(b.ok, `batch ${b.id} did not open: ${b.ok ? '' : b.reason}`);
-    out.push(...b.bodies.map((x) => x.seq));
-  }
-  return out.sort((a, b) => a - b);
-}
 
 function indexedSeqs(dataDir: string): Set<number> {
   let text = '';
@@ -89,7 +80,7 @@ describe('gateway with the broker in its process (--serve-mqtt)', function () {
       assert.deepEqual({ acked: m.acked, unacked: m.unacked, dropped: m.acksDropped }, { acked: 30, unacked: 0, dropped: 0 });
       assert.equal(s.broker.stats().messagesIn, 30);
       await s.gw.stop();
-      assert.deepEqual(await sealedSeqs(s.dir), Array.from({ length: 30 }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(s.dir, PASS), Array.from({ length: 30 }, (_, i) => i));
       const stage = s.gw.stageLatency().receiveToDurableMs;
       assert.equal(stage.count, 30);
       assert.ok(stage.p50! >= 700 && stage.max! < 5000, JSON.stringify(stage));
@@ -114,7 +105,7 @@ describe('gateway with the broker in its process (--serve-mqtt)', function () {
       await again.endAsync();
       assert.equal(s.gw.metrics().duplicates, 20);
       await s.gw.stop();
-      assert.deepEqual(await sealedSeqs(s.dir), Array.from({ length: 25 }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(s.dir, PASS), Array.from({ length: 25 }, (_, i) => i));
     } finally {
       await s.cleanup();
     }
@@ -134,7 +125,7 @@ describe('gateway with the broker in its process (--serve-mqtt)', function () {
       assert.equal(m.acked, N);
       assert.ok(s.gw.metrics().batchesSealed >= 2, `only ${s.gw.metrics().batchesSealed} batches`);
       await s.gw.stop();
-      assert.deepEqual(await sealedSeqs(s.dir), Array.from({ length: N }, (_, i) => i));
+      assert.deepEqual(await sealedSeqs(s.dir, PASS), Array.from({ length: N }, (_, i) => i));
     } finally {
       await s.cleanup();
     }
