@@ -1,26 +1,7 @@
 #!/usr/bin/env node
 /** The `vitalgate` command: one entry point for everything a person runs. */
 import { Command } from 'commander';
-import { registerBroker } from './commands/broker.js';
-import { registerDecode } from './commands/decode.js';
-import { registerDevices } from './commands/devices.js';
-import { registerWfdb } from './commands/wfdb.js';
-import { registerEcg } from './commands/ecg.js';
-import { registerKeys } from './commands/keys/index.js';
-import { registerChain, registerVerify } from './commands/chain.js';
-import { registerChainGas } from './commands/chain-gas.js';
-import { registerConsent } from './commands/consent/index.js';
-import { registerGateway } from './commands/gateway.js';
-import { registerOpen } from './commands/open.js';
-import { registerIngest } from './commands/ingest/index.js';
-import { registerFetch } from './commands/fetch.js';
-import { registerAudit } from './commands/audit.js';
-import { registerClinicians } from './commands/clinicians.js';
-import { registerCareTeams } from './commands/care-teams.js';
-import { registerRun } from './commands/run.js';
-import { registerSim } from './commands/sim.js';
-import { registerStart } from './commands/start.js';
-import { registerExport } from './commands/export.js';
+import type { Command as CommandType } from 'commander';
 
 // The gateway fsyncs many small files in parallel; libuv's default of 4 threads would serialise
 // them. Set before the first asynchronous fs call creates the pool; an operator's value wins.
@@ -42,27 +23,47 @@ const program = new Command()
   // `sim` and its subcommands share option names (--broker, --duration): each belongs to the command it follows.
   .enablePositionalOptions();
 
-registerStart(program);
-registerRun(program);
-registerOpen(program);
-registerSim(program);
-registerBroker(program);
-registerGateway(program);
-registerDevices(program);
-registerDecode(program);
-registerWfdb(program);
-registerEcg(program);
-registerKeys(program);
-registerChain(program);
-registerChainGas(program.commands.find((c) => c.name() === 'chain')!);
-registerConsent(program);
-registerVerify(program);
-registerIngest(program);
-registerFetch(program);
-registerAudit(program);
-registerClinicians(program);
-registerCareTeams(program);
-registerExport(program);
+type Register = (program: CommandType) => void;
+
+/**
+ * Each command's module, loaded only when needed: a command's dependencies (the cloud service's
+ * web server and S3 client, the chain library, the broker) cost about a second to load, and one
+ * command needs few of them. `vitalgate --help` and unknown commands load them all.
+ */
+const COMMANDS: Array<[names: readonly string[], load: () => Promise<Register>]> = [
+  [['start'], async () => (await import('./commands/start.js')).registerStart],
+  [['run'], async () => (await import('./commands/run.js')).registerRun],
+  [['open'], async () => (await import('./commands/open.js')).registerOpen],
+  [['sim'], async () => (await import('./commands/sim.js')).registerSim],
+  [['broker'], async () => (await import('./commands/broker.js')).registerBroker],
+  [['gateway', 'epoch'], async () => (await import('./commands/gateway.js')).registerGateway],
+  [['devices', 'gateways'], async () => (await import('./commands/devices.js')).registerDevices],
+  [['decode'], async () => (await import('./commands/decode.js')).registerDecode],
+  [['wfdb'], async () => (await import('./commands/wfdb.js')).registerWfdb],
+  [['ecg'], async () => (await import('./commands/ecg.js')).registerEcg],
+  [['keys'], async () => (await import('./commands/keys/index.js')).registerKeys],
+  [['chain'], async () => {
+    const [{ registerChain }, { registerChainGas }] = await Promise.all([import('./commands/chain.js'), import('./commands/chain-gas.js')]);
+    return (p) => {
+      registerChain(p);
+      registerChainGas(p.commands.find((c) => c.name() === 'chain')!);
+    };
+  }],
+  [['consent'], async () => (await import('./commands/consent/index.js')).registerConsent],
+  [['verify'], async () => (await import('./commands/chain.js')).registerVerify],
+  [['ingest'], async () => (await import('./commands/ingest/index.js')).registerIngest],
+  [['fetch'], async () => (await import('./commands/fetch.js')).registerFetch],
+  [['audit'], async () => (await import('./commands/audit.js')).registerAudit],
+  [['clinicians'], async () => (await import('./commands/clinicians.js')).registerClinicians],
+  [['care-teams'], async () => (await import('./commands/care-teams.js')).registerCareTeams],
+  [['export'], async () => (await import('./commands/export.js')).registerExport],
+];
+
+const args = process.argv.slice(2);
+const named = args.find((a) => !a.startsWith('-'));
+const only = COMMANDS.find(([names]) => named !== undefined && names.includes(named));
+const versionOnly = named === undefined && args.length > 0 && args.every((a) => a === '--version' || a === '-V');
+if (!versionOnly) for (const [, load] of only ? [only] : COMMANDS) (await load())(program);
 
 // Bad input exits 2; an error that carries its own status (no data directory there: 1) uses it.
 program.parseAsync(process.argv).catch((e: Error & { exitCode?: unknown }) => {

@@ -1,6 +1,8 @@
 /**
  * The gateway's side of the ingest API: every request signed with the gateway's chain account
  * (protocol/src/request-signature.ts). Used by the upload spool, `open --from-ingest` and tests.
+ * Also the subpath `@vitalgate/ingest/client`, so a gateway loads this and not the whole service
+ * (its web server, S3 client and catalogs).
  */
 import { randomBytes } from 'node:crypto';
 import { getBytes, type Signer } from 'ethers';

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { assertDataDir, dataDirLayout, isFiltering, parseBatchFilter, verifyIngest, verifyStore, type BatchFilterArgs, type CloudVerifyReport } from '@vitalgate/edge-gateway';
 import { redactUrl } from '@vitalgate/protocol';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
-import { startEmbeddedCloud } from '../cloud/embedded-ingest.js';
 import { DEFAULT_DATA_DIR, port } from '../options.js';
 import { chainDir, startEmbeddedChain } from '../chain/embedded.js';
 import { StatusLine } from '../status-line.js';
@@ -91,7 +90,8 @@ async function verifyCloud(o: { dataDir: string; chainUrl?: string; deployment?:
   if (typeof o.fromIngest === 'string' && !/^https?:\/\//.test(o.fromIngest)) throw new Error(`--from-ingest ${redactUrl(o.fromIngest)}: expected an http:// or https:// URL`);
   if (typeof o.fromIngest === 'string' && !o.chainUrl) throw new Error('verify --from-ingest <url> also needs --chain-url (and --deployment): the chain the gateway anchors on');
   const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(o.dataDir).keys });
-  const cloud = o.fromIngest === true ? await startEmbeddedCloud(o.dataDir) : undefined;
+  // Loaded only here: the embedded cloud brings the whole ingest service with it.
+  const cloud = o.fromIngest === true ? await (await import('../cloud/embedded-ingest.js')).startEmbeddedCloud(o.dataDir) : undefined;
   const status = new StatusLine(process.stderr, 2000);
   try {
     const url = cloud?.url ?? (o.fromIngest as string);

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import pino from 'pino';
 import { Gateway, dataDirLayout, isLockLive, readLock } from '@vitalgate/edge-gateway';
-import { InfluxTelemetry } from '@vitalgate/ingest';
 import { isLoopbackHost, startBroker, type RunningBroker } from '@vitalgate/broker';
 import { redactUrl } from '@vitalgate/protocol';
 import { GATEWAY_TELEMETRY_FIELDS, startStatusReports } from './gateway-status.js';
@@ -137,7 +136,8 @@ export function registerGateway(program: Command): void {
         process.once('SIGTERM', resolve);
       });
       process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: broker ? 'in-process' : useMqtt ? redactUrl(brokerUrl) : null, ...(broker && { listening: broker.url }), serial: serial.length, ble: ble.length }) + '\n');
-      const telemetry = o.influx ? new InfluxTelemetry({
+      // Loaded only with --influx: the ingest package is the whole cloud service.
+      const telemetry = o.influx ? new (await import('@vitalgate/ingest')).InfluxTelemetry({
         url: o.influx, database: 'vitalgate_telemetry', allowedFields: GATEWAY_TELEMETRY_FIELDS, warn: (m) => log.warn(m),
         ...(process.env.INFLUX_USERNAME && { username: process.env.INFLUX_USERNAME }),
         ...(process.env.INFLUX_PASSWORD && { password: process.env.INFLUX_PASSWORD }),

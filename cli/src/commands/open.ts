@@ -3,7 +3,6 @@ import { assertDataDir, dataDirLayout, filterOpened, isFiltering, parseBatchFilt
 import { isWaveformBody, redactUrl } from '@vitalgate/protocol';
 import { DEFAULT_DATA_DIR } from '../options.js';
 import { ALLOW_DEMO_OPTION, keystorePassphrase } from '../passphrase.js';
-import { startEmbeddedCloud } from '../cloud/embedded-ingest.js';
 import { addFilterOptions, FILTER_HELP } from '../read-options.js';
 
 type OpenOpts = BatchFilterArgs & { dataDir: string; passphraseFile?: string; allowDemoPassphrase?: boolean; json?: boolean; summaries?: boolean; fromIngest?: string | true };
@@ -40,7 +39,8 @@ export function registerOpen(program: Command): void {
       if (typeof o.fromIngest === 'string' && !/^https?:\/\//.test(o.fromIngest)) throw new Error(`--from-ingest ${redactUrl(o.fromIngest)}: expected an http:// or https:// URL`);
       const filter = parseBatchFilter(o);
       await assertDataDir(o.dataDir);
-      const embedded = o.fromIngest === true ? await startEmbeddedCloud(o.dataDir) : undefined;
+      // Loaded only here: the embedded cloud brings the whole ingest service with it.
+      const embedded = o.fromIngest === true ? await (await import('../cloud/embedded-ingest.js')).startEmbeddedCloud(o.dataDir) : undefined;
       try {
         await openAll(o, filter, embedded?.url ?? (typeof o.fromIngest === 'string' ? o.fromIngest : undefined));
       } finally {

@@ -53,7 +53,7 @@ function startDevices(url: string, ledger: Ledger, window: number): { stop: () =
   return { stop: async () => { running = false; await Promise.all(loops); } };
 }
 
-async function runWithKills(kills: number, extraArgs: string[], mode: 'separate' | 'in-process' = 'separate'): Promise<{ ledger: Ledger; found: Map<string, number>; restarts: number }> {
+async function runWithKills(kills: number, extraArgs: string[], mode: 'separate' | 'in-process' = 'separate'): Promise<{ ledger: Ledger; found: Map<string, number>; restarts: number; warnings: string[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'vg-kill-'));
   const passFile = join(dir, 'pass');
   await writeFile(passFile, PASS, { mode: 0o600 });
@@ -64,6 +64,9 @@ async function runWithKills(kills: number, extraArgs: string[], mode: 'separate'
   const intake = broker ? ['--broker', broker.url, '--client-id', 'gw-sigkill'] : ['--serve-mqtt', new URL(url).host];
   const args = ['gateway', ...intake, '--data-dir', dataDir, '--passphrase-file', passFile, '--batch-window-ms', '400', '--log-level', 'warn', ...extraArgs];
   let gw: Daemon | undefined;
+  // What each gateway said (warnings and errors only), to explain a failure.
+  const warnings: string[] = [];
+  const keepWarnings = (d: Daemon | undefined) => { if (d) warnings.push(...d.stderr().split('\n').filter(Boolean).map((l) => l.slice(0, 400))); };
   try {
     gw = await startDaemon(args);
     const ledger: Ledger = { sent: new Set(), acked: new Set() };
@@ -71,6 +74,7 @@ async function runWithKills(kills: number, extraArgs: string[], mode: 'separate'
     for (let k = 0; k < kills; k++) {
       await sleep(500 + Math.floor(Math.random() * 900));
       await gw.stop('SIGKILL');
+      keepWarnings(gw);
       gw = await startDaemon(args);
     }
     await sleep(800);
@@ -82,6 +86,7 @@ async function runWithKills(kills: number, extraArgs: string[], mode: 'separate'
     for (const end = Date.now() + 60_000; queued() > 0 && Date.now() < end;) await sleep(200);
     await sleep(500);
     assert.equal(await gw.stop('SIGTERM'), 0, gw.stderr());
+    keepWarnings(gw);
     gw = undefined;
     const found = new Map<string, number>();
     for await (const b of readStore(dataDir, PASS)) {
@@ -89,7 +94,7 @@ async function runWithKills(kills: number, extraArgs: string[], mode: 'separate'
       const d = b.header.deviceId.replace('kill-dev-', '');
       for (const body of b.bodies) found.set(`${d}/${body.seq}`, (found.get(`${d}/${body.seq}`) ?? 0) + 1);
     }
-    return { ledger, found, restarts: kills };
+    return { ledger, found, restarts: kills, warnings };
   } finally {
     await gw?.stop('SIGKILL');
     await broker?.close();
@@ -98,27 +103,27 @@ async function runWithKills(kills: number, extraArgs: string[], mode: 'separate'
 }
 
 /** Every acknowledged reading stored once; nothing stored that was not sent. */
-function assertExactlyOnce(ledger: Ledger, found: Map<string, number>): void {
+function assertExactlyOnce(ledger: Ledger, found: Map<string, number>, warnings: string[]): void {
   const missing = [...ledger.acked].filter((k) => !found.has(k));
   const twice = [...found].filter(([, n]) => n > 1).map(([k]) => k);
   const invented = [...found.keys()].filter((k) => !ledger.sent.has(k));
   assert.deepEqual({ missing: missing.slice(0, 10), missingCount: missing.length, twice: twice.slice(0, 10), invented: invented.slice(0, 10) },
-    { missing: [], missingCount: 0, twice: [], invented: [] });
+    { missing: [], missingCount: 0, twice: [], invented: [] }, `what the gateways logged:\n${warnings.slice(-40).join('\n')}`);
 }
 
 describe('acknowledge after durable: a gateway killed with SIGKILL under load', function () {
   this.timeout(180_000);
 
   it('10 kills at random moments: every reading the broker acknowledged to a device is in the store exactly once, none invented', async () => {
-    const { ledger, found } = await runWithKills(10, []);
+    const { ledger, found, warnings } = await runWithKills(10, []);
     assert.ok(ledger.acked.size > 2000, `load too light to mean anything: ${ledger.acked.size} acknowledged`);
-    assertExactlyOnce(ledger, found);
+    assertExactlyOnce(ledger, found, warnings);
   });
 
   it('--serve-mqtt (the broker in the gateway process), 6 kills: devices reconnect and resend; every reading acknowledged to a device is stored exactly once', async () => {
-    const { ledger, found } = await runWithKills(6, [], 'in-process');
+    const { ledger, found, warnings } = await runWithKills(6, [], 'in-process');
     assert.ok(ledger.acked.size > 1000, `load too light to mean anything: ${ledger.acked.size} acknowledged`);
-    assertExactlyOnce(ledger, found);
+    assertExactlyOnce(ledger, found, warnings);
   });
 
   it('the same run with --ack-on-arrival loses acknowledged readings (what the default prevents)', async () => {

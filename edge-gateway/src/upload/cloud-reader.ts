@@ -6,7 +6,7 @@
 import { Wallet } from 'ethers';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { batchId } from '@vitalgate/protocol';
-import { IngestClient } from '@vitalgate/ingest';
+import { IngestClient } from '@vitalgate/ingest/client';
 import { openOne, type OpenedBatch } from '../store/batch-reader.js';
 import { dataDirLayout } from '../store/data-dir.js';
 import { Keystore } from '../keys/keystore.js';

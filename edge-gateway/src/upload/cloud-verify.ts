@@ -12,7 +12,7 @@
 import { Wallet, getAddress } from 'ethers';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { buildBatchTree, connectContracts, createProvider, readDeployment } from '@vitalgate/contracts';
-import { IngestClient, type IngestResponse } from '@vitalgate/ingest';
+import { IngestClient, type IngestResponse } from '@vitalgate/ingest/client';
 import { BATCH_KINDS, batchId, parseAnchorRecord } from '@vitalgate/protocol';
 import { dataDirLayout } from '../store/data-dir.js';
 import { Keystore } from '../keys/keystore.js';

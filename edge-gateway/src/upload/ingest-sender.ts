@@ -3,7 +3,7 @@
  * with the gateway's chain account, naming each patient by their chain account so ingest can check
  * the Registry binds them to us.
  */
-import { IngestClient, batchQuery } from '@vitalgate/ingest';
+import { IngestClient, batchQuery } from '@vitalgate/ingest/client';
 import { encodeBundle, encodeCloudRecord, type EpochRecord } from '@vitalgate/protocol';
 import type { MinedAnchor } from '../anchoring/anchorer.js';
 import type { BatchRecord } from '../store/batch-index.js';
