@@ -30,7 +30,8 @@ function lastStatus(id: string): () => string {
   helper.getNode(id).on('call:status', (call: { args: Array<{ text?: string }> }) => { text = call.args[0]?.text ?? ''; });
   return () => text;
 }
-function errors(id: string): string[] {
+/** What the node reported as errors and warnings (the gateway code's log lands in these). */
+function problems(id: string): string[] {
   const out: string[] = [];
   helper.getNode(id).on('call:error', (call: { args: unknown[] }) => out.push(String(call.args[0])));
   helper.getNode(id).on('call:warn', (call: { args: unknown[] }) => out.push(String(call.args[0])));
@@ -64,11 +65,11 @@ describe('node-red vitalgate-device-in: serial and BLE sources with real parts',
       ]);
       const got = collect('out');
       const status = lastStatus('in');
-      const errs = errors('in');
-      await until(() => status().startsWith(`open ${pair!.b}`), `the node opened the port; status "${status()}"`);
+      const errs = problems('in');
+      await until(() => status().startsWith(`open ${pair!.b}`), () => `the node opened the port; status "${status()}"`);
 
       const boot = 500_000;
-      const frames: UartFrame[] = [];
+      const frames: Array<Extract<UartFrame, { type: 'scalar' | 'waveform' }>> = [];
       for (let seq = 0; seq < 20; seq++) {
         frames.push({ type: 'scalar', deviceId: 'uart-hr', seq: 100 + seq, deviceTime: boot + seq * 1000, stream: 'hr', values: { hr: 60 + seq }, rr: [1000 - seq, 990 + seq] });
         frames.push({ type: 'waveform', deviceId: 'uart-ecg', seq, deviceTime: boot + seq * 100, stream: 'ecg', rate: 250, samples: Array.from({ length: 25 }, (_, i) => (i * 37 + seq * 11) % 400 - 200) });
@@ -99,13 +100,13 @@ describe('node-red vitalgate-device-in: serial and BLE sources with real parts',
         await dev.close();
       }
       // Readings from a device whose clock is not yet mapped are held up to 3 s (the source's default).
-      await until(() => got.length >= frames.length, `${frames.length} readings out (have ${got.length}; status "${status()}")`, 15_000);
+      await until(() => got.length >= frames.length, () => `${frames.length} readings out (have ${got.length}; status "${status()}")`, 15_000);
       await sleep(300);
       const t1 = Date.now();
 
       assert.equal(got.length, frames.length, 'one reading per frame, nothing more');
       const key = (deviceId: string, stream: string, seq: number) => `${deviceId}/${stream}/${seq}`;
-      const sent = new Map(frames.map((f) => [key(f.deviceId, f.type === 'time-sync-request' || f.type === 'time-sync-response' || f.type === 'status' ? '' : f.stream, f.seq), f]));
+      const sent = new Map(frames.map((f) => [key(f.deviceId, f.stream, f.seq), f]));
       const offsets = new Map<string, number[]>();
       const newest = new Map<string, number>();
       for (const m of got) {
@@ -118,7 +119,7 @@ describe('node-red vitalgate-device-in: serial and BLE sources with real parts',
         if (f.type === 'waveform') {
           assert.equal(body.rate, f.rate);
           assert.deepEqual(body.samples, f.samples);
-        } else if (f.type === 'scalar') {
+        } else {
           assert.deepEqual(body.values, f.values);
           assert.deepEqual(body.rr, f.rr);
         }
@@ -137,11 +138,11 @@ describe('node-red vitalgate-device-in: serial and BLE sources with real parts',
       for (const [deviceId, stream] of [['uart-hr', 'hr'], ['uart-ecg', 'ecg'], ['uart-hr', 'spo2']] as const) {
         assert.deepEqual(
           got.filter((m) => m.payload.deviceId === deviceId && m.payload.stream === stream).map((m) => m.payload.body.seq),
-          frames.filter((f) => f.deviceId === deviceId && 'stream' in f && f.stream === stream).map((f) => f.seq),
+          frames.filter((f) => f.deviceId === deviceId && f.stream === stream).map((f) => f.seq),
           `${deviceId}/${stream} in order`,
         );
       }
-      await until(() => status().includes(`${frames.length} readings, ${noise.length} bad frames`), `status counts ${frames.length} readings and ${noise.length} bad frames; last "${status()}"`, 3_000);
+      await until(() => status().includes(`${frames.length} readings, ${noise.length} bad frames`), () => `status counts ${frames.length} readings and ${noise.length} bad frames; last "${status()}"`, 3_000);
       assert.deepEqual(errs, []);
     });
   });
@@ -199,7 +200,7 @@ describe('node-red vitalgate-device-in: serial and BLE sources with real parts',
       ]);
       const got = collect('out');
       const status = lastStatus('in');
-      const warnings = errors('in');
+      const warnings = problems('in');
       for (const [c, { id }] of Object.entries(byChar)) await peripherals.get(id)!.waitSubscribed([c]);
       await sleep(200);
       assert.equal(neighbour.notify('2a37', Uint8Array.from([0x00, 99])), false, 'the neighbour\'s strap was not subscribed');
@@ -214,7 +215,7 @@ describe('node-red vitalgate-device-in: serial and BLE sources with real parts',
         if (e) want.push({ deviceId: target.id, ...e, hex: v.hex });
         await sleep(5);
       }
-      await until(() => got.length >= want.length, `${want.length} readings out (have ${got.length}; status "${status()}")`);
+      await until(() => got.length >= want.length, () => `${want.length} readings out (have ${got.length}; status "${status()}")`);
       await sleep(500);
       const t1 = Date.now();
 
@@ -243,7 +244,7 @@ describe('node-red vitalgate-device-in: serial and BLE sources with real parts',
       assert.equal(rejected.length, vectors.filter((v) => v.invalid).length, rejected.join('\n'));
       assert.equal(warnings.filter((w) => /not on this patient's allowlist.*ble-neighbour/.test(w)).length, 1, warnings.join('\n'));
       assert.equal(warnings.length, rejected.length + 1, warnings.join('\n'));
-      await until(() => status() === `${hub!.url}: ${peripherals.size} devices, ${want.length} readings`, `status "${hub!.url}: ${peripherals.size} devices, ${want.length} readings"; last "${status()}"`, 3_000);
+      await until(() => status() === `${hub!.url}: ${peripherals.size} devices, ${want.length} readings`, () => `status "${hub!.url}: ${peripherals.size} devices, ${want.length} readings"; last "${status()}"`, 3_000);
     });
   });
 });

@@ -177,8 +177,8 @@ describe('node-red vitalgate-upload: keystore → seal → upload against anvil 
 
     const fed = await feed('up', 2500);
     assert.ok(fed > 50, `fed ${fed} readings`);
-    await until(() => readingsIn(f.sealed) === fed, `every reading sealed (fed ${fed}, sealed ${readingsIn(f.sealed)})`, 30_000);
-    await until(() => f.completed.length === f.sealed.length, `every batch completed (${f.completed.length} of ${f.sealed.length})`, 30_000);
+    await until(() => readingsIn(f.sealed) === fed, () => `every reading sealed (fed ${fed}, sealed ${readingsIn(f.sealed)})`, 30_000);
+    await until(() => f.completed.length === f.sealed.length, () => `every batch completed (${f.completed.length} of ${f.sealed.length})`, 30_000);
     assert.deepEqual(early, [], 'completed before ingest stored the batch and the gateway logged it');
     assert.ok(f.sealed.length >= 10, `${f.sealed.length} batches`);
 
@@ -186,7 +186,7 @@ describe('node-red vitalgate-upload: keystore → seal → upload against anvil 
     await until(async () => {
       const n = store.batchPuts.size;
       return f.status().text === `spool 0 batches (0 KiB), uploaded ${n}` && (await indexed(f.dataDir)).length === n;
-    }, `status "spool 0 batches (0 KiB), uploaded <ingest's count>"; last "${f.status().text}", ingest ${store.batchPuts.size}`);
+    }, () => `status "spool 0 batches (0 KiB), uploaded <ingest's count>"; last "${f.status().text}", ingest ${store.batchPuts.size}`);
     assert.equal(f.status().fill, 'green');
 
     await helper.unload();
@@ -199,14 +199,14 @@ describe('node-red vitalgate-upload: keystore → seal → upload against anvil 
     const f = await loadFlow('gw-down', `http://127.0.0.1:${port}`);
 
     const fed = await feed('down', 2000);
-    await until(() => readingsIn(f.sealed) === fed, `every reading sealed (fed ${fed}, sealed ${readingsIn(f.sealed)})`, 30_000);
+    await until(() => readingsIn(f.sealed) === fed, () => `every reading sealed (fed ${fed}, sealed ${readingsIn(f.sealed)})`, 30_000);
     // Every durable batch waits in the spool; the status says how many, and why.
     let spooled = 0;
     await until(async () => {
       spooled = (await indexed(f.dataDir)).length;
       const m = /^spool (\d+) batches \(\d+ KiB\), uploaded 0: .*unreachable/.exec(f.status().text);
       return m !== null && Number(m[1]) === spooled;
-    }, `status shows every indexed batch spooled and ingest unreachable; last "${f.status().text}"`);
+    }, () => `status shows every indexed batch spooled and ingest unreachable; last "${f.status().text}"`);
     assert.ok(spooled >= f.sealed.length && f.sealed.length >= 5, `${spooled} spooled, ${f.sealed.length} sealed`);
     assert.equal(f.status().fill, 'red');
     assert.equal(f.completed.length, 0, 'nothing completed while ingest is down');
@@ -214,8 +214,8 @@ describe('node-red vitalgate-upload: keystore → seal → upload against anvil 
     assert.equal(store.batchPuts.size, 0);
 
     await startIngest(store, port);
-    await until(() => f.completed.length === f.sealed.length, `the spool drains (${f.completed.length} of ${f.sealed.length} completed; status "${f.status().text}")`, 60_000);
-    await until(() => /^spool 0 batches \(0 KiB\), uploaded \d+$/.test(f.status().text), `status shows the spool empty; last "${f.status().text}"`);
+    await until(() => f.completed.length === f.sealed.length, () => `the spool drains (${f.completed.length} of ${f.sealed.length} completed; status "${f.status().text}")`, 60_000);
+    await until(() => /^spool 0 batches \(0 KiB\), uploaded \d+$/.test(f.status().text), () => `status shows the spool empty; last "${f.status().text}"`);
     assert.ok(Number(/uploaded (\d+)$/.exec(f.status().text)![1]) >= spooled, 'at least every batch that waited is counted uploaded');
 
     await helper.unload();
