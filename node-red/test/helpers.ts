@@ -17,10 +17,11 @@ export function initHelper(): typeof helper {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+/** `what` may be a function, so a timeout reports the state at the timeout rather than at the call. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string | (() => string), ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out: ${typeof what === 'string' ? what : what()}`);
     await sleep(25);
   }
 }
