@@ -39,7 +39,7 @@ interface ClientConn {
 
 /**
  * PUBACKs released in one tick for one connection go out in one write. A PUBACK is 4 bytes in MQTT
- * 3.1.1, and MQTT 5 allows the same 4 bytes for success with no properties.
+ * 3.1 and 3.1.1, the versions aedes speaks (it refuses MQTT 5 at CONNECT).
  */
 class PubackWriter {
   private readonly pending = new Map<ClientConn['conn'], number[]>();
