@@ -135,7 +135,6 @@ export function registerGateway(program: Command): void {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
-      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: broker ? 'in-process' : useMqtt ? redactUrl(brokerUrl) : null, ...(broker && { listening: broker.url }), serial: serial.length, ble: ble.length }) + '\n');
       // Loaded only with --influx: the ingest package is the whole cloud service.
       const telemetry = o.influx ? new (await import('@vitalgate/ingest')).InfluxTelemetry({
         url: o.influx, database: 'vitalgate_telemetry', allowedFields: GATEWAY_TELEMETRY_FIELDS, warn: (m) => log.warn(m),
@@ -151,6 +150,8 @@ export function registerGateway(program: Command): void {
         ...(telemetry && { telemetry }),
         gateway: gw.chainLink?.address ?? (o.clientId ?? cfg.mqtt?.clientId ?? 'vitalgate-gateway'),
       }, everyS * 1000) : undefined;
+      // Ready once status reports run: whoever waits for the line sees them from the first period.
+      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: broker ? 'in-process' : useMqtt ? redactUrl(brokerUrl) : null, ...(broker && { listening: broker.url }), serial: serial.length, ble: ble.length }) + '\n');
       await stopped;
       clearInterval(statusTimer);
       // The gateway first: it acknowledges what it makes durable while devices are still connected.
