@@ -14,6 +14,7 @@ import { createBrokerMetrics, dropReason, type BrokerMetrics } from './metrics.j
 import { markRedeliveries } from './guards/delivery-guards.js';
 import { limitPacketSize } from './guards/packet-guard.js';
 import { sessionRules, type SessionRuleStats } from './guards/session-rules.js';
+import { deliverLocally, type LocalDeliveryOptions } from './local-delivery.js';
 
 export interface BrokerPolicy {
   authenticate?: AedesOptions['authenticate'];
@@ -65,6 +66,11 @@ export interface BrokerOptions {
    * (a restart on persistent storage, a dead cluster peer) are swept every 4 heartbeats.
    */
   heartbeatIntervalMs?: number;
+  /**
+   * A consumer in this process (the gateway of `vitalgate gateway --serve-mqtt`) that takes device
+   * publishes on the accepted topics directly and acknowledges QoS 1 ones itself (local-delivery.ts).
+   */
+  localDelivery?: LocalDeliveryOptions;
 }
 
 export interface BrokerStats {
@@ -120,7 +126,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     heartbeatInterval: opts.heartbeatIntervalMs ?? 60_000,
     preConnect: rules.preConnect,
     authenticate: rules.authenticate,
-    authorizePublish: rules.authorizePublish,
+    authorizePublish: opts.localDelivery ? deliverLocally(rules.authorizePublish, opts.localDelivery) : rules.authorizePublish,
     authorizeSubscribe: rules.authorizeSubscribe,
     authorizeForward: (_client, packet) => {
       metrics?.forwarded();

@@ -21,7 +21,7 @@ import pMap from 'p-map';
 import pino, { type Logger } from 'pino';
 import {
   redactUrl, deriveEpochKey, parseDeviceStatus, parseReadingTopic, patientFilter, decodePayload, sampleCount,
-  TOPIC_ROOT, type DeviceStatusReport, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS,
+  TOPIC_ROOT, type DeviceStatusReport, type EpochRecord, type ReadingBody, type StreamName, DEFAULT_EPOCH_PERIOD_MS, LatencyHistogram, type LatencySummary,
 } from '@vitalgate/protocol';
 import type { BleSource, BleSourceStatus, SerialSource, SerialSourceStatus } from '@vitalgate/firmware-bridge';
 import { ensureDir, writeFileAtomic } from '@vitalgate/protocol/durable';
@@ -45,6 +45,7 @@ import { PackStore } from './store/pack-store.js';
 import { SeqWindows } from './batching/seq-window.js';
 import { DataDirLock } from './store/data-dir-lock.js';
 import { MqttIntake, type MqttIntakeStatus } from './intake/mqtt-intake.js';
+import { LocalIntake } from './intake/local-intake.js';
 import type { AckPolicy } from './intake/ack-policy.js';
 import { startBleSources, startSerialSources, type BleSourceConfig, type SerialSourceConfig } from './intake/device-sources.js';
 import { sealDueSummary, sealReadings, type Unstored } from './sealing/seal.js';
@@ -179,6 +180,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly throttle: LogThrottle;
   private readonly allowed: Set<string> | undefined;
   private mqtt: MqttIntake | undefined;
+  private local: LocalIntake | undefined;
   /** Number the next message taken in will get. */
   private intake = 0;
   /** Batches taken by the flush under way and not yet committed. */
@@ -197,6 +199,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private unstored: Unstored[] = [];
   private readonly summarizer: Summarizer | undefined;
   private stopped = false;
+  /** Per reading: from the gateway taking it in to its batch being durable (the gateway's own stage). */
+  private readonly receiveToDurable = new LatencyHistogram(120_000);
   private readonly m: Omit<GatewayMetrics, 'pendingReadings' | 'epoch' | 'epochStartedAt' | 'serial' | 'ble' | 'mqtt' | 'anchoring' | 'adoptedAtStart' | 'summariesOpen'> = {
     messagesReceived: 0, readingsAccepted: 0, samplesAccepted: 0, rejected: 0, rejectedByReason: {},
     duplicates: 0, seqRestarts: 0, lateReadings: 0, statusMessages: 0, statusRejected: 0, batchesSealed: 0, readingsSealed: 0, summariesSealed: 0, bytesStored: 0,
@@ -333,6 +337,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       logger: this.log,
     });
     this.on('durable', () => this.mqtt?.release());
+  }
+
+  /**
+   * Takes readings from a broker in this process instead of subscribing over MQTT (see
+   * intake/local-intake.ts); the broker hands publishes to the returned intake. At most one.
+   */
+  openLocalIntake(maxUnacked?: number): LocalIntake {
+    if (this.mqtt || this.local) throw new Error('the gateway already has an MQTT intake');
+    const local = new LocalIntake(this, maxUnacked);
+    this.local = local;
+    this.on('durable', () => local.release());
+    return local;
   }
 
   private reject(topic: string, reason: string): void {
@@ -531,6 +547,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         if (u.bodies) this.summarizer?.addReadings(u.rec, u.bodies, durableAt);
         else if (u.summary?.kind === 'summary-1m') this.summarizer?.addMinuteRows(u.summary, u.summary.rows, durableAt);
       }
+      for (const b of due) for (const t of b.received) this.receiveToDurable.add(durableAt - t);
       this.emit('sealed', records);
       this.emit('durable');
       // Stopping: the minutes just sealed make their hours due; seal those too.
@@ -574,13 +591,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       epochStartedAt: this.epochs.current.startedAt,
       serial: this.serialSources.map((s) => s.status()),
       ble: this.bleSources.map((s) => s.status()),
-      ...(this.mqtt ? { mqtt: this.mqtt.status() } : {}),
+      ...(this.mqtt ? { mqtt: this.mqtt.status() } : this.local ? { mqtt: this.local.status() } : {}),
       adoptedAtStart: this.adopted,
       ...(this.anchorer ? { anchoring: this.anchorer.status() } : {}),
       ...(this.uploader ? { upload: this.uploader.status() } : {}),
       ...(this.envelopes ? { envelopes: this.envelopes.status() } : {}),
       ...(this.summarizer ? { summariesOpen: this.summarizer.open } : {}),
     };
+  }
+
+  /** Latency of the gateway's own stage so far: each reading from intake to its batch being durable. */
+  stageLatency(): { receiveToDurableMs: LatencySummary } {
+    return { receiveToDurableMs: this.receiveToDurable.summary() };
   }
 
   /**
@@ -594,6 +616,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.mqtt.release();
       await this.mqtt.close();
       this.mqtt = undefined;
+    }
+    if (this.local) {
+      await this.flush(true).catch(() => undefined);
+      this.local.release();
+      this.local.close();
     }
     await Promise.all([...this.serialSources, ...this.bleSources].map((s) => s.stop()));
     this.stopped = true;

@@ -10,6 +10,7 @@ export {
 
 // intake/
 export type { AckPolicy } from './intake/ack-policy.js';
+export { LocalIntake, DEFAULT_LOCAL_MAX_UNACKED, type SendAck } from './intake/local-intake.js';
 export { MqttIntake, DEFAULT_MAX_UNACKED, type IntakeSink, type MqttIntakeOptions, type MqttIntakeStatus } from './intake/mqtt-intake.js';
 export type { BleSourceConfig, SerialSourceConfig } from './intake/device-sources.js';
 

@@ -18,6 +18,7 @@ export * from './uart-stream.js';
 export * from './ble-sim-wire.js';
 export * from './batch-pack.js';
 export * from './redact-url.js';
+export * from './latency-histogram.js';
 export * from './cloud-records.js';
 export * from './key-envelope.js';
 export * from './batch-bundle.js';

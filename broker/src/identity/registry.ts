@@ -19,7 +19,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { scryptAsync } from '@noble/hashes/scrypt.js';
+import { scryptNative } from '@vitalgate/protocol/native';
 import { assertValidId, isStreamName, STREAM_NAMES, type StreamName } from '@vitalgate/protocol';
 import { writeFileAtomic } from '@vitalgate/protocol/durable';
 
@@ -91,7 +91,7 @@ export function newSecret(): string {
 
 export async function hashSecret(secret: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<SecretHash> {
   const salt = randomBytes(16);
-  const hash = await scryptAsync(Buffer.from(secret, 'utf8'), salt, { ...params });
+  const hash = await scryptNative(Buffer.from(secret, 'utf8'), salt, { ...params });
   return { alg: 'scrypt', ...params, salt: salt.toString('base64'), hash: Buffer.from(hash).toString('base64') };
 }
 
@@ -99,7 +99,7 @@ export async function hashSecret(secret: string, params: ScryptParams = DEFAULT_
 export async function verifySecret(candidate: string | Buffer, stored: SecretHash): Promise<boolean> {
   if (stored.alg !== 'scrypt') return false;
   const expected = Buffer.from(stored.hash, 'base64');
-  const got = await scryptAsync(typeof candidate === 'string' ? Buffer.from(candidate, 'utf8') : candidate, Buffer.from(stored.salt, 'base64'), {
+  const got = await scryptNative(typeof candidate === 'string' ? Buffer.from(candidate, 'utf8') : candidate, Buffer.from(stored.salt, 'base64'), {
     N: stored.N, r: stored.r, p: stored.p, dkLen: stored.dkLen,
   });
   return got.length === expected.length && timingSafeEqual(got, expected);

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import pino from 'pino';
 import { Gateway, dataDirLayout, isLockLive, readLock } from '@vitalgate/edge-gateway';
 import { InfluxTelemetry } from '@vitalgate/ingest';
+import { isLoopbackHost, startBroker, type RunningBroker } from '@vitalgate/broker';
 import { redactUrl } from '@vitalgate/protocol';
 import { GATEWAY_TELEMETRY_FIELDS, startStatusReports } from './gateway-status.js';
 import { DEFAULT_DATA_DIR, byteSize, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
@@ -17,6 +18,15 @@ function readPemFile(path: string, what: string): Buffer {
   } catch (e) {
     throw new Error(`cannot read the MQTT ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+}
+
+/** `[host:]port` of --serve-mqtt; the host defaults to loopback. */
+function hostPort(v: string): { host: string; port: number } {
+  const i = v.lastIndexOf(':');
+  const host = i >= 0 ? v.slice(0, i).replace(/^\[|\]$/g, '') : '127.0.0.1';
+  const p = Number(i >= 0 ? v.slice(i + 1) : v);
+  if (!host || !Number.isInteger(p) || p < 0 || p > 65535) throw new InvalidArgumentError(`expected [host:]port, e.g. 1883 or 127.0.0.1:0 (got ${JSON.stringify(v)})`);
+  return { host, port: p };
 }
 
 function mqttTlsFiles(ca?: string, cert?: string, key?: string): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
@@ -40,6 +50,7 @@ export function registerGateway(program: Command): void {
     .option('--patient <id...>', 'serve only these patients (default: all)')
     .option('--serial <path@patient...>', 'read UART firmware frames from a serial port, e.g. /dev/ttyUSB0@patient-0001')
     .option('--ble <radio@patient=addrs...>', "take BLE health devices worn by a patient: noble@patient-0001=C8:4B:00:11:22:33 (a real radio needs the patient's device addresses; others are ignored and counted), or ble-sim://127.0.0.1:7001@patient-0001[=addr,...]")
+    .option('--serve-mqtt <[host:]port>', 'run the MQTT broker in this process and take device readings from it directly (no second MQTT hop); a device gets its PUBACK once its reading is durable. Loopback only (identity needs `vitalgate broker --registry` and a separate gateway); not with --broker. Port 0 picks a free one', hostPort)
     .option('--client-id <id>', 'MQTT client id; the broker keeps this session across restarts')
     .option('--username <u>', 'MQTT username (password from VITALGATE_MQTT_PASSWORD)')
     .option('--mqtt-ca <file>', 'for mqtts:// or wss:// brokers: PEM CA that signed the broker certificate')
@@ -60,7 +71,7 @@ export function registerGateway(program: Command): void {
     .addOption(new Option('--influx <url>', 'also write the status figures (counts, sizes, ages: never a reading) to this InfluxDB 1.x, database "vitalgate_telemetry"').env('INFLUX_URL'))
     .option('--log-level <level>', 'pino log level (default info)')
     .addHelpText('after', `\nA URL with a password belongs in INFLUX_URL (or INFLUX_USERNAME and INFLUX_PASSWORD), not on the\ncommand line, where the process list shows it.\n\nConfig file example:\n\n${GATEWAY_CONFIG_EXAMPLE}`)
-    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; summaries?: boolean; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number; ingest?: string; spoolQuota?: number; statusSeconds?: number; influx?: string }) => {
+    .action(async (o: { config?: string; broker?: string; dataDir?: string; passphraseFile?: string; allowDemoPassphrase?: boolean; patient?: string[]; serial?: string[]; ble?: string[]; clientId?: string; username?: string; mqttCa?: string; mqttCert?: string; mqttKey?: string; batchWindowMs?: number; summaries?: boolean; maxUnacked?: number; ackOnArrival?: boolean; epochMinutes?: number; logLevel?: string; chainUrl?: string; deployment?: string; chainAdminKeyFile?: string; anchorSeconds?: number; ingest?: string; spoolQuota?: number; statusSeconds?: number; influx?: string; serveMqtt?: { host: string; port: number } }) => {
       const cfg = o.config ? loadConfig(o.config, gatewayConfigSchema) : gatewayConfigSchema.parse({});
       if (o.ingest && !o.chainUrl) throw new Error('--ingest needs --chain-url (and --deployment): ingest takes only requests signed by a gateway registered on chain');
       if (o.ingest && !/^https?:\/\//.test(o.ingest)) throw new Error(`--ingest ${redactUrl(o.ingest)}: expected an http:// or https:// URL`);
@@ -77,8 +88,10 @@ export function registerGateway(program: Command): void {
         const devices = eq > 0 ? v.slice(eq + 1).split(',').map((d) => d.trim()).filter(Boolean) : undefined;
         return { radio, patient, ...(devices?.length && { devices }) };
       })];
+      if (o.serveMqtt && o.broker !== undefined && o.broker !== 'none') throw new Error('--serve-mqtt and --broker do not go together: with --serve-mqtt the broker runs in this process');
+      if (o.serveMqtt && !isLoopbackHost(o.serveMqtt.host)) throw new Error(`--serve-mqtt ${o.serveMqtt.host}: the in-process broker has no identity, so it listens on loopback only (for devices on a network, run \`vitalgate broker --registry\` and a gateway with --broker)`);
       const brokerUrl = o.broker ?? cfg.mqtt?.url ?? 'mqtt://127.0.0.1:1883';
-      const useMqtt = brokerUrl !== 'none' && cfg.mqtt?.enabled !== false;
+      const useMqtt = !o.serveMqtt && brokerUrl !== 'none' && cfg.mqtt?.enabled !== false;
       const dataDir = o.dataDir ?? cfg.dataDir ?? DEFAULT_DATA_DIR;
       const log = pino({ level: o.logLevel ?? cfg.logLevel ?? 'info', name: 'gateway' }, pino.destination(2));
       const { passphrase } = await keystorePassphrase({ passphraseFile: o.passphraseFile ?? cfg.passphraseFile, allowDemo: o.allowDemoPassphrase, keysDir: dataDirLayout(dataDir).keys, warn: (m) => log.warn(m) });
@@ -106,13 +119,24 @@ export function registerGateway(program: Command): void {
         epochPeriodMs: (o.epochMinutes ?? cfg.epochMinutes ?? 15) * 60_000,
         logger: log,
       });
+      let broker: RunningBroker | undefined;
+      if (o.serveMqtt) {
+        const local = gw.openLocalIntake(o.maxUnacked);
+        try {
+          broker = await startBroker({ host: o.serveMqtt.host, port: o.serveMqtt.port, logger: log.child({ name: 'broker' }), localDelivery: { consumer: local, accepts: (t) => local.accepts(t) } });
+        } catch (e) {
+          await gw.stop();
+          throw e;
+        }
+        log.info({ url: broker.url }, 'broker in this process: devices publish here, readings go to the gateway directly');
+      }
       process.on('SIGUSR2', () => void gw.rotateEpoch().catch((e: Error) => log.error({ err: e.message }, 'epoch rotation failed')));
       // Listening before saying ready: whoever waits for the line may signal at once.
       const stopped = new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
-      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: useMqtt ? redactUrl(brokerUrl) : null, serial: serial.length, ble: ble.length }) + '\n');
+      process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, mqtt: broker ? 'in-process' : useMqtt ? redactUrl(brokerUrl) : null, ...(broker && { listening: broker.url }), serial: serial.length, ble: ble.length }) + '\n');
       const telemetry = o.influx ? new InfluxTelemetry({
         url: o.influx, database: 'vitalgate_telemetry', allowedFields: GATEWAY_TELEMETRY_FIELDS, warn: (m) => log.warn(m),
         ...(process.env.INFLUX_USERNAME && { username: process.env.INFLUX_USERNAME }),
@@ -129,8 +153,12 @@ export function registerGateway(program: Command): void {
       }, everyS * 1000) : undefined;
       await stopped;
       clearInterval(statusTimer);
+      // The gateway first: it acknowledges what it makes durable while devices are still connected.
       await gw.stop();
+      await broker?.close();
       await telemetry?.stop();
+      // Machine-readable, for supervisors and the bench: the gateway's own stage (intake → durable).
+      process.stdout.write(JSON.stringify({ event: 'stages', readings: gw.stageLatency().receiveToDurableMs.count, ...gw.stageLatency() }) + '\n');
     });
 
   program

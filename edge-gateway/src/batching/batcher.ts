@@ -10,6 +10,8 @@ export interface PendingBatch {
   deviceId: string;
   stream: StreamName;
   bodies: ReadingBody[];
+  /** Arrival time of each reading (ms), beside `bodies`: the gateway's receive → durable latency. */
+  received: number[];
   /** Arrival time of the first reading, ms. */
   openedAt: number;
   samples: number;
@@ -37,10 +39,11 @@ export class Batcher {
     const key = `${patientId}/${stream}/${deviceId}`;
     let b = this.open.get(key);
     if (!b) {
-      b = { patientId, deviceId, stream, bodies: [], openedAt: now, samples: 0, firstIntake: intake };
+      b = { patientId, deviceId, stream, bodies: [], received: [], openedAt: now, samples: 0, firstIntake: intake };
       this.open.set(key, b);
     }
     b.bodies.push(body);
+    b.received.push(now);
     b.samples += sampleCount(stream, body);
     this.pendingReadings++;
     if (b.samples >= this.opts.maxSamples) {

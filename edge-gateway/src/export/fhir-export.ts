@@ -10,7 +10,7 @@ import { access } from 'node:fs/promises';
 import {
   assertValidId, batchId, toFhirBundle, type FhirBatch, type FhirExport, type FhirReading,
 } from '@vitalgate/protocol';
-import { assertFhirValid } from '@vitalgate/protocol/fhir-schema';
+import { assertFhirValid, prepareFhirSchema } from '@vitalgate/protocol/fhir-schema';
 import { readAnchors } from '../anchoring/anchorer.js';
 import { readGatewayAccount } from '../anchoring/verify.js';
 import { Keystore } from '../keys/keystore.js';
@@ -58,6 +58,9 @@ export function parseExportTime(v: string, now = Date.now()): number {
   return t;
 }
 
+/** What toFhirBundle writes: checked at the end, compiled early. */
+const FHIR_EXPORT_TYPES = ['Bundle', 'Observation', 'Device', 'Provenance', 'Patient'] as const;
+
 const exists = (p: string) => access(p).then(() => true, () => false);
 
 export async function exportFhir(o: FhirExportOptions): Promise<FhirExportResult> {
@@ -72,7 +75,11 @@ export async function exportFhir(o: FhirExportOptions): Promise<FhirExportResult
   if (!(await exists(dirs.index)) || !(await Keystore.inspect(dirs.keys)).exists) {
     throw new FhirExportInputError(`${o.dataDir} is not a Vitalgate data directory (no batch index or keystore there)`);
   }
-  const keystore = await Keystore.open(dirs.keys, o.passphrase);
+  // The key derivation runs on the thread pool; the schema compiles on this thread meanwhile.
+  const opening = Keystore.open(dirs.keys, o.passphrase);
+  opening.catch(() => undefined);
+  prepareFhirSchema(FHIR_EXPORT_TYPES);
+  const keystore = await opening;
   if (!(await keystore.get(o.patientId))) throw new FhirExportInputError(`unknown patient ${o.patientId}: this gateway's keystore holds no key for it`);
 
   const all = await BatchIndex.load(dirs.index);

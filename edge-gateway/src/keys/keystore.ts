@@ -18,7 +18,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { scryptAsync } from '@noble/hashes/scrypt.js';
+import { scryptNative } from '@vitalgate/protocol/native';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { assertValidId, isValidId, PMS_BYTES } from '@vitalgate/protocol';
 import { ensureDir, writeFileAtomic } from '@vitalgate/protocol/durable';
@@ -94,7 +94,7 @@ export class Keystore {
     const demo = passphrase === DEMO_PASSPHRASE;
     if (file) {
       if (file.version !== 1 || file.kdf?.alg !== 'scrypt') throw new Error(`unsupported keystore format in ${path}`);
-      const kek = await scryptAsync(passphrase, hexToBytes(file.kdf.saltHex), { N: file.kdf.N, r: file.kdf.r, p: file.kdf.p, dkLen: 32 });
+      const kek = await scryptNative(passphrase, hexToBytes(file.kdf.saltHex), { N: file.kdf.N, r: file.kdf.r, p: file.kdf.p, dkLen: 32 });
       try {
         xchacha20poly1305(kek, hexToBytes(file.verifier.nonceHex)).decrypt(hexToBytes(file.verifier.ctHex));
       } catch {
@@ -104,7 +104,7 @@ export class Keystore {
     }
     await ensureDir(join(dir, 'patients'), 0o700);
     const salt = randomBytes(16);
-    const kek = await scryptAsync(passphrase, salt, { ...params, dkLen: 32 });
+    const kek = await scryptNative(passphrase, salt, { ...params, dkLen: 32 });
     const nonce = randomBytes(24);
     const created: KeystoreFile = {
       version: 1,

@@ -73,6 +73,14 @@ export function fhirSchemaErrors(resource: unknown): FhirSchemaError[] {
   return v(resource) ? [] : describe(v, where);
 }
 
+/**
+ * Loads the schema and compiles the validators of these resource types now (about a second), so a
+ * caller can do it while it waits on something else, such as a key derivation on the thread pool.
+ */
+export function prepareFhirSchema(resourceTypes: readonly string[]): void {
+  for (const t of resourceTypes) validatorFor(t);
+}
+
 /** Throws, naming the first few errors, unless the resource is valid FHIR R4. */
 export function assertFhirValid(resource: unknown): void {
   const errors = fhirSchemaErrors(resource);

@@ -3,6 +3,7 @@ import { useBatchCipher } from '../sealed-batch.js';
 import { nativeXChaCha20Poly1305, nativeXChaChaAvailable } from './xchacha-native.js';
 
 export { nativeXChaCha20Poly1305, nativeXChaChaAvailable } from './xchacha-native.js';
+export { scryptNative, type ScryptCost } from './scrypt-native.js';
 
 /**
  * Seals and opens sealed batches (readings and summaries) with OpenSSL's ChaCha20-Poly1305 from
