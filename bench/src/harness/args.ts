@@ -78,7 +78,7 @@ export const DEFAULTS: BenchArgs = {
   capacityResolution: null,
   capacityBrokers: [...CAPACITY_BROKERS],
   capacityBrokersExplicit: false,
-  capacityWindow: 32,
+  capacityWindow: 64,
   capacityOverload: true,
   repeatAt: 1000,
   repeat: 5,
@@ -145,7 +145,8 @@ passphrase file that are removed afterwards.
    each its own MQTT connection, QoS 1, CBOR, readings sent when due on the wall clock with ts = their
    real time, starts spread over the first second. A device keeps at most --capacity-window publishes
    unacknowledged; when the broker or gateway is slow it waits, as a real device would, and that wait
-   is the publish lag. The generator is one timer and pre-encoded MQTT packets on raw sockets
+   is the publish lag. (In-process, a PUBACK comes only once the reading is durable, about a batch
+   window later, so a device needs a window of more than 3 s of its readings, 43: hence 64.) The generator is one timer and pre-encoded MQTT packets on raw sockets
    (only packet id, seq and ts are patched), so it leaves the CPU to the processes under test.
    One step = fresh processes and a fresh data directory: the broker, the gateway, N devices publishing
    for --capacity-seconds, then the gateway seals everything acknowledged in its own time and is

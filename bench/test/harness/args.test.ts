@@ -75,7 +75,7 @@ describe('bench', () => {
       const d = parseArgs(['--capacity']);
       assert.equal(d.capacity, true);
       assert.deepEqual([d.capacitySeconds, d.capacityMin, d.capacityMax, d.capacityResolution, d.capacityWindow, d.capacityOverload, d.repeatAt, d.repeat],
-        [60, 250, 4000, null, 32, true, 1000, 5]);
+        [60, 250, 4000, null, 64, true, 1000, 5]);
       assert.deepEqual(d.capacityBrokers, ['ours', 'mosquitto', 'in-process']);
       assert.equal(d.capacityBrokersExplicit, false);
       const a = parseArgs(['--capacity', '--capacity-seconds=30', '--capacity-min', '100', '--capacity-max', '800', '--capacity-resolution', '50',

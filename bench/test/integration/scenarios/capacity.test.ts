@@ -24,7 +24,7 @@ describe('bench', () => {
       await writeFile(passphraseFile, passphrase + '\n', { mode: 0o600 });
       const cleanups: Array<() => Promise<void>> = [];
       const s = await runCapacityStep({
-        mode: 'ours', devices: 20, seconds: 3, window: 32, dir: join(dir, 'step'), passphrase, passphraseFile, label: 'test',
+        mode: 'ours', devices: 20, seconds: 3, window: 64, dir: join(dir, 'step'), passphrase, passphraseFile, label: 'test',
         log: () => undefined, onCleanup: (f) => void cleanups.push(f),
       });
       for (const f of cleanups) await f();
@@ -53,6 +53,29 @@ describe('bench', () => {
         assert.ok(st.receiveToDurable.mean! > 0 && st.receiveToDurable.mean! <= st.publishToDurable.mean! + 1);
         assert.equal(typeof st.publishToReceiveMean, 'number');
       } else assert.equal(st.publishToReceiveMean, null);
+    });
+
+    it('in-process (the gateway hosting the broker): nothing lost, PUBACK once durable, the gateway reports its stage', async () => {
+      const passphrase = randomBytes(24).toString('hex');
+      const passphraseFile = join(dir, 'passphrase-in-process');
+      await writeFile(passphraseFile, passphrase + '\n', { mode: 0o600 });
+      const cleanups: Array<() => Promise<void>> = [];
+      const s = await runCapacityStep({
+        mode: 'in-process', devices: 20, seconds: 3, window: 64, dir: join(dir, 'step-in-process'), passphrase, passphraseFile, label: 'test',
+        log: () => undefined, onCleanup: (f) => void cleanups.push(f),
+      });
+      for (const f of cleanups) await f();
+      assert.equal(s.error, null);
+      assert.ok(s.acked > 20 * 3 * 10, `${s.acked} acknowledged`);
+      assert.deepEqual([s.lost, s.duplicates, s.invented, s.failed], [0, 0, 0, 0]);
+      assert.equal(s.brokerRssIsGatewayProcess, true);
+      assert.equal(s.brokerPeakRssMb, s.gatewayPeakRssMb);
+      assert.equal(s.cpuPercent.broker, null);
+      // A PUBACK only once durable: never before the batch, so it takes a good part of the window.
+      assert.ok(s.pubackRttMs.p50! > 200, `PUBACK p50 ${s.pubackRttMs.p50} ms`);
+      assert.ok(s.stages.receiveToDurable, 'the gateway printed its stages line');
+      assert.ok(s.stages.receiveToDurable.readings! >= s.acked);
+      assert.equal(typeof s.stages.publishToReceiveMean, 'number');
     });
   });
 });
