@@ -1,9 +1,9 @@
 /**
- * MQTT 3.1.1 bytes for the paced load, made once and patched in place: a device's CONNECT, and one
- * QoS 1 PUBLISH per template whose packet id, seq and ts sit at fixed offsets. Inbound, a tiny
- * stream parser for the three packets a publishing device receives (CONNACK, PUBACK, PINGRESP).
- * One MQTT.js client per device costs more CPU than the broker it is meant to measure at a few
- * thousand devices; copying and patching a hundred bytes does not.
+ * MQTT 3.1.1 bytes for the paced load: a device's CONNECT, and QoS 1 PUBLISH packets put together
+ * from a per-device topic and a shared pre-encoded body, with packet id, seq and ts written at fixed
+ * offsets. Inbound, a tiny stream parser for the three packets a publishing device receives
+ * (CONNACK, PUBACK, PINGRESP). One MQTT.js client per device costs more CPU than the broker it is
+ * meant to measure at a few thousand devices; copying and patching a hundred bytes does not.
  */
 import mqttPacket from 'mqtt-packet';
 
@@ -14,45 +14,63 @@ export function connectPacket(clientId: string, keepalive: number): Buffer {
 
 export const PINGREQ = Buffer.from([0xc0, 0x00]);
 
-/** A pre-generated QoS 1 PUBLISH whose packet id and CBOR seq/ts can be overwritten. */
-export interface PublishTemplate {
+/** A CBOR body with a 4-byte seq at `seqOff` and an 8-byte ts at `tsOff` (load.ts's makeTemplates). */
+export interface BodyTemplate {
   bytes: Buffer;
-  idOff: number;
   seqOff: number;
   tsOff: number;
 }
 
 /**
- * `payload` is a CBOR body with a 4-byte seq at `seqOff` and an 8-byte ts at `tsOff`
- * (load.ts's makeTemplates); the offsets returned are into the whole packet.
+ * A PUBLISH's topic as it goes on the wire (2-byte length, UTF-8), made once per device and stream:
+ * with it and a shared body template a packet is three copies and four integer writes, so thousands
+ * of devices need no packet of their own per template.
  */
-export function publishTemplate(topic: string, payload: Buffer, seqOff: number, tsOff: number): PublishTemplate {
-  const bytes = mqttPacket.generate({ cmd: 'publish', qos: 1, dup: false, retain: false, topic, payload, messageId: 1 });
-  // Fixed header (1 byte + 1..4 bytes of remaining length), then topic length + topic, then the id.
-  const payloadOff = bytes.length - payload.length;
-  const idOff = payloadOff - 2;
-  if (bytes.readUInt16BE(idOff) !== 1 || !bytes.subarray(payloadOff).equals(payload)) throw new Error(`unexpected PUBLISH layout for ${topic}`);
-  return { bytes, idOff, seqOff: payloadOff + seqOff, tsOff: payloadOff + tsOff };
+export function topicField(topic: string): Buffer {
+  const t = Buffer.from(topic, 'utf8');
+  if (t.length > 0xffff) throw new Error('topic too long');
+  const b = Buffer.allocUnsafe(2 + t.length);
+  b.writeUInt16BE(t.length, 0);
+  t.copy(b, 2);
+  return b;
+}
+
+/** Bytes of the QoS 1 PUBLISH of `body` on `topic` (a topicField). */
+export function publishLength(topic: Buffer, body: BodyTemplate): number {
+  const rem = topic.length + 2 + body.bytes.length;
+  return 1 + (rem < 128 ? 1 : rem < 16_384 ? 2 : 3) + rem;
 }
 
 /**
- * Copies the template into `dst` at `at` and writes packet id, seq and ts into the copy; returns the
- * packet's length. A copy, because a buffer handed to socket.write may still be queued when the
- * same template comes round again.
+ * Writes a QoS 1 PUBLISH (MQTT 3.1.1, no dup, no retain) of `body` with packet id, seq and ts patched
+ * in, into `dst` at `at`; returns its length. The templates themselves are never written to: a buffer
+ * handed to socket.write may still be queued when the same template comes round again.
  */
-export function writePublish(t: PublishTemplate, dst: Buffer, at: number, messageId: number, seq: number, ts: number): number {
-  t.bytes.copy(dst, at);
-  dst.writeUInt16BE(messageId, at + t.idOff);
-  dst.writeUInt32BE(seq, at + t.seqOff);
-  dst.writeUInt32BE(Math.floor(ts / 0x1_0000_0000), at + t.tsOff);
-  dst.writeUInt32BE(ts >>> 0, at + t.tsOff + 4);
-  return t.bytes.length;
+export function writePublish(topic: Buffer, body: BodyTemplate, dst: Buffer, at: number, messageId: number, seq: number, ts: number): number {
+  let i = at;
+  dst[i++] = 0x32;
+  let rem = topic.length + 2 + body.bytes.length;
+  do {
+    let d = rem % 128;
+    rem = Math.floor(rem / 128);
+    if (rem > 0) d |= 0x80;
+    dst[i++] = d;
+  } while (rem > 0);
+  i += topic.copy(dst, i);
+  dst.writeUInt16BE(messageId, i);
+  i += 2;
+  const p = i;
+  i += body.bytes.copy(dst, i);
+  dst.writeUInt32BE(seq, p + body.seqOff);
+  dst.writeUInt32BE(Math.floor(ts / 0x1_0000_0000), p + body.tsOff);
+  dst.writeUInt32BE(ts >>> 0, p + body.tsOff + 4);
+  return i - at;
 }
 
 /** One patched PUBLISH in a buffer of its own. */
-export function patchPublish(t: PublishTemplate, messageId: number, seq: number, ts: number): Buffer {
-  const b = Buffer.allocUnsafe(t.bytes.length);
-  writePublish(t, b, 0, messageId, seq, ts);
+export function patchPublish(topic: Buffer, body: BodyTemplate, messageId: number, seq: number, ts: number): Buffer {
+  const b = Buffer.allocUnsafe(publishLength(topic, body));
+  writePublish(topic, body, b, 0, messageId, seq, ts);
   return b;
 }
 

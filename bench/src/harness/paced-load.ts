@@ -14,7 +14,7 @@ import { connect, type Socket } from 'node:net';
 import { decodePayload, readingTopic, type StreamName } from '@vitalgate/protocol';
 import { Histogram, Ledger, dueAt } from './ledger.js';
 import { makeTemplates, SEQ_BASE } from './load.js';
-import { connectPacket, InboundParser, PINGREQ, publishTemplate, writePublish, type PublishTemplate } from './mqtt-wire.js';
+import { connectPacket, InboundParser, PINGREQ, publishLength, topicField, writePublish } from './mqtt-wire.js';
 
 /** The templates span ten seconds of one device; the schedule repeats them. */
 export const CYCLE_MS = 10_000;
@@ -28,7 +28,8 @@ export interface ScheduleEntry {
   /** Start of the reading (its ts) and when it is complete (due), relative to the cycle's start. */
   tsRel: number;
   dueRel: number;
-  payload: Buffer;
+  /** The CBOR body, seq and ts to be patched at these offsets. */
+  bytes: Buffer;
   seqOff: number;
   tsOff: number;
 }
@@ -40,7 +41,7 @@ export function mixedSchedule(): ScheduleEntry[] {
   const out = makeTemplates(start).filter((t) => t.tsRel < CYCLE_MS).map((t) => {
     const d = decodePayload(t.stream, t.bytes);
     if (!d.ok) throw new Error(`template of ${t.stream} does not decode: ${d.reason}`);
-    return { stream: t.stream, tsRel: t.tsRel, dueRel: dueAt(t.stream, d.value.body) - start, payload: t.bytes, seqOff: t.seqOff, tsOff: t.tsOff };
+    return { stream: t.stream, tsRel: t.tsRel, dueRel: dueAt(t.stream, d.value.body) - start, bytes: t.bytes, seqOff: t.seqOff, tsOff: t.tsOff };
   });
   return out.sort((a, b) => a.dueRel - b.dueRel);
 }
@@ -105,7 +106,8 @@ class Device {
   readonly slotN: Int32Array;
   readonly slotAt: Float64Array;
 
-  constructor(readonly i: number, readonly id: string, readonly pubs: PublishTemplate[], readonly offset: number, slots: number) {
+  /** `topics[s]`: the wire topic of stream s (PacedLoad's stream order). */
+  constructor(readonly i: number, readonly id: string, readonly topics: Buffer[], readonly offset: number, slots: number) {
     this.slotN = new Int32Array(slots).fill(-1);
     this.slotAt = new Float64Array(slots);
   }
@@ -116,13 +118,15 @@ export class PacedLoad {
   readonly rtt = new Histogram(600_000);
   readonly lag = new Histogram(600_000);
   private readonly schedule: ScheduleEntry[];
+  /** Per schedule entry, its stream's index in `streams`. */
+  private readonly streamOf: Uint8Array;
   private readonly devs: Device[] = [];
   private readonly window: number;
   private readonly slots: number;
   private readonly s: PacedStats = { published: 0, acked: 0, failed: 0, inFlight: 0, disconnects: 0 };
   private t0 = 0;
   private stopAt = 0;
-  private maxBurst: Buffer = Buffer.alloc(0);
+  private readonly maxBurst: Buffer;
   private tick: NodeJS.Timeout | undefined;
   private ping: NodeJS.Timeout | undefined;
   private onIdle: (() => void) | undefined;
@@ -135,13 +139,16 @@ export class PacedLoad {
     this.slots = 1 << Math.ceil(Math.log2(this.window * 2));
     if (this.slots > 65_535) throw new Error('window too large for 16-bit packet ids');
     const { deviceIds, patientIds } = pacedIds(opts.devices);
-    const maxPacket = Math.max(...this.schedule.map((e) => e.payload.length)) + 300;
-    this.maxBurst = Buffer.allocUnsafe(maxPacket * this.window);
+    const streams = [...new Set(this.schedule.map((e) => e.stream))];
+    this.streamOf = Uint8Array.from(this.schedule, (e) => streams.indexOf(e.stream));
+    let maxPacket = 0;
     for (let i = 0; i < opts.devices; i++) {
-      const pubs = this.schedule.map((e) => publishTemplate(readingTopic(patientIds[i]!, deviceIds[i]!, e.stream), e.payload, e.seqOff, e.tsOff));
+      const topics = streams.map((st) => topicField(readingTopic(patientIds[i]!, deviceIds[i]!, st)));
+      for (const e of this.schedule) maxPacket = Math.max(maxPacket, publishLength(topics[streams.indexOf(e.stream)]!, e));
       // Spread over the first second so that the fleet's ECG frames do not all land on the same tick.
-      this.devs.push(new Device(i, deviceIds[i]!, pubs, Math.floor((i * 1000) / opts.devices), this.slots));
+      this.devs.push(new Device(i, deviceIds[i]!, topics, Math.floor((i * 1000) / opts.devices), this.slots));
     }
+    this.maxBurst = Buffer.allocUnsafe(maxPacket * this.window);
   }
 
   /** Readings per second the fleet offers on schedule. */
@@ -303,7 +310,7 @@ export class PacedLoad {
       if (d.slotN[slot]! >= 0) break;
       const k = n % T;
       const ts = this.t0 + d.offset + Math.floor(n / T) * CYCLE_MS + this.schedule[k]!.tsRel;
-      len += writePublish(d.pubs[k]!, this.maxBurst, len, slot + 1, SEQ_BASE + n, ts);
+      len += writePublish(d.topics[this.streamOf[k]!]!, this.schedule[k]!, this.maxBurst, len, slot + 1, SEQ_BASE + n, ts);
       d.slotN[slot] = n;
       d.slotAt[slot] = now;
       this.lag.add(now - d.nextDue);

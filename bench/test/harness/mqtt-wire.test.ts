@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import mqttPacket from 'mqtt-packet';
 import { decodePayload, readingTopic } from '@vitalgate/protocol';
 import { makeTemplates, SEQ_BASE } from '../../src/harness/load.js';
-import { connectPacket, InboundParser, patchPublish, publishTemplate, writePublish } from '../../src/harness/mqtt-wire.js';
+import { connectPacket, InboundParser, patchPublish, publishLength, topicField, writePublish } from '../../src/harness/mqtt-wire.js';
 
 function decodeAll(buf: Buffer): mqttPacket.Packet[] {
   const out: mqttPacket.Packet[] = [];
@@ -38,32 +38,43 @@ describe('bench', () => {
       for (const [patient, device] of [['patient-0001', 'sim-0001'], ['patient-' + 'x'.repeat(150), 'sim-' + 'y'.repeat(40)]] as const) {
         for (const t of [...new Map(templates.map((x) => [x.stream, x])).values()]) {
           const topic = readingTopic(patient, device, t.stream);
-          const pt = publishTemplate(topic, t.bytes, t.seqOff, t.tsOff);
+          const tf = topicField(topic);
           const ts = Date.now() + 12_345;
           for (const [id, seq] of [[1, SEQ_BASE], [64, SEQ_BASE + 99_999], [65_535, SEQ_BASE + 0xfffff]] as const) {
-            const [pkt] = decodeAll(patchPublish(pt, id, seq, ts));
+            const bytes = patchPublish(tf, t, id, seq, ts);
+            assert.equal(bytes.length, publishLength(tf, t));
+            const [pkt] = decodeAll(bytes);
             assert.ok(pkt && pkt.cmd === 'publish');
             assert.equal(pkt.topic, topic);
             assert.equal(pkt.messageId, id);
             assert.equal(pkt.qos, 1);
+            assert.equal(pkt.dup, false);
+            assert.equal(pkt.retain, false);
             const d = decodePayload(t.stream, pkt.payload as Buffer);
             assert.ok(d.ok, d.ok ? '' : d.reason);
             assert.equal(d.value.body.seq, seq);
             assert.equal(d.value.body.ts, ts);
+            // Byte for byte what mqtt-packet itself would send.
+            assert.ok(bytes.equals(mqttPacket.generate({ cmd: 'publish', qos: 1, dup: false, retain: false, topic, messageId: id, payload: pkt.payload })));
           }
         }
       }
     });
 
-    it('writes several patched packets back to back into one buffer without touching the template', () => {
-      const pubs = templates.slice(0, 5).map((t) => publishTemplate(readingTopic('p', 'd', t.stream), t.bytes, t.seqOff, t.tsOff));
-      const before = pubs.map((p) => Buffer.from(p.bytes));
+    it('writes several patched packets back to back into one buffer without touching the templates', () => {
+      const tf = topicField(readingTopic('p', 'd', 'ecg'));
+      const bodies = templates.slice(0, 5);
+      const before = bodies.map((b) => Buffer.from(b.bytes));
       const buf = Buffer.alloc(10_000);
       let len = 0;
-      pubs.forEach((p, i) => (len += writePublish(p, buf, len, i + 1, SEQ_BASE + i, start + i)));
-      const pkts = decodeAll(buf.subarray(0, len));
-      assert.deepEqual(pkts.map((p) => (p as mqttPacket.IPublishPacket).messageId), [1, 2, 3, 4, 5]);
-      pubs.forEach((p, i) => assert.ok(p.bytes.equals(before[i]!), 'template unchanged'));
+      bodies.forEach((b, i) => (len += writePublish(tf, b, buf, len, i + 1, SEQ_BASE + i, start + i)));
+      const pkts = decodeAll(buf.subarray(0, len)) as mqttPacket.IPublishPacket[];
+      assert.deepEqual(pkts.map((p) => p.messageId), [1, 2, 3, 4, 5]);
+      pkts.forEach((p, i) => {
+        const d = decodePayload(bodies[i]!.stream, p.payload as Buffer);
+        assert.ok(d.ok && d.value.body.seq === SEQ_BASE + i && d.value.body.ts === start + i);
+      });
+      bodies.forEach((b, i) => assert.ok(b.bytes.equals(before[i]!), 'template unchanged'));
     });
 
     it('CONNECT is a clean MQTT 3.1.1 session with the client id', () => {
