@@ -7,16 +7,15 @@
  * Mosquitto, and the gateway hosting the broker in its own process. Then overload (1.5× and 2× the
  * capacity: does anything acknowledged get lost when it is exceeded?) and repeated runs at 1000.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDirLayout, readStore } from '@vitalgate/edge-gateway';
 import { findProgram } from '@vitalgate/test-support';
 import { searchCapacity, type SearchResult } from '../harness/bisect.js';
-import { Child, CLI_MAIN, sleep, withTimeout, type Log } from '../harness/child.js';
+import { sleep, withTimeout, type Child, type Log } from '../harness/child.js';
 import { CpuMeter, fmtCpu, round1 } from '../harness/cpu-meter.js';
 import { IndexTail } from '../harness/index-tail.js';
-import { mosquittoBroker, startGatewayProcess, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
+import { gatewayServesMqtt, mosquittoBroker, startGatewayProcess, startGatewayServingMqtt, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
 import type { Histogram } from '../harness/ledger.js';
 import { PacedLoad } from '../harness/paced-load.js';
 import { STEADY_AFTER_S } from './sustained.js';
@@ -109,25 +108,6 @@ export function parseStages(msg: Record<string, unknown> | undefined): StepStage
   const r = msg?.receiveToDurableMs as Record<string, unknown> | undefined;
   if (!msg || typeof r !== 'object' || r === null) return null;
   return { readings: num(msg.readings), mean: num(r.mean), p50: num(r.p50), p99: num(r.p99), max: num(r.max) };
-}
-
-/** Whether the built gateway can host the broker itself (`vitalgate gateway --serve-mqtt`). */
-export function gatewayServesMqtt(): boolean {
-  const r = spawnSync(process.execPath, [CLI_MAIN, 'gateway', '--help'], { encoding: 'utf8' });
-  return `${r.stdout}${r.stderr}`.includes('--serve-mqtt');
-}
-
-/** The gateway hosting the broker: one process, its ready line says where it listens. */
-async function startGatewayServingMqtt(log: Log, dataDir: string, passphraseFile: string): Promise<{ child: Child; url: string }> {
-  const child = new Child('gateway', CLI_MAIN, ['gateway', '--serve-mqtt', '127.0.0.1:0', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--log-level', 'warn'], log);
-  try {
-    const msg = await child.waitFor('ready', 60_000);
-    if (typeof msg.listening !== 'string') throw new Error(`the gateway's ready line has no "listening" URL: ${JSON.stringify(msg)}`);
-    return { child, url: msg.listening };
-  } catch (e) {
-    await child.stop(5000);
-    throw e;
-  }
 }
 
 /** One capacity step: fresh processes, fresh data directory, N paced devices, exact reconciliation. */
@@ -231,7 +211,14 @@ export async function runCapacityStep(o: StepOptions): Promise<CapacityStep> {
     await tail.poll();
 
     let unreadable = 0;
+    let batches = 0;
+    let lastReadLog = Date.now();
     for await (const b of readStore(dataDir, o.passphrase)) {
+      if (Date.now() - lastReadLog > 3000) {
+        lastReadLog = Date.now();
+        log(`${tag}: reading the sealed store back, ${batches} batches`);
+      }
+      batches++;
       if (!b.ok) {
         if (++unreadable <= 3) log(`${tag}: batch ${b.id} unreadable: ${b.reason}`);
         continue;
@@ -519,7 +506,7 @@ export async function runCapacity(o: CapacityOptions): Promise<CapacityResult> {
 /** Readable lines, with the side-by-side capacity table. */
 export function capacityHuman(r: CapacityResult): string {
   const out: string[] = [];
-  const f = (v: number | null | undefined) => (v === null || v === undefined ? '-' : String(v));
+  const f = (v: number | boolean | null | undefined) => (v === null || v === undefined ? '-' : String(v));
   out.push('Capacity (mixed profile at real rates, QoS 1; pass = nothing lost, steady p99 publish → durable <= 2500 ms, devices kept up)');
   const cols: Array<[string, ModeCapacity]> = [['ours', r.capacity.ours], ['Mosquitto', r.capacity.mosquitto], ['in-process', r.capacity.inProcess]];
   const cell = (c: ModeCapacity) => (c.error ? 'error' : c.skipped ? 'skipped' : c.devices === null ? `< ${c.failedAt}` : c.capped ? `>= ${c.devices}` : String(c.devices));
@@ -552,7 +539,7 @@ export function capacityHuman(r: CapacityResult): string {
     for (const [m, v] of Object.entries(r.repeats.byMode)) out.push(`  ${m}: p99 ${v.p99Ms.map(f).join(', ')} ms; all <= ${P99_BOUND_MS} ms: ${v.allWithinBound ? 'yes' : 'NO'}`);
   }
   out.push('', `Load generator: ${f(r.loadGenerator.cpuPercentAt1000)} % of one core at 1000 devices${r.loadGenerator.measuredAtDevices !== 1000 && r.loadGenerator.measuredAtDevices !== null ? ` (scaled from ${r.loadGenerator.measuredAtDevices})` : ''}`);
-  out.push(`Targets: p99At1000In5Of5 ${f(r.targets.p99At1000In5Of5 as never)} capacityAtLeast1500 ${f(r.targets.capacityAtLeast1500 as never)} loadGeneratorUnder25Pct ${f(r.targets.loadGeneratorUnder25Pct as never)}`);
+  out.push(`Targets: p99At1000In5Of5 ${f(r.targets.p99At1000In5Of5)} capacityAtLeast1500 ${f(r.targets.capacityAtLeast1500)} loadGeneratorUnder25Pct ${f(r.targets.loadGeneratorUnder25Pct)}`);
   if (r.errors.length) out.push(`Errors: ${r.errors.join('; ')}`);
   out.push(`Bench: ${r.benchSeconds} s`);
   return out.join('\n') + '\n';
