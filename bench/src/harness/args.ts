@@ -146,8 +146,9 @@ passphrase file that are removed afterwards.
    real time, starts spread over the first second. A device keeps at most --capacity-window publishes
    unacknowledged; when the broker or gateway is slow it waits, as a real device would, and that wait
    is the publish lag. (In-process, a PUBACK comes only once the reading is durable, about a batch
-   window later, so a device needs a window of more than 3 s of its readings, 43: hence 64.) The generator is one timer and pre-encoded MQTT packets on raw sockets
-   (only packet id, seq and ts are patched), so it leaves the CPU to the processes under test.
+   window later, so a device needs a window of more than 3 s of its readings, 43: hence 64.) The
+   generator is one timer and pre-encoded MQTT packets on raw sockets (only packet id, seq and ts are
+   patched), so it leaves the CPU to the processes under test.
    One step = fresh processes and a fresh data directory: the broker, the gateway, N devices publishing
    for --capacity-seconds, then the gateway seals everything acknowledged in its own time and is
    stopped (SIGTERM), and every acknowledged reading is looked up in the sealed store.
@@ -169,7 +170,8 @@ passphrase file that are removed afterwards.
      latencyMs p50/p99/max           publish (the PUBLISH written to the socket) → the batch's durableAt
                                      in the gateway's index; steadyLatencyMs: readings published after
                                      the first 5 s only (the gateway's first patient enrolments excluded)
-     pubackRttMs                     publish → its PUBACK at the device (the broker's acknowledgement)
+     pubackRttMs                     publish → its PUBACK at the device: the broker's acknowledgement
+                                     (ours, Mosquitto: on receipt; in-process: once the reading is durable)
      publishLagMs                    written − due on the device's schedule; readings never sent count
                                      with their lag at the end of the run; unsent = how many
      cpuPercent                      % of one core over the publishing time, from /proc (2 cores = 200):
@@ -178,7 +180,9 @@ passphrase file that are removed afterwards.
                                      otherProcesses (whatever else ran on the machine meanwhile)
      brokerPeakRssMb, gatewayPeakRssMb  VmHWM; in-process the broker's figure is the gateway process's
                                      (brokerRssIsGatewayProcess: true)
-     lost / duplicates / invented / failed  as in 1; all 0 = nothing lost
+     lost / duplicates / invented / failed  as in 1; all 0 = nothing lost. failed = publishes with
+                                     no PUBACK 60 s after the run, or in flight when a connection dropped
+                                     (disconnects)
      stages                          publishToDurable {mean,p50,p99} (the bench's), receiveToDurable
                                      {mean,p50,p99} (the gateway's own, from the gateway taking the reading
                                      in to its batch durable, printed as a "stages" line when it stops;
@@ -190,7 +194,9 @@ passphrase file that are removed afterwards.
    Output: capacity.{ours,mosquitto,inProcess} = {devices (the largest N that passed), passedAt,
    failedAt (the smallest that failed; null: --capacity-max passed), capped, tried}, steps (every
    step as above), overload, repeats, loadGenerator.cpuPercentAt1000 (from a 1000-device step, or
-   scaled linearly from the nearest), targets, benchSeconds.
+   scaled linearly from the nearest), targets, benchSeconds. A step that ends in a harness error (a
+   process did not start or died, a phase timed out) counts as failed, with "error" set; the exit
+   status is 1 only when a mode asked for could not run at all.
 
 Flags:
   --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})

@@ -494,7 +494,8 @@ export async function runCapacity(o: CapacityOptions): Promise<CapacityResult> {
     repeats,
     loadGenerator: { cpuPercentAt1000: cpuAt1000, measuredAtDevices: at1000.length ? 1000 : nearest?.devices ?? null },
     targets: {
-      p99At1000In5Of5: ours ? ours.allWithinBound : null,
+      // Only for what the target names: 1000 devices, at least five runs.
+      p99At1000In5Of5: ours && o.repeatAt === 1000 && o.repeat >= 5 ? ours.allWithinBound : null,
       capacityAtLeast1500: ourModesRan ? best >= 1500 : null,
       loadGeneratorUnder25Pct: cpuAt1000 === null ? null : cpuAt1000 < 25,
     },
