@@ -26,6 +26,19 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
       { stream: 'temp', kind: 'scalar', periodMs: 10_000 },
     ],
   },
+  // The same signals in fewer, larger messages (4.1 per second instead of 14.1): what a device
+  // that buffers a second of waveform before sending costs the broker and gateway.
+  'mixed-1s': {
+    name: 'mixed-1s',
+    description: 'the mixed patch sending each waveform in 1 s frames: ECG 250 Hz (250-sample frames), PPG 64 Hz (64-sample frames), HR+RR 1 Hz, SpO2 1 Hz, temperature every 10 s',
+    streams: [
+      { stream: 'ecg', kind: 'waveform', rateHz: 250, frameSamples: 250 },
+      { stream: 'ppg', kind: 'waveform', rateHz: 64, frameSamples: 64 },
+      { stream: 'hr', kind: 'scalar', periodMs: 1000 },
+      { stream: 'spo2', kind: 'scalar', periodMs: 1000 },
+      { stream: 'temp', kind: 'scalar', periodMs: 10_000 },
+    ],
+  },
   'chest-strap': {
     name: 'chest-strap',
     description: 'ECG chest strap: ECG 250 Hz (25-sample frames), HR+RR 1 Hz, respiration rate every 5 s',

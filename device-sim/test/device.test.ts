@@ -35,3 +35,17 @@ describe('simulated device (mixed profile)', () => {
     }
   });
 });
+
+describe('simulated device (mixed-1s profile: the same signals in 1 s frames)', () => {
+  it('sends the same samples as the mixed profile in fewer, larger messages', () => {
+    const start = Date.UTC(2026, 0, 1);
+    const big = new SimDevice('sim-1', 'patient-1', getProfile('mixed-1s'), start, 42).due(start + 20_000);
+    const small = new SimDevice('sim-1', 'patient-1', getProfile('mixed'), start, 42).due(start + 20_000);
+    const samples = (rs: typeof big, s: string) => rs.filter((r) => r.stream === s).flatMap((r) => ('samples' in r.body ? [...(r.body.samples as number[])] : []));
+    assert.equal(big.filter((r) => r.stream === 'ecg').length, 20);
+    assert.equal(big.filter((r) => r.stream === 'ppg').length, 20);
+    assert.deepEqual(samples(big, 'ecg'), samples(small, 'ecg'));
+    assert.deepEqual(samples(big, 'ppg'), samples(small, 'ppg'));
+    for (const r of big) assert.ok(validateBody(r.stream, structuredClone(r.body)).ok, `${r.stream} #${r.body.seq} invalid`);
+  });
+});

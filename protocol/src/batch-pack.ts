@@ -9,9 +9,8 @@
  * its own bytes, as everywhere else.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { fail, ok, type Result } from './reading.js';
-import { MAX_BATCH_BYTES } from './sealed-batch.js';
+import { batchHash, MAX_BATCH_BYTES } from './sealed-batch.js';
 
 export const PACK_MAGIC = new Uint8Array([0x56, 0x47, 0x50, 0x4b]); // "VGPK"
 export const PACK_VERSION = 1;
@@ -35,7 +34,7 @@ export function encodePack(batches: readonly Uint8Array[]): { bytes: Uint8Array;
     entries.push({ offset: o, length: b.length });
     o += b.length;
   }
-  return { bytes, entries, id: bytesToHex(sha256(bytes)) };
+  return { bytes, entries, id: bytesToHex(batchHash(bytes)) };
 }
 
 /** Splits a pack into its batches. Never throws; a torn or altered pack says where it breaks. */

@@ -156,7 +156,7 @@ export function parseBatch(bytes: Uint8Array): Result<ParsedBatch> {
 }
 
 export function batchId(sealed: Uint8Array): string {
-  return bytesToHex(sha256(sealed));
+  return bytesToHex(batchSha256(sealed));
 }
 
 export interface SealInput {
@@ -169,7 +169,7 @@ export interface SealInput {
 }
 
 /** Seals bodies (in the order given) under the epoch key. `nonce` is for test vectors only. */
-export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array = randomBytes(NONCE_BYTES)): { id: string; bytes: Uint8Array; header: BatchHeader } {
+export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array = batchNonce(NONCE_BYTES)): { id: string; bytes: Uint8Array; header: BatchHeader } {
   if (input.bodies.length === 0) throw new Error('cannot seal an empty batch');
   let firstTs = Infinity;
   let lastTs = -Infinity;
@@ -184,12 +184,42 @@ export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array =
 /** An XChaCha20-Poly1305 as noble shapes it: decrypt throws on a bad tag. */
 export type XChaChaCipher = (key: Uint8Array, nonce: Uint8Array, aad?: Uint8Array) => { encrypt(plaintext: Uint8Array): Uint8Array; decrypt(ciphertext: Uint8Array): Uint8Array };
 
-/** noble's, everywhere; Node processes that seal a lot install OpenSSL's (`@vitalgate/protocol/native`). */
+/**
+ * noble's, everywhere; Node processes that seal a lot install OpenSSL's cipher and SHA-256 and a
+ * pooled CSPRNG for nonces (`@vitalgate/protocol/native`). The bytes are the same either way.
+ */
 let batchCipher: XChaChaCipher = xchacha20poly1305;
+let batchSha256: (bytes: Uint8Array) => Uint8Array = sha256;
+let batchNonce: (n: number) => Uint8Array = randomBytes;
+
+export interface BatchPrimitives {
+  cipher?: XChaChaCipher;
+  /** SHA-256 of batch and pack bytes (their ids). */
+  sha256?: (bytes: Uint8Array) => Uint8Array;
+  /** Fresh random bytes for nonces: a CSPRNG, every call new bytes. */
+  randomBytes?: (n: number) => Uint8Array;
+}
+
+/** Which primitives seal, open and name batches in this process; omitted ones go back to noble's. */
+export function useBatchPrimitives(p: BatchPrimitives): void {
+  batchCipher = p.cipher ?? xchacha20poly1305;
+  batchSha256 = p.sha256 ?? sha256;
+  batchNonce = p.randomBytes ?? randomBytes;
+}
 
 /** Which XChaCha20-Poly1305 seals and opens batches in this process (the bytes are the same either way). */
 export function useBatchCipher(c: XChaChaCipher): void {
   batchCipher = c;
+}
+
+/** SHA-256 as this process computes batch and pack ids (see useBatchPrimitives). */
+export function batchHash(bytes: Uint8Array): Uint8Array {
+  return batchSha256(bytes);
+}
+
+/** A fresh nonce from this process's nonce source (see useBatchPrimitives). */
+export function freshNonce(n = NONCE_BYTES): Uint8Array {
+  return batchNonce(n);
 }
 
 /** Seals an already-encoded plaintext under `header` (its nonce included): the one place batches are encrypted. */

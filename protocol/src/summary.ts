@@ -31,8 +31,7 @@
  */
 import { decodeCbor, encodeCbor } from './payload.js';
 import { fail, MAX_TS, MIN_TS, ok, type ReadingBody, type Result, type WaveformBody } from './reading.js';
-import { randomBytes } from '@noble/hashes/utils.js';
-import { BATCH_VERSION_KINDED, decryptBatch, NONCE_BYTES, sealPlaintext, type BatchHeader, type BatchKind, type ParsedBatch } from './sealed-batch.js';
+import { BATCH_VERSION_KINDED, decryptBatch, freshNonce, NONCE_BYTES, sealPlaintext, type BatchHeader, type BatchKind, type ParsedBatch } from './sealed-batch.js';
 import { STREAMS, type StreamName } from './streams.js';
 import { validateDeviceStatus, type DeviceStatusReport } from './device-status.js';
 
@@ -221,7 +220,7 @@ export interface SummarySealInput {
 }
 
 /** Seals summary rows under the epoch key of the readings they summarise. `nonce` is for test vectors only. */
-export function sealSummary(key: Uint8Array, input: SummarySealInput, nonce: Uint8Array = randomBytes(NONCE_BYTES)): { id: string; bytes: Uint8Array; header: BatchHeader } {
+export function sealSummary(key: Uint8Array, input: SummarySealInput, nonce: Uint8Array = freshNonce(NONCE_BYTES)): { id: string; bytes: Uint8Array; header: BatchHeader } {
   if (input.rows.length === 0) throw new Error('cannot seal an empty summary');
   let firstTs = Infinity;
   let lastTs = -Infinity;

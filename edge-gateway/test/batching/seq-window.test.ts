@@ -95,4 +95,35 @@ describe('duplicate detection', () => {
       for (const r of recent) if (r > s - WINDOW) assert.equal(w.check('k', r), 'duplicate');
     }));
   });
+
+  it('numbers skipped by a gap stay unseen, across byte boundaries and the ring\'s wrap (property)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 700 }), fc.nat(WINDOW - 1)), { minLength: 1, maxLength: 120 }), (moves) => {
+      const w = new SeqWindows();
+      const seen = new Set<number>();
+      let max = -1;
+      for (const [step, back] of moves) {
+        max += step;
+        assert.equal(w.check('k', max), 'new');
+        seen.add(max);
+        // A number inside the window, behind the newest: a duplicate exactly when it was seen.
+        const probe = max - back;
+        if (probe < 0) continue;
+        assert.equal(w.check('k', probe), seen.has(probe) ? 'duplicate' : 'new', `probe ${probe} at max ${max}`);
+        seen.add(probe);
+      }
+    }));
+  });
+
+  it('a gap clears what the ring held a lap before: with the window full, any jump leaves exactly the skipped numbers unseen (property)', () => {
+    fc.assert(fc.property(fc.nat(WINDOW - 1), fc.integer({ min: 1, max: WINDOW - 1 }), (start, jump) => {
+      const w = new SeqWindows();
+      for (let s = start; s < start + WINDOW; s++) w.check('k', s);
+      const top = start + WINDOW - 1 + jump;
+      assert.equal(w.check('k', top), 'new');
+      for (let s = top - WINDOW + 1; s < top; s++) {
+        const wasSeen = s < start + WINDOW;
+        assert.equal(w.check('k', s), wasSeen ? 'duplicate' : 'new', `seq ${s} after a jump of ${jump} from ${start + WINDOW - 1}`);
+      }
+    }), { numRuns: 60 });
+  });
 });

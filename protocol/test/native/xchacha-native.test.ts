@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { openBatch, openSummary, parseBatch, sealBatch, useBatchCipher, type ReadingBody, type StreamName } from '../../src/index.js';
+import { openBatch, openSummary, parseBatch, sealBatch, useBatchPrimitives, type ReadingBody, type StreamName } from '../../src/index.js';
 import { installNativeBatchCipher, nativeXChaCha20Poly1305, nativeXChaChaAvailable } from '../../src/native/index.js';
 
 const batches = (JSON.parse(readFileSync(new URL('../../../../docs/vectors/sealed-batch-v1.json', import.meta.url), 'utf8')) as {
@@ -18,7 +18,7 @@ const summaries = (JSON.parse(readFileSync(new URL('../../../../docs/vectors/sum
 }).summaries;
 
 describe('native XChaCha20-Poly1305 (OpenSSL ChaCha20-Poly1305 + noble HChaCha20)', () => {
-  afterEach(() => useBatchCipher(xchacha20poly1305));
+  afterEach(() => useBatchPrimitives({}));
 
   it('runs on this machine', () => assert.equal(nativeXChaChaAvailable, true));
 
