@@ -94,6 +94,9 @@ export interface CapacityStep {
   unreadableBatches: number;
   disconnects: number;
   drainSeconds: number;
+  /** Readings in the gateway's index when it was stopped, and whether that reached `acked` before. */
+  sealedInIndex: number;
+  gatewayDrained: boolean;
   gatewayExitCode: number | null;
   stages: StepStages;
   stepSeconds: number;
@@ -266,6 +269,8 @@ export async function runCapacityStep(o: StepOptions): Promise<CapacityStep> {
       unreadableBatches: unreadable,
       disconnects: res.disconnects,
       drainSeconds,
+      sealedInIndex: tail.readings,
+      gatewayDrained: drained,
       gatewayExitCode: gx.code,
       stages: {
         publishToDurable,
@@ -310,7 +315,7 @@ export function erroredStep(mode: BrokerMode, label: string, devices: number, se
     cpuPercent: { broker: null, gateway: null, loadGenerator: 0, loadGeneratorSystem: 0, machineBusyPercentOfAllCores: null, otherProcesses: null },
     brokerPeakRssMb: null, brokerRssIsGatewayProcess: mode === 'in-process', gatewayPeakRssMb: null,
     published: 0, acked: 0, found: 0, lost: 0, duplicates: 0, invented: 0, failed: 0, unreadableBatches: 0, disconnects: 0,
-    drainSeconds: 0, gatewayExitCode: null,
+    drainSeconds: 0, sealedInIndex: 0, gatewayDrained: false, gatewayExitCode: null,
     stages: { publishToDurable: { mean: null, p50: null, p99: null }, receiveToDurable: null, publishToReceiveMean: null, durableToUploaded: null },
     stepSeconds: 0,
   };
