@@ -22,6 +22,7 @@ import { runCareTeam, type CareTeamResult } from './scenarios/care-team.js';
 import { runDashboard, type DashboardResult } from './scenarios/dashboard.js';
 import { runDashboardHistory, type HistoryResult } from './scenarios/dashboard-history.js';
 import { runFhirExport, type FhirExportBenchResult } from './scenarios/fhir-export.js';
+import { capacityHuman, runCapacity, type CapacityResult } from './scenarios/capacity.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -72,14 +73,32 @@ const onSignal = (sig: NodeJS.Signals) => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-async function main(): Promise<Output> {
+async function setUp(): Promise<{ passphrase: string; passphraseFile: string; onCleanup: (f: () => Promise<void>) => void; root: string }> {
   if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} does not exist: build first (npx tsc -b)`);
-  tempRoot = await mkdtemp(join(tmpdir(), 'vitalgate-bench-'));
+  const root = await mkdtemp(join(tmpdir(), 'vitalgate-bench-'));
+  tempRoot = root;
   const passphrase = randomBytes(24).toString('hex');
-  const passphraseFile = join(tempRoot, 'passphrase');
+  const passphraseFile = join(root, 'passphrase');
   await writeFile(passphraseFile, passphrase + '\n', { mode: 0o600 });
-  log(`temporary directory ${tempRoot}`);
-  const onCleanup = (f: () => Promise<void>) => cleanups.push(f);
+  log(`temporary directory ${root}`);
+  return { passphrase, passphraseFile, onCleanup: (f: () => Promise<void>) => void cleanups.push(f), root };
+}
+
+/** --capacity: only the capacity search (scenarios/capacity.ts). */
+async function capacity(): Promise<CapacityResult> {
+  const { passphrase, passphraseFile, onCleanup, root } = await setUp();
+  log(`capacity: modes ${args.capacityBrokers.join(', ')}; ${args.capacityMin}..${args.capacityMax} devices × ${args.capacitySeconds} s per step${args.capacityOverload ? ', then 1.5× and 2× each capacity' : ''}${args.repeat ? `, then ${args.repeat} runs at ${args.repeatAt}` : ''}`);
+  const r = await runCapacity({
+    modes: args.capacityBrokers, modesExplicit: args.capacityBrokersExplicit, seconds: args.capacitySeconds, min: args.capacityMin, max: args.capacityMax,
+    ...(args.capacityResolution !== null && { resolution: args.capacityResolution }), window: args.capacityWindow, overload: args.capacityOverload,
+    repeatAt: args.repeatAt, repeat: args.repeat, dir: join(root, 'capacity'), passphrase, passphraseFile, keep: args.keep, log, onCleanup,
+  });
+  r.benchSeconds = Math.round((Date.now() - t0) / 100) / 10;
+  return r;
+}
+
+async function main(): Promise<Output> {
+  const { passphrase, passphraseFile, onCleanup, root } = await setUp();
 
   let decode: DecodeResult | null = null;
   if (!args.skipDecode) {
@@ -91,7 +110,7 @@ async function main(): Promise<Output> {
   if (!args.skipSustained) {
     log(`sustained: ${args.devices} devices × ${args.seconds} s (profile mixed, CBOR, QoS 1)`);
     sustained = await runSustained({
-      devices: args.devices, seconds: args.seconds, dataDir: join(tempRoot, 'sustained'), passphrase, passphraseFile, preEnroll: args.preEnroll, log, onCleanup,
+      devices: args.devices, seconds: args.seconds, dataDir: join(root, 'sustained'), passphrase, passphraseFile, preEnroll: args.preEnroll, log, onCleanup,
     });
   }
 
@@ -99,11 +118,11 @@ async function main(): Promise<Output> {
   if (!args.skipSaturation) {
     const so = { seconds: args.saturationSeconds, connections: args.saturationConnections, window: args.saturationWindow, log, onCleanup };
     log(`saturation: ${so.connections} connections × window ${so.window} for ${so.seconds} s, (a) with the gateway`);
-    const withGateway = await runSaturationWithGateway({ ...so, dataDir: join(tempRoot, 'saturation'), passphrase, passphraseFile, preEnroll: args.preEnroll });
+    const withGateway = await runSaturationWithGateway({ ...so, dataDir: join(root, 'saturation'), passphrase, passphraseFile, preEnroll: args.preEnroll });
     let withGatewayAckOnArrival: GatewaySaturation | null = null;
     if (args.ackCompare) {
       log(`saturation: (a') with the gateway acknowledging on arrival (the old policy), to measure what acknowledging once durable costs`);
-      withGatewayAckOnArrival = await runSaturationWithGateway({ ...so, dataDir: join(tempRoot, 'saturation-ack-on-arrival'), passphrase, passphraseFile, preEnroll: args.preEnroll, ackOnArrival: true });
+      withGatewayAckOnArrival = await runSaturationWithGateway({ ...so, dataDir: join(root, 'saturation-ack-on-arrival'), passphrase, passphraseFile, preEnroll: args.preEnroll, ackOnArrival: true });
     }
     log(`saturation: (b) with a bare subscriber (clean session)`);
     const bareSubscriber = await runSaturationBare({ ...so, persistent: false });
@@ -125,37 +144,37 @@ async function main(): Promise<Output> {
   let broker: BrokerComparison | null = null;
   if (!args.skipBroker) {
     log(`broker: ${args.saturationConnections} connections × window ${args.saturationWindow} for ${args.saturationSeconds} s against ours (identity off, on) and Mosquitto (anonymous, password + ACL)`);
-    broker = await runBrokerComparison({ seconds: args.saturationSeconds, connections: args.saturationConnections, window: args.saturationWindow, dir: join(tempRoot, 'broker'), log, onCleanup });
+    broker = await runBrokerComparison({ seconds: args.saturationSeconds, connections: args.saturationConnections, window: args.saturationWindow, dir: join(root, 'broker'), log, onCleanup });
   }
 
   let cloud: CloudResult | null = null;
   if (!args.skipCloud) {
     log(`cloud: ${args.cloudDevices} devices, ingest down ${args.cloudOutageSeconds} s, then the drain; upload throughput to local storage and S3 against a bare S3 client; catalog writes`);
-    cloud = await runCloud({ devices: args.cloudDevices, outageSeconds: args.cloudOutageSeconds, dir: join(tempRoot, 'cloud'), passphraseFile, log, onCleanup });
+    cloud = await runCloud({ devices: args.cloudDevices, outageSeconds: args.cloudOutageSeconds, dir: join(root, 'cloud'), passphraseFile, log, onCleanup });
   }
 
   let careTeams: CareTeamResult | null = null;
   if (!args.skipCare) {
     log('care teams: key envelopes, clinician API latency cold and cached, revocation to refusal');
-    careTeams = await runCareTeam({ dir: join(tempRoot, 'care'), log, onCleanup });
+    careTeams = await runCareTeam({ dir: join(root, 'care'), log, onCleanup });
   }
 
   let dashboard: DashboardResult | null = null;
   if (!args.skipDashboard) {
     log(`dashboard: Chromium against \`vitalgate start --devices ${args.dashboardDevices}\`: the patients view, then live latency for ${args.dashboardSeconds} s`);
-    dashboard = await runDashboard({ devices: args.dashboardDevices, seconds: args.dashboardSeconds, dir: join(tempRoot, 'dashboard'), log, onCleanup });
+    dashboard = await runDashboard({ devices: args.dashboardDevices, seconds: args.dashboardSeconds, dir: join(root, 'dashboard'), log, onCleanup });
   }
 
   let dashboardHistory: HistoryResult | null = null;
   if (!args.skipHistory) {
     log(`dashboard history: Chromium, 1 h of 250 Hz ECG and 7 d of HR + SpO2 seeded into the gateway (epochs of ${args.historyEpochMinutes} min), ${args.historyRuns} cold runs of each view`);
-    dashboardHistory = await runDashboardHistory({ dir: join(tempRoot, 'history'), passphraseFile, runs: args.historyRuns, epochMinutes: args.historyEpochMinutes, log, onCleanup });
+    dashboardHistory = await runDashboardHistory({ dir: join(root, 'history'), passphraseFile, runs: args.historyRuns, epochMinutes: args.historyEpochMinutes, log, onCleanup });
   }
 
   let fhirExport: FhirExportBenchResult | null = null;
   if (!args.skipFhir) {
     log('fhir: 1 h of the mixed profile for one patient, sealed, then `vitalgate export fhir` timed');
-    fhirExport = await runFhirExport({ dir: join(tempRoot, 'fhir'), passphrase, passphraseFile, log });
+    fhirExport = await runFhirExport({ dir: join(root, 'fhir'), passphrase, passphraseFile, log });
   }
 
   const s = sustained;
@@ -215,8 +234,18 @@ async function main(): Promise<Output> {
 
 let code = 0;
 try {
-  const out = await main();
-  process.stdout.write(args.json ? JSON.stringify(out) + '\n' : human(out));
+  if (args.capacity) {
+    const out = await capacity();
+    process.stdout.write(args.json ? JSON.stringify(out) + '\n' : capacityHuman(out));
+    // A mode that was asked for and could not run at all is a harness error; missed targets are not.
+    if (out.errors.length) {
+      log(`capacity: ${out.errors.join('; ')}`);
+      code = 1;
+    }
+  } else {
+    const out = await main();
+    process.stdout.write(args.json ? JSON.stringify(out) + '\n' : human(out));
+  }
 } catch (e) {
   if (!interrupted) {
     log(`error: ${(e as Error).stack ?? (e as Error).message}`);

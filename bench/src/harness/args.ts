@@ -25,10 +25,27 @@ export interface BenchArgs {
   historyEpochMinutes: number;
   cloudDevices: number;
   cloudOutageSeconds: number;
+  /** Run only the capacity search (scenarios/capacity.ts). */
+  capacity: boolean;
+  capacitySeconds: number;
+  capacityMin: number;
+  capacityMax: number;
+  /** Devices; null: 10 % of the bracket's lower bound, at least 100. */
+  capacityResolution: number | null;
+  capacityBrokers: CapacityBroker[];
+  /** --capacity-brokers was given: a mode that cannot run is an error, not a skip. */
+  capacityBrokersExplicit: boolean;
+  capacityWindow: number;
+  capacityOverload: boolean;
+  repeatAt: number;
+  repeat: number;
   json: boolean;
   keep: boolean;
   help: boolean;
 }
+
+export type CapacityBroker = 'ours' | 'mosquitto' | 'in-process';
+export const CAPACITY_BROKERS: readonly CapacityBroker[] = ['ours', 'mosquitto', 'in-process'];
 
 export const DEFAULTS: BenchArgs = {
   devices: 1000,
@@ -54,6 +71,17 @@ export const DEFAULTS: BenchArgs = {
   historyEpochMinutes: 15,
   cloudDevices: 100,
   cloudOutageSeconds: 60,
+  capacity: false,
+  capacitySeconds: 60,
+  capacityMin: 250,
+  capacityMax: 4000,
+  capacityResolution: null,
+  capacityBrokers: [...CAPACITY_BROKERS],
+  capacityBrokersExplicit: false,
+  capacityWindow: 64,
+  capacityOverload: true,
+  repeatAt: 1000,
+  repeat: 5,
   json: false,
   keep: false,
   help: false,
@@ -111,6 +139,65 @@ passphrase file that are removed afterwards.
    setting the route #/patient/0x…/history/SPAN to the history drawn, with the bytes, requests,
    bundle pages, batches and points, and the page's own time from the history's start.
 
+8. Capacity (--capacity: only this runs): how many devices one machine carries. Devices publish the
+   mixed profile at its real rates (device-sim's schedule: ECG 250 Hz in 25-sample frames, PPG 64 Hz
+   in 32-sample frames, HR and SpO2 at 1 Hz, temperature every 10 s = 14.1 readings/s per device),
+   each its own MQTT connection, QoS 1, CBOR, readings sent when due on the wall clock with ts = their
+   real time, starts spread over the first second. A device keeps at most --capacity-window publishes
+   unacknowledged; when the broker or gateway is slow it waits, as a real device would, and that wait
+   is the publish lag. (In-process, a PUBACK comes only once the reading is durable, about a batch
+   window later, so a device needs a window of more than 3 s of its readings, 43: hence 64.) The
+   generator is one timer and pre-encoded MQTT packets on raw sockets (only packet id, seq and ts are
+   patched), so it leaves the CPU to the processes under test.
+   One step = fresh processes and a fresh data directory: the broker, the gateway, N devices publishing
+   for --capacity-seconds, then the gateway seals everything acknowledged in its own time and is
+   stopped (SIGTERM), and every acknowledged reading is looked up in the sealed store.
+   A step PASSES when nothing acknowledged was lost, duplicated or invented and no publish failed,
+   the steady p99 of publish → durable is <= 2500 ms (the 2 s batch window + 500 ms), and the devices
+   kept up (every due reading sent, publish lag p99 <= 1000 ms: otherwise the devices' own backlog
+   would hide the delay from the latency figures).
+   The search, per broker mode: N = --capacity-min, doubling until a step fails (or
+   --capacity-max passes), then bisection between the last pass and the first failure down to
+   --capacity-resolution devices. Modes (--capacity-brokers): ours = \`vitalgate broker\` process +
+   gateway process; mosquitto = Debian's mosquitto (missing: a loud skip, an error under CI=true) +
+   the same gateway process; in-process = one process, \`vitalgate gateway --serve-mqtt\` hosting the
+   broker itself (a build without that flag: a loud skip, an error if named in --capacity-brokers).
+   Then overload: 1.5× and 2× each mode's capacity (acknowledged readings must never be lost at any
+   load), and --repeat fresh runs at --repeat-at devices with ours and in-process.
+   Per step:
+     offeredPerSec / publishedPerSec / deliveredPerSec  readings per second on schedule / written /
+                                     found in the store, over --capacity-seconds
+     latencyMs p50/p99/max           publish (the PUBLISH written to the socket) → the batch's durableAt
+                                     in the gateway's index; steadyLatencyMs: readings published after
+                                     the first 5 s only (the gateway's first patient enrolments excluded)
+     pubackRttMs                     publish → its PUBACK at the device: the broker's acknowledgement
+                                     (ours, Mosquitto: on receipt; in-process: once the reading is durable)
+     publishLagMs                    written − due on the device's schedule; readings never sent count
+                                     with their lag at the end of the run; unsent = how many
+     cpuPercent                      % of one core over the publishing time, from /proc (2 cores = 200):
+                                     broker, gateway, loadGenerator (this process, process.cpuUsage(): the
+                                     generator and the bench's bookkeeping), machineBusyPercentOfAllCores,
+                                     otherProcesses (whatever else ran on the machine meanwhile)
+     brokerPeakRssMb, gatewayPeakRssMb  VmHWM; in-process the broker's figure is the gateway process's
+                                     (brokerRssIsGatewayProcess: true)
+     lost / duplicates / invented / failed  as in 1; all 0 = nothing lost. failed = publishes with
+                                     no PUBACK 60 s after the run, or in flight when a connection dropped
+                                     (disconnects)
+     stages                          publishToDurable {mean,p50,p99} (the bench's), receiveToDurable
+                                     {mean,p50,p99} (the gateway's own, from the gateway taking the reading
+                                     in to its batch durable, printed as a "stages" line when it stops;
+                                     null for a build that does not print it), publishToReceiveMean =
+                                     publishToDurable.mean − receiveToDurable.mean (broker + network).
+                                     Means add up along the path; percentiles do not, so no p99 is given
+                                     for publish → receive. durableToUploaded is null here (no ingest
+                                     runs): the cloud scenario (4) measures uploads.
+   Output: capacity.{ours,mosquitto,inProcess} = {devices (the largest N that passed), passedAt,
+   failedAt (the smallest that failed; null: --capacity-max passed), capped, tried}, steps (every
+   step as above), overload, repeats, loadGenerator.cpuPercentAt1000 (from a 1000-device step, or
+   scaled linearly from the nearest), targets, benchSeconds. A step that ends in a harness error (a
+   process did not start or died, a phase timed out) counts as failed, with "error" set; the exit
+   status is 1 only when a mode asked for could not run at all.
+
 Flags:
   --devices <n>                  simulated devices in the sustained run (default ${DEFAULTS.devices})
   --seconds <s>                  length of the sustained run in seconds (default ${DEFAULTS.seconds})
@@ -145,6 +232,19 @@ Flags:
   --history-epoch-minutes <m>    epoch period of the seeded history, in the readings' time (default ${DEFAULTS.historyEpochMinutes}, the gateway's)
   --cloud-devices <n>            devices publishing during the cloud outage (default ${DEFAULTS.cloudDevices})
   --cloud-outage-seconds <s>     how long ingest is down before the drain is timed (default ${DEFAULTS.cloudOutageSeconds})
+  --capacity                     run only the capacity search (8); the other parts are skipped
+  --capacity-seconds <s>         publishing time of each capacity step (default ${DEFAULTS.capacitySeconds})
+  --capacity-min <n>             first and smallest device count tried (default ${DEFAULTS.capacityMin})
+  --capacity-max <n>             largest device count tried (default ${DEFAULTS.capacityMax})
+  --capacity-resolution <n>      stop bisecting when the bracket is this narrow, in devices (default 10 %
+                                 of the bracket's lower bound, at least 100)
+  --capacity-brokers <list>      comma-separated modes: ours, mosquitto, in-process (default all that
+                                 are available; a named one that cannot run is an error)
+  --capacity-window <n>          unacknowledged publishes a device may have (default ${DEFAULTS.capacityWindow})
+  --capacity-overload            run each mode at 1.5× and 2× its capacity afterwards (the default)
+  --skip-overload                do not
+  --repeat-at <n>                devices of the repeated runs (default ${DEFAULTS.repeatAt})
+  --repeat <k>                   fresh runs at --repeat-at with ours and in-process (default ${DEFAULTS.repeat}; 0: none)
   --json                         print one JSON object on stdout instead of human-readable lines
   --keep                         keep the temporary data directories (their paths are printed on stderr)
   -h, --help                     show this help
@@ -172,6 +272,10 @@ Targets reported under "targets":
   dashboardLiveP95         live latency p95, device time of a batch's last reading to drawn, <= batch window (2 s) + 1 s
   dashboardHistoryEcg1h    1 h of 250 Hz ECG, p50 of setting the route to drawn < 1500 ms
   dashboardHistory7d       7 d of HR and SpO2, p50 of setting the route to drawn < 1500 ms
+With --capacity, instead:
+  p99At1000In5Of5          every one of the --repeat runs of ours at --repeat-at has p99 <= 2500 ms
+  capacityAtLeast1500      ours or in-process carries at least 1500 devices
+  loadGeneratorUnder25Pct  the load generator uses under 25 % of one core at 1000 devices
 `;
 
 export class UsageError extends Error {}
@@ -221,6 +325,30 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--pre-enroll': a.preEnroll = true; break;
       case '--skip-persistent-ceiling': a.persistentCeiling = false; break;
       case '--skip-ack-compare': a.ackCompare = false; break;
+      case '--capacity': a.capacity = true; break;
+      case '--capacity-seconds': a.capacitySeconds = num(flag, value(), false); break;
+      case '--capacity-min': a.capacityMin = num(flag, value(), true); break;
+      case '--capacity-max': a.capacityMax = num(flag, value(), true); break;
+      case '--capacity-resolution': a.capacityResolution = num(flag, value(), true); break;
+      case '--capacity-window': a.capacityWindow = num(flag, value(), true); break;
+      case '--capacity-brokers': {
+        const v = value();
+        if (!v) throw new UsageError(`${flag} needs a value`);
+        const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+        for (const m of list) if (!(CAPACITY_BROKERS as readonly string[]).includes(m)) throw new UsageError(`${flag}: unknown mode ${JSON.stringify(m)} (ours, mosquitto, in-process)`);
+        if (!list.length) throw new UsageError(`${flag} needs at least one mode`);
+        a.capacityBrokers = [...new Set(list)] as CapacityBroker[];
+        a.capacityBrokersExplicit = true;
+        break;
+      }
+      case '--capacity-overload': a.capacityOverload = true; break;
+      case '--skip-overload': a.capacityOverload = false; break;
+      case '--repeat-at': a.repeatAt = num(flag, value(), true); break;
+      case '--repeat': {
+        const v = value();
+        a.repeat = v === '0' ? 0 : num(flag, v, true);
+        break;
+      }
       case '--json': a.json = true; break;
       case '--keep': a.keep = true; break;
       case '-h': case '--help': a.help = true; break;
@@ -228,6 +356,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     }
   }
   if (a.skipSaturation && a.skipSustained && a.skipBroker && a.skipCloud && a.skipCare && a.skipDashboard && a.skipHistory && a.skipFhir) throw new UsageError('--skip-saturation, --skip-sustained, --skip-broker, --skip-cloud, --skip-care, --skip-dashboard, --skip-history and --skip-fhir leave nothing to measure');
+  if (a.capacityMin > a.capacityMax) throw new UsageError(`--capacity-min (${a.capacityMin}) is above --capacity-max (${a.capacityMax})`);
+  // Packet ids cycle over twice the window, and the ten-second schedule must outlast it.
+  if (a.capacityWindow > 100) throw new UsageError('--capacity-window must be at most 100');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

@@ -23,6 +23,8 @@ export class IndexTail {
   firstDurableAt = Infinity;
   /** Batches of excluded devices seen (e.g. the saturation marker). */
   excludedBatches = 0;
+  /** Summary records (a line with a `kind`, e.g. summary-1m): not readings, so not in `readings`. */
+  summaries = 0;
   malformed = 0;
 
   constructor(readonly path: string, private readonly exclude: ReadonlySet<string> = new Set()) {}
@@ -71,6 +73,12 @@ export class IndexTail {
         continue;
       }
       this.durableAt.set(r.id, r.durableAt);
+      // The gateway indexes its minute and hour summaries beside the batches; counting them as
+      // readings made a drain look complete while acknowledged readings were still on their way.
+      if ((r as { kind?: unknown }).kind !== undefined) {
+        this.summaries++;
+        continue;
+      }
       if (r.deviceId !== undefined && this.exclude.has(r.deviceId)) {
         this.excludedBatches++;
         continue;

@@ -1,5 +1,5 @@
 /** Launchers: the processes a scenario runs against, each started from its built JS file as a Child. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
@@ -24,6 +24,25 @@ export async function startGatewayProcess(log: Log, brokerUrl: string, dataDir: 
   const child = new Child(name, CLI_MAIN, ['gateway', '--broker', brokerUrl, '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--log-level', 'warn', ...extraArgs], log);
   await child.waitFor('ready', 60_000);
   return child;
+}
+
+/** Whether the built gateway can host the broker itself (`vitalgate gateway --serve-mqtt`). */
+export function gatewayServesMqtt(): boolean {
+  const r = spawnSync(process.execPath, [CLI_MAIN, 'gateway', '--help'], { encoding: 'utf8' });
+  return `${r.stdout}${r.stderr}`.includes('--serve-mqtt');
+}
+
+/** The gateway hosting the broker: one process, its ready line says where it listens. */
+export async function startGatewayServingMqtt(log: Log, dataDir: string, passphraseFile: string): Promise<{ child: Child; url: string }> {
+  const child = new Child('gateway', CLI_MAIN, ['gateway', '--serve-mqtt', '127.0.0.1:0', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--log-level', 'warn'], log);
+  try {
+    const msg = await child.waitFor('ready', 60_000);
+    if (typeof msg.listening !== 'string') throw new Error(`the gateway's ready line has no "listening" URL: ${JSON.stringify(msg)}`);
+    return { child, url: msg.listening };
+  } catch (e) {
+    await child.stop(5000);
+    throw e;
+  }
 }
 
 /** A broker a saturation run is pointed at (ours, or Mosquitto), measured and stopped the same way. */

@@ -71,5 +71,26 @@ describe('bench', () => {
       assert.match(HELP, /--only-care/);
       assert.match(HELP, /--skip-care/);
     });
+    it('--capacity and its flags: defaults, modes, the search bounds', () => {
+      const d = parseArgs(['--capacity']);
+      assert.equal(d.capacity, true);
+      assert.deepEqual([d.capacitySeconds, d.capacityMin, d.capacityMax, d.capacityResolution, d.capacityWindow, d.capacityOverload, d.repeatAt, d.repeat],
+        [60, 250, 4000, null, 64, true, 1000, 5]);
+      assert.deepEqual(d.capacityBrokers, ['ours', 'mosquitto', 'in-process']);
+      assert.equal(d.capacityBrokersExplicit, false);
+      const a = parseArgs(['--capacity', '--capacity-seconds=30', '--capacity-min', '100', '--capacity-max', '800', '--capacity-resolution', '50',
+        '--capacity-brokers', 'ours,in-process', '--skip-overload', '--repeat-at', '500', '--repeat', '0', '--capacity-window', '16', '--json']);
+      assert.deepEqual([a.capacitySeconds, a.capacityMin, a.capacityMax, a.capacityResolution, a.capacityWindow, a.capacityOverload, a.repeatAt, a.repeat],
+        [30, 100, 800, 50, 16, false, 500, 0]);
+      assert.deepEqual(a.capacityBrokers, ['ours', 'in-process']);
+      assert.equal(a.capacityBrokersExplicit, true);
+      assert.equal(parseArgs(['--skip-overload', '--capacity-overload']).capacityOverload, true);
+      assert.throws(() => parseArgs(['--capacity-brokers', 'ours,emqx']), UsageError);
+      assert.throws(() => parseArgs(['--capacity-brokers', ',']), UsageError);
+      assert.throws(() => parseArgs(['--capacity-min', '500', '--capacity-max', '400']), UsageError);
+      assert.throws(() => parseArgs(['--capacity-window', '500']), UsageError);
+      assert.throws(() => parseArgs(['--repeat', '-1']), UsageError);
+      for (const flag of ['--capacity', '--capacity-seconds', '--capacity-brokers', '--skip-overload', '--repeat-at', 'publishToReceiveMean', 'durableToUploaded', 'loadGeneratorUnder25Pct']) assert.match(HELP, new RegExp(flag));
+    });
   });
 });
