@@ -90,3 +90,30 @@ export class IndexTail {
     }
   }
 }
+
+/**
+ * Waits until the gateway has sealed `acked` readings (as the index shows), giving it its own batch
+ * windows so the last readings' latency is not shortened by a flush on stop. Gives up after 180 s,
+ * or after 15 s without progress; throws if the gateway exits. Returns whether it drained.
+ */
+export async function waitForSealed(
+  tail: IndexTail, acked: () => number, gateway: { alive: boolean; stderrTail(): string },
+  progress: (sealed: number, acked: number) => void,
+): Promise<boolean> {
+  let last = { t: Date.now(), readings: -1 };
+  const deadline = Date.now() + 180_000;
+  let lastLog = Date.now();
+  while (Date.now() < deadline) {
+    await tail.poll();
+    if (tail.readings >= acked()) return true;
+    if (tail.readings !== last.readings) last = { t: Date.now(), readings: tail.readings };
+    else if (Date.now() - last.t > 15_000) return false;
+    if (!gateway.alive) throw new Error(`the gateway exited during the run${gateway.stderrTail()}`);
+    if (Date.now() - lastLog > 3000) {
+      lastLog = Date.now();
+      progress(tail.readings, acked());
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}

@@ -4,7 +4,7 @@
  * shares), holding the publish time and the stream. Reconciling the gateway's store against it gives
  * lost / duplicated / invented readings and the latency histogram.
  */
-import { STREAMS, type ReadingBody, type StreamName } from '@vitalgate/protocol';
+import { LatencyHistogram as Histogram, STREAMS, type ReadingBody, type StreamName } from '@vitalgate/protocol';
 
 const NOT_ACKED = 0;
 const FAILED = 0xff;
@@ -35,43 +35,8 @@ class DeviceLog {
   }
 }
 
-/** Millisecond-resolution histogram with an overflow bucket: exact percentiles, constant memory. */
-export class Histogram {
-  private readonly buckets: Uint32Array;
-  count = 0;
-  sum = 0;
-  max = -Infinity;
-  min = Infinity;
-
-  constructor(readonly limitMs = 600_000) {
-    this.buckets = new Uint32Array(limitMs + 1);
-  }
-
-  add(ms: number): void {
-    const v = ms < 0 ? 0 : ms;
-    this.buckets[Math.min(this.limitMs, Math.round(v))]!++;
-    this.count++;
-    this.sum += v;
-    if (v > this.max) this.max = v;
-    if (v < this.min) this.min = v;
-  }
-
-  /** Nearest-rank percentile (p in 0..100), or null with no samples. */
-  percentile(p: number): number | null {
-    if (this.count === 0) return null;
-    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
-    let seen = 0;
-    for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i]!;
-      if (seen >= rank) return i;
-    }
-    return this.limitMs;
-  }
-
-  mean(): number | null {
-    return this.count ? this.sum / this.count : null;
-  }
-}
+/** The bench's latencies use protocol's histogram, as the gateway's stage latency does. */
+export { LatencyHistogram as Histogram } from '@vitalgate/protocol';
 
 export interface Reconciliation {
   /** Acknowledged readings found at least once. */

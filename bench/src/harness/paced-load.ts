@@ -265,17 +265,7 @@ export class PacedLoad {
     }
     clearInterval(this.ping);
     // Still unacknowledged after the timeout: failed, as a device would give up on them.
-    for (const d of this.devs) {
-      for (let s = 0; s < this.slots; s++) {
-        const n = d.slotN[s]!;
-        if (n < 0) continue;
-        d.slotN[s] = -1;
-        this.ledger.fail(d.id, SEQ_BASE + n);
-        this.s.failed++;
-        this.s.inFlight--;
-        d.inFlight--;
-      }
-    }
+    for (const d of this.devs) this.failInFlight(d);
     const pct = (h: Histogram) => ({ p50: h.percentile(50), p99: h.percentile(99), max: h.count ? Math.round(h.max) : null });
     return {
       ...this.s,
@@ -351,6 +341,12 @@ export class PacedLoad {
     if (!d.alive) return;
     d.alive = false;
     this.s.disconnects++;
+    this.failInFlight(d);
+    if (this.s.inFlight === 0) this.onIdle?.();
+  }
+
+  /** Its unacknowledged publishes count as failed, as a device would give up on them. */
+  private failInFlight(d: Device): void {
     for (let s = 0; s < this.slots; s++) {
       const n = d.slotN[s]!;
       if (n < 0) continue;
@@ -360,7 +356,6 @@ export class PacedLoad {
       this.s.inFlight--;
       d.inFlight--;
     }
-    if (this.s.inFlight === 0) this.onIdle?.();
   }
 
   /** Packets the devices did not expect (a PUBACK for no publish in flight, anything but the three). */

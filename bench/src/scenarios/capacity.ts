@@ -14,7 +14,7 @@ import { findProgram } from '@vitalgate/test-support';
 import { searchCapacity, type SearchResult } from '../harness/bisect.js';
 import { sleep, withTimeout, type Child, type Log } from '../harness/child.js';
 import { CpuMeter, fmtCpu, round1 } from '../harness/cpu-meter.js';
-import { IndexTail } from '../harness/index-tail.js';
+import { IndexTail, waitForSealed } from '../harness/index-tail.js';
 import { gatewayServesMqtt, mosquittoBroker, startGatewayProcess, startGatewayServingMqtt, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
 import type { Histogram } from '../harness/ledger.js';
 import { PacedLoad } from '../harness/paced-load.js';
@@ -180,27 +180,8 @@ export async function runCapacityStep(o: StepOptions): Promise<CapacityStep> {
     const c = cpu.read();
     const runEnded = Date.now();
 
-    // The gateway seals the rest in its own time (its batch windows): the last readings' latency is
-    // not shortened by the flush on stop.
-    let drained = false;
-    let progress = { t: Date.now(), readings: -1 };
-    const deadline = Date.now() + 180_000;
-    let lastLog = Date.now();
-    while (Date.now() < deadline) {
-      await tail.poll();
-      if (tail.readings >= ledger.acked) {
-        drained = true;
-        break;
-      }
-      if (tail.readings !== progress.readings) progress = { t: Date.now(), readings: tail.readings };
-      else if (Date.now() - progress.t > 15_000) break;
-      if (!gw.alive) throw new Error(`the gateway exited during the run${gw.stderrTail()}`);
-      if (Date.now() - lastLog > 3000) {
-        lastLog = Date.now();
-        log(`${tag}: draining, sealed ${tail.readings}/${ledger.acked}`);
-      }
-      await sleep(100);
-    }
+    // The gateway seals the rest in its own time (its batch windows).
+    const drained = await waitForSealed(tail, () => ledger.acked, gw, (sealed, acked) => log(`${tag}: draining, sealed ${sealed}/${acked}`));
     const drainSeconds = round1((Date.now() - runEnded) / 1000);
     if (!drained) log(`${tag}: the gateway stopped making progress at ${tail.readings}/${ledger.acked} sealed; stopping it anyway`);
 

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { dataDirLayout, Keystore, readStore } from '@vitalgate/edge-gateway';
 import { PMS_BYTES } from '@vitalgate/protocol';
-import { IndexTail } from '../harness/index-tail.js';
+import { IndexTail, waitForSealed } from '../harness/index-tail.js';
 import { dueAt, Ledger } from '../harness/ledger.js';
-import { sleep, withTimeout, type Child, type Log } from '../harness/child.js';
+import { withTimeout, type Child, type Log } from '../harness/child.js';
 import { CpuMeter, fmtCpu, procStatusKb, round1 } from '../harness/cpu-meter.js';
 import { startBrokerProcess, startGatewayProcess } from '../harness/launchers.js';
 
@@ -165,27 +165,9 @@ export async function runSustained(o: SustainedOptions): Promise<SustainedResult
     const st = sim.stats();
     log(`sustained: publishing done in ${((runEnded - started) / 1000).toFixed(1)} s: ${st.published} published, ${st.acked} acked, ${st.failed} failed; waiting for the gateway to seal them`);
 
-    // Let the gateway seal every acknowledged reading in its own time (its batch windows), so that the
-    // latency of the last readings is not shortened by the flush-on-stop.
-    let drained = false;
-    let lastProgress = { t: Date.now(), readings: -1 };
-    const drainDeadline = Date.now() + 180_000;
-    let lastLog = Date.now();
-    while (Date.now() < drainDeadline) {
-      await tail.poll();
-      if (tail.readings >= ledger.acked) {
-        drained = true;
-        break;
-      }
-      if (tail.readings !== lastProgress.readings) lastProgress = { t: Date.now(), readings: tail.readings };
-      else if (Date.now() - lastProgress.t > 15_000) break;
-      if (!gateway.alive) throw new Error(`the gateway exited during the run${gateway.stderrTail()}`);
-      if (Date.now() - lastLog > 3000) {
-        lastLog = Date.now();
-        log(`sustained: draining ${((Date.now() - runEnded) / 1000).toFixed(0)}s sealed ${tail.readings}/${ledger.acked} | cpu% ${fmtCpu(cpu.interval())}`);
-      }
-      await sleep(100);
-    }
+    // The gateway seals every acknowledged reading in its own time (its batch windows).
+    const drained = await waitForSealed(tail, () => ledger.acked, gateway, (sealed, acked) =>
+      log(`sustained: draining ${((Date.now() - runEnded) / 1000).toFixed(0)}s sealed ${sealed}/${acked} | cpu% ${fmtCpu(cpu.interval())}`));
     const drainSeconds = (Date.now() - runEnded) / 1000;
     if (!drained) log(`sustained: the gateway stopped making progress at ${tail.readings}/${ledger.acked} sealed; stopping it anyway`);
 
