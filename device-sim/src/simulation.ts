@@ -162,6 +162,11 @@ export class Simulation extends EventEmitter<SimulationEvents> {
     if (this.stats_.acked + this.stats_.failed >= this.stats_.published) this.finish?.();
   }
 
+  /** Whether the devices are still sending (false before run() and once they stopped). */
+  get publishing(): boolean {
+    return this.timer !== undefined;
+  }
+
   /** Stops early (Ctrl-C): no new readings, but publishes already made are waited for. */
   stop(): Promise<void> {
     this.endMs = Math.min(this.endMs, Date.now());
