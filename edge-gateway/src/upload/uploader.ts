@@ -114,7 +114,8 @@ export class Uploader {
   private timer: NodeJS.Timeout | undefined;
   private backoffMs = 0;
   private nextTryAt = 0;
-  private running: Promise<void> | undefined;
+  /** The uploads running, at most `concurrency`. */
+  private readonly workers = new Set<Promise<void>>();
   private stopped = false;
   /** Called with the ids of the batches ingest has just confirmed (logged as uploaded). */
   onConfirmed: ((ids: string[]) => void) | undefined;
@@ -213,32 +214,45 @@ export class Uploader {
     this.kick();
   }
 
+  /**
+   * Starts uploaders until `concurrency` run or nothing free is left. Each one claims its item or
+   * bundle before its first await, so a kick with 70 batches waiting starts two, not eight. Workers
+   * that find the queue empty end, and later kicks (every add, every tick) start them again: a
+   * drain that began with one batch waiting still grows to full concurrency when a backlog forms.
+   */
   private kick(): void {
-    if (this.stopped || this.running || this.waiting.size === this.inFlight.size || Date.now() < this.nextTryAt) return;
-    if (this.inFlight.size === 0 && !this.nextItem()) return;
-    this.running = this.drain().finally(() => {
-      this.running = undefined;
-    });
+    while (!this.stopped && this.workers.size < this.concurrency && Date.now() >= this.nextTryAt) {
+      const first = this.nextItem();
+      if (!first) return;
+      const w: Promise<void> = this.work(first).finally(() => {
+        this.workers.delete(w);
+      });
+      this.workers.add(w);
+    }
   }
 
-  /** Uploads what waits, `concurrency` at a time, until it is empty or a failure asks for a pause. */
-  private async drain(): Promise<void> {
-    const worker = async (): Promise<void> => {
-      while (!this.stopped && Date.now() >= this.nextTryAt) {
-        const next = this.nextItem();
-        if (!next) return;
-        // Batches go in bundles when ingest takes them: one request and one signature for many.
-        const group = next.kind === 'batch' && this.sender.putBatches ? this.nextBatches() : [next];
-        for (const i of group) this.inFlight.add(i.key);
-        try {
-          if (group.length > 1) await this.uploadBundle(group as Array<Extract<Item, { kind: 'batch' }>>);
-          else await this.uploadOne(group[0]!);
-        } finally {
-          for (const i of group) this.inFlight.delete(i.key);
-        }
+  /** Uploads `first`, then whatever is free next, until nothing is or a failure asks for a pause. */
+  private async work(first: Item): Promise<void> {
+    for (let next: Item | undefined = first; next; next = !this.stopped && Date.now() >= this.nextTryAt ? this.nextItem() : undefined) {
+      // Batches go in bundles when ingest takes them: one request and one signature for many.
+      const group = next.kind === 'batch' && this.sender.putBatches ? this.nextBatches() : [next];
+      for (const i of group) this.inFlight.add(i.key);
+      try {
+        if (group.length > 1) await this.uploadBundle(group as Array<Extract<Item, { kind: 'batch' }>>);
+        else await this.uploadOne(group[0]!);
+      } finally {
+        for (const i of group) this.inFlight.delete(i.key);
       }
-    };
-    await Promise.all(Array.from({ length: this.concurrency }, worker));
+    }
+  }
+
+  /** Uploads until nothing that is ready waits or a failure pauses; resolves when every upload has ended. */
+  private async drain(): Promise<void> {
+    for (;;) {
+      this.kick();
+      if (this.workers.size === 0) return;
+      await Promise.all(this.workers);
+    }
   }
 
   /** The first waiting item, in order, not in flight and ready. Scans from the front: in-flight items are few. */
@@ -376,15 +390,16 @@ export class Uploader {
     // One more pass whatever the backoff: a one-shot `run` should leave nothing behind that ingest
     // would take now. If ingest is down, each attempt fails at once and the rest waits on disk.
     const final = (async () => {
-      await this.running;
+      await Promise.all(this.workers);
       this.nextTryAt = 0;
       // Twice: the last anchor record becomes ready only once its batches are confirmed.
       if (this.waiting.size) await this.drain();
+      this.nextTryAt = 0;
       if (this.waiting.size) await this.drain();
     })();
     await Promise.race([final, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     this.stopped = true;
-    await this.running?.catch(() => undefined);
+    await Promise.all(this.workers).catch(() => undefined);
     const log = this.log;
     this.log = undefined;
     await log?.close();

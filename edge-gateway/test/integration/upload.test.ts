@@ -151,6 +151,43 @@ describe('upload to ingest (store and forward)', function () {
     assert.equal(gw.metrics().upload!.recordsWaiting, 0, 'its epoch record went up too');
   });
 
+  it('uploads side by side once a backlog forms, though the spool was empty when uploading began', async () => {
+    // Ingest answering slowly (300 ms a bundle): one upload at a time would fall behind. The
+    // uploads that were started with one batch waiting must not be the only ones ever running.
+    await ingest?.close();
+    objects = new LocalObjectStore(join(t.dir, 'cloud-concurrent'));
+    const port = await freePort();
+    ingest = await buildIngest({ store: objects, directory: new ChainGatewayDirectory(deployment, provider), replay: new MemoryReplayCache(), logger: quiet });
+    let running = 0;
+    let most = 0;
+    let bundles = 0;
+    ingest.addHook('preHandler', async (req) => {
+      if (req.method !== 'POST' || req.url !== '/v1/batches') return;
+      bundles++;
+      most = Math.max(most, ++running);
+      await sleep(300);
+      running--;
+    });
+    await ingest.listen({ port, host: '127.0.0.1' });
+    const dataDir = join(t.dir, 'gw-concurrent');
+    const gw = await Gateway.start({
+      dataDir, passphrase: PASS, scrypt: TEST_SCRYPT, logger: quiet, batchWindowMs: 20,
+      chain: { url: node.url, deploymentFile: join(t.dir, 'deployment.json'), adminKey: ANVIL_DEV_KEYS[0]!, anchorPeriodMs: 60_000 },
+      ingest: { url: `http://127.0.0.1:${port}` },
+    });
+    const patients = ['cc1', 'cc2', 'cc3', 'cc4'];
+    for (let seq = 0, end = Date.now() + 2500; Date.now() < end; seq++) {
+      for (const p of patients) gw.acceptReading(p, 'strap', 'hr', { seq, ts: Date.now(), values: { hr: 60 + (seq % 40) } });
+      await sleep(5);
+    }
+    await until(() => gw.metrics().upload!.waiting === 0, 'the spool drains', 30_000);
+    await gw.stop();
+    assert.ok(bundles > 4, `${bundles} bundles`);
+    assert.ok(most >= 4, `at most ${most} bundle(s) were in flight at once; the uploader runs up to 8`);
+    const n = await assertAllInCloud(dataDir);
+    assert.deepEqual([gw.metrics().upload!.uploaded, gw.metrics().upload!.waiting], [n, 0], 'each batch uploaded once, none left');
+  });
+
   it('refuses to upload without the chain (requests are signed with the gateway account)', async () => {
     await assert.rejects(Gateway.start({ dataDir: join(t.dir, 'nochain'), passphrase: PASS, scrypt: TEST_SCRYPT, logger: quiet, ingest: { url: 'http://127.0.0.1:9' } }), /needs the chain/);
   });
