@@ -169,16 +169,22 @@ export class AccessFollower {
     const { consent, registry } = this.c;
     const now = BigInt(Math.floor(Date.now() / 1000));
     const out: AccessWindow[] = [];
-    if (await registry.isBanned(clinician)) return out;
+    // Side by side: one round trip to the chain, not one per question (a patients view asks for every patient at once).
+    const glassStarted = this.glass.get(patient)?.get(clinician);
+    const [banned, own, teams, glassUntil] = await Promise.all([
+      registry.isBanned(clinician), consent.grantOf(patient, clinician), registry.careTeamsOf(clinician),
+      glassStarted === undefined ? undefined : consent.breakGlassUntil(patient, clinician),
+    ]);
+    if (banned) return out;
     const add = (g: Awaited<ReturnType<typeof consent.grantOf>>, via: AccessWindow['via'], grantee: string) => {
       if (g.expiry > now && Number(g.streams) !== 0) out.push({ streams: Number(g.streams), fromMs: Number(g.dataFrom), untilMs: Number(g.dataUntil), expiresAt: Number(g.expiry), via, grantee });
     };
-    add(await consent.grantOf(patient, clinician), 'grant', clinician);
-    for (const team of await registry.careTeamsOf(clinician)) add(await consent.grantOf(patient, getAddress(team)), 'care-team', getAddress(team));
-    const started = this.glass.get(patient)?.get(clinician);
-    if (started !== undefined) {
-      const until = Number(await consent.breakGlassUntil(patient, clinician));
-      if (until > Number(now)) out.push({ streams: ALL, fromMs: started * 1000, untilMs: until * 1000, expiresAt: until, via: 'break-glass', grantee: clinician });
+    add(own, 'grant', clinician);
+    const teamGrants = await Promise.all(teams.map(async (team) => [getAddress(team), await consent.grantOf(patient, getAddress(team))] as const));
+    for (const [team, g] of teamGrants) add(g, 'care-team', team);
+    if (glassStarted !== undefined) {
+      const until = Number(glassUntil);
+      if (until > Number(now)) out.push({ streams: ALL, fromMs: glassStarted * 1000, untilMs: until * 1000, expiresAt: until, via: 'break-glass', grantee: clinician });
     }
     return out;
   }

@@ -18,6 +18,12 @@ export interface ClinicianAccess {
   patientsOf(clinician: string): Promise<string[]>;
   isBanned(clinician: string): Promise<boolean>;
   isClinician(account: string): Promise<boolean>;
+  /**
+   * The clinician has just signed in: ask the chain about their patients now, so that the first
+   * view (the dashboard asks for every patient's latest values next) finds the answers cached or
+   * on their way. Never fails; optional.
+   */
+  warm?(clinician: string): void;
 }
 
 /** The window through which (stream, [fromMs, toMs]) may be read at `nowS`, if any. */
@@ -43,8 +49,12 @@ export function servingWindow(windows: readonly AccessWindow[], b: { stream: Str
 
 export const DEFAULT_ACCESS_CACHE_MS = 5_000;
 
+/** Patients whose windows a sign-in asks the chain for at once. */
+const WARM_CONCURRENCY = 32;
+
 export class ChainClinicianAccess implements ClinicianAccess {
-  private readonly cache = new Map<string, { at: number; windows: AccessWindow[] }>();
+  /** Answers, and questions still on their way (so a request and a warm-up never ask twice). */
+  private readonly cache = new Map<string, { at: number; windows: Promise<AccessWindow[]> }>();
   private generation = 0;
 
   constructor(private readonly follower: AccessFollower, private readonly registry: { isBanned(a: string): Promise<boolean>; isClinician(a: string): Promise<boolean> }, private readonly ttlMs = DEFAULT_ACCESS_CACHE_MS) {
@@ -58,16 +68,33 @@ export class ChainClinicianAccess implements ClinicianAccess {
     };
   }
 
-  async windows(clinician: string, patient: string): Promise<AccessWindow[]> {
-    if (!this.follower.ready) throw new Error('the chain\'s access events are still being read (starting up, or the chain is unreachable)');
+  windows(clinician: string, patient: string): Promise<AccessWindow[]> {
+    if (!this.follower.ready) return Promise.reject(new Error('the chain\'s access events are still being read (starting up, or the chain is unreachable)'));
     const k = `${clinician}|${patient}`;
     const hit = this.cache.get(k);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.windows;
     const generation = this.generation;
-    const at = Date.now();
-    const windows = await this.follower.windows(patient, clinician);
-    if (generation === this.generation) this.cache.set(k, { at, windows });
-    return windows;
+    const entry = { at: Date.now(), windows: this.follower.windows(patient, clinician) };
+    // Kept only if no access event arrived since the question was asked: an answer read before a
+    // revocation must not outlive it. A failure is never kept.
+    if (generation === this.generation) this.cache.set(k, entry);
+    entry.windows.then(() => {
+      if (generation !== this.generation && this.cache.get(k) === entry) this.cache.delete(k);
+    }, () => {
+      if (this.cache.get(k) === entry) this.cache.delete(k);
+    });
+    return entry.windows;
+  }
+
+  warm(clinician: string): void {
+    if (!this.follower.ready) return;
+    void (async () => {
+      const patients = await this.follower.patientsOf(clinician);
+      let next = 0;
+      await Promise.all(Array.from({ length: Math.min(WARM_CONCURRENCY, patients.length) }, async () => {
+        while (next < patients.length) await this.windows(clinician, patients[next++]!).catch(() => undefined);
+      }));
+    })().catch(() => undefined);
   }
 
   patientsOf(clinician: string): Promise<string[]> {

@@ -27,7 +27,7 @@ export interface SiweOptions {
 
 export interface SigninRouteOptions extends SiweOptions {
   sessions: SessionKeys;
-  registry: { isClinician(a: string): Promise<boolean>; isBanned(a: string): Promise<boolean> };
+  registry: { isClinician(a: string): Promise<boolean>; isBanned(a: string): Promise<boolean>; warm?(clinician: string): void };
   now?: () => number;
 }
 
@@ -86,6 +86,8 @@ export async function signinRoutes(app: FastifyInstance, o: SigninRouteOptions):
     if (banned) throw refuse(403, 'banned', `${address} is banned by the Registry`);
     if (!isClinician) throw refuse(403, 'not-a-clinician', `${address} is not a registered clinician`);
     const { token, session } = o.sessions.issueSession(address);
+    // The page asks for every patient's latest values next: their access is asked of the chain now.
+    o.registry.warm?.(address);
     void reply.header('set-cookie', o.sessions.cookie(token, o.sessions.sessionSeconds)).header('cache-control', 'no-store');
     req.log.info({ clinician: address }, 'clinician signed in');
     return { token, address, expiresAt: session.expiresAt };

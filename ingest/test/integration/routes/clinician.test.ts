@@ -211,6 +211,30 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
     assert.ok(Date.now() - t < 2000);
   });
 
+  it('a sign-in asks the chain about the clinician\'s patients at once; a request then, or two at the same moment, asks nothing more', async () => {
+    const access = new ChainClinicianAccess(follower, connectContracts(deployment, provider).registry);
+    const patients = await access.patientsOf(doc.address);
+    assert.ok(patients.length > 0, 'the clinician was granted a patient earlier');
+    const asked: string[] = [];
+    const original = follower.windows;
+    follower.windows = (p: string, c: string) => { asked.push(p); return original.call(follower, p, c); };
+    try {
+      access.warm(doc.address);
+      for (const end = Date.now() + 10_000; asked.length < patients.length; await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end) throw new Error(`the warm-up asked for ${asked.length} of ${patients.length} patients`);
+      }
+      assert.deepEqual(new Set(asked), new Set(patients));
+      const [a, b] = await Promise.all([access.windows(doc.address, patients[0]!), access.windows(doc.address, patients[0]!)]);
+      assert.deepEqual(a, b);
+      assert.equal(asked.length, patients.length, 'answered from the warm-up, not asked again');
+      // Another clinician's question is their own: asked once though asked twice at the same moment.
+      await Promise.all([access.windows(banned.address, patients[0]!), access.windows(banned.address, patients[0]!)]);
+      assert.equal(asked.length, patients.length + 1);
+    } finally {
+      follower.windows = original;
+    }
+  });
+
   it('the live feed (server-sent events) sends each new batch the clinician may read, and ends when access is revoked', async () => {
     const { token } = await signIn(doc);
     const consent = connectContracts(deployment, patient).consent;
