@@ -102,10 +102,15 @@ export async function startPipeline(o: PipelineOptions, onConnectProgress?: (n: 
     // A device's PUBACK comes once its reading is durable. When the devices stop sending (the end of
     // the run, or Ctrl-C), seal what is pending at once, every patient's together, so that their last
     // PUBACKs do not each wait out a batch window.
-    const settle = setInterval(() => {
-      if (!sim.publishing && sim.stats().inFlight > 0) void gw.flush(true).catch(() => undefined);
-    }, 100);
-    settle.unref();
+    // Until every PUBACK is in: a last publish may still be on its way to the broker at the first seal.
+    let settle: NodeJS.Timeout | undefined;
+    sim.once('ended', () => {
+      settle = setInterval(() => {
+        if (sim.stats().inFlight === 0) return clearInterval(settle);
+        void gw.flush(true).catch(() => undefined);
+      }, 100);
+      settle.unref();
+    });
     const b = broker;
     const grants = demoAddress ? grantDemoAccess(gw, demoAddress, log.child({ name: 'demo' })) : undefined;
     return {

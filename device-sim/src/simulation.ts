@@ -52,6 +52,8 @@ export interface SimulationEvents {
   /** A reading the broker acknowledged (PUBACK). */
   acked: [r: SentReading];
   failed: [r: SentReading, err: Error];
+  /** The devices stopped sending (the run's end, or stop()); their last publishes may still await PUBACKs. */
+  ended: [];
 }
 
 interface SimClient {
@@ -155,16 +157,12 @@ export class Simulation extends EventEmitter<SimulationEvents> {
   private end(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.emit('ended');
     this.maybeDone();
   }
 
   private maybeDone(): void {
     if (this.stats_.acked + this.stats_.failed >= this.stats_.published) this.finish?.();
-  }
-
-  /** Whether the devices are still sending (false before run() and once they stopped). */
-  get publishing(): boolean {
-    return this.timer !== undefined;
   }
 
   /** Stops early (Ctrl-C): no new readings, but publishes already made are waited for. */

@@ -179,8 +179,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly seenPatients = new Set<string>();
   readonly throttle: LogThrottle;
   private readonly allowed: Set<string> | undefined;
-  private mqtt: MqttIntake | undefined;
-  private local: LocalIntake | undefined;
+  /** Where MQTT readings come from, subscribed over MQTT or handed over by a broker in this process (at most one). */
+  private mqttIn: MqttIntake | LocalIntake | undefined;
   /** Number the next message taken in will get. */
   private intake = 0;
   /** Batches taken by the flush under way and not yet committed. */
@@ -322,7 +322,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private async connect(url: string): Promise<void> {
     const filters = this.opts.patients?.length ? this.opts.patients.map((p) => `${TOPIC_ROOT}/${p}/+/+`) : [patientFilter()];
-    this.mqtt = await MqttIntake.connect(this, {
+    const intake = await MqttIntake.connect(this, {
       url,
       filters,
       clientOptions: {
@@ -336,7 +336,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       maxUnacked: this.opts.maxUnacked,
       logger: this.log,
     });
-    this.on('durable', () => this.mqtt?.release());
+    this.mqttIn = intake;
+    this.on('durable', () => intake.release());
   }
 
   /**
@@ -344,9 +345,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * intake/local-intake.ts); the broker hands publishes to the returned intake. At most one.
    */
   openLocalIntake(maxUnacked?: number): LocalIntake {
-    if (this.mqtt || this.local) throw new Error('the gateway already has an MQTT intake');
+    if (this.mqttIn) throw new Error('the gateway already has an MQTT intake');
     const local = new LocalIntake(this, maxUnacked);
-    this.local = local;
+    this.mqttIn = local;
     this.on('durable', () => local.release());
     return local;
   }
@@ -591,7 +592,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       epochStartedAt: this.epochs.current.startedAt,
       serial: this.serialSources.map((s) => s.status()),
       ble: this.bleSources.map((s) => s.status()),
-      ...(this.mqtt ? { mqtt: this.mqtt.status() } : this.local ? { mqtt: this.local.status() } : {}),
+      ...(this.mqttIn && { mqtt: this.mqttIn.status() }),
       adoptedAtStart: this.adopted,
       ...(this.anchorer ? { anchoring: this.anchorer.status() } : {}),
       ...(this.uploader ? { upload: this.uploader.status() } : {}),
@@ -611,16 +612,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * sealed, and its redelivery at the next start is recognised as a duplicate.
    */
   async stop(): Promise<void> {
-    if (this.mqtt) {
+    if (this.mqttIn) {
+      // What was taken in is sealed and acknowledged before intake closes; what comes after is refused, unacknowledged, and sent again.
       await this.flush(true).catch(() => undefined);
-      this.mqtt.release();
-      await this.mqtt.close();
-      this.mqtt = undefined;
-    }
-    if (this.local) {
-      await this.flush(true).catch(() => undefined);
-      this.local.release();
-      this.local.close();
+      this.mqttIn.release();
+      await this.mqttIn.close();
     }
     await Promise.all([...this.serialSources, ...this.bleSources].map((s) => s.stop()));
     this.stopped = true;

@@ -18,6 +18,7 @@ import { IndexTail, waitForSealed } from '../harness/index-tail.js';
 import { gatewayServesMqtt, mosquittoBroker, startGatewayProcess, startGatewayServingMqtt, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
 import type { Histogram } from '../harness/ledger.js';
 import { PacedLoad } from '../harness/paced-load.js';
+import { startProgress } from '../harness/progress.js';
 import { STEADY_AFTER_S } from './sustained.js';
 
 export type BrokerMode = 'ours' | 'mosquitto' | 'in-process';
@@ -161,21 +162,15 @@ export async function runCapacityStep(o: StepOptions): Promise<CapacityStep> {
     const steadyAfterS = Math.min(STEADY_AFTER_S, o.seconds / 2);
     ledger.steadyFrom = Date.now() + steadyAfterS * 1000;
     const started = Date.now();
-    let lastTick = { t: started, acked: 0 };
-    const ticker = setInterval(() => {
-      void tail.poll().catch(() => undefined).then(() => {
-        const s = load!.stats();
-        const now = Date.now();
-        const rate = ((s.acked - lastTick.acked) * 1000) / Math.max(1, now - lastTick.t);
-        lastTick = { t: now, acked: s.acked };
-        log(`${tag}: ${((now - started) / 1000).toFixed(0)}/${o.seconds}s acked ${s.acked} (${rate.toFixed(0)}/s of ${load!.offeredPerSec.toFixed(0)}/s offered) in flight ${s.inFlight} behind ${load!.worstLagNow()} ms failed ${s.failed} sealed ${tail.readings} | cpu% ${fmtCpu(cpu.interval())}`);
-      });
-    }, 3000);
+    const stopProgress = startProgress({
+      tag, seconds: o.seconds, tail, cpu, log, acked: () => load!.stats().acked,
+      detail: () => { const s = load!.stats(); return `of ${load!.offeredPerSec.toFixed(0)}/s offered, in flight ${s.inFlight} behind ${load!.worstLagNow()} ms failed ${s.failed}`; },
+    });
     let res;
     try {
       res = await load.run();
     } finally {
-      clearInterval(ticker);
+      stopProgress();
     }
     const c = cpu.read();
     const runEnded = Date.now();

@@ -13,6 +13,7 @@ import { dueAt, Ledger } from '../harness/ledger.js';
 import { withTimeout, type Child, type Log } from '../harness/child.js';
 import { CpuMeter, fmtCpu, procStatusKb, round1 } from '../harness/cpu-meter.js';
 import { startBrokerProcess, startGatewayProcess } from '../harness/launchers.js';
+import { startProgress } from '../harness/progress.js';
 
 /** Readings published this long after the start (at most half the run) count towards the steady-state latency figures. */
 export const STEADY_AFTER_S = 5;
@@ -145,20 +146,14 @@ export async function runSustained(o: SustainedOptions): Promise<SustainedResult
     const started = Date.now();
     const steadyAfterS = Math.min(STEADY_AFTER_S, o.seconds / 2);
     ledger.steadyFrom = started + steadyAfterS * 1000;
-    let lastTick = { t: started, acked: 0 };
-    const ticker = setInterval(() => {
-      void tail.poll().catch(() => undefined).then(() => {
-        const s = sim!.stats();
-        const now = Date.now();
-        const rate = ((s.acked - lastTick.acked) * 1000) / Math.max(1, now - lastTick.t);
-        lastTick = { t: now, acked: s.acked };
-        log(`sustained: ${((now - started) / 1000).toFixed(0)}/${o.seconds}s published ${s.published} acked ${s.acked} (${rate.toFixed(0)}/s) in flight ${s.inFlight} failed ${s.failed} sealed ${tail.readings} | cpu% ${fmtCpu(cpu.interval())}`);
-      });
-    }, 3000);
+    const stopProgress = startProgress({
+      tag: 'sustained', seconds: o.seconds, tail, cpu, log, acked: () => sim!.stats().acked,
+      detail: () => { const s = sim!.stats(); return `published ${s.published} in flight ${s.inFlight} failed ${s.failed}`; },
+    });
     try {
       await withTimeout(sim.run(), o.seconds * 1000 + 180_000, 'the simulation');
     } finally {
-      clearInterval(ticker);
+      stopProgress();
     }
     const runEnded = Date.now();
     const cpuPercent = cpu.read();

@@ -56,3 +56,60 @@ export class DeferredAcks<C> {
     return n;
   }
 }
+
+/**
+ * The bounded window of publishes received and not yet acknowledged, shared by both intakes. When
+ * it is full, everything pending is sealed at once (`flush`), PUBACKs are released, and the
+ * publish that filled it is answered only once the window is back under 90 %: the device, or the
+ * broker session, feels slower PUBACKs instead of the gateway holding an unbounded backlog.
+ */
+export class AckWindow<C> {
+  private readonly acks = new DeferredAcks<C>();
+  private relief: Promise<void> | undefined;
+  /** Times the window was full and intake waited for a flush. */
+  full = 0;
+
+  constructor(readonly max: number, private readonly o: {
+    /** Seals everything pending now. */
+    flush(): Promise<unknown>;
+    /** Sends the PUBACKs of what is now durable (takes them with takeBefore). */
+    release(): void;
+    /** False once the connection is gone or intake is closing: stop waiting for room. */
+    open(): boolean;
+  }) {}
+
+  get size(): number {
+    return this.acks.size;
+  }
+
+  /** Holds `ticket`'s PUBACK; a promise when that filled the window, settled when there is room. */
+  push(ticket: AckTicket<C>): Promise<void> | undefined {
+    this.acks.push(ticket);
+    if (this.acks.size < this.max) return undefined;
+    this.full++;
+    return this.relieve();
+  }
+
+  takeBefore(durableBefore: number): Array<AckTicket<C>> {
+    return this.acks.takeBefore(durableBefore);
+  }
+
+  clear(): number {
+    return this.acks.clear();
+  }
+
+  /** One relief at a time: every publish that finds the window full waits on the same one. */
+  private relieve(): Promise<void> {
+    this.relief ??= (async () => {
+      const room = Math.floor(this.max * 0.9);
+      while (this.acks.size >= room && this.o.open()) {
+        // A failed seal (disk full, say) is retried shortly; the publishes keep waiting, unacknowledged.
+        await this.o.flush().catch(() => new Promise((r) => setTimeout(r, 100)));
+        this.o.release();
+      }
+    })().finally(() => {
+      this.relief = undefined;
+    });
+    return this.relief;
+  }
+}

@@ -17,7 +17,7 @@
  */
 import { TOPIC_ROOT } from '@vitalgate/protocol';
 import type { IntakeSink } from './mqtt-intake.js';
-import { DeferredAcks } from './ack-policy.js';
+import { AckWindow } from './ack-policy.js';
 import type { MqttIntakeStatus } from './mqtt-intake.js';
 
 /** Sends one publish's PUBACK if its connection is still open; false when it could not (the device resends). */
@@ -26,12 +26,13 @@ export type SendAck = () => boolean;
 export const DEFAULT_LOCAL_MAX_UNACKED = 200_000;
 
 export class LocalIntake {
-  private readonly acks = new DeferredAcks<SendAck>();
-  private relief: Promise<void> | undefined;
-  private readonly s = { acked: 0, acksDropped: 0, windowFull: 0 };
+  private readonly acks: AckWindow<SendAck>;
+  private readonly s = { acked: 0, acksDropped: 0 };
   private closed = false;
 
-  constructor(private readonly sink: IntakeSink, private readonly maxUnacked = DEFAULT_LOCAL_MAX_UNACKED) {}
+  constructor(private readonly sink: IntakeSink, maxUnacked = DEFAULT_LOCAL_MAX_UNACKED) {
+    this.acks = new AckWindow(maxUnacked, { flush: () => sink.flush(true), release: () => this.release(), open: () => !this.closed });
+  }
 
   /**
    * One device publish. With `ack` (QoS 1) its PUBACK is sent once it is durable. Returns a promise
@@ -42,23 +43,7 @@ export class LocalIntake {
     const intake = this.sink.acceptMqtt(topic, payload);
     // Closed: the gateway is stopping and refuses it; no PUBACK, so the device sends it again.
     if (!ack || this.closed) return undefined;
-    this.acks.push({ intake, messageId: 0, connection: ack });
-    if (this.acks.size < this.maxUnacked || this.closed) return undefined;
-    this.s.windowFull++;
-    return this.relieve();
-  }
-
-  private relieve(): Promise<void> {
-    this.relief ??= (async () => {
-      const room = Math.floor(this.maxUnacked * 0.9);
-      while (this.acks.size >= room && !this.closed) {
-        await this.sink.flush(true).catch(() => new Promise((r) => setTimeout(r, 100)));
-        this.release();
-      }
-    })().finally(() => {
-      this.relief = undefined;
-    });
-    return this.relief;
+    return this.acks.push({ intake, messageId: 0, connection: ack });
   }
 
   /** The topics a gateway takes: device readings and status reports, not commands sent to devices. */
@@ -82,6 +67,6 @@ export class LocalIntake {
   }
 
   status(): MqttIntakeStatus {
-    return { ackPolicy: 'durable', connected: !this.closed, unacked: this.acks.size, ...this.s };
+    return { ackPolicy: 'durable', connected: !this.closed, unacked: this.acks.size, windowFull: this.acks.full, ...this.s };
   }
 }

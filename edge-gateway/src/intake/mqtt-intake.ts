@@ -20,7 +20,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type P
 import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { redactUrl } from '@vitalgate/protocol';
-import { DeferredAcks, type AckPolicy } from './ack-policy.js';
+import { AckWindow, type AckPolicy } from './ack-policy.js';
 
 export type { AckPolicy } from './ack-policy.js';
 
@@ -61,15 +61,15 @@ export const DEFAULT_MAX_UNACKED = 50_000;
 const DEFERRED = new Error('PUBACK deferred until the reading is durable');
 
 export class MqttIntake {
-  private readonly acks = new DeferredAcks<unknown>();
+  private readonly acks: AckWindow<unknown>;
   private readonly policy: AckPolicy;
-  private readonly maxUnacked: number;
-  private relief: Promise<void> | undefined;
-  private readonly s = { acked: 0, acksDropped: 0, windowFull: 0 };
+  private readonly s = { acked: 0, acksDropped: 0 };
 
   private constructor(private readonly client: MqttClient, private readonly sink: IntakeSink, o: MqttIntakeOptions) {
     this.policy = o.ackPolicy ?? 'durable';
-    this.maxUnacked = Math.min(o.maxUnacked ?? DEFAULT_MAX_UNACKED, 60_000);
+    // Below the 65,535 packet ids a session has.
+    const max = Math.min(o.maxUnacked ?? DEFAULT_MAX_UNACKED, 60_000);
+    this.acks = new AckWindow(max, { flush: () => sink.flush(true), release: () => this.release(), open: () => client.connected });
   }
 
   static async connect(sink: IntakeSink, o: MqttIntakeOptions): Promise<MqttIntake> {
@@ -117,24 +117,9 @@ export class MqttIntake {
     const p = packet as IPublishPacket;
     const intake = this.sink.acceptMqtt(p.topic, p.payload as Uint8Array);
     if (p.qos !== 1 || this.policy === 'arrival' || p.messageId === undefined) return callback();
-    this.acks.push({ intake, messageId: p.messageId, connection: this.client.stream });
-    if (this.acks.size < this.maxUnacked) return callback(DEFERRED);
-    this.s.windowFull++;
-    void this.relieve().then(() => callback(DEFERRED));
-  }
-
-  /** Seals what is pending and waits until the window has room; one relief at a time. */
-  private relieve(): Promise<void> {
-    this.relief ??= (async () => {
-      const room = Math.floor(this.maxUnacked * 0.9);
-      while (this.acks.size >= room && this.client.connected) {
-        await this.sink.flush(true).catch(() => new Promise((r) => setTimeout(r, 100)));
-        this.release();
-      }
-    })().finally(() => {
-      this.relief = undefined;
-    });
-    return this.relief;
+    const full = this.acks.push({ intake, messageId: p.messageId, connection: this.client.stream });
+    if (!full) return callback(DEFERRED);
+    void full.then(() => callback(DEFERRED));
   }
 
   /** Sends the PUBACKs of every message that is now durable, in arrival order, in one write. */
@@ -156,7 +141,7 @@ export class MqttIntake {
   }
 
   status(): MqttIntakeStatus {
-    return { ackPolicy: this.policy, connected: this.client.connected, unacked: this.acks.size, ...this.s };
+    return { ackPolicy: this.policy, connected: this.client.connected, unacked: this.acks.size, windowFull: this.acks.full, ...this.s };
   }
 
   /** Closes the connection cleanly; acknowledgements already released are written before it ends. */

@@ -134,8 +134,12 @@ describe('gateway against a real Mosquitto broker (password file + ACL)', functi
       const acked: SentReading[] = [];
       sim.on('acked', (r) => acked.push(r));
       sim.on('failed', (_r, err) => assert.fail(`a publish failed: ${err.message}`));
+      // 'ended' comes once, when the last reading has been published, before the run resolves.
+      const ended: number[] = [];
+      sim.on('ended', () => ended.push(sim.stats().published));
       await sim.connect();
       await sim.run();
+      assert.deepEqual(ended, [sim.stats().published], 'the devices said once that they stopped sending, after their last publish');
 
       // The same device credentials publishing outside their ACL: as another device of the patient,
       // and as a device of another patient. Mosquitto acknowledges and drops them (MQTT 3.1.1 has no
