@@ -245,6 +245,30 @@ contract Consent is EIP712, Nonces {
         return _grants[patient][grantee];
     }
 
+    /// @notice Everything that decides what `clinician` may see of each of `patients`, read in one
+    /// call: whether it is banned, its care teams, and per patient the grants to it and to each of
+    /// its teams and its break-glass end. A patients view asks this once for all its patients, where
+    /// grantOf, careTeamsOf and breakGlassUntil would be three calls or more for each.
+    /// `grants[i * (1 + teams.length)]` is `patients[i]`'s grant to the clinician and
+    /// `grants[i * (1 + teams.length) + 1 + j]` its grant to `teams[j]`; `breakGlass[i]` as breakGlassUntil.
+    function accessOf(address[] calldata patients, address clinician)
+        external
+        view
+        returns (bool banned, address[] memory teams, Grant[] memory grants, uint40[] memory breakGlass)
+    {
+        banned = registry.isBanned(clinician);
+        teams = registry.careTeamsOf(clinician);
+        uint256 per = 1 + teams.length;
+        grants = new Grant[](patients.length * per);
+        breakGlass = new uint40[](patients.length);
+        for (uint256 i = 0; i < patients.length; i++) {
+            address p = patients[i];
+            grants[i * per] = _grants[p][clinician];
+            for (uint256 j = 0; j < teams.length; j++) grants[i * per + 1 + j] = _grants[p][teams[j]];
+            breakGlass[i] = _breakGlassUntil[p][clinician];
+        }
+    }
+
     /// @notice Whether the grant is active now (exists and block.timestamp < expiry).
     function isGrantActive(address patient, address grantee) external view returns (bool) {
         return block.timestamp < _grants[patient][grantee].expiry;

@@ -42,6 +42,8 @@ const consentIface = Consent__factory.createInterface();
 const registryIface = Registry__factory.createInterface();
 const ALL = 0x01ff;
 const LOG_SPAN_BLOCKS = 5000;
+/** Patients per Consent.accessOf call: a few hundred thousand gas, well under any node's eth_call cap. */
+const ACCESS_OF_PATIENTS = 200;
 
 export class AccessFollower {
   /** Per patient account: every grantee ever granted (clinicians and care teams). */
@@ -166,27 +168,33 @@ export class AccessFollower {
 
   /** The windows through which `clinician` may see `patient` now, from the chain's state. */
   async windows(patient: string, clinician: string): Promise<AccessWindow[]> {
-    const { consent, registry } = this.c;
+    return (await this.windowsOfPatients([patient], clinician))[0]!;
+  }
+
+  /**
+   * `windows` for each of `patients`, in order: one Consent.accessOf call per ACCESS_OF_PATIENTS
+   * patients (a patients view of 100 patients was 300 calls, queued behind each other at the node).
+   */
+  async windowsOfPatients(patients: readonly string[], clinician: string): Promise<AccessWindow[][]> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < patients.length; i += ACCESS_OF_PATIENTS) chunks.push(patients.slice(i, i + ACCESS_OF_PATIENTS));
     const now = BigInt(Math.floor(Date.now() / 1000));
-    const out: AccessWindow[] = [];
-    // Side by side: one round trip to the chain, not one per question (a patients view asks for every patient at once).
-    const glassStarted = this.glass.get(patient)?.get(clinician);
-    const [banned, own, teams, glassUntil] = await Promise.all([
-      registry.isBanned(clinician), consent.grantOf(patient, clinician), registry.careTeamsOf(clinician),
-      glassStarted === undefined ? undefined : consent.breakGlassUntil(patient, clinician),
-    ]);
-    if (banned) return out;
-    const add = (g: Awaited<ReturnType<typeof consent.grantOf>>, via: AccessWindow['via'], grantee: string) => {
-      if (g.expiry > now && Number(g.streams) !== 0) out.push({ streams: Number(g.streams), fromMs: Number(g.dataFrom), untilMs: Number(g.dataUntil), expiresAt: Number(g.expiry), via, grantee });
-    };
-    add(own, 'grant', clinician);
-    const teamGrants = await Promise.all(teams.map(async (team) => [getAddress(team), await consent.grantOf(patient, getAddress(team))] as const));
-    for (const [team, g] of teamGrants) add(g, 'care-team', team);
-    if (glassStarted !== undefined) {
-      const until = Number(glassUntil);
-      if (until > Number(now)) out.push({ streams: ALL, fromMs: glassStarted * 1000, untilMs: until * 1000, expiresAt: until, via: 'break-glass', grantee: clinician });
-    }
-    return out;
+    const answers = await Promise.all(chunks.map((c) => this.c.consent.accessOf(c, clinician)));
+    return answers.flatMap(([banned, teams, grants, breakGlass], k) => chunks[k]!.map((patient, i) => {
+      const out: AccessWindow[] = [];
+      if (banned) return out;
+      const per = 1 + teams.length;
+      const add = (g: (typeof grants)[number], via: AccessWindow['via'], grantee: string) => {
+        if (g.expiry > now && Number(g.streams) !== 0) out.push({ streams: Number(g.streams), fromMs: Number(g.dataFrom), untilMs: Number(g.dataUntil), expiresAt: Number(g.expiry), via, grantee });
+      };
+      add(grants[i * per]!, 'grant', clinician);
+      teams.forEach((team, j) => add(grants[i * per + 1 + j]!, 'care-team', getAddress(team)));
+      // The session's start is the BreakGlass event's block time, which only the follower knows.
+      const glassStarted = this.glass.get(patient)?.get(clinician);
+      const until = Number(breakGlass[i]);
+      if (glassStarted !== undefined && until > Number(now)) out.push({ streams: ALL, fromMs: glassStarted * 1000, untilMs: until * 1000, expiresAt: until, via: 'break-glass', grantee: clinician });
+      return out;
+    }));
   }
 
   canAccess(clinician: string, patient: string, streamId: number, tMs: number): Promise<boolean> {

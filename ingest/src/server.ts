@@ -29,9 +29,11 @@ import { dashboardPlugin, type DashboardChain } from './plugins/dashboard.js';
 import { accessLogRoutes } from './routes/access-log.js';
 import { AnchorRecords } from './clinician/access-log-anchor.js';
 import type { ObjectStore } from './storage/object-store.js';
+import { CachedStore } from './storage/cached-store.js';
 import type { TelemetryPoint } from './telemetry/influx-telemetry.js';
 
 export interface IngestOptions {
+  /** Where ciphertext lives. Recent small objects are also kept in memory (storage/cached-store.ts). */
   store: ObjectStore;
   directory: GatewayDirectory;
   replay: ReplayCache;
@@ -87,6 +89,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_RATE_PER_GATEWAY = 1000;
 
 export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
+  const store = new CachedStore(o.store);
   // The logger is pino's; fastify's type for it is narrower than pino's own.
   const app = Fastify({
     ...(o.https && { https: { cert: o.https.cert, key: o.https.key, minVersion: 'TLSv1.2' as const } }),
@@ -155,9 +158,9 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
   }
   const catalogEvents = new CatalogEvents();
   const announced = o.catalog && announcing(o.catalog, catalogEvents);
-  await app.register(async (scope) => batchRoutes(scope, { store: o.store, directory: o.directory, auth, ...(announced && { catalog: announced }) }));
-  await app.register(async (scope) => recordRoutes(scope, { store: o.store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
-  await app.register(async (scope) => envelopeRoutes(scope, { store: o.store, directory: o.directory, auth }));
+  await app.register(async (scope) => batchRoutes(scope, { store, directory: o.directory, auth, ...(announced && { catalog: announced }) }));
+  await app.register(async (scope) => recordRoutes(scope, { store, directory: o.directory, auth, ...(o.catalog && { catalog: o.catalog }) }));
+  await app.register(async (scope) => envelopeRoutes(scope, { store, directory: o.directory, auth }));
   const catalog = o.catalog;
   if (catalog) await app.register(async (scope) => catalogRoutes(scope, { catalog, directory: o.directory, auth }));
   const c = o.clinicians;
@@ -169,12 +172,12 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
       sessions: c.sessions, registry: c.access, ...(o.now && { now: o.now }),
     }));
     await app.register(async (scope) => clinicianRoutes(scope, {
-      store: o.store, ...(catalog && { catalog }), catalogEvents, access: c.access, accessLog: c.accessLog,
+      store, ...(catalog && { catalog }), catalogEvents, access: c.access, accessLog: c.accessLog,
       requireClinician: c.sessions.requireClinician(), clinicianOf: (req) => req.clinician!, ...(c.onDenied && { onDenied: c.onDenied }),
       ...(c.feedIntervalMs !== undefined && { feedIntervalMs: c.feedIntervalMs }),
     }));
-    const records = c.anchors ?? new AnchorRecords(o.store);
-    await app.register(async (scope) => accessLogRoutes(scope, { store: o.store, directory: o.directory, auth, records, auditor: c.auditor ?? null }));
+    const records = c.anchors ?? new AnchorRecords(store);
+    await app.register(async (scope) => accessLogRoutes(scope, { store, directory: o.directory, auth, records, auditor: c.auditor ?? null }));
   }
   const dashboardDir = o.dashboardDir;
   if (dashboardDir) await app.register(async (scope) => dashboardPlugin(scope, { dir: dashboardDir, ...(o.dashboardChain && { chain: o.dashboardChain }) }));

@@ -10,6 +10,7 @@ import {
   signConsent,
   signRevoke,
   streamMask,
+  type Consent,
   type ConsentMessage,
 } from '../../src/index.js';
 import {
@@ -63,6 +64,23 @@ describe('contracts: Consent (on anvil)', function () {
 
   async function expiryIn(seconds: number): Promise<number> {
     return (await latestTimestamp(f)) + seconds;
+  }
+
+  /** accessOf for `patients` against the one-question views it stands for (grantOf, careTeamsOf, breakGlassUntil, isBanned). */
+  async function assertAccessOfMatches(patients: string[], clinician: string): Promise<{ teams: string[]; grantedStreams: bigint[] }> {
+    const [banned, teams, grants, glass] = await consent().accessOf(patients, clinician);
+    assert.equal(banned, await f.c.registry.isBanned(clinician));
+    assert.deepEqual([...teams], [...(await f.c.registry.careTeamsOf(clinician))]);
+    const per = 1 + teams.length;
+    const fields = (g: Awaited<ReturnType<Consent['grantOf']>>) => [g.streams, g.dataFrom, g.dataUntil, g.expiry, g.grantedAt, g.purposeHash];
+    assert.equal(grants.length, patients.length * per);
+    assert.equal(glass.length, patients.length);
+    for (const [i, p] of patients.entries()) {
+      assert.deepEqual(fields(grants[i * per]!), fields(await consent().grantOf(p, clinician)), `own grant of patient ${i}`);
+      for (const [j, t] of teams.entries()) assert.deepEqual(fields(grants[i * per + 1 + j]!), fields(await consent().grantOf(p, t)), `team ${j}'s grant of patient ${i}`);
+      assert.equal(glass[i], await consent().breakGlassUntil(p, clinician));
+    }
+    return { teams: [...teams], grantedStreams: grants.map((g) => g.streams) };
   }
 
   describe('grant and canAccess', () => {
@@ -301,6 +319,21 @@ describe('contracts: Consent (on anvil)', function () {
       assert.equal(await canAccess(clin.address, patient2.address, HR, FROM), false, 'not a member');
     });
 
+    it('accessOf answers for many patients at once what grantOf, careTeamsOf and breakGlassUntil answer one by one', async () => {
+      const { teams, grantedStreams } = await assertAccessOfMatches([patient.address, patient2.address, stranger.address, patient2.address], member.address);
+      assert.deepEqual(teams, [team]);
+      // patient2 granted the team HR; nobody granted the member itself or the team anything else.
+      assert.deepEqual(grantedStreams, [0n, 0n, 0n, BigInt(streamMask([HR])), 0n, 0n, 0n, BigInt(streamMask([HR]))]);
+      const none = await consent().accessOf([], member.address);
+      assert.equal(none.grants.length, 0);
+      await send(f.c.registry.ban(member.address, 'misuse'));
+      try {
+        assert.equal((await consent().accessOf([patient2.address], member.address)).banned, true);
+      } finally {
+        await send(f.c.registry.unban(member.address));
+      }
+    });
+
     it('a member removed from the team loses access; re-added gains it', async () => {
       await send(f.c.registry.removeCareTeamMember(team, member.address));
       assert.equal(await canAccess(member.address, patient2.address, HR, FROM), false);
@@ -365,6 +398,7 @@ describe('contracts: Consent (on anvil)', function () {
       const until = start + BREAK_GLASS_SECONDS;
       assert.deepEqual(oneEvent(receipt, iface(), 'BreakGlass'), [patient2.address, clin2.address, BigInt(until), BigInt(UNCONSCIOUS), 'unconscious on arrival', 1n]);
       assert.equal(await consent().breakGlassUntil(patient2.address, clin2.address), BigInt(until));
+      await assertAccessOfMatches([patient.address, patient2.address], clin2.address);
       assert.equal(await f.c.registry.breakGlassUsesOf(clin2.address), 1n);
       assert.equal(await f.c.registry.deniedCount(clin2.address), 0n, 'the first use is no strike');
       for (const s of [0, 4, 8]) assert.equal(await canAccess(clin2.address, patient2.address, s, 0), true);

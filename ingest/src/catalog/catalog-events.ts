@@ -24,6 +24,7 @@ export function announcing(catalog: Catalog, events: CatalogEvents): Catalog {
     addBatches: async (bs) => { await catalog.addBatches(bs); tell(bs); },
     addAnchor: (a, refs) => catalog.addAnchor(a, refs),
     batches: (q) => catalog.batches(q),
+    newestBatches: (q) => catalog.newestBatches(q),
     hourlyCounts: (q) => catalog.hourlyCounts(q),
     describe: () => catalog.describe(),
     close: () => catalog.close(),

@@ -70,6 +70,18 @@ export interface BatchQuery {
   limit: number;
 }
 
+export interface NewestQuery {
+  patientId: string;
+  stream: StreamName;
+  /** Default: readings. */
+  kind?: BatchKind;
+  /** firstTs in [from, to), ms. */
+  from: number;
+  to: number;
+  /** 1..1000. */
+  limit: number;
+}
+
 export interface BatchPage {
   /** Ordered by (firstTs, id) ascending. */
   entries: CatalogEntry[];
@@ -94,6 +106,12 @@ export interface Catalog {
   addAnchor(anchor: CatalogAnchor, batches: AnchoredBatchRef[]): Promise<void>;
   /** Batches whose firstTs is in [from, to), in order, a page at a time. */
   batches(q: BatchQuery): Promise<BatchPage>;
+  /**
+   * The newest `limit` batches of one stream whose firstTs is in [from, to): as `batches` lists
+   * them, last first, without anchors. One lookup, where paging forward through the range to its
+   * end would read every batch in it (a patients view asks this for every patient and stream).
+   */
+  newestBatches(q: NewestQuery): Promise<CatalogBatch[]>;
   /** Readings batches and readings per stream per UTC hour, by firstTs in [from, to), ordered by (hour, stream). */
   hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]>;
   /** A short description for logs (no credentials). */

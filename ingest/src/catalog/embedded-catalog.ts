@@ -19,7 +19,7 @@
 import { mkdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import type { StreamName } from '@vitalgate/protocol';
-import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog.js';
+import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount, NewestQuery } from './catalog.js';
 import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
 
 const HOUR = 3_600_000;
@@ -107,6 +107,17 @@ export class EmbeddedCatalog implements Catalog {
     page.forEach((e, i) => { const a = anchors[i]; if (a !== undefined) e.anchor = JSON.parse(a) as CatalogAnchor; });
     const last = page[page.length - 1];
     return { entries: page, next: rows.length > q.limit && last ? encodeCursor(last.firstTs, last.id) : null };
+  }
+
+  async newestBatches(q: NewestQuery): Promise<CatalogBatch[]> {
+    checkQuery(q.patientId);
+    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    const from = clampTs(q.from);
+    const to = clampTs(q.to);
+    if (from >= to) return [];
+    const prefix = streamPrefix(q.patientId, q.stream, q.kind);
+    const rows = await this.db.values({ gte: `${prefix}${ts16(from)}`, lt: `${prefix}${ts16(to)}`, reverse: true, limit: q.limit }).all();
+    return rows.map((v) => JSON.parse(v) as CatalogBatch);
   }
 
   async hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]> {

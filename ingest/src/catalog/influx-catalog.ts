@@ -24,7 +24,7 @@
  */
 import { InfluxDB, FieldType, type IPoint, type IResults, type ISchemaOptions, type ISingleHostConfig } from 'influx';
 import { STREAM_NAMES, type BatchKind, type StreamName } from '@vitalgate/protocol';
-import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount } from './catalog.js';
+import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount, NewestQuery } from './catalog.js';
 import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
 
 export interface InfluxConnectionOptions {
@@ -259,6 +259,22 @@ export class InfluxCatalog implements Catalog {
     const more = all.length > q.limit;
     const last = page[page.length - 1];
     return { entries: page, next: more && last ? encodeCursor(last.firstTs, last.id) : null };
+  }
+
+  async newestBatches(q: NewestQuery): Promise<CatalogBatch[]> {
+    checkQuery(q.patientId);
+    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    const lo = BigInt(clampTs(q.from)) * 1_000_000n;
+    const hi = BigInt(clampTs(q.to)) * 1_000_000n;
+    if (lo >= hi) return [];
+    // One stream's points never share a time (see pointTime), so LIMIT cuts no tie.
+    const rows = await this.query('listing the newest batches',
+      `SELECT ${SELECTED} FROM "${measurementOf(q.kind)}" WHERE "patient" = $patient AND "stream" = $stream AND "id" <> '' AND time >= ${lo} AND time < ${hi} ORDER BY time DESC LIMIT ${q.limit}`,
+      { patient: q.patientId, stream: q.stream });
+    return rows.map((r) => {
+      const { ns: _, anchor: __, ...b } = entryOf(q.patientId, r, q.kind);
+      return b;
+    });
   }
 
   async hourlyCounts(q: { patientId: string; from: number; to: number }): Promise<HourlyCount[]> {

@@ -14,6 +14,8 @@ export type { AccessWindow };
 export interface ClinicianAccess {
   /** The windows `clinician` holds on `patient` now (none when banned or without access). */
   windows(clinician: string, patient: string): Promise<AccessWindow[]>;
+  /** `windows` for each of `patients`, in order, asked of the chain together (a patients view). */
+  windowsOfPatients(clinician: string, patients: readonly string[]): Promise<AccessWindow[][]>;
   /** Patients the clinician was ever given access to (check `windows` for now). */
   patientsOf(clinician: string): Promise<string[]>;
   isBanned(clinician: string): Promise<boolean>;
@@ -49,9 +51,6 @@ export function servingWindow(windows: readonly AccessWindow[], b: { stream: Str
 
 export const DEFAULT_ACCESS_CACHE_MS = 5_000;
 
-/** Patients whose windows a sign-in asks the chain for at once. */
-const WARM_CONCURRENCY = 32;
-
 export class ChainClinicianAccess implements ClinicianAccess {
   /** Answers, and questions still on their way (so a request and a warm-up never ask twice). */
   private readonly cache = new Map<string, { at: number; windows: Promise<AccessWindow[]> }>();
@@ -69,31 +68,43 @@ export class ChainClinicianAccess implements ClinicianAccess {
   }
 
   windows(clinician: string, patient: string): Promise<AccessWindow[]> {
+    return this.windowsOfPatients(clinician, [patient]).then((w) => w[0]!);
+  }
+
+  /** Cached answers as they are; the rest asked of the chain in one question (Consent.accessOf). */
+  windowsOfPatients(clinician: string, patients: readonly string[]): Promise<AccessWindow[][]> {
     if (!this.follower.ready) return Promise.reject(new Error('the chain\'s access events are still being read (starting up, or the chain is unreachable)'));
-    const k = `${clinician}|${patient}`;
-    const hit = this.cache.get(k);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.windows;
-    const generation = this.generation;
-    const entry = { at: Date.now(), windows: this.follower.windows(patient, clinician) };
-    // Kept only if no access event arrived since the question was asked: an answer read before a
-    // revocation must not outlive it. A failure is never kept.
-    if (generation === this.generation) this.cache.set(k, entry);
-    entry.windows.then(() => {
-      if (generation !== this.generation && this.cache.get(k) === entry) this.cache.delete(k);
-    }, () => {
-      if (this.cache.get(k) === entry) this.cache.delete(k);
-    });
-    return entry.windows;
+    const now = Date.now();
+    const missing = [...new Set(patients.filter((p) => {
+      const hit = this.cache.get(`${clinician}|${p}`);
+      return !hit || now - hit.at >= this.ttlMs;
+    }))];
+    if (missing.length) {
+      const generation = this.generation;
+      const asked = this.follower.windowsOfPatients(missing, clinician);
+      missing.forEach((p, i) => {
+        const k = `${clinician}|${p}`;
+        const entry = { at: now, windows: asked.then((all) => all[i]!) };
+        // Kept only if no access event arrived since the question was asked: an answer read before a
+        // revocation must not outlive it. A failure is never kept.
+        if (generation === this.generation) this.cache.set(k, entry);
+        entry.windows.then(() => {
+          if (generation !== this.generation && this.cache.get(k) === entry) this.cache.delete(k);
+        }, () => {
+          if (this.cache.get(k) === entry) this.cache.delete(k);
+        });
+      });
+      // Answered from `asked` itself, not the cache: an event meanwhile may have dropped the entries.
+      const byPatient = new Map(missing.map((p, i) => [p, asked.then((all) => all[i]!)]));
+      return Promise.all(patients.map((p) => byPatient.get(p) ?? this.cache.get(`${clinician}|${p}`)!.windows));
+    }
+    return Promise.all(patients.map((p) => this.cache.get(`${clinician}|${p}`)!.windows));
   }
 
   warm(clinician: string): void {
     if (!this.follower.ready) return;
     void (async () => {
-      const patients = await this.follower.patientsOf(clinician);
-      let next = 0;
-      await Promise.all(Array.from({ length: Math.min(WARM_CONCURRENCY, patients.length) }, async () => {
-        while (next < patients.length) await this.windows(clinician, patients[next++]!).catch(() => undefined);
-      }));
+      await this.windowsOfPatients(clinician, await this.follower.patientsOf(clinician));
     })().catch(() => undefined);
   }
 

@@ -242,6 +242,20 @@ export function catalogSuite(name: string, backend: Backend, extra?: () => void)
         }
       });
 
+      it('newestBatches: the last of one stream in a range, newest first, without anchors; summaries apart', async () => {
+        const plain = (e: CatalogEntry) => { const { anchor: _, ...b } = e; return b; };
+        for (const stream of STREAMS) {
+          for (const [from, to, limit] of [[0, end + HOUR, 16], [T0 + 3 * HOUR + 7, T0 + 5 * HOUR, 5], [0, T0 + HOUR, 1000], [T0, T0 + 90_000, 3]] as const) {
+            const want = expected().filter((e) => e.stream === stream && e.firstTs >= from && e.firstTs < to).reverse().slice(0, limit).map(plain);
+            assert.deepEqual(await cat().newestBatches({ patientId: p, stream, from, to, limit }), want, `${stream} [${from}, ${to}) limit ${limit}`);
+          }
+        }
+        assert.deepEqual(await cat().newestBatches({ patientId: p, stream: STREAMS[0]!, from: end + HOUR, to: end + 2 * HOUR, limit: 5 }), []);
+        assert.deepEqual(await cat().newestBatches({ patientId: p, stream: STREAMS[0]!, kind: 'summary-1m', from: 0, to: end + HOUR, limit: 5 }), [], 'readings only under readings');
+        assert.deepEqual(await cat().newestBatches({ patientId: other, stream: 'hr', from: 0, to: end + HOUR, limit: 5 }), [plain({ ...batch(other, { id: sha('other'), firstTs: T0 + 1 }) })]);
+        await assert.rejects(cat().newestBatches({ patientId: p, stream: 'hr', from: 0, to: end, limit: 0 }), /limit/);
+      });
+
       it('counts batches and readings per stream per UTC hour', async () => {
         assert.deepEqual(await cat().hourlyCounts({ patientId: p, from: 0, to: end + HOUR }), hourly(bs, 0, end + HOUR));
         const from = T0 + HOUR + 1234, to = T0 + 4 * HOUR + 1;

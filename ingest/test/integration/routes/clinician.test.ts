@@ -211,27 +211,31 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
     assert.ok(Date.now() - t < 2000);
   });
 
-  it('a sign-in asks the chain about the clinician\'s patients at once; a request then, or two at the same moment, asks nothing more', async () => {
+  it('a sign-in asks the chain about all the clinician\'s patients in one question; a request then, or two at the same moment, asks nothing more', async () => {
     const access = new ChainClinicianAccess(follower, connectContracts(deployment, provider).registry);
     const patients = await access.patientsOf(doc.address);
     assert.ok(patients.length > 0, 'the clinician was granted a patient earlier');
-    const asked: string[] = [];
-    const original = follower.windows;
-    follower.windows = (p: string, c: string) => { asked.push(p); return original.call(follower, p, c); };
+    const questions: string[][] = [];
+    const original = follower.windowsOfPatients;
+    follower.windowsOfPatients = (ps: readonly string[], c: string) => { questions.push([...ps]); return original.call(follower, ps, c); };
     try {
       access.warm(doc.address);
-      for (const end = Date.now() + 10_000; asked.length < patients.length; await new Promise((r) => setTimeout(r, 20))) {
-        if (Date.now() > end) throw new Error(`the warm-up asked for ${asked.length} of ${patients.length} patients`);
+      for (const end = Date.now() + 10_000; questions.length === 0; await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end) throw new Error('the warm-up asked the chain nothing');
       }
-      assert.deepEqual(new Set(asked), new Set(patients));
-      const [a, b] = await Promise.all([access.windows(doc.address, patients[0]!), access.windows(doc.address, patients[0]!)]);
+      assert.equal(questions.length, 1, 'one question for every patient');
+      assert.deepEqual(new Set(questions[0]), new Set(patients));
+      const [a, b, all] = await Promise.all([access.windows(doc.address, patients[0]!), access.windows(doc.address, patients[0]!), access.windowsOfPatients(doc.address, patients)]);
       assert.deepEqual(a, b);
-      assert.equal(asked.length, patients.length, 'answered from the warm-up, not asked again');
+      assert.equal(questions.length, 1, 'answered from the warm-up, not asked again');
+      // The same answers as asking the chain patient by patient.
+      for (const [i, p] of patients.entries()) assert.deepEqual(all[i], await original.call(follower, [p], doc.address).then((w) => w[0]));
       // Another clinician's question is their own: asked once though asked twice at the same moment.
       await Promise.all([access.windows(banned.address, patients[0]!), access.windows(banned.address, patients[0]!)]);
-      assert.equal(asked.length, patients.length + 1);
+      assert.equal(questions.length, 2);
+      assert.deepEqual(questions[1], [patients[0]]);
     } finally {
-      follower.windows = original;
+      follower.windowsOfPatients = original;
     }
   });
 
