@@ -330,18 +330,8 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       } while (after);
       return out.sort((x, y) => y.lastTs - x.lastTs || y.firstTs - x.firstTs);
     };
-    /**
-     * The newest batch of `stream` this clinician can open: the newest allowed one whose epoch's
-     * envelope is there, looking back over at most LATEST_EPOCHS_TRIED epochs (a new epoch's
-     * envelope may not have arrived yet: the row shows the last value it can, with its time); the
-     * newest allowed one, without envelope, when none of them has one.
-     */
-    const newest = async (patient: string, stream: StreamName, windows: AccessWindow[]): Promise<{ e: CatalogEntry; envelope?: Uint8Array } | undefined> => {
-      const recent = await backing('catalog', () => catalog.newestBatches({ patientId: patient, stream, from, to, limit: LATEST_CANDIDATES }));
-      let candidates: CatalogEntry[] = recent.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs)).sort((x, y) => y.lastTs - x.lastTs || y.firstTs - x.firstTs);
-      // None of the newest allowed (a grant whose data window ended before them): the whole range.
-      if (!candidates.length && recent.length === LATEST_CANDIDATES) candidates = await allowedIn(patient, stream, windows, from, to);
-      if (!candidates.length) return undefined;
+    /** The first of `candidates` whose epoch's envelope this clinician has, looking at most LATEST_EPOCHS_TRIED epochs. */
+    const openable = async (patient: string, stream: StreamName, candidates: CatalogEntry[]): Promise<{ e: CatalogEntry; envelope: Uint8Array } | undefined> => {
       const envelopes = new Map<number, Uint8Array | undefined>();
       for (const e of candidates) {
         if (!envelopes.has(e.epoch)) {
@@ -351,7 +341,24 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
         const envelope = envelopes.get(e.epoch);
         if (envelope) return { e, envelope };
       }
-      return { e: candidates[0]! };
+      return undefined;
+    };
+    /**
+     * The newest batch of `stream` this clinician can open: the newest allowed one whose epoch's
+     * envelope is there, looking back over at most LATEST_EPOCHS_TRIED epochs (a new epoch's
+     * envelope may not have arrived yet: the row shows the last value it can, with its time); the
+     * newest allowed one, without envelope, when none of them has one. The catalog's newest few
+     * answer almost always; the whole look-back only when none of them is allowed (a grant whose
+     * data window ended before them) or opens (a new epoch's first batches, its envelope on its way).
+     */
+    const newest = async (patient: string, stream: StreamName, windows: AccessWindow[]): Promise<{ e: CatalogEntry; envelope?: Uint8Array } | undefined> => {
+      const recent = await backing('catalog', () => catalog.newestBatches({ patientId: patient, stream, from, to, limit: LATEST_CANDIDATES }));
+      const allowed: CatalogEntry[] = recent.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs)).sort((x, y) => y.lastTs - x.lastTs || y.firstTs - x.firstTs);
+      const found = await openable(patient, stream, allowed);
+      if (found) return found;
+      if (recent.length < LATEST_CANDIDATES) return allowed.length ? { e: allowed[0]! } : undefined;
+      const all = await allowedIn(patient, stream, windows, from, to);
+      return (await openable(patient, stream, all)) ?? (all.length ? { e: all[0]! } : undefined);
     };
     // The chain first, for every patient in one question (cached a few seconds), then the catalog.
     const windowsByPatient = await backing('chain', () => o.access.windowsOfPatients(clinician, patients));

@@ -351,9 +351,10 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
       ...Array.from({ length: 30 }, (_, i) => seal('bb-p1', 'hr', 5000 + i, now - 62_000 + i * 2000, 7)),
       seal('bb-p1', 'spo2', 6000, now - 400_000, 6), seal('bb-p1', 'spo2', 6001, now - 300_000, 7),
       seal('bb-p1', 'bp', 6100, now - 20_000, 7), seal('bb-p1', 'ecg', 6200, now - 3_000, 7),
-      // A new epoch whose envelope has not arrived: hr falls back to the newest batch it can open;
+      // A new epoch whose envelope has not arrived, five batches into it (more than the catalog's
+      // newest few that /latest looks at first): hr falls back to the newest batch it can open;
       // temp has no envelope at all, so its newest batch comes alone (the page shows it cannot open it).
-      seal('bb-p1', 'hr', 5100, now - 1_000, 8), seal('bb-p1', 'temp', 6300, now - 9_000, 9),
+      ...Array.from({ length: 5 }, (_, i) => seal('bb-p1', 'hr', 5100 + i, now - 3_500 + i * 500, 8)), seal('bb-p1', 'temp', 6300, now - 9_000, 9),
     ];
     const p2Recent = Array.from({ length: 20 }, (_, i) => seal('bb-p2', 'hr', i, now - 100_000 + i * 5000, 3));
     await upload(p1.address, p1Recent);
