@@ -246,16 +246,18 @@ contract Consent is EIP712, Nonces {
     }
 
     /// @notice Everything that decides what `clinician` may see of each of `patients`, read in one
-    /// call: whether it is banned, its care teams, and per patient the grants to it and to each of
-    /// its teams and its break-glass end. A patients view asks this once for all its patients, where
-    /// grantOf, careTeamsOf and breakGlassUntil would be three calls or more for each.
-    /// `grants[i * (1 + teams.length)]` is `patients[i]`'s grant to the clinician and
-    /// `grants[i * (1 + teams.length) + 1 + j]` its grant to `teams[j]`; `breakGlass[i]` as breakGlassUntil.
+    /// call: whether it holds the clinician role and is banned, its care teams, and per patient the
+    /// grants to it and to each of its teams and its break-glass end. A patients view asks this once
+    /// for its patients, where grantOf, careTeamsOf and breakGlassUntil would be three calls or more
+    /// for each. `grants[i * (1 + teams.length)]` is `patients[i]`'s grant to the clinician and
+    /// `grants[i * (1 + teams.length) + 1 + j]` its grant to `teams[j]`; `breakGlass[i]` as
+    /// breakGlassUntil. Gas grows with patients × (1 + teams): callers ask for a few dozen at a time.
     function accessOf(address[] calldata patients, address clinician)
         external
         view
-        returns (bool banned, address[] memory teams, Grant[] memory grants, uint40[] memory breakGlass)
+        returns (bool isClinician, bool banned, address[] memory teams, Grant[] memory grants, uint40[] memory breakGlass)
     {
+        isClinician = registry.isClinician(clinician);
         banned = registry.isBanned(clinician);
         teams = registry.careTeamsOf(clinician);
         uint256 per = 1 + teams.length;

@@ -10,7 +10,7 @@
  * up. Events only nominate candidates; whether one is authorised is read from the chain's current
  * state (windows, canAccess).
  */
-import { getAddress, type Log } from 'ethers';
+import { getAddress, isError, type Log } from 'ethers';
 import type { Deployment, VitalgateContracts } from './deploy.js';
 import { Consent__factory, Registry__factory } from './generated/typechain/index.js';
 
@@ -42,8 +42,18 @@ const consentIface = Consent__factory.createInterface();
 const registryIface = Registry__factory.createInterface();
 const ALL = 0x01ff;
 const LOG_SPAN_BLOCKS = 5000;
-/** Patients per Consent.accessOf call: a few hundred thousand gas, well under any node's eth_call cap. */
-const ACCESS_OF_PATIENTS = 200;
+/**
+ * Patients per Consent.accessOf call. Each costs two cold storage reads per grant read, (1 + care
+ * teams) grants: ~0.3 M gas for 50 patients without teams, ~4 M with the most teams (16), well
+ * under the eth_call gas cap of common nodes.
+ */
+const ACCESS_OF_PATIENTS = 50;
+
+/** The grant fields a window needs (Consent.Grant). */
+interface GrantFields { streams: bigint; dataFrom: bigint; dataUntil: bigint; expiry: bigint }
+
+/** Consent.accessOf's answer (access-follower.ts reads it from the views too, on an older Consent). */
+export interface AccessAnswer { isClinician: boolean; banned: boolean; teams: readonly string[]; grants: readonly GrantFields[]; breakGlass: readonly bigint[] }
 
 export class AccessFollower {
   /** Per patient account: every grantee ever granted (clinicians and care teams). */
@@ -55,6 +65,8 @@ export class AccessFollower {
   private polling: Promise<void> | undefined;
   private failing = false;
   private caughtUp = false;
+  /** Set once Consent.accessOf turned out not to exist (a contract deployed before it). */
+  private accessOfMissing = false;
   onChange: ((c: AccessChange) => void) | undefined;
 
   constructor(private readonly c: VitalgateContracts, private readonly deployment: Deployment, private readonly log?: FollowerLogger) {
@@ -174,27 +186,55 @@ export class AccessFollower {
   /**
    * `windows` for each of `patients`, in order: one Consent.accessOf call per ACCESS_OF_PATIENTS
    * patients (a patients view of 100 patients was 300 calls, queued behind each other at the node).
+   * A Consent deployed before accessOf existed is asked patient by patient instead (said once).
    */
   async windowsOfPatients(patients: readonly string[], clinician: string): Promise<AccessWindow[][]> {
     const chunks: string[][] = [];
     for (let i = 0; i < patients.length; i += ACCESS_OF_PATIENTS) chunks.push(patients.slice(i, i + ACCESS_OF_PATIENTS));
     const now = BigInt(Math.floor(Date.now() / 1000));
-    const answers = await Promise.all(chunks.map((c) => this.c.consent.accessOf(c, clinician)));
-    return answers.flatMap(([banned, teams, grants, breakGlass], k) => chunks[k]!.map((patient, i) => {
+    const answers = await Promise.all(chunks.map((c) => this.accessOf(c, clinician)));
+    return answers.flatMap((a, k) => chunks[k]!.map((patient, i) => {
       const out: AccessWindow[] = [];
-      if (banned) return out;
-      const per = 1 + teams.length;
-      const add = (g: (typeof grants)[number], via: AccessWindow['via'], grantee: string) => {
+      // As Consent.canAccess: a banned account, or one without the clinician role, sees nothing.
+      if (a.banned || !a.isClinician) return out;
+      const per = 1 + a.teams.length;
+      const add = (g: GrantFields, via: AccessWindow['via'], grantee: string) => {
         if (g.expiry > now && Number(g.streams) !== 0) out.push({ streams: Number(g.streams), fromMs: Number(g.dataFrom), untilMs: Number(g.dataUntil), expiresAt: Number(g.expiry), via, grantee });
       };
-      add(grants[i * per]!, 'grant', clinician);
-      teams.forEach((team, j) => add(grants[i * per + 1 + j]!, 'care-team', getAddress(team)));
+      add(a.grants[i * per]!, 'grant', clinician);
+      a.teams.forEach((team, j) => add(a.grants[i * per + 1 + j]!, 'care-team', getAddress(team)));
       // The session's start is the BreakGlass event's block time, which only the follower knows.
       const glassStarted = this.glass.get(patient)?.get(clinician);
-      const until = Number(breakGlass[i]);
+      const until = Number(a.breakGlass[i]);
       if (glassStarted !== undefined && until > Number(now)) out.push({ streams: ALL, fromMs: glassStarted * 1000, untilMs: until * 1000, expiresAt: until, via: 'break-glass', grantee: clinician });
       return out;
     }));
+  }
+
+  /** Consent.accessOf, or the same answer from the one-question views on a Consent without it. */
+  private async accessOf(patients: string[], clinician: string): Promise<AccessAnswer> {
+    if (!this.accessOfMissing) {
+      try {
+        const [isClinician, banned, teams, grants, breakGlass] = await this.c.consent.accessOf(patients, clinician);
+        return { isClinician, banned, teams, grants, breakGlass };
+      } catch (e) {
+        // No revert data: the function is not there (a reverting accessOf would say why).
+        if (!isError(e, 'CALL_EXCEPTION') || (e.data !== '0x' && e.data !== null && e.data !== undefined)) throw e;
+        this.accessOfMissing = true;
+        this.log?.warn({ consent: this.deployment.contracts.Consent }, 'this Consent contract has no accessOf (deployed by an older Vitalgate): access is read patient by patient; deploy the current contracts for one call per patients view');
+      }
+    }
+    return this.accessOfOneByOne(patients, clinician);
+  }
+
+  /** accessOf's answer from isClinician, isBanned, careTeamsOf, grantOf and breakGlassUntil. */
+  async accessOfOneByOne(patients: readonly string[], clinician: string): Promise<AccessAnswer> {
+    const { consent, registry } = this.c;
+    const [isClinician, banned, teams] = await Promise.all([registry.isClinician(clinician), registry.isBanned(clinician), registry.careTeamsOf(clinician)]);
+    const perPatient = await Promise.all(patients.map((p) => Promise.all([
+      Promise.all([clinician, ...teams].map((g) => consent.grantOf(p, g))), consent.breakGlassUntil(p, clinician),
+    ])));
+    return { isClinician, banned, teams, grants: perPatient.flatMap(([g]) => g), breakGlass: perPatient.map(([, b]) => b) };
   }
 
   canAccess(clinician: string, patient: string, streamId: number, tMs: number): Promise<boolean> {

@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { chromium } from 'playwright-core';
-import { ClinicianClient } from '@vitalgate/ingest';
+import { ClinicianClient, DEFAULT_ACCESS_CACHE_MS } from '@vitalgate/ingest';
 import { parseClinicianKey } from '@vitalgate/protocol';
 import { findProgram } from '@vitalgate/test-support';
 import { CLI_MAIN, REPO_ROOT, sleep, type Log } from '../harness/child.js';
@@ -92,6 +92,8 @@ export async function runDashboard(o: { devices: number; seconds: number; dir: s
     let bytes = 0;
     for (let n = 0; n < PATIENTS_VIEW_LOADS; n++) {
       if (context) await context.close();
+      // Past ingest's access cache (5 s), so that each load asks the chain again as a first visit does.
+      if (n > 0) await sleep(DEFAULT_ACCESS_CACHE_MS + 1000);
       context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       page = await context.newPage();
       bytes = 0;

@@ -68,7 +68,8 @@ describe('contracts: Consent (on anvil)', function () {
 
   /** accessOf for `patients` against the one-question views it stands for (grantOf, careTeamsOf, breakGlassUntil, isBanned). */
   async function assertAccessOfMatches(patients: string[], clinician: string): Promise<{ teams: string[]; grantedStreams: bigint[] }> {
-    const [banned, teams, grants, glass] = await consent().accessOf(patients, clinician);
+    const [isClinician, banned, teams, grants, glass] = await consent().accessOf(patients, clinician);
+    assert.equal(isClinician, await f.c.registry.isClinician(clinician));
     assert.equal(banned, await f.c.registry.isBanned(clinician));
     assert.deepEqual([...teams], [...(await f.c.registry.careTeamsOf(clinician))]);
     const per = 1 + teams.length;
@@ -367,8 +368,10 @@ describe('contracts: Consent (on anvil)', function () {
 
     it('a clinician whose role is revoked is denied', async () => {
       const r = f.c.registry;
+      assert.equal((await consent().accessOf([patient.address], clin.address)).isClinician, true);
       await send(r.revokeRole(await r.CLINICIAN_ROLE(), clin.address));
       assert.equal(await canAccess(clin.address, patient.address, ECG, FROM), false);
+      assert.equal((await consent().accessOf([patient.address], clin.address)).isClinician, false, 'accessOf says so too');
     });
   });
 

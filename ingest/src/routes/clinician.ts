@@ -305,7 +305,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     if (limit < 1) throw refuse(400, 'bad-metadata', 'limit must be at least 1');
     const after = req.query.after;
     if (after !== undefined && !isAddress(after)) throw refuse(400, 'bad-cursor', 'after must be the `next` of a previous page');
-        // Where the time went, for the browser's developer tools and the bench (Server-Timing).
+    // Where the time went, for the browser's developer tools and the bench (Server-Timing).
     const timing: string[] = [];
     let lap = performance.now();
     const mark = (phase: string) => { const t = performance.now(); timing.push(`${phase};dur=${(t - lap).toFixed(1)}`); lap = t; };
@@ -330,15 +330,17 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       } while (after);
       return out.sort((x, y) => y.lastTs - x.lastTs || y.firstTs - x.firstTs);
     };
-    /** The first of `candidates` whose epoch's envelope this clinician has, looking at most LATEST_EPOCHS_TRIED epochs. */
-    const openable = async (patient: string, stream: StreamName, candidates: CatalogEntry[]): Promise<{ e: CatalogEntry; envelope: Uint8Array } | undefined> => {
-      const envelopes = new Map<number, Uint8Array | undefined>();
+    /**
+     * The first of `candidates` whose epoch's envelope this clinician has, trying at most
+     * LATEST_EPOCHS_TRIED epochs in all (`tried`, shared between the calls for one stream).
+     */
+    const openable = async (patient: string, stream: StreamName, candidates: CatalogEntry[], tried: Map<number, Uint8Array | undefined>): Promise<{ e: CatalogEntry; envelope: Uint8Array } | undefined> => {
       for (const e of candidates) {
-        if (!envelopes.has(e.epoch)) {
-          if (envelopes.size === LATEST_EPOCHS_TRIED) break;
-          envelopes.set(e.epoch, await backing('storage', () => o.store.get(envelopeKey(clinician, patient, stream, e.epoch))));
+        if (!tried.has(e.epoch)) {
+          if (tried.size === LATEST_EPOCHS_TRIED) break;
+          tried.set(e.epoch, await backing('storage', () => o.store.get(envelopeKey(clinician, patient, stream, e.epoch))));
         }
-        const envelope = envelopes.get(e.epoch);
+        const envelope = tried.get(e.epoch);
         if (envelope) return { e, envelope };
       }
       return undefined;
@@ -348,17 +350,22 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
      * envelope is there, looking back over at most LATEST_EPOCHS_TRIED epochs (a new epoch's
      * envelope may not have arrived yet: the row shows the last value it can, with its time); the
      * newest allowed one, without envelope, when none of them has one. The catalog's newest few
-     * answer almost always; the whole look-back only when none of them is allowed (a grant whose
-     * data window ended before them) or opens (a new epoch's first batches, its envelope on its way).
+     * answer almost always; the older batches of the look-back are read only when none of those is
+     * allowed (a grant whose data window ended before them) or opens (a new epoch's first batches,
+     * its envelope on its way).
      */
     const newest = async (patient: string, stream: StreamName, windows: AccessWindow[]): Promise<{ e: CatalogEntry; envelope?: Uint8Array } | undefined> => {
       const recent = await backing('catalog', () => catalog.newestBatches({ patientId: patient, stream, from, to, limit: LATEST_CANDIDATES }));
-      const allowed: CatalogEntry[] = recent.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs)).sort((x, y) => y.lastTs - x.lastTs || y.firstTs - x.firstTs);
-      const found = await openable(patient, stream, allowed);
-      if (found) return found;
-      if (recent.length < LATEST_CANDIDATES) return allowed.length ? { e: allowed[0]! } : undefined;
-      const all = await allowedIn(patient, stream, windows, from, to);
-      return (await openable(patient, stream, all)) ?? (all.length ? { e: all[0]! } : undefined);
+      const byLast = (x: CatalogEntry, y: CatalogEntry) => y.lastTs - x.lastTs || y.firstTs - x.firstTs;
+      const allowed: CatalogEntry[] = recent.filter((e) => allowingWindow(windows, e.stream, e.firstTs, e.lastTs)).sort(byLast);
+      const tried = new Map<number, Uint8Array | undefined>();
+      const found = await openable(patient, stream, allowed, tried);
+      if (found || recent.length < LATEST_CANDIDATES) return found ?? (allowed.length ? { e: allowed[0]! } : undefined);
+      // The rest of the look-back: up to the oldest of the newest few (that one's own time again, for a batch beside it).
+      const seen = new Set(recent.map((e) => e.id));
+      const older = (await allowedIn(patient, stream, windows, from, recent.at(-1)!.firstTs + 1)).filter((e) => !seen.has(e.id));
+      const all = allowed.concat(older).sort(byLast);
+      return (await openable(patient, stream, all, tried)) ?? (all.length ? { e: all[0]! } : undefined);
     };
     // The chain first, for every patient in one question (cached a few seconds), then the catalog.
     const windowsByPatient = await backing('chain', () => o.access.windowsOfPatients(clinician, patients));
@@ -377,7 +384,7 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       const w = used.find((u) => u.via === 'break-glass') ?? used[0] ?? x.windows[0]!;
       return entryOf(req, { patient: x.patient, ...(x.granted.length && { stream: x.granted.join(',') }), from, to }, { window: w });
     });
-    mark('catalog');
+    mark('catalog-envelopes');
     await backing('storage', () => Promise.all(entries.map((e) => o.accessLog.append(e))));
     mark('access-log');
     for (const e of entries) if (e.breakGlass) req.log.warn({ clinician, patient: e.patient, requestId: e.requestId }, 'access under BREAK-GLASS');

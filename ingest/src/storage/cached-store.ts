@@ -71,18 +71,19 @@ export class CachedStore implements ObjectStore {
 
   async put(key: string, bytes: Uint8Array): Promise<boolean> {
     const created = await this.inner.put(key, bytes);
-    // A copy: the caller's buffer may be reused once its PUT is done.
-    if (created) this.cacheFor(key, bytes.byteLength)?.set(key, bytes.slice());
+    // A copy of its own (a Buffer's slice() would be a view into a shared 8 KiB pool): the
+    // caller's buffer may be reused once its PUT is done.
+    if (created) this.cacheFor(key, bytes.byteLength)?.set(key, new Uint8Array(bytes));
     return created;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const lru = this.cacheFor(key);
     const hit = lru?.get(key);
-    if (hit) { this.hits++; return hit.slice(); }
+    if (hit) { this.hits++; return new Uint8Array(hit); }
     if (lru) this.misses++;
     const bytes = await this.inner.get(key);
-    if (bytes) this.cacheFor(key, bytes.byteLength)?.set(key, bytes.slice());
+    if (bytes) this.cacheFor(key, bytes.byteLength)?.set(key, new Uint8Array(bytes));
     return bytes;
   }
 

@@ -48,6 +48,18 @@ describe('storage: CachedStore', () => {
     assert.deepEqual(store.usage(), [{ prefix: 'envelopes/', objects: 1, bytes: 150 }]);
   });
 
+  it('keeps its own copy of a Buffer from Node\'s shared pool (as fastify hands bodies over), not a view into the pool', async () => {
+    const store = new CachedStore(inner);
+    const body = Buffer.from('e'.repeat(150)); // small: a slice of the 8 KiB pool
+    assert.ok(body.buffer.byteLength > body.byteLength, 'the test needs a pooled Buffer');
+    await store.put('envelopes/0xC/0xP/spo2/1', body);
+    body.fill(0x41);
+    const got = await store.get('envelopes/0xC/0xP/spo2/1');
+    assert.equal(Buffer.from(got!).toString(), 'e'.repeat(150));
+    assert.equal(got!.buffer.byteLength, 150, 'a copy the size of the object');
+    assert.equal(store.hits, 1);
+  });
+
   it('never caches a missing object, nor bytes whose PUT found the key taken', async () => {
     const store = new CachedStore(inner);
     const other = new CachedStore(new LocalObjectStore(dir)); // another instance on the same storage
