@@ -2,15 +2,15 @@
  * Who may see whom, followed from the Consent and Registry logs by polling: who was ever granted
  * (directly, or through a care team) or broke the glass, and, as each event arrives, whether it
  * widens access (a grant, a new team member, break-glass) or narrows it (a revoke, a member
- * removed, a break-glass ended, a ban). The gateway uses it to issue key envelopes and to start a
- * new epoch when access narrows; ingest, to list a clinician's patients and to drop its cached
- * answers the moment access narrows.
+ * removed, a break-glass ended, a ban, a role taken away). The gateway uses it to issue key
+ * envelopes and to start a new epoch when access narrows; ingest, to list a clinician's patients
+ * and to drop its cached answers the moment access narrows.
  *
  * The scan starts at the deployment block at every start, so events missed while down are caught
  * up. Events only nominate candidates; whether one is authorised is read from the chain's current
  * state (windows, canAccess).
  */
-import { getAddress, isError, type Log } from 'ethers';
+import { getAddress, type Log } from 'ethers';
 import type { Deployment, VitalgateContracts } from './deploy.js';
 import { Consent__factory, Registry__factory } from './generated/typechain/index.js';
 
@@ -65,8 +65,8 @@ export class AccessFollower {
   private polling: Promise<void> | undefined;
   private failing = false;
   private caughtUp = false;
-  /** Set once Consent.accessOf turned out not to exist (a contract deployed before it). */
-  private accessOfMissing = false;
+  /** Whether the deployed Consent has accessOf (one deployed before it has not), once known. */
+  private hasAccessOf: Promise<boolean> | undefined;
   onChange: ((c: AccessChange) => void) | undefined;
 
   constructor(private readonly c: VitalgateContracts, private readonly deployment: Deployment, private readonly log?: FollowerLogger) {
@@ -141,6 +141,8 @@ export class AccessFollower {
       case 'CareTeamMemberRemoved':
         return change('narrowed', this.patientsGranting(getAddress(ev.args.team as string)));
       case 'RequesterBanned':
+      // Any role taken away (a clinician's, most of all): what it allowed ends now, not when a cache expires.
+      case 'RoleRevoked':
         return change('narrowed', 'all');
       case 'RequesterUnbanned':
         return change('widened', 'all');
@@ -213,18 +215,29 @@ export class AccessFollower {
 
   /** Consent.accessOf, or the same answer from the one-question views on a Consent without it. */
   private async accessOf(patients: string[], clinician: string): Promise<AccessAnswer> {
-    if (!this.accessOfMissing) {
-      try {
-        const [isClinician, banned, teams, grants, breakGlass] = await this.c.consent.accessOf(patients, clinician);
-        return { isClinician, banned, teams, grants, breakGlass };
-      } catch (e) {
-        // No revert data: the function is not there (a reverting accessOf would say why).
-        if (!isError(e, 'CALL_EXCEPTION') || (e.data !== '0x' && e.data !== null && e.data !== undefined)) throw e;
-        this.accessOfMissing = true;
-        this.log?.warn({ consent: this.deployment.contracts.Consent }, 'this Consent contract has no accessOf (deployed by an older Vitalgate): access is read patient by patient; deploy the current contracts for one call per patients view');
-      }
+    if (await this.consentHasAccessOf()) {
+      const [isClinician, banned, teams, grants, breakGlass] = await this.c.consent.accessOf(patients, clinician);
+      return { isClinician, banned, teams, grants, breakGlass };
     }
     return this.accessOfOneByOne(patients, clinician);
+  }
+
+  /**
+   * Whether the deployed Consent has accessOf, read once from its code (its dispatcher pushes each
+   * selector: PUSH4 = 0x63). From the code rather than from a failed call: a node's timeout or
+   * gas error on eth_call looks just like a missing function.
+   */
+  private consentHasAccessOf(): Promise<boolean> {
+    this.hasAccessOf ??= (async () => {
+      const code = await this.c.consent.runner!.provider!.getCode(this.deployment.contracts.Consent);
+      const selector = this.c.consent.interface.getFunction('accessOf')!.selector.slice(2);
+      const has = code.toLowerCase().includes(`63${selector}`);
+      if (!has) this.log?.warn({ consent: this.deployment.contracts.Consent }, 'this Consent contract has no accessOf (deployed by an older Vitalgate): access is read patient by patient; deploy the current contracts for one call per patients view');
+      return has;
+    })();
+    // A failed read is asked again next time, not remembered.
+    this.hasAccessOf.catch(() => { this.hasAccessOf = undefined; });
+    return this.hasAccessOf;
   }
 
   /** accessOf's answer from isClinician, isBanned, careTeamsOf, grantOf and breakGlassUntil. */

@@ -5,7 +5,7 @@
  * older deployment), which reads the one-question views instead.
  */
 import assert from 'node:assert/strict';
-import { Wallet } from 'ethers';
+import { Wallet, type JsonRpcProvider } from 'ethers';
 import { AccessFollower, Consent__factory, MAX_DATA_TS, patientRef, streamMask, type AccessWindow, type VitalgateContracts } from '../../src/index.js';
 import { latestTimestamp, randomKey33, send, setup, teardown, wallet, type Fixture } from './helpers.js';
 
@@ -45,10 +45,22 @@ describe('contracts: AccessFollower.windowsOfPatients (on anvil)', function () {
     return fl;
   }
 
-  /** The same contracts, but a Consent whose accessOf lands on code without it (as a Consent deployed before it). */
+  /**
+   * The same contracts, on a node that reports the Consent's code as one without accessOf (an older
+   * deployment): the follower must then read the one-question views, which this Consent still has.
+   */
   function olderConsent(): VitalgateContracts {
-    const missing = Consent__factory.connect(f.deployment.contracts.AuditLog, f.provider);
-    const consent = new Proxy(f.c.consent, { get: (t, k) => (k === 'accessOf' ? missing.accessOf : Reflect.get(t, k)) });
+    const { Consent, AuditLog } = f.deployment.contracts;
+    const real = f.provider;
+    const provider: JsonRpcProvider = new Proxy(real, {
+      get: (t, k) => {
+        if (k === 'getCode') return (a: string) => t.getCode(a === Consent ? AuditLog : a);
+        if (k === 'provider') return provider;
+        const v = Reflect.get(t, k) as unknown;
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const consent = new Proxy(f.c.consent, { get: (t, k) => (k === 'runner' ? provider : Reflect.get(t, k)) });
     return { ...f.c, consent };
   }
 
@@ -75,7 +87,8 @@ describe('contracts: AccessFollower.windowsOfPatients (on anvil)', function () {
   it('a Consent without accessOf (an older deployment) gives the same answers from the one-question views, and says so once', async () => {
     const fresh = await follower(f.c);
     const older = await follower(olderConsent());
-    const patients = [p1.address, p2.address, p3.address, Wallet.createRandom().address];
+    // Past one call's worth of patients: the chunks are asked side by side, and it still says so once.
+    const patients = [p1.address, p2.address, p3.address, ...Array.from({ length: 120 }, () => Wallet.createRandom().address)];
     for (const who of [doc.address, other.address]) {
       assert.deepEqual(shape(await older.windowsOfPatients(patients, who)), shape(await fresh.windowsOfPatients(patients, who)), who);
     }
@@ -94,7 +107,12 @@ describe('contracts: AccessFollower.windowsOfPatients (on anvil)', function () {
       await send(f.c.registry.unban(doc.address));
     }
     assert.equal((await fresh.windowsOfPatients(patients, doc.address)).flat().length, 3, 'unbanned: back');
+    await fresh.poll(); // the ban and unban above, read before listening
+    const changes: string[] = [];
+    fresh.onChange = (c) => changes.push(`${c.kind} ${c.event} ${c.patients === 'all' ? 'all' : c.patients.length}`);
     await send(f.c.registry.revokeRole(await f.c.registry.CLINICIAN_ROLE(), doc.address));
+    await fresh.poll();
+    assert.deepEqual(changes, ['narrowed RoleRevoked all'], 'caches drop what the role allowed at once');
     assert.deepEqual(shape(await fresh.windowsOfPatients(patients, doc.address)), [[], [], []]);
     assert.deepEqual(shape(await older.windowsOfPatients(patients, doc.address)), [[], [], []]);
   });
