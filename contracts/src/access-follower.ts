@@ -241,7 +241,7 @@ export class AccessFollower {
   }
 
   /** accessOf's answer from isClinician, isBanned, careTeamsOf, grantOf and breakGlassUntil. */
-  async accessOfOneByOne(patients: readonly string[], clinician: string): Promise<AccessAnswer> {
+  private async accessOfOneByOne(patients: readonly string[], clinician: string): Promise<AccessAnswer> {
     const { consent, registry } = this.c;
     const [isClinician, banned, teams] = await Promise.all([registry.isClinician(clinician), registry.isBanned(clinician), registry.careTeamsOf(clinician)]);
     const perPatient = await Promise.all(patients.map((p) => Promise.all([

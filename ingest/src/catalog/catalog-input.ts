@@ -27,6 +27,11 @@ export function checkQuery(patientId: string): void {
 
 const isCount = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
 
+/** A page size: an integer in 1..1000, as both backends allow. */
+export function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new Error('limit must be an integer in 1..1000');
+}
+
 export function checkBatch(b: CatalogBatch): void {
   checkRef('catalog batch', b);
   if (typeof b.deviceId !== 'string' || !isValidId(b.deviceId)) throw new Error(`catalog batch ${b.id}: invalid device id`);

@@ -20,7 +20,7 @@ import { mkdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import type { StreamName } from '@vitalgate/protocol';
 import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount, NewestQuery } from './catalog.js';
-import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
+import { checkAnchor, checkBatch, checkLimit, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
 
 const HOUR = 3_600_000;
 
@@ -92,7 +92,7 @@ export class EmbeddedCatalog implements Catalog {
 
   async batches(q: BatchQuery): Promise<BatchPage> {
     checkQuery(q.patientId);
-    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    checkLimit(q.limit);
     const cursor = q.after === undefined ? undefined : decodeCursor(q.after);
     const from = clampTs(q.from);
     const to = clampTs(q.to);
@@ -111,7 +111,7 @@ export class EmbeddedCatalog implements Catalog {
 
   async newestBatches(q: NewestQuery): Promise<CatalogBatch[]> {
     checkQuery(q.patientId);
-    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    checkLimit(q.limit);
     const from = clampTs(q.from);
     const to = clampTs(q.to);
     if (from >= to) return [];

@@ -25,7 +25,7 @@
 import { InfluxDB, FieldType, type IPoint, type IResults, type ISchemaOptions, type ISingleHostConfig } from 'influx';
 import { STREAM_NAMES, type BatchKind, type StreamName } from '@vitalgate/protocol';
 import type { AnchoredBatchRef, BatchPage, BatchQuery, Catalog, CatalogAnchor, CatalogBatch, CatalogEntry, HourlyCount, NewestQuery } from './catalog.js';
-import { checkAnchor, checkBatch, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
+import { checkAnchor, checkBatch, checkLimit, checkQuery, checkRef, clampTs, decodeCursor, encodeCursor } from './catalog-input.js';
 
 export interface InfluxConnectionOptions {
   /** http(s)://[user:password@]host:port[/database]. Or give host, port, … below. */
@@ -233,7 +233,7 @@ export class InfluxCatalog implements Catalog {
 
   async batches(q: BatchQuery): Promise<BatchPage> {
     checkQuery(q.patientId);
-    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    checkLimit(q.limit);
     const cursor = q.after === undefined ? undefined : decodeCursor(q.after);
     const from = clampTs(q.from);
     const to = clampTs(q.to);
@@ -263,7 +263,7 @@ export class InfluxCatalog implements Catalog {
 
   async newestBatches(q: NewestQuery): Promise<CatalogBatch[]> {
     checkQuery(q.patientId);
-    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) throw new Error('limit must be an integer in 1..1000');
+    checkLimit(q.limit);
     const lo = BigInt(clampTs(q.from)) * 1_000_000n;
     const hi = BigInt(clampTs(q.to)) * 1_000_000n;
     if (lo >= hi) return [];

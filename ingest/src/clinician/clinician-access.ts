@@ -79,12 +79,15 @@ export class ChainClinicianAccess implements ClinicianAccess {
       const hit = this.cache.get(`${clinician}|${p}`);
       return !hit || now - hit.at >= this.ttlMs;
     }))];
+    // Asked now: answered from the question itself, not the cache (an event meanwhile may drop the entries).
+    const asked = new Map<string, Promise<AccessWindow[]>>();
     if (missing.length) {
       const generation = this.generation;
-      const asked = this.follower.windowsOfPatients(missing, clinician);
+      const answer = this.follower.windowsOfPatients(missing, clinician);
       missing.forEach((p, i) => {
         const k = `${clinician}|${p}`;
-        const entry = { at: now, windows: asked.then((all) => all[i]!) };
+        const entry = { at: now, windows: answer.then((all) => all[i]!) };
+        asked.set(p, entry.windows);
         // Kept only if no access event arrived since the question was asked: an answer read before a
         // revocation must not outlive it. A failure is never kept.
         if (generation === this.generation) this.cache.set(k, entry);
@@ -94,11 +97,8 @@ export class ChainClinicianAccess implements ClinicianAccess {
           if (this.cache.get(k) === entry) this.cache.delete(k);
         });
       });
-      // Answered from `asked` itself, not the cache: an event meanwhile may have dropped the entries.
-      const byPatient = new Map(missing.map((p, i) => [p, asked.then((all) => all[i]!)]));
-      return Promise.all(patients.map((p) => byPatient.get(p) ?? this.cache.get(`${clinician}|${p}`)!.windows));
     }
-    return Promise.all(patients.map((p) => this.cache.get(`${clinician}|${p}`)!.windows));
+    return Promise.all(patients.map((p) => asked.get(p) ?? this.cache.get(`${clinician}|${p}`)!.windows));
   }
 
   warm(clinician: string): void {
