@@ -362,7 +362,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /**
    * One MQTT message in; returns its intake number. Never throws: bad input is counted, logged and
-   * reported.
+   * reported. A CBOR reading keeps `payload` (a view, not a copy) until its batch is sealed, so the
+   * caller must not reuse that memory; MQTT clients and brokers hand over fresh buffers.
    */
   acceptMqtt(topic: string, payload: Uint8Array, now = Date.now()): number {
     const n = this.intake++;
@@ -383,7 +384,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.reject(topic, p.reason);
       return n;
     }
-    this.take(t.value.patientId, t.value.deviceId, t.value.stream, p.value.body, now, topic, n);
+    // A CBOR payload is sealed as it came (decodePayload's strict decode and validation vouch for it).
+    this.take(t.value.patientId, t.value.deviceId, t.value.stream, p.value.body, now, topic, n, p.value.encoding === 'cbor' ? payload : undefined);
     return n;
   }
 
@@ -423,7 +425,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return n;
   }
 
-  private take(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, origin: string, intake: number): void {
+  private take(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, origin: string, intake: number, asReceived?: Uint8Array): void {
     if (this.stopped) return this.reject(origin, 'gateway is stopping');
     if (this.allowed && !this.allowed.has(patientId)) return this.reject(origin, `patient ${patientId} is not served by this gateway`);
     const verdict = this.seqs.check(seqKey(patientId, stream, deviceId), body.seq, body.ts);
@@ -439,7 +441,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.m.readingsAccepted++;
     this.m.samplesAccepted += sampleCount(stream, body);
     if (!this.seenPatients.has(patientId)) this.enrolInBackground(patientId);
-    this.batcher.add(patientId, deviceId, stream, body, now, intake);
+    this.batcher.add(patientId, deviceId, stream, body, now, intake, asReceived);
   }
 
   /** Seals and stores due batches (or all pending ones). Concurrent calls share one flush. */

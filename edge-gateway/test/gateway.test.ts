@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { encodeBody, readingTopic, type ReadingBody } from '@vitalgate/protocol';
+import { encodeBody, readingTopic, sealBatch, type ReadingBody } from '@vitalgate/protocol';
 import { startBroker } from '@vitalgate/broker';
 import { BatchIndex, Gateway, readStore, type OpenedBatch } from '../src/index.js';
+import { foreignCborHr } from '@vitalgate/test-support';
 import { memoryLogger, TEST_SCRYPT, tempDir } from './helpers.js';
 
 const PASS = 'gateway test passphrase';
@@ -78,6 +79,35 @@ describe('gateway', function () {
       const reasons = lines.filter((l) => l.msg === 'rejected message').map((l) => String(l.reason));
       assert.ok(reasons.some((r) => /^hr is outside/.test(r)), reasons.join('; '));
       assert.ok(reasons.some((r) => /^ts is outside/.test(r)), reasons.join('; '));
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('seals a CBOR payload as it came, even one another encoder wrote or one inside a larger buffer, and it opens to the body validated', async () => {
+    const t = await tempDir();
+    try {
+      const gw = await Gateway.start({ dataDir: t.dir, passphrase: PASS, scrypt: TEST_SCRYPT, logger: memoryLogger().logger, batchWindowMs: 100 });
+      const topic = readingTopic('p-raw', 'd-raw', 'hr');
+      const foreign = foreignCborHr(1, T0);
+      // A broker's parser hands over views into the bytes it read: only the view is the payload.
+      const read = new Uint8Array(foreign.length + 20).fill(0xa5);
+      read.set(foreign, 10);
+      gw.acceptMqtt(topic, read.subarray(10, 10 + foreign.length));
+      const ours: ReadingBody = { seq: 2, ts: T0 + 1000, values: { hr: 64 }, rr: [901] };
+      gw.acceptMqtt(topic, encodeBody(ours, 'cbor'));
+      gw.acceptMqtt(topic, encodeBody({ seq: 3, ts: T0 + 2000, values: { hr: 65 } }, 'json'));
+      const sizes: number[] = [];
+      gw.on('sealed', (recs) => sizes.push(...recs.filter((r) => !r.kind).map((r) => r.bytes)));
+      await gw.stop();
+      assert.equal(gw.metrics().batchesSealed, 1);
+      const got = readingsOf(await collect(t.dir)).map((r) => r.body);
+      assert.deepEqual(got, [{ seq: 1, ts: T0, values: { hr: 71.5 }, rr: [840.5] }, ours, { seq: 3, ts: T0 + 2000, values: { hr: 65 } }]);
+      // The foreign payload's float64s are longer than our encoding of the same body: the size tells which was sealed.
+      const input = { stream: 'hr' as const, patientId: 'p-raw', deviceId: 'd-raw', epoch: 0, seq: 0, bodies: got };
+      const asSent = sealBatch(new Uint8Array(32), { ...input, asReceived: [foreign, undefined, undefined] }).bytes.length;
+      assert.ok(asSent > sealBatch(new Uint8Array(32), input).bytes.length);
+      assert.deepEqual(sizes, [asSent]);
     } finally {
       await t.cleanup();
     }

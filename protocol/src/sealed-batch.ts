@@ -20,7 +20,9 @@
  *
  * The associated data is the whole header (bytes 0 up to the end of the nonce), so no header field
  * can be changed or moved to another batch without the tag failing. The plaintext is a CBOR array of
- * reading bodies (see payload.ts); the device and stream they belong to are the header's.
+ * reading bodies (see payload.ts); the device and stream they belong to are the header's. A reading
+ * that arrived as CBOR is sealed in the bytes the device sent (payload.ts, encodeBodies), so readers
+ * decode the plaintext and never compare it byte for byte with an encoding of their own.
  * The batch id is SHA-256 over all the sealed bytes, header included.
  *
  * A readings batch is always written as version 1, so each batch has exactly one encoding and every
@@ -32,7 +34,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { isValidId } from './ids.js';
-import { decodeCbor, encodeCbor } from './payload.js';
+import { decodeCbor, encodeBodies } from './payload.js';
 import { fail, lastSampleTs, ok, validateBody, type ReadingBody, type Result } from './reading.js';
 import { STREAMS, streamById, type StreamName } from './streams.js';
 
@@ -166,6 +168,11 @@ export interface SealInput {
   epoch: number;
   seq: number;
   bodies: readonly ReadingBody[];
+  /**
+   * Per body, the CBOR payload it was decoded from, if it came as CBOR (see encodeBodies): sealed
+   * as received instead of encoded again.
+   */
+  asReceived?: ReadonlyArray<Uint8Array | undefined>;
 }
 
 /** Seals bodies (in the order given) under the epoch key. `nonce` is for test vectors only. */
@@ -177,8 +184,9 @@ export function sealBatch(key: Uint8Array, input: SealInput, nonce: Uint8Array =
     firstTs = Math.min(firstTs, b.ts);
     lastTs = Math.max(lastTs, lastSampleTs(input.stream, b));
   }
-  const { bodies, ...rest } = input;
-  return sealPlaintext(key, { version: BATCH_VERSION, kind: 'readings', ...rest, firstTs, lastTs, count: bodies.length, nonce }, encodeCbor(bodies));
+  const { bodies, asReceived, ...rest } = input;
+  if (asReceived && asReceived.length !== bodies.length) throw new Error(`${asReceived.length} received payloads for ${bodies.length} bodies`);
+  return sealPlaintext(key, { version: BATCH_VERSION, kind: 'readings', ...rest, firstTs, lastTs, count: bodies.length, nonce }, encodeBodies(bodies, asReceived));
 }
 
 /** An XChaCha20-Poly1305 as noble shapes it: decrypt throws on a bad tag. */

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { foreignCborHr } from '@vitalgate/test-support';
 import {
-  decodePayload, encodeBody, MAX_PAYLOAD_BYTES, parseReadingTopic, readingTopic, STREAM_NAMES,
+  decodeCbor, decodePayload, encodeBodies, encodeBody, encodeCbor, MAX_PAYLOAD_BYTES, parseReadingTopic, readingTopic, STREAM_NAMES,
   type ReadingBody,
 } from '../src/index.js';
 
 const te = new TextEncoder();
 const json = (o: unknown) => te.encode(JSON.stringify(o));
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const T0 = Date.UTC(2026, 10, 21);
 
 describe('reading payloads', () => {
@@ -88,6 +90,44 @@ describe('reading payloads', () => {
     fc.assert(fc.property(fc.constantFrom(...STREAM_NAMES), fc.jsonValue(), (stream, v) => {
       decodePayload(stream, json(v));
     }), { numRuns: 2000 });
+  });
+});
+
+describe('a batch\'s plaintext from payloads as received (encodeBodies)', () => {
+  const bodyArb = fc.oneof(
+    fc.record({ seq: fc.nat(), ts: fc.integer({ min: T0, max: T0 + 1e9 }), rate: fc.constant(250), samples: fc.array(fc.integer({ min: -40000, max: 40000 }), { minLength: 1, maxLength: 40 }) }),
+    fc.record({ seq: fc.nat(), ts: fc.integer({ min: T0, max: T0 + 1e9 }), values: fc.record({ hr: fc.double({ min: 20, max: 250, noNaN: true }) }) }),
+  ) as fc.Arbitrary<ReadingBody>;
+
+  it('is byte for byte encodeCbor(bodies) when devices encode as we do, whichever bodies came as bytes (property)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(bodyArb, fc.boolean()), { maxLength: 60 }), (items) => {
+      const bodies = items.map(([b]) => b);
+      const asReceived = items.map(([b, raw]) => (raw ? encodeCbor(b) : undefined));
+      assert.equal(hex(encodeBodies(bodies, asReceived)), hex(encodeCbor(bodies)));
+    }), { numRuns: 300 });
+  });
+
+  it('writes the shortest array head at every length boundary (RFC 8949 §3)', () => {
+    const one: ReadingBody = { seq: 1, ts: T0, values: { hr: 60 } };
+    const bytes = encodeCbor(one);
+    for (const n of [0, 1, 23, 24, 255, 256, 65535, 65536]) {
+      const bodies = new Array<ReadingBody>(n).fill(one);
+      assert.equal(hex(encodeBodies(bodies, new Array<Uint8Array>(n).fill(bytes))), hex(encodeCbor(bodies)), `${n} items`);
+    }
+  });
+
+  it('passes on a valid payload that another encoder wrote, and it decodes to the very body validated', () => {
+    const raw = foreignCborHr(7, T0);
+    const r = decodePayload('hr', raw);
+    assert.ok(r.ok, r.ok ? '' : r.reason);
+    assert.equal(r.value.encoding, 'cbor');
+    assert.deepEqual(r.value.body, { seq: 7, ts: T0, values: { hr: 71.5 }, rr: [840.5] });
+    assert.notEqual(hex(encodeCbor(r.value.body)), hex(raw), 'the test payload must differ from our own encoding');
+    const plain = encodeBodies([r.value.body], [raw]);
+    assert.equal(hex(plain), hex(Uint8Array.from([0x81, ...raw])));
+    const back = decodeCbor(plain);
+    assert.ok(back.ok);
+    assert.deepEqual(back.value, [r.value.body]);
   });
 });
 

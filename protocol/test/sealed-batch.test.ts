@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { createHash, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { foreignCborHr } from '@vitalgate/test-support';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import {
-  deriveEpochKey, encodeCbor, encodeHeader, epochKeyInfo, openBatch, parseBatch, sealBatch,
+  decodePayload, deriveEpochKey, encodeCbor, encodeHeader, epochKeyInfo, openBatch, parseBatch, sealBatch,
   STREAMS, type ReadingBody, type StreamName,
 } from '../src/index.js';
+
+const T0 = Date.UTC(2026, 10, 21);
 
 interface KeyVector { pmsHex: string; patientId: string; stream: StreamName; epoch: number; infoHex: string; dkHex: string }
 interface BatchVector {
@@ -155,5 +158,25 @@ describe('sealed batch v1', () => {
         assert.ok(opened.ok, opened.ok ? '' : opened.reason);
         assert.deepEqual(opened.value, structuredClone(bodies));
       }), { numRuns: 300 });
+  });
+
+  it('seals payloads as received: another encoder\'s bytes open to the bodies validated, beside ones encoded here', () => {
+    const key = new Uint8Array(32).fill(9);
+    const raws = [foreignCborHr(1, T0), foreignCborHr(2, T0 + 1000)];
+    const decoded = raws.map((r) => decodePayload('hr', r));
+    const bodies = decoded.map((d) => {
+      assert.ok(d.ok && d.value.encoding === 'cbor');
+      return d.value.body;
+    });
+    // The middle one came as JSON (or from a serial link): nothing to pass on, so it is encoded here.
+    const mid: ReadingBody = { seq: 3, ts: T0 + 2000, values: { hr: 64 } };
+    const sealed = sealBatch(key, { stream: 'hr', patientId: 'p-1', deviceId: 'd.2', epoch: 1, seq: 0, bodies: [bodies[0]!, mid, bodies[1]!], asReceived: [raws[0], undefined, raws[1]] });
+    const parsed = parseBatch(sealed.bytes);
+    assert.ok(parsed.ok);
+    const opened = openBatch(key, parsed.value);
+    assert.ok(opened.ok, opened.ok ? '' : opened.reason);
+    assert.deepEqual(opened.value, [bodies[0], mid, bodies[1]]);
+    assert.equal(opened.value[0]!.seq, 1);
+    assert.throws(() => sealBatch(key, { stream: 'hr', patientId: 'p-1', deviceId: 'd.2', epoch: 1, seq: 0, bodies, asReceived: [raws[0]] }), /1 received payloads for 2 bodies/);
   });
 });

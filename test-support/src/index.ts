@@ -6,3 +6,4 @@ export * from './pki.js';
 export * from './influxd.js';
 export * from './redis.js';
 export * from './s3.js';
+export * from './foreign-cbor.js';

@@ -10,6 +10,11 @@ export interface PendingBatch {
   deviceId: string;
   stream: StreamName;
   bodies: ReadingBody[];
+  /**
+   * Beside `bodies`: the CBOR payload each reading arrived in, or undefined (JSON, serial, BLE). It is
+   * sealed as received (protocol's encodeBodies) instead of encoded again.
+   */
+  asReceived: Array<Uint8Array | undefined>;
   /** Arrival time of each reading (ms), beside `bodies`: the gateway's receive → durable latency. */
   received: number[];
   /** Arrival time of the first reading, ms. */
@@ -36,14 +41,15 @@ export class Batcher {
   constructor(readonly opts: BatcherOptions) {}
 
   /** `intake` never decreases from one call to the next (minIntake relies on it). */
-  add(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, intake = 0): void {
+  add(patientId: string, deviceId: string, stream: StreamName, body: ReadingBody, now: number, intake = 0, asReceived?: Uint8Array): void {
     const key = `${patientId}/${stream}/${deviceId}`;
     let b = this.open.get(key);
     if (!b) {
-      b = { patientId, deviceId, stream, bodies: [], received: [], openedAt: now, samples: 0, firstIntake: intake };
+      b = { patientId, deviceId, stream, bodies: [], asReceived: [], received: [], openedAt: now, samples: 0, firstIntake: intake };
       this.open.set(key, b);
     }
     b.bodies.push(body);
+    b.asReceived.push(asReceived);
     b.received.push(now);
     b.samples += sampleCount(stream, body);
     this.pendingReadings++;

@@ -31,7 +31,7 @@ const nextSeq = (lastSeq: LastSeqs, k: string): number => {
 /** Seals a batch of readings; `keepBodies` keeps them on the result for the summaries. */
 export function sealReadings(b: PendingBatch, key: Uint8Array, epoch: number, lastSeq: LastSeqs, keepBodies: boolean): Unstored {
   const seq = nextSeq(lastSeq, seqKey(b.patientId, b.stream, b.deviceId));
-  const s = sealBatch(key, { stream: b.stream, patientId: b.patientId, deviceId: b.deviceId, epoch, seq, bodies: b.bodies });
+  const s = sealBatch(key, { stream: b.stream, patientId: b.patientId, deviceId: b.deviceId, epoch, seq, bodies: b.bodies, asReceived: b.asReceived });
   return {
     rec: { id: s.id, patientId: b.patientId, deviceId: b.deviceId, stream: b.stream, epoch, seq, firstTs: s.header.firstTs, lastTs: s.header.lastTs, count: s.header.count, bytes: s.bytes.length, readingSeqs: seqRanges(b.bodies) },
     bytes: s.bytes,
