@@ -111,6 +111,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   const persistence = opts.persistence ?? ownPersistence!;
   let metrics: BrokerMetrics | undefined;
   const rules = sessionRules(opts.policy, persistence, log);
+  const local = opts.localDelivery ? deliverLocally(rules.authorizePublish, opts.localDelivery) : undefined;
   const aedes = await Aedes.createBroker({
     // Unique per instance: brokers sharing Redis tell each other apart by id.
     id: `vitalgate-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -126,7 +127,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     heartbeatInterval: opts.heartbeatIntervalMs ?? 60_000,
     preConnect: rules.preConnect,
     authenticate: rules.authenticate,
-    authorizePublish: opts.localDelivery ? deliverLocally(rules.authorizePublish, opts.localDelivery) : rules.authorizePublish,
+    authorizePublish: local?.authorizePublish ?? rules.authorizePublish,
     authorizeSubscribe: rules.authorizeSubscribe,
     authorizeForward: (_client, packet) => {
       metrics?.forwarded();
@@ -153,8 +154,11 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   aedes.on('connectionError', (_client, err) => log.debug({ reason: dropReason(err), err: err.message }, 'connection dropped before CONNECT completed'));
 
   const listeners: OpenListener[] = [];
-  const aedesClosed = (): Promise<void> =>
-    new Promise<void>((resolve) => aedes.close(() => resolve())).then(() => ownPersistence?.destroy());
+  const aedesClosed = (): Promise<void> => {
+    // PUBACKs of readings already durable go out before the connections close, or devices would send them again.
+    local?.flushAcks();
+    return new Promise<void>((resolve) => aedes.close(() => resolve())).then(() => ownPersistence?.destroy());
+  };
   try {
     const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
     // Counted as dropped through aedes' connection error, like any other malformed input.

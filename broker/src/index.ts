@@ -5,7 +5,7 @@ export {
   startBroker, DEFAULT_BROKER_PORT, DEFAULT_MAX_PACKET_BYTES,
   type BrokerOptions, type BrokerPolicy, type BrokerStats, type PolicyCounters, type RunningBroker,
 } from './broker.js';
-export { deliverLocally, type LocalConsumer, type LocalDeliveryOptions } from './local-delivery.js';
+export { deliverLocally, DEFAULT_PUBACK_COALESCE_MS, type LocalConsumer, type LocalDelivery, type LocalDeliveryOptions } from './local-delivery.js';
 export {
   openListener, clientCertificateId, isLoopbackHost, DEFAULT_WS_PATH,
   type ClientCertMode, type ListenerOptions, type ListenerProtocol, type OpenListener, type TlsFiles,

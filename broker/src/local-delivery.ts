@@ -18,6 +18,16 @@
  */
 import type { Client, PublishPacket } from 'aedes';
 
+/**
+ * How long PUBACKs wait to share a write with the next ones for the same connection, by default.
+ * Releases come with each durable flush (about every 50 ms), so without this nearly every PUBACK was
+ * its own write syscall: 7 % of the gateway's time at 1,300 devices. At 200 ms a device publishing
+ * 14 times a second gets about 3 per write; at 1,750 devices the gateway's CPU fell from 98 % to
+ * 90 % of a core and the steady p99 from 2,483 to 2,259 ms (`npm run bench -- --capacity`). The
+ * durability promise is unchanged: a PUBACK still goes only after its reading is durable, later.
+ */
+export const DEFAULT_PUBACK_COALESCE_MS = 200;
+
 /** The consumer (the gateway's LocalIntake). `ack` returns false when the connection is gone. */
 export interface LocalConsumer {
   take(topic: string, payload: Uint8Array, ack?: () => boolean): Promise<void> | undefined;
@@ -27,6 +37,8 @@ export interface LocalDeliveryOptions {
   consumer: LocalConsumer;
   /** Which topics go to the consumer (others take aedes' usual path). */
   accepts(topic: string): boolean;
+  /** PUBACKs released within this many ms go out in one write per connection (default 200; 0: at the end of the tick). */
+  pubackCoalesceMs?: number;
 }
 
 type AuthorizePublish = (client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void) => void;
@@ -38,24 +50,32 @@ interface ClientConn {
 }
 
 /**
- * PUBACKs released in one tick for one connection go out in one write. A PUBACK is 4 bytes in MQTT
- * 3.1 and 3.1.1, the versions aedes speaks (it refuses MQTT 5 at CONNECT).
+ * PUBACKs released within `coalesceMs` for one connection go out in one write, in the order they
+ * were released. A PUBACK is 4 bytes in MQTT 3.1 and 3.1.1, the versions aedes speaks (it refuses
+ * MQTT 5 at CONNECT).
  */
 class PubackWriter {
   private readonly pending = new Map<ClientConn['conn'], number[]>();
   private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly coalesceMs: number) {}
 
   send(conn: NonNullable<ClientConn['conn']>, messageId: number): void {
     let ids = this.pending.get(conn);
     if (!ids) this.pending.set(conn, (ids = []));
     ids.push(messageId);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      queueMicrotask(() => this.flush());
-    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (this.coalesceMs <= 0) queueMicrotask(() => this.flush());
+    // Unref'd: pending PUBACKs must not keep a stopping process alive; close() flushes them.
+    else this.timer = setTimeout(() => this.flush(), this.coalesceMs).unref();
   }
 
-  private flush(): void {
+  /** Writes every pending PUBACK now. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.scheduled = false;
     for (const [conn, ids] of this.pending) {
       if (!conn || conn.destroyed) continue;
@@ -71,10 +91,17 @@ class PubackWriter {
   }
 }
 
+export interface LocalDelivery {
+  /** aedes' authorizePublish: allowed publishes on accepted topics go to the consumer. */
+  authorizePublish: AuthorizePublish;
+  /** Writes the PUBACKs still waiting to share a write; the broker calls it before closing connections. */
+  flushAcks(): void;
+}
+
 /** Wraps an authorizePublish hook so that allowed publishes on accepted topics go to the consumer. */
-export function deliverLocally(authorize: AuthorizePublish, o: LocalDeliveryOptions): AuthorizePublish {
-  const writer = new PubackWriter();
-  return (client, packet, cb) => {
+export function deliverLocally(authorize: AuthorizePublish, o: LocalDeliveryOptions): LocalDelivery {
+  const writer = new PubackWriter(o.pubackCoalesceMs ?? DEFAULT_PUBACK_COALESCE_MS);
+  const authorizePublish: AuthorizePublish = (client, packet, cb) => {
     authorize(client, packet, (err) => {
       // Wills of dead clients (client null) and refused publishes take aedes' usual path.
       if (err || !client || !o.accepts(packet.topic)) return cb(err);
@@ -98,4 +125,5 @@ export function deliverLocally(authorize: AuthorizePublish, o: LocalDeliveryOpti
       else cb(null);
     });
   };
+  return { authorizePublish, flushAcks: () => writer.flush() };
 }

@@ -32,13 +32,13 @@ function indexedSeqs(dataDir: string): Set<number> {
   return out;
 }
 
-async function setup(o: { batchWindowMs: number; maxUnacked?: number; deny?: string }): Promise<{ gw: Gateway; broker: RunningBroker; dir: string; cleanup: () => Promise<void> }> {
+async function setup(o: { batchWindowMs: number; maxUnacked?: number; deny?: string; pubackCoalesceMs?: number }): Promise<{ gw: Gateway; broker: RunningBroker; dir: string; cleanup: () => Promise<void> }> {
   const t = await tempDir();
   const gw = await Gateway.start({ dataDir: t.dir, passphrase: PASS, scrypt: TEST_SCRYPT, logger: memoryLogger().logger, batchWindowMs: o.batchWindowMs });
   const local = gw.openLocalIntake(o.maxUnacked);
   const broker = await startBroker({
     port: 0,
-    localDelivery: { consumer: local, accepts: (topic) => local.accepts(topic) },
+    localDelivery: { consumer: local, accepts: (topic) => local.accepts(topic), ...(o.pubackCoalesceMs !== undefined && { pubackCoalesceMs: o.pubackCoalesceMs }) },
     ...(o.deny && { policy: { authorizePublish: (_c, p, cb) => cb(p.topic.includes(o.deny!) ? new Error('denied') : null) } }),
   });
   return {
@@ -85,6 +85,46 @@ describe('gateway with the broker in its process (--serve-mqtt)', function () {
       assert.equal(stage.count, 30);
       assert.ok(stage.p50! >= 700 && stage.max! < 5000, JSON.stringify(stage));
     } finally {
+      await s.cleanup();
+    }
+  });
+
+  it('PUBACKs released apart share one write within the coalescing time; closing the broker sends those still waiting', async () => {
+    const s = await setup({ batchWindowMs: 60_000, pubackCoalesceMs: 60_000 });
+    const dev = await mqtt.connectAsync(s.broker.url, { clientId: 'dev-coalesce', reconnectPeriod: 0 });
+    try {
+      const writes: number[] = [];
+      for (const c of Object.values((s.broker.aedes as unknown as { clients: Record<string, { conn: { write(b: Buffer): boolean } }> }).clients)) {
+        const write = c.conn.write.bind(c.conn);
+        c.conn.write = (b: Buffer) => {
+          if (b[0] === 0x40) writes.push(b.length);
+          return write(b);
+        };
+      }
+      const acked: number[] = [];
+      dev.on('packetreceive', (p: Packet) => {
+        if (p.cmd === 'puback') acked.push(p.messageId!);
+      });
+      const closed = new Promise<void>((r) => dev.once('close', () => r()));
+      const sent: number[] = [];
+      dev.on('packetsend', (p: Packet) => {
+        if (p.cmd === 'publish' && p.messageId !== undefined) sent.push(p.messageId);
+      });
+      for (const seq of [1, 2]) {
+        dev.publishAsync(readingTopic('p-co', 'dev-coalesce', 'hr'), Buffer.from(encodeBody(hr(seq), 'cbor')), { qos: 1 }).catch(() => undefined);
+        for (const end = Date.now() + 5000; s.gw.metrics().messagesReceived < seq && Date.now() < end;) await sleep(10);
+        // Durable, so its PUBACK is released, one flush apart.
+        await s.gw.flush(true);
+      }
+      assert.equal(s.gw.metrics().mqtt!.acked, 2);
+      await sleep(300);
+      assert.deepEqual(acked, [], 'a PUBACK went out before the coalescing time was up');
+      await s.broker.close();
+      await closed;
+      assert.deepEqual(acked, sent, 'both PUBACKs, in order, before the connection closed');
+      assert.deepEqual(writes, [8], 'in one write');
+    } finally {
+      dev.end(true);
       await s.cleanup();
     }
   });
