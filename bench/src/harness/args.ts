@@ -274,6 +274,7 @@ Targets reported under "targets":
   dashboardHistory7d       7 d of HR and SpO2, p50 of setting the route to drawn < 1500 ms
 With --capacity, instead:
   p99At1000In5Of5          every one of the --repeat runs of ours at --repeat-at has p99 <= 2500 ms
+                           (p99At1000In5Of5InProcess: the same with the broker in the gateway)
   capacityAtLeast1500      ours or in-process carries at least 1500 devices
   loadGeneratorUnder25Pct  the load generator uses under 25 % of one core at 1000 devices
 `;

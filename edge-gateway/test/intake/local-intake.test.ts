@@ -89,8 +89,8 @@ describe('gateway with the broker in its process (--serve-mqtt)', function () {
     }
   });
 
-  it('PUBACKs released apart share one write within the coalescing time; closing the broker sends those still waiting', async () => {
-    const s = await setup({ batchWindowMs: 60_000, pubackCoalesceMs: 60_000 });
+  it('PUBACKs share a write while the device still waits for others; the last one it waits for goes at once; closing the broker sends those held', async () => {
+    const s = await setup({ batchWindowMs: 1500, pubackCoalesceMs: 60_000 });
     const dev = await mqtt.connectAsync(s.broker.url, { clientId: 'dev-coalesce', reconnectPeriod: 0 });
     try {
       const writes: number[] = [];
@@ -105,24 +105,45 @@ describe('gateway with the broker in its process (--serve-mqtt)', function () {
       dev.on('packetreceive', (p: Packet) => {
         if (p.cmd === 'puback') acked.push(p.messageId!);
       });
-      const closed = new Promise<void>((r) => dev.once('close', () => r()));
       const sent: number[] = [];
       dev.on('packetsend', (p: Packet) => {
         if (p.cmd === 'publish' && p.messageId !== undefined) sent.push(p.messageId);
       });
-      for (const seq of [1, 2]) {
-        dev.publishAsync(readingTopic('p-co', 'dev-coalesce', 'hr'), Buffer.from(encodeBody(hr(seq), 'cbor')), { qos: 1 }).catch(() => undefined);
-        for (const end = Date.now() + 5000; s.gw.metrics().messagesReceived < seq && Date.now() < end;) await sleep(10);
-        // Durable, so its PUBACK is released, one flush apart.
-        await s.gw.flush(true);
-      }
-      assert.equal(s.gw.metrics().mqtt!.acked, 2);
-      await sleep(300);
-      assert.deepEqual(acked, [], 'a PUBACK went out before the coalescing time was up');
+      const closed = new Promise<void>((r) => dev.once('close', () => r()));
+      const until = async (what: () => boolean) => {
+        for (const end = Date.now() + 10_000; !what() && Date.now() < end;) await sleep(10);
+        assert.ok(what(), 'timed out');
+      };
+      // Two streams, so two batches whose windows close 600 ms apart.
+      const publish = async (seq: number) => {
+        const stream = seq % 2 ? 'hr' : 'spo2';
+        const body = seq % 2 ? hr(seq) : { seq, ts: T0 + seq * 1000, values: { spo2: 97 } };
+        dev.publishAsync(readingTopic('p-co', 'dev-coalesce', stream), Buffer.from(encodeBody(body, 'cbor')), { qos: 1 }).catch(() => undefined);
+        await until(() => s.gw.metrics().messagesReceived >= seq);
+      };
+      const released = (n: number) => until(() => s.gw.metrics().mqtt!.acked >= n);
+
+      await publish(1);
+      await sleep(600);
+      await publish(2);
+      await released(1);
+      await sleep(150);
+      assert.deepEqual(acked, [], 'a PUBACK went out while the device still waited for another');
+      await released(2);
+      await until(() => acked.length === 2);
+      assert.deepEqual(acked, sent.slice(0, 2), 'in order');
+      assert.deepEqual(writes, [8], 'in one write, once the device waited for nothing else');
+
+      await publish(3);
+      await sleep(600);
+      await publish(4);
+      await released(3);
+      await sleep(150);
+      assert.equal(acked.length, 2);
       await s.broker.close();
       await closed;
-      assert.deepEqual(acked, sent, 'both PUBACKs, in order, before the connection closed');
-      assert.deepEqual(writes, [8], 'in one write');
+      assert.deepEqual(acked, sent.slice(0, 3), 'the held PUBACK, before the connection closed');
+      assert.deepEqual(writes, [8, 4]);
     } finally {
       dev.end(true);
       await s.cleanup();
