@@ -349,11 +349,13 @@ describe('broker robustness', function () {
         // CONNACK 3 (server unavailable) is the policy's answer while its queue of secret checks is
         // full of the flood's; a device tries again, as this one does, within the same 5 s.
         let d01: MqttClient | undefined;
+        let retries = 0;
         while (!d01) {
           try {
             d01 = await login(f, 'd01');
           } catch (e) {
             if ((e as { code?: number }).code !== 3 || performance.now() - t0 > 5000) throw e;
+            retries++;
             await sleep(100);
           }
         }
@@ -370,7 +372,8 @@ describe('broker robustness', function () {
         // here) is closed by aedes before the policy answers it.
         assert.equal(results.filter((r) => r.reply === '20020000').length, 0, 'no wrong password was accepted');
         const refused = f.policy.stats().byAction.connect;
-        assert.ok(refused > 0 && refused <= 300, `${refused} connect refusals counted`);
+        // The good device's own CONNACK 3s are refusals too.
+        assert.ok(refused > 0 && refused <= 300 + retries, `${refused} connect refusals counted (${retries} of them the good device's)`);
         await stream.check();
       } finally {
         await teardown(f);
