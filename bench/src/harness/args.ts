@@ -129,8 +129,10 @@ passphrase file that are removed afterwards.
    revocation mined on chain to the first refusal at the API, five times.
 6. Dashboard, in Chromium (Debian's chromium; missing: a loud skip, an error under CI=true) against
    \`vitalgate start --devices --dashboard-devices\` as a process: the patients view from navigation to
-   every row's values decrypted, and live latency in a patient's view (a batch's last reading, device
-   time, to drawn), with the bytes fetched. One hour of ECG and seven days of history: see 7.
+   every row's values decrypted (3 first visits, each a fresh context whose window was opened and left
+   idle first, as a clinician's browser is; and once in a window opened at that moment), and live
+   latency in a patient's view (a batch's last reading, device time, to drawn), with the bytes
+   fetched. One hour of ECG and seven days of history: see 7.
 7. Dashboard history, in Chromium (as 6) against the pipeline in a child process: one patient's hour of
    250 Hz ECG (900,000 samples, batches of 2 s, still live) and another's seven days of HR and SpO2
    at 1 Hz (~1.2 M readings, the view loads the hour summaries), fed straight into the gateway with

@@ -101,6 +101,8 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
   const bundleLog = () => accessLog('GET /v1/clinician/bundle');
   const latestLog = () => accessLog('GET /v1/clinician/latest');
   const proofsLog = () => accessLog('GET /v1/clinician/proofs/:patient');
+  /** Makes every access-log append fail while true. */
+  let logFails = false;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vg-bundle-'));
@@ -128,7 +130,8 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
         sessions: new SessionKeys(new Uint8Array(32).fill(7), replay),
         siwe,
         access: new ChainClinicianAccess(follower, connectContracts(deployment, provider).registry),
-        accessLog: new StoredAccessLog(objects),
+        // The stored log, unless a test makes appends fail (a full disk, storage down).
+        accessLog: { append: (e) => (logFails ? Promise.reject(new Error('no space left on device')) : new StoredAccessLog(objects).append(e)) },
       },
     });
     url = await app.listen({ port: 0, host: DOMAIN });
@@ -425,6 +428,22 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
     assert.deepEqual(await get('after=x'), [400, 'bad-cursor']);
     assert.equal((await latestLog()).length - logPaged, 0, 'a refused request lists no patient');
     assert.equal(logPaged - logBefore, 4, 'one allow per patient listed, paged or not');
+
+    // The log cannot be written: the request fails as a whole (the batches are read beside the
+    // appends, but nothing is sent unless every entry is durable), and it answers again once it can.
+    logFails = true;
+    try {
+      const r = await fetch(`${url}/v1/clinician/latest?streams=hr,spo2`, { headers: { authorization: `Bearer ${token}` } });
+      const text = await r.text();
+      assert.equal(r.status, 503, text);
+      assert.equal((JSON.parse(text) as { error: string }).error, 'storage-unavailable');
+      assert.ok(!text.includes('"sealed"'), 'no batch in a refused answer');
+    } finally {
+      logFails = false;
+    }
+    assert.equal((await latestLog()).length, logPaged, 'nothing logged while the log failed');
+    assert.ok((await c.latest(['hr'])).length > 0, 'answers again once the log can be written');
+    assert.equal((await latestLog()).length - logPaged, 2, 'and logs that answer');
 
     // Revoked: patient 2 leaves the answer at once; its bundle is refused and the refusal logged.
     await (await connectContracts(deployment, p2).consent.revoke(doc.address)).wait();
