@@ -7,7 +7,8 @@
  *   400 malformed; 401 wrong-domain, wrong-uri, wrong-chain, stale-message (issued-at in the future or
  *   older than a nonce lives), expired, not-yet-valid, bad-signature, unknown-nonce, nonce-used;
  *   403 not-a-clinician, banned; 503 chain-unavailable
- * POST /v1/auth/signout   ends the session (every instance refuses it from then on)
+ * POST /v1/auth/signout   ends the session (every instance refuses it from then on); by the cookie
+ *                         alone, only from this origin (403 cross-site)
  * GET  /v1/auth/session   {"address", "expiresAt"} of the session the request carries
  */
 import type { FastifyInstance } from 'fastify';

@@ -85,10 +85,10 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
     await rm(dir, { recursive: true, force: true });
   });
 
-  const http = async (method: string, path: string, o: { json?: unknown; token?: string; cookie?: string } = {}) => {
+  const http = async (method: string, path: string, o: { json?: unknown; token?: string; cookie?: string; headers?: Record<string, string> } = {}) => {
     const res = await fetch(url + path, {
       method,
-      headers: { ...(o.json !== undefined && { 'content-type': 'application/json' }), ...(o.token && { authorization: `Bearer ${o.token}` }), ...(o.cookie && { cookie: o.cookie }) },
+      headers: { ...(o.json !== undefined && { 'content-type': 'application/json' }), ...(o.token && { authorization: `Bearer ${o.token}` }), ...(o.cookie && { cookie: o.cookie }), ...o.headers },
       ...(o.json !== undefined && { body: JSON.stringify(o.json) }),
     });
     const text = await res.text();
@@ -120,6 +120,34 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
     assert.deepEqual([none.status, none.json.error], [401, 'no-session']);
     const forged = await http('GET', '/v1/auth/session', { token: `${token.split('.')[0]}.${Buffer.alloc(32).toString('base64url')}` });
     assert.deepEqual([forged.status, forged.json.error], [401, 'bad-session']);
+  });
+
+  it('refuses a state-changing request carried by the session cookie from another origin (CSRF); the same origin, or a bearer, goes through', async () => {
+    const { cookie } = await signIn(doc);
+    const jar = cookie.split(';')[0]!;
+    const alive = async () => (await http('GET', '/v1/auth/session', { cookie: jar })).status === 200;
+    const host = new URL(url).host;
+    const refused: Array<[string, Record<string, string>]> = [
+      ['another origin', { origin: 'https://evil.example.org' }],
+      ['a sibling origin on the same site (port)', { origin: `http://${host.split(':')[0]}:1` }],
+      ['Fetch Metadata: cross-site', { 'sec-fetch-site': 'cross-site', origin: url }],
+      ['Fetch Metadata: same-site', { 'sec-fetch-site': 'same-site' }],
+      ['no Origin at all', {}],
+      ['an Origin that is not a URL', { origin: 'null' }],
+    ];
+    for (const [what, headers] of refused) {
+      const r = await http('POST', '/v1/auth/signout', { cookie: jar, headers });
+      assert.deepEqual([r.status, r.json.error], [403, 'cross-site'], what);
+      assert.ok(await alive(), `${what}: the session is untouched`);
+    }
+    // Reading by cookie needs no proof of origin (nothing changes); signing out from this origin does.
+    assert.equal((await http('POST', '/v1/auth/signout', { cookie: jar, headers: { 'sec-fetch-site': 'same-origin' } })).status, 200);
+    assert.equal(await alive(), false);
+    const second = (await signIn(doc)).cookie.split(';')[0]!;
+    assert.equal((await http('POST', '/v1/auth/signout', { cookie: second, headers: { origin: url } })).status, 200, 'an Origin naming this host');
+    // A bearer is sent only by script holding the token: no origin needed.
+    const { token } = await signIn(doc);
+    assert.equal((await http('POST', '/v1/auth/signout', { token })).status, 200);
   });
 
   it('refuses each bad sign-in with its reason', async () => {
