@@ -15,6 +15,8 @@ import { markRedeliveries } from './guards/delivery-guards.js';
 import { limitPacketSize } from './guards/packet-guard.js';
 import { sessionRules, type SessionRuleStats } from './guards/session-rules.js';
 import { deliverLocally, type LocalDeliveryOptions } from './local-delivery.js';
+import { DEFAULT_MAX_BACKLOG, holdOnBacklog, type BacklogGuardStats } from './guards/backlog-guard.js';
+import { isReadingTopic } from '@vitalgate/protocol';
 
 export interface BrokerPolicy {
   authenticate?: AedesOptions['authenticate'];
@@ -71,6 +73,14 @@ export interface BrokerOptions {
    * publishes on the accepted topics directly and acknowledges QoS 1 ones itself (local-delivery.ts).
    */
   localDelivery?: LocalDeliveryOptions;
+  /**
+   * Backpressure (guards/backlog-guard.ts): while this many acknowledged messages or more are queued
+   * for persistent sessions (the gateway's), device publishes on reading topics are held before
+   * they are stored or acknowledged. Default DEFAULT_MAX_BACKLOG; 0 turns it off. Needs a
+   * persistence that counts its queue (ours, memory or file; not Redis), and is not used with
+   * localDelivery, whose consumer holds devices itself.
+   */
+  maxBacklog?: number;
 }
 
 export interface BrokerStats {
@@ -81,6 +91,8 @@ export interface BrokerStats {
   rules: SessionRuleStats;
   /** Present when the policy counts denials (see identity/policy.ts). */
   denials?: PolicyCounters;
+  /** Present when device publishes are held while the consumers' queue is long (maxBacklog). */
+  backpressure?: BacklogGuardStats;
 }
 
 export interface RunningBroker {
@@ -112,6 +124,12 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   let metrics: BrokerMetrics | undefined;
   const rules = sessionRules(opts.policy, persistence, log);
   const local = opts.localDelivery ? deliverLocally(rules.authorizePublish, opts.localDelivery) : undefined;
+  const queueDepth = (persistence as { outgoingCount?: () => number }).outgoingCount?.bind(persistence);
+  const maxBacklog = opts.maxBacklog ?? DEFAULT_MAX_BACKLOG;
+  if (!Number.isInteger(maxBacklog) || maxBacklog < 0) throw new Error(`maxBacklog must be a whole number, 0 for off, not ${maxBacklog}`);
+  const backlog = !local && queueDepth && maxBacklog > 0
+    ? holdOnBacklog(rules.authorizePublish, { backlog: queueDepth, highWater: maxBacklog, holds: isReadingTopic })
+    : undefined;
   const aedes = await Aedes.createBroker({
     // Unique per instance: brokers sharing Redis tell each other apart by id.
     id: `vitalgate-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -127,18 +145,18 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     heartbeatInterval: opts.heartbeatIntervalMs ?? 60_000,
     preConnect: rules.preConnect,
     authenticate: rules.authenticate,
-    authorizePublish: local?.authorizePublish ?? rules.authorizePublish,
+    authorizePublish: local?.authorizePublish ?? backlog?.authorizePublish ?? rules.authorizePublish,
     authorizeSubscribe: rules.authorizeSubscribe,
     authorizeForward: (_client, packet) => {
       metrics?.forwarded();
       return packet;
     },
   });
-  const queueDepth = (persistence as { outgoingCount?: () => number }).outgoingCount;
   metrics = createBrokerMetrics({
     aedes,
     ...(opts.policy?.stats && { denials: opts.policy.stats.bind(opts.policy) }),
-    ...(queueDepth && { queueDepth: queueDepth.bind(persistence) }),
+    ...(queueDepth && { queueDepth }),
+    ...(backlog && { backpressure: () => backlog.stats() }),
   });
   let messagesIn = 0;
   let bytesIn = 0;
@@ -157,6 +175,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   const aedesClosed = (): Promise<void> => {
     // PUBACKs of readings already durable go out before the connections close, or devices would send them again.
     local?.flushAcks();
+    // Held publishes were never acknowledged: refused, the devices send them again elsewhere or later.
+    backlog?.close();
     return new Promise<void>((resolve) => aedes.close(() => resolve())).then(() => ownPersistence?.destroy());
   };
   try {
@@ -187,7 +207,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     aedes,
     persistence,
     metrics,
-    stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn, rules: rules.stats(), ...(opts.policy?.stats && { denials: opts.policy.stats() }) }),
+    stats: () => ({ clients: aedes.connectedClients, messagesIn, bytesIn, rules: rules.stats(), ...(opts.policy?.stats && { denials: opts.policy.stats() }), ...(backlog && { backpressure: backlog.stats() }) }),
     // Memoised: a second close() waits for the first instead of destroying the persistence twice.
     // The default persistence is destroyed only after aedes has closed its clients, which still use it.
     close: () => (closing ??= aedesClosed().then(() => Promise.all(listeners.map((l) => l.close()))).then(() => undefined)),

@@ -26,6 +26,7 @@ export { FilePersistence, openFilePersistence, type FilePersistenceOptions } fro
 export { limitPacketSize, type PacketGuardOptions } from './guards/packet-guard.js';
 export { limitConnectAttempts, remoteAddressOf, type ConnectLimitOptions, type ConnectLimitStats } from './guards/auth-guard.js';
 export { markRedeliveries, publishBeforeAck, withDeliveryGuards } from './guards/delivery-guards.js';
+export { holdOnBacklog, DEFAULT_MAX_BACKLOG, type BacklogGuard, type BacklogGuardOptions, type BacklogGuardStats } from './guards/backlog-guard.js';
 
 // identity/
 export {

@@ -17,6 +17,8 @@ export interface BrokerMetricsSources {
   denials?: () => PolicyCounters;
   /** QoS 1 messages waiting in persistent sessions, when the persistence can count them. */
   queueDepth?: () => number;
+  /** Device readings held now, and ever, for backpressure (guards/backlog-guard.ts), when it is on. */
+  backpressure?: () => { holding: number; held: number };
 }
 
 export interface BrokerMetrics {
@@ -86,6 +88,27 @@ export function createBrokerMetrics(src: BrokerMetricsSources): BrokerMetrics {
       registers: [registry],
       collect() {
         this.set(depth());
+      },
+    });
+  }
+
+  if (src.backpressure) {
+    const bp = src.backpressure;
+    new Gauge({
+      name: 'vitalgate_broker_readings_held',
+      help: 'Device readings held now, unacknowledged, while the queue for persistent sessions is at its bound (backpressure)',
+      registers: [registry],
+      collect() {
+        this.set(bp().holding);
+      },
+    });
+    new Counter({
+      name: 'vitalgate_broker_readings_held_total',
+      help: 'Device readings ever held for backpressure',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(bp().held);
       },
     });
   }

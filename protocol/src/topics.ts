@@ -48,3 +48,8 @@ export function parseReadingTopic(topic: string): Result<ReadingTopic> {
   if (!isStreamName(stream)) return fail(`unknown stream "${stream.slice(0, 32)}"`);
   return ok({ patientId, deviceId, stream });
 }
+
+/** Whether `topic` is a reading topic (what the broker never retains, and holds under backpressure). */
+export function isReadingTopic(topic: string): boolean {
+  return parseReadingTopic(topic).ok;
+}

@@ -27,7 +27,7 @@
  */
 import type { Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
-import { parseReadingTopic } from '@vitalgate/protocol';
+import { isReadingTopic } from '@vitalgate/protocol';
 import type { BrokerPolicy } from '../broker.js';
 import { useFreePacketIds, type PacketIdSource } from './packet-ids.js';
 
@@ -45,8 +45,6 @@ type Hooks = Required<Pick<BrokerPolicy, 'authenticate' | 'authorizePublish' | '
   preConnect: (client: Client, packet: { clientId: string; clean?: boolean }, cb: (err: Error | null, ok: boolean) => void) => void;
   stats(): SessionRuleStats;
 };
-
-const isReadingTopic = (topic: string): boolean => parseReadingTopic(topic).ok;
 
 /** U+0000 [MQTT-1.5.3-2], or U+FFFD: what ill-formed UTF-8 became in mqtt-packet's decoding [MQTT-1.5.3-1]. */
 const badString = (s: string | undefined): boolean => s !== undefined && /[\u0000\ufffd]/.test(s);

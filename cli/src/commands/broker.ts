@@ -5,6 +5,7 @@ import {
   createRegistryPolicy,
   isLoopbackHost,
   limitConnectAttempts,
+  DEFAULT_MAX_BACKLOG,
   openFilePersistence,
   redisBackends,
   Registry,
@@ -15,7 +16,7 @@ import {
 } from '@vitalgate/broker';
 import { loadConfig } from '../config/load.js';
 import { BROKER_CONFIG_EXAMPLE, brokerConfigSchema, type BrokerConfig } from '../config/broker-config.js';
-import { port, positiveInt } from '../options.js';
+import { nonNegativeInt, port, positiveInt } from '../options.js';
 
 interface BrokerFlags {
   config?: string;
@@ -34,6 +35,7 @@ interface BrokerFlags {
   persistenceDir?: string;
   metricsPort?: number;
   heartbeatMs?: number;
+  maxBacklog?: number;
   logLevel?: BrokerConfig['logLevel'];
 }
 
@@ -69,6 +71,7 @@ export function effectiveBrokerConfig(o: BrokerFlags, fromCli: (flag: keyof Brok
   if (o.persistenceDir !== undefined) cfg.persistenceDir = o.persistenceDir;
   if (cfg.redis && cfg.persistenceDir) throw new Error('--persistence-dir and --redis do not go together: with --redis, sessions and queues live in Redis');
   if (o.heartbeatMs !== undefined) cfg.limits.heartbeatIntervalMs = o.heartbeatMs;
+  if (o.maxBacklog !== undefined) cfg.limits.maxBacklog = o.maxBacklog;
   if (o.metricsPort !== undefined) cfg.metrics = { host: cfg.metrics?.host ?? '127.0.0.1', port: o.metricsPort };
   if (fromCli('logLevel') && o.logLevel) cfg.logLevel = o.logLevel;
   checkExposure(cfg);
@@ -105,6 +108,7 @@ export function registerBroker(program: Command): void {
     .option('--redis <url>', 'cluster through Redis (redis://host:port): publishes fan out to every broker sharing it, and sessions and QoS 1 queues live there, so clients can reconnect to any instance')
     .option('--persistence-dir <dir>', "single node: keep sessions, subscriptions, retained messages, wills and QoS 1 queues in an fsync'd journal in <dir>, so they survive a restart or a crash (a PUBACK then means the message is on disk); not with --redis")
     .option('--heartbeat-ms <ms>', 'broker heartbeat (default 60000); wills left by clients of a crashed broker are published (if their owner may) every 4 heartbeats', positiveInt('--heartbeat-ms'))
+    .option('--max-backlog <n>', `backpressure: while this many acknowledged messages are queued for the gateway (persistent sessions) and not yet acknowledged by it, device readings are held before they are acknowledged, so devices slow down instead of the broker's memory growing (default ${DEFAULT_MAX_BACKLOG}; 0 = never; not with --redis)`, nonNegativeInt('--max-backlog'))
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics', port)
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace', 'info')
     .addHelpText(
@@ -162,6 +166,7 @@ ${BROKER_CONFIG_EXAMPLE}`,
         ...(cfg.limits.drainTimeoutMs !== undefined && { drainTimeout: cfg.limits.drainTimeoutMs }),
         ...(cfg.limits.connectTimeoutMs !== undefined && { connectTimeout: cfg.limits.connectTimeoutMs }),
         ...(cfg.limits.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: cfg.limits.heartbeatIntervalMs }),
+        ...(cfg.limits.maxBacklog !== undefined && { maxBacklog: cfg.limits.maxBacklog }),
       });
       if (cluster) log.info({ redis: redactUrl(cfg.redis!) }, 'clustered through Redis');
       const metrics = cfg.metrics ? await serveMetrics(b.metrics.registry, cfg.metrics.port, cfg.metrics.host) : undefined;
@@ -189,6 +194,6 @@ ${BROKER_CONFIG_EXAMPLE}`,
       await durable?.destroy();
       await cluster?.persistence.destroy();
       (cluster?.mq as { close?: (cb: () => void) => void } | undefined)?.close?.(() => undefined);
-      log.info({ messagesIn: s.messagesIn, denials: s.denials?.total ?? 0 }, 'broker stopped');
+      log.info({ messagesIn: s.messagesIn, denials: s.denials?.total ?? 0, ...(s.backpressure && { readingsHeld: s.backpressure.held }) }, 'broker stopped');
     });
 }

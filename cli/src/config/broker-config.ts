@@ -55,6 +55,8 @@ export const brokerConfigSchema = z.strictObject({
       connectTimeoutMs: z.number().int().min(100).optional(),
       /** aedes heartbeat; stored wills of clients that died with a broker are swept every 4 heartbeats. */
       heartbeatIntervalMs: z.number().int().min(50).max(3_600_000).optional(),
+      /** Acknowledged messages queued for persistent sessions before device readings are held (0: never). */
+      maxBacklog: z.number().int().min(0).optional(),
     })
     .default({}),
   metrics: z.strictObject({ host: host.default('127.0.0.1'), port }).optional(),
@@ -85,6 +87,7 @@ limits:
   drainTimeoutMs: 60000        # a subscriber that stops reading is dropped after this
   connectTimeoutMs: 10000
   heartbeatIntervalMs: 60000   # stored wills of a crashed broker's clients are swept every 4 heartbeats
+  maxBacklog: 60000            # queued for the gateway and unacknowledged: beyond it, device readings are held (0: never)
 metrics: { host: 127.0.0.1, port: 9464 }               # GET /metrics (Prometheus)
 logLevel: info
 `;
