@@ -173,7 +173,7 @@ export async function buildIngest(o: IngestOptions): Promise<FastifyInstance> {
     }));
     await app.register(async (scope) => clinicianRoutes(scope, {
       store, ...(catalog && { catalog }), catalogEvents, access: c.access, accessLog: c.accessLog,
-      requireClinician: c.sessions.requireClinician(), clinicianOf: (req) => req.clinician!, ...(c.onDenied && { onDenied: c.onDenied }),
+      requireClinician: c.sessions.requireClinician(() => siwe.origin), clinicianOf: (req) => req.clinician!, ...(c.onDenied && { onDenied: c.onDenied }),
       ...(c.feedIntervalMs !== undefined && { feedIntervalMs: c.feedIntervalMs }),
     }));
     const records = c.anchors ?? new AnchorRecords(store);

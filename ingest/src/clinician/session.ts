@@ -7,7 +7,7 @@
  *            alphanumeric, as EIP-4361 wants; used once (replay cache), until its expiry
  *   token  = base64url(JSON {v, sub: address, sid, iat, exp}) "." base64url(MAC("session" ‖ payload))
  *            sent back as an HttpOnly, Secure, SameSite=Strict cookie and in the body (for a bearer);
- *            a state-changing request by the cookie alone must come from this origin (crossSiteRefusal)
+ *            a request by the cookie alone must come from the service's origin (crossSiteRefusal)
  *
  * MACs are compared in constant time. The secret never leaves this module; nothing here is logged.
  */
@@ -111,14 +111,14 @@ export class SessionKeys {
   }
 
   /**
-   * A preHandler: the request must carry a live session; sets req.clinician. A state-changing
-   * request carried by the cookie alone must come from this origin (crossSiteRefusal).
+   * A preHandler: the request must carry a live session; sets req.clinician. A request carried by
+   * the cookie alone must come from `origin` (crossSiteRefusal).
    */
-  requireClinician(): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  requireClinician(origin: () => string): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
     return async (req) => {
       const token = SessionKeys.tokenOf(req);
       if (!token) throw refuse(401, 'no-session', 'sign in first (POST /v1/auth/signin), then send the session cookie or Authorization: Bearer');
-      const csrf = crossSiteRefusal(req);
+      const csrf = crossSiteRefusal(req, origin());
       if (csrf) throw refuse(403, 'cross-site', csrf);
       const s = await this.check(token);
       req.clinician = s.address;
@@ -127,28 +127,38 @@ export class SessionKeys {
   }
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /**
- * Why a request is refused as a possible cross-site request forgery, or undefined. Only a
- * state-changing method authenticated by the cookie is at risk: a browser attaches the cookie by
- * itself, while a bearer token is sent only by script that holds it (same origin: the service
- * answers no CORS preflight). SameSite=Strict already keeps the cookie off other sites' requests;
- * this also refuses a sibling site's (same site, another origin) and a browser that ignores
- * SameSite. The request must say where it comes from: Sec-Fetch-Site "same-origin", or, from a
- * browser that sends no Fetch Metadata, an Origin whose host is the one asked.
+ * Why a request is refused as a possible cross-site request forgery, or undefined. Only a request
+ * authenticated by the cookie is at risk: a browser attaches the cookie by itself, while a bearer
+ * token is sent only by script that holds it (same origin: the service answers no CORS preflight).
+ * SameSite=Strict already keeps the cookie off other sites' requests; this also refuses a sibling
+ * site's (same site, another origin) and a browser that ignores SameSite.
+ *
+ * - A browser that sends Fetch Metadata must say Sec-Fetch-Site "same-origin", for any method:
+ *   a GET of the clinician API is not harmless either (it writes the access log in the
+ *   clinician's name). "none" (typed into the address bar, a bookmark) is let through for reads.
+ * - From a browser without Fetch Metadata, a state-changing method must carry an Origin that is
+ *   `origin` (scheme, host and port; the Host header is the client's word, not the service's).
  */
-export function crossSiteRefusal(req: FastifyRequest): string | undefined {
-  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return undefined;
+export function crossSiteRefusal(req: FastifyRequest, origin: string): string | undefined {
   const auth = req.headers.authorization;
   if (typeof auth === 'string' && auth.startsWith('Bearer ')) return undefined;
+  const safe = SAFE_METHODS.has(req.method);
   const site = req.headers['sec-fetch-site'];
-  if (typeof site === 'string') return site === 'same-origin' ? undefined : `a ${req.method} by the session cookie from another origin (Sec-Fetch-Site: ${site.slice(0, 20)}) is refused: send Authorization: Bearer`;
-  const origin = req.headers.origin;
-  let host: string | undefined;
-  try {
-    host = typeof origin === 'string' ? new URL(origin).host : undefined;
-  } catch {
-    host = undefined;
+  if (typeof site === 'string') {
+    if (site === 'same-origin' || (safe && site === 'none')) return undefined;
+    return `a ${req.method} by the session cookie from another origin (Sec-Fetch-Site: ${site.slice(0, 20)}) is refused: send Authorization: Bearer`;
   }
-  if (host !== undefined && host === req.headers.host) return undefined;
-  return `a ${req.method} by the session cookie must come from this origin (an Origin header naming it): send Authorization: Bearer`;
+  if (safe) return undefined;
+  const from = req.headers.origin;
+  let sent: string | undefined;
+  try {
+    sent = typeof from === 'string' ? new URL(from).origin : undefined;
+  } catch {
+    sent = undefined;
+  }
+  if (sent !== undefined && sent === new URL(origin).origin) return undefined;
+  return `a ${req.method} by the session cookie must come from ${new URL(origin).origin} (an Origin header naming it): send Authorization: Bearer`;
 }

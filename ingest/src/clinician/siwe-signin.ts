@@ -94,7 +94,7 @@ export async function signinRoutes(app: FastifyInstance, o: SigninRouteOptions):
     return { token, address, expiresAt: session.expiresAt };
   });
 
-  const pre = { preHandler: o.sessions.requireClinician() };
+  const pre = { preHandler: o.sessions.requireClinician(originOf) };
   app.post('/v1/auth/signout', pre, async (req, reply) => {
     await o.sessions.revoke(req.clinicianSession!);
     void reply.header('set-cookie', o.sessions.cookie('', 0));

@@ -94,16 +94,27 @@ const FEED_LOOKBACK_MS = 2 * 60_000;
 
 interface Decision { patient?: string; stream?: string; from?: number; to?: number }
 
-/** `f` over `xs` with at most `n` at a time, results in order. */
-async function mapLimit<T, R>(xs: readonly T[], n: number, f: (x: T, i: number) => Promise<R>): Promise<R[]> {
+/**
+ * `f` over `xs` with at most `n` at a time, results in order. Once one call fails, or `stop` is
+ * aborted, no further call starts; the first failure is thrown once those running have settled.
+ */
+async function mapLimit<T, R>(xs: readonly T[], n: number, f: (x: T, i: number) => Promise<R>, stop?: AbortSignal): Promise<R[]> {
   const out = new Array<R>(xs.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, xs.length) }, async () => {
+  const workers = await Promise.allSettled(Array.from({ length: Math.min(n, xs.length) }, async () => {
     while (next < xs.length) {
+      if (stop?.aborted) throw stop.reason;
       const i = next++;
-      out[i] = await f(xs[i]!, i);
+      try {
+        out[i] = await f(xs[i]!, i);
+      } catch (e) {
+        next = xs.length;
+        throw e;
+      }
     }
   }));
+  const failed = workers.find((w) => w.status === 'rejected');
+  if (failed) throw failed.reason;
   return out;
 }
 
@@ -389,7 +400,16 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     // answer is sent only once every entry is durable (a failed append fails the request, unsent).
     const since = (t: number) => (performance.now() - t).toFixed(1);
     const t = performance.now();
-    const logged = backing('storage', () => Promise.all(entries.map((e) => o.accessLog.append(e)))).then(() => since(t));
+    // A failed append stops the reads from starting more: their answer could not be sent anyway.
+    const logFailed = new AbortController();
+    const logged = backing('storage', () => Promise.all(entries.map((e) => o.accessLog.append(e)))).then(() => {
+      // Logged is accessed: a break-glass access is announced even if the reads then fail.
+      for (const e of entries) if (e.breakGlass) req.log.warn({ clinician, patient: e.patient, requestId: e.requestId }, 'access under BREAK-GLASS');
+      return since(t);
+    }, (e: unknown) => {
+      logFailed.abort(e);
+      throw e;
+    });
     const read = mapLimit(listed, LATEST_CONCURRENCY, async (x) => {
       const batches = (await Promise.all(x.entries.map(async (e) => {
         const bytes = await backing('storage', () => o.store.get(batchKey(x.patient, e.id)));
@@ -397,15 +417,15 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
       }))).filter((b) => b !== undefined);
       const envelopes = x.envelopes.flatMap(({ e, envelope }) => (envelope ? [{ stream: e.stream, epoch: e.epoch, envelope: Buffer.from(envelope).toString('base64') }] : []));
       return { patientAccount: x.patient, access: accessOf(x.windows), batches, envelopes };
-    }).then((r) => ({ out: r, ms: since(t) }));
-    // Both settle before either failure is thrown: no read is left running after the request ends.
+    }, logFailed.signal).then((r) => ({ out: r, ms: since(t) }));
+    // Both settle before either failure is thrown, and a failure on either side stops the reads
+    // from starting more.
     const [logMs, result] = await Promise.allSettled([logged, read]).then(([l, r]) => {
       if (l.status === 'rejected') throw l.reason;
       if (r.status === 'rejected') throw r.reason;
       return [l.value, r.value] as const;
     });
     const out = result.out;
-    for (const e of entries) if (e.breakGlass) req.log.warn({ clinician, patient: e.patient, requestId: e.requestId }, 'access under BREAK-GLASS');
     void reply.header('x-request-id', entries.map((e) => e.requestId).join(',').slice(0, 4000));
     // The two ran at once: each its own duration, from the same start.
     timing.push(`access-log;dur=${logMs}`, `read;dur=${result.ms}`);

@@ -28,7 +28,7 @@ import {
 } from '@vitalgate/protocol';
 import {
   AnchorTrees, ApiError, ChainClinicianAccess, ChainGatewayDirectory, ClinicianClient, EmbeddedCatalog, IngestClient, LocalObjectStore, MemoryReplayCache, SessionKeys,
-  StoredAccessLog, anchorKey, buildIngest, envelopeKey, openWithEnvelopes, type AccessLogEntry,
+  StoredAccessLog, anchorKey, buildIngest, envelopeKey, openWithEnvelopes, type AccessLogEntry, type ObjectStore,
 } from '../../../src/index.js';
 
 const DOMAIN = '127.0.0.1';
@@ -37,6 +37,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 type Sealed = ReturnType<typeof sealBatch>;
+
+/** `store` whose reads of batches fail while `fails()` (a disk error, storage down). */
+const failingReads = (store: ObjectStore, fails: () => boolean): ObjectStore => ({
+  put: (k, b) => store.put(k, b),
+  get: (k) => (fails() && k.startsWith('batches/') ? Promise.reject(new Error('EIO: i/o error')) : store.get(k)),
+  list: (p, a, l) => store.list(p, a, l),
+  describe: () => store.describe(),
+});
 
 describe('clinician bulk reads: the bundle and latest endpoints, decided against the chain', function () {
   this.timeout(120_000);
@@ -101,8 +109,10 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
   const bundleLog = () => accessLog('GET /v1/clinician/bundle');
   const latestLog = () => accessLog('GET /v1/clinician/latest');
   const proofsLog = () => accessLog('GET /v1/clinician/proofs/:patient');
-  /** Makes every access-log append fail while true. */
-  let logFails = false;
+  /** Makes every access-log append fail while set: at once, or after the batch reads are done. */
+  let logFails: false | 'now' | 'late' = false;
+  /** Makes every batch read of the service fail while true (the test's own reads still work). */
+  let readFails = false;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vg-bundle-'));
@@ -125,13 +135,19 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
     const replay = new MemoryReplayCache();
     const siwe = { domain: DOMAIN, origin: `http://${DOMAIN}`, chainId: node.chainId };
     app = await buildIngest({
-      store: objects, catalog, directory: new ChainGatewayDirectory(deployment, provider, 0), replay, logger: pino({ level: 'silent' }),
+      store: failingReads(objects, () => readFails), catalog, directory: new ChainGatewayDirectory(deployment, provider, 0), replay, logger: pino({ level: 'silent' }),
       clinicians: {
         sessions: new SessionKeys(new Uint8Array(32).fill(7), replay),
         siwe,
         access: new ChainClinicianAccess(follower, connectContracts(deployment, provider).registry),
         // The stored log, unless a test makes appends fail (a full disk, storage down).
-        accessLog: { append: (e) => (logFails ? Promise.reject(new Error('no space left on device')) : new StoredAccessLog(objects).append(e)) },
+        accessLog: {
+          append: (e) => (logFails === 'now'
+            ? Promise.reject(new Error('no space left on device'))
+            : logFails === 'late'
+              ? new Promise((_, reject) => setTimeout(() => reject(new Error('no space left on device')), 300))
+              : new StoredAccessLog(objects).append(e)),
+        },
       },
     });
     url = await app.listen({ port: 0, host: DOMAIN });
@@ -431,19 +447,34 @@ describe('clinician bulk reads: the bundle and latest endpoints, decided against
 
     // The log cannot be written: the request fails as a whole (the batches are read beside the
     // appends, but nothing is sent unless every entry is durable), and it answers again once it can.
-    logFails = true;
-    try {
+    // Failing at once, or only once the reads are done (their batches are in hand by then).
+    const unavailable = async (why: string) => {
       const r = await fetch(`${url}/v1/clinician/latest?streams=hr,spo2`, { headers: { authorization: `Bearer ${token}` } });
       const text = await r.text();
-      assert.equal(r.status, 503, text);
-      assert.equal((JSON.parse(text) as { error: string }).error, 'storage-unavailable');
-      assert.ok(!text.includes('"sealed"'), 'no batch in a refused answer');
-    } finally {
-      logFails = false;
+      assert.equal(r.status, 503, `${why}: ${text}`);
+      assert.equal((JSON.parse(text) as { error: string }).error, 'storage-unavailable', why);
+      assert.ok(!text.includes('"sealed"'), `${why}: no batch in a refused answer`);
+    };
+    for (const when of ['now', 'late'] as const) {
+      logFails = when;
+      try {
+        await unavailable(`the log failing ${when}`);
+      } finally {
+        logFails = false;
+      }
     }
     assert.equal((await latestLog()).length, logPaged, 'nothing logged while the log failed');
     assert.ok((await c.latest(['hr'])).length > 0, 'answers again once the log can be written');
     assert.equal((await latestLog()).length - logPaged, 2, 'and logs that answer');
+    // The batches cannot be read: refused too, although the access was logged (it was decided).
+    readFails = true;
+    try {
+      await unavailable('reads failing');
+    } finally {
+      readFails = false;
+    }
+    assert.equal((await latestLog()).length - logPaged, 4, 'the decision is logged even when the read then fails');
+    assert.ok((await c.latest(['hr'])).length > 0, 'answers again once the batches can be read');
 
     // Revoked: patient 2 leaves the answer at once; its bundle is refused and the refusal logged.
     await (await connectContracts(deployment, p2).consent.revoke(doc.address)).wait();

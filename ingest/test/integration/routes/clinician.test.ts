@@ -122,7 +122,7 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
     assert.deepEqual([forged.status, forged.json.error], [401, 'bad-session']);
   });
 
-  it('refuses a state-changing request carried by the session cookie from another origin (CSRF); the same origin, or a bearer, goes through', async () => {
+  it('refuses a request carried by the session cookie from another origin (CSRF); the same origin, or a bearer, goes through', async () => {
     const { cookie } = await signIn(doc);
     const jar = cookie.split(';')[0]!;
     const alive = async () => (await http('GET', '/v1/auth/session', { cookie: jar })).status === 200;
@@ -134,17 +134,31 @@ describe('clinicians: SIWE sign-in and the clinician API, decided against the ch
       ['Fetch Metadata: same-site', { 'sec-fetch-site': 'same-site' }],
       ['no Origin at all', {}],
       ['an Origin that is not a URL', { origin: 'null' }],
+      // The Host header is the client's word: the origin must be the one the service is configured with.
+      ['an Origin naming the host asked, not the service origin', { origin: url }],
+      ['the service origin on another scheme', { origin: ORIGIN.replace('https:', 'http:') }],
     ];
     for (const [what, headers] of refused) {
       const r = await http('POST', '/v1/auth/signout', { cookie: jar, headers });
       assert.deepEqual([r.status, r.json.error], [403, 'cross-site'], what);
       assert.ok(await alive(), `${what}: the session is untouched`);
     }
-    // Reading by cookie needs no proof of origin (nothing changes); signing out from this origin does.
+    // A read by cookie is refused too when the browser says it comes from elsewhere (it writes the
+    // access log in the clinician's name); typed into the address bar, or with no Fetch Metadata, it goes.
+    for (const site of ['cross-site', 'same-site']) {
+      const r = await http('GET', '/v1/auth/session', { cookie: jar, headers: { 'sec-fetch-site': site } });
+      assert.deepEqual([r.status, r.json.error], [403, 'cross-site'], `GET with Sec-Fetch-Site: ${site}`);
+    }
+    for (const headers of [{ 'sec-fetch-site': 'none' }, { 'sec-fetch-site': 'same-origin' }, {}] as Array<Record<string, string>>) {
+      assert.equal((await http('GET', '/v1/auth/session', { cookie: jar, headers })).status, 200, JSON.stringify(headers));
+    }
+    const none = await http('POST', '/v1/auth/signout', { cookie: jar, headers: { 'sec-fetch-site': 'none' } });
+    assert.deepEqual([none.status, none.json.error], [403, 'cross-site'], 'Sec-Fetch-Site none lets reads through, not a sign-out');
+    // Signing out from this origin goes through.
     assert.equal((await http('POST', '/v1/auth/signout', { cookie: jar, headers: { 'sec-fetch-site': 'same-origin' } })).status, 200);
     assert.equal(await alive(), false);
     const second = (await signIn(doc)).cookie.split(';')[0]!;
-    assert.equal((await http('POST', '/v1/auth/signout', { cookie: second, headers: { origin: url } })).status, 200, 'an Origin naming this host');
+    assert.equal((await http('POST', '/v1/auth/signout', { cookie: second, headers: { origin: ORIGIN } })).status, 200, 'an Origin naming the service origin');
     // A bearer is sent only by script holding the token: no origin needed.
     const { token } = await signIn(doc);
     assert.equal((await http('POST', '/v1/auth/signout', { token })).status, 200);
