@@ -76,11 +76,19 @@ export interface BrokerOptions {
   /**
    * Backpressure (guards/backlog-guard.ts): while this many acknowledged messages or more are queued
    * for persistent sessions (the gateway's), device publishes on reading topics are held before
-   * they are stored or acknowledged. Default DEFAULT_MAX_BACKLOG; 0 turns it off. Needs a
-   * persistence that counts its queue (ours, memory or file; not Redis), and is not used with
-   * localDelivery, whose consumer holds devices itself.
+   * they are stored or acknowledged. Only connected sessions count. Default DEFAULT_MAX_BACKLOG;
+   * 0 turns it off. Needs a persistence that counts its queue (ours, memory or file; not Redis:
+   * a number here is then an error, the default is off), and is not used with localDelivery,
+   * whose consumer holds devices itself.
    */
   maxBacklog?: number;
+  /**
+   * A persistent session whose client disconnected still counts toward maxBacklog for this long
+   * (a gateway restarting or upgraded keeps the bound), then no more: a consumer gone for good must
+   * not hold every device forever. Sessions restored at start count from the start. Default
+   * DEFAULT_MAX_BACKLOG_OFFLINE_MS.
+   */
+  maxBacklogOfflineMs?: number;
 }
 
 export interface BrokerStats {
@@ -112,6 +120,8 @@ export interface RunningBroker {
 
 export const DEFAULT_BROKER_PORT = 1883;
 export const DEFAULT_MAX_PACKET_BYTES = 512 * 1024;
+/** How long a disconnected session's queue still counts toward the backlog bound, by default. */
+export const DEFAULT_MAX_BACKLOG_OFFLINE_MS = 5 * 60_000;
 
 export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBroker> {
   const listenerSpecs: ListenerOptions[] = opts.listeners?.length
@@ -124,11 +134,23 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   let metrics: BrokerMetrics | undefined;
   const rules = sessionRules(opts.policy, persistence, log);
   const local = opts.localDelivery ? deliverLocally(rules.authorizePublish, opts.localDelivery) : undefined;
-  const queueDepth = (persistence as { outgoingCount?: () => number }).outgoingCount?.bind(persistence);
+  const counting = persistence as { outgoingCount?: () => number; outgoingCountWhere?: (isConnected: (clientId: string) => boolean) => number };
+  const queueDepth = counting.outgoingCount?.bind(persistence);
   const maxBacklog = opts.maxBacklog ?? DEFAULT_MAX_BACKLOG;
   if (!Number.isInteger(maxBacklog) || maxBacklog < 0) throw new Error(`maxBacklog must be a whole number, 0 for off, not ${maxBacklog}`);
-  const backlog = !local && queueDepth && maxBacklog > 0
-    ? holdOnBacklog(rules.authorizePublish, { backlog: queueDepth, highWater: maxBacklog, holds: isReadingTopic })
+  const connectedQueue = counting.outgoingCountWhere?.bind(persistence);
+  if (opts.maxBacklog && !local && !connectedQueue) throw new Error('maxBacklog needs a persistence that counts its queue (the memory or file one, not Redis): set it to 0');
+  const offlineMs = opts.maxBacklogOfflineMs ?? DEFAULT_MAX_BACKLOG_OFFLINE_MS;
+  if (!(offlineMs >= 0)) throw new Error(`maxBacklogOfflineMs must be 0 or more, not ${offlineMs}`);
+  // aedes keeps its connected clients by id; its typings leave the map out.
+  let clientsById: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const connected = (id: string): boolean => clientsById[id] !== undefined;
+  // When each persistent session's client left; a session never seen connected (restored from disk) from the start.
+  const startedAt = performance.now();
+  const offlineSince = new Map<string, number>();
+  const counts = (id: string): boolean => connected(id) || performance.now() - (offlineSince.get(id) ?? startedAt) < offlineMs;
+  const backlog = !local && connectedQueue && maxBacklog > 0
+    ? holdOnBacklog(rules.authorizePublish, { backlog: () => connectedQueue(counts), highWater: maxBacklog, holds: isReadingTopic })
     : undefined;
   const aedes = await Aedes.createBroker({
     // Unique per instance: brokers sharing Redis tell each other apart by id.
@@ -152,10 +174,28 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
       return packet;
     },
   });
+  clientsById = (aedes as unknown as { clients: Record<string, unknown> }).clients;
+  if (backlog) {
+    aedes.on('client', (client) => offlineSince.delete(client.id));
+    aedes.on('clientDisconnect', (client) => {
+      // Held publishes of a closed client are let go at once, not when the queue next drains.
+      backlog.clientGone();
+      if ((client as { clean?: boolean }).clean !== false) return;
+      offlineSince.set(client.id, performance.now());
+      setTimeout(() => {
+        const since = offlineSince.get(client.id);
+        // Back since, or gone again later (a later timer speaks for that).
+        if (connected(client.id) || since === undefined || performance.now() - since < offlineMs - 5) return;
+        const queued = connectedQueue!((id) => id === client.id);
+        if (queued > 0) log.warn({ client: client.id, queued }, 'a persistent session offline too long no longer holds devices back: its queue grows until it returns or is cleaned');
+      }, offlineMs).unref();
+    });
+  }
   metrics = createBrokerMetrics({
     aedes,
     ...(opts.policy?.stats && { denials: opts.policy.stats.bind(opts.policy) }),
     ...(queueDepth && { queueDepth }),
+    ...(connectedQueue && { offlineQueueDepth: () => connectedQueue((id) => !connected(id)) }),
     ...(backlog && { backpressure: () => backlog.stats() }),
   });
   let messagesIn = 0;

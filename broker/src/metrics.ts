@@ -17,6 +17,8 @@ export interface BrokerMetricsSources {
   denials?: () => PolicyCounters;
   /** QoS 1 messages waiting in persistent sessions, when the persistence can count them. */
   queueDepth?: () => number;
+  /** Of those, queued for sessions whose client is not connected. */
+  offlineQueueDepth?: () => number;
   /** Device readings held now, and ever, for backpressure (guards/backlog-guard.ts), when it is on. */
   backpressure?: () => { holding: number; held: number };
 }
@@ -85,6 +87,18 @@ export function createBrokerMetrics(src: BrokerMetricsSources): BrokerMetrics {
     new Gauge({
       name: 'vitalgate_broker_queue_depth',
       help: 'QoS 1 messages queued in persistent sessions and not yet acknowledged',
+      registers: [registry],
+      collect() {
+        this.set(depth());
+      },
+    });
+  }
+
+  if (src.offlineQueueDepth) {
+    const depth = src.offlineQueueDepth;
+    new Gauge({
+      name: 'vitalgate_broker_offline_queue_depth',
+      help: 'QoS 1 messages queued for persistent sessions whose client is not connected (not counted by the backpressure bound; alarm on its growth)',
       registers: [registry],
       collect() {
         this.set(depth());

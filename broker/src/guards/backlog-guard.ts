@@ -13,11 +13,19 @@
  * 40 s of 1,500 devices, 435,000 acknowledged messages were queued in its memory and the gateway
  * sat at 15-20 % of a core, starved (`npm run bench -- --capacity`, `vitalgate broker` at 100 %).
  *
- * Only publishes on reading topics are held. A consumer's own publishes never are: holding one
- * would stop aedes reading that connection, and with it the PUBACKs that drain the queue. QoS 0
- * readings are held too (they cost the same to route); wills of dead clients (no client) are not.
- * A held publish whose client has gone is refused, not published: it was never acknowledged, and
- * the device sends it again when it reconnects.
+ * Which sessions count is the broker's choice (`backlog`): those connected, and those disconnected
+ * for less than a grace (a gateway restarting keeps the bound), so that a consumer gone for good,
+ * its persistent session still filling, does not hold every device forever.
+ *
+ * Only publishes on reading topics are held, which keeps a consumer's own publishes (status,
+ * commands) from being held: holding one would stop aedes reading that connection, and with it the
+ * PUBACKs that drain the queue. QoS 0 readings are held too (they cost the same to route); wills
+ * with no live client (the sweep's) are not, and a will on a reading topic published as its client
+ * closes is dropped like any held publish of a closed client. A held publish whose client has gone
+ * is refused, not published: it was never acknowledged, and the device sends it again when it
+ * reconnects. The broker tells the guard when a client goes (clientGone), so their held publishes
+ * are let go at once, whatever the queue: a held device stops being read, misses its keepalive and
+ * is cut, and its reconnection must not pile up next to its old entries.
  */
 import type { Client, PublishPacket } from 'aedes';
 
@@ -53,22 +61,27 @@ export interface BacklogGuardStats {
 export interface BacklogGuard {
   authorizePublish: AuthorizePublish;
   stats(): BacklogGuardStats;
-  /** Refuses whatever is still held (the broker is closing). */
+  /** A client closed: its held publishes are refused at the next poll, whatever the backlog. */
+  clientGone(): void;
+  /** Refuses whatever is still held, and from now on whatever would be (the broker is closing). */
   close(): void;
 }
 
 interface Waiting { client: Client; cb: (err?: Error | null) => void }
 
 export function holdOnBacklog(inner: AuthorizePublish, o: BacklogGuardOptions): BacklogGuard {
-  if (!(o.highWater > 0)) throw new Error(`the backlog bound must be positive, not ${o.highWater}`);
+  if (!(Number.isInteger(o.highWater) && o.highWater > 0)) throw new Error(`the backlog bound must be a positive whole number, not ${o.highWater}`);
   const lowWater = o.lowWater ?? Math.floor(o.highWater * 0.8);
+  if (!(lowWater >= 0 && lowWater < o.highWater)) throw new Error(`the release mark must be under the bound (${o.highWater}), not ${lowWater}`);
   const pollMs = o.pollMs ?? 10;
-  const waiting: Waiting[] = [];
+  let waiting: Waiting[] = [];
   // Read from the front without shifting: a shift is O(n) once V8 stops trimming in place.
   let head = 0;
   let backlog = 0;
   let readAt = -Infinity;
   let timer: NodeJS.Timeout | undefined;
+  let someGone = false;
+  let closed = false;
   const stats = { held: 0, dropped: 0 };
 
   const read = (): number => {
@@ -77,32 +90,52 @@ export function holdOnBacklog(inner: AuthorizePublish, o: BacklogGuardOptions): 
     return backlog;
   };
   const gone = (c: Client): boolean => (c as { closed?: boolean }).closed === true;
+  const drop = (w: Waiting): void => {
+    stats.dropped++;
+    w.cb(new Error('connection closed while its publish was held for backpressure'));
+  };
+
+  const stopIfEmpty = (): void => {
+    if (head < waiting.length) return;
+    waiting = [];
+    head = 0;
+    clearInterval(timer);
+    timer = undefined;
+  };
 
   const release = (): void => {
+    if (someGone) {
+      someGone = false;
+      const kept: Waiting[] = [];
+      for (let i = head; i < waiting.length; i++) {
+        const w = waiting[i]!;
+        if (gone(w.client)) drop(w);
+        else kept.push(w);
+      }
+      waiting = kept;
+      head = 0;
+    }
     const n = read();
-    if (n >= lowWater) return;
+    if (n > lowWater) return stopIfEmpty();
     // Room for this many more before the bound is reached again (each adds at least one message).
     let room = o.highWater - n;
     while (head < waiting.length && room > 0) {
       const w = waiting[head]!;
       waiting[head++] = undefined as never;
       if (gone(w.client)) {
-        stats.dropped++;
-        w.cb(new Error('connection closed while its publish was held for backpressure'));
+        drop(w);
         continue;
       }
       room--;
       w.cb(null);
     }
-    if (head === waiting.length) {
-      waiting.length = 0;
-      head = 0;
-      clearInterval(timer);
-      timer = undefined;
-    } else if (head > 4096 && head * 2 > waiting.length) {
+    // What was let go is counted until the next read, as any publish is.
+    backlog = o.highWater - room;
+    if (head > 4096 && head * 2 > waiting.length) {
       waiting.splice(0, head);
       head = 0;
     }
+    stopIfEmpty();
   };
 
   const authorizePublish: AuthorizePublish = (client, packet, cb) => {
@@ -119,7 +152,12 @@ export function holdOnBacklog(inner: AuthorizePublish, o: BacklogGuardOptions): 
         }
       }
       if (!o.holds(packet.topic)) return cb(null);
-      timer ??= setInterval(release, pollMs);
+      if (closed) return cb(new Error('the broker is closing'));
+      if (timer === undefined) {
+        timer = setInterval(release, pollMs);
+        // Held publishes belong to connections, which keep the process alive on their own.
+        timer.unref();
+      }
       stats.held++;
       waiting.push({ client, cb });
     });
@@ -128,12 +166,17 @@ export function holdOnBacklog(inner: AuthorizePublish, o: BacklogGuardOptions): 
   return {
     authorizePublish,
     stats: () => ({ holding: waiting.length - head, held: stats.held, dropped: stats.dropped, backlog }),
+    clientGone: () => {
+      if (timer !== undefined) someGone = true;
+    },
     close: () => {
+      closed = true;
       clearInterval(timer);
       timer = undefined;
-      for (let i = head; i < waiting.length; i++) waiting[i]!.cb(new Error('the broker is closing'));
-      waiting.length = 0;
+      const held = waiting.slice(head);
+      waiting = [];
       head = 0;
+      for (const w of held) w.cb(new Error('the broker is closing'));
     },
   };
 }

@@ -322,6 +322,13 @@ export class MemoryPersistence extends AsyncMemoryPersistence {
     return n;
   }
 
+  /** The same, only for the sessions whose client `isConnected` (the backlog backpressure watches). */
+  outgoingCountWhere(isConnected: (clientId: string) => boolean): number {
+    let n = 0;
+    for (const [id, q] of this.#outgoing) if (isConnected(id)) n += q.entries.size;
+    return n;
+  }
+
   override async destroy(): Promise<void> {
     await super.destroy();
     this.#outgoing.clear();

@@ -72,6 +72,7 @@ export function effectiveBrokerConfig(o: BrokerFlags, fromCli: (flag: keyof Brok
   if (cfg.redis && cfg.persistenceDir) throw new Error('--persistence-dir and --redis do not go together: with --redis, sessions and queues live in Redis');
   if (o.heartbeatMs !== undefined) cfg.limits.heartbeatIntervalMs = o.heartbeatMs;
   if (o.maxBacklog !== undefined) cfg.limits.maxBacklog = o.maxBacklog;
+  if (cfg.redis && cfg.limits.maxBacklog) throw new Error('--max-backlog (limits.maxBacklog) does not go with --redis: the queues live in Redis, where the broker cannot count them; leave it out or set it to 0');
   if (o.metricsPort !== undefined) cfg.metrics = { host: cfg.metrics?.host ?? '127.0.0.1', port: o.metricsPort };
   if (fromCli('logLevel') && o.logLevel) cfg.logLevel = o.logLevel;
   checkExposure(cfg);
@@ -167,6 +168,7 @@ ${BROKER_CONFIG_EXAMPLE}`,
         ...(cfg.limits.connectTimeoutMs !== undefined && { connectTimeout: cfg.limits.connectTimeoutMs }),
         ...(cfg.limits.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: cfg.limits.heartbeatIntervalMs }),
         ...(cfg.limits.maxBacklog !== undefined && { maxBacklog: cfg.limits.maxBacklog }),
+        ...(cfg.limits.maxBacklogOfflineMs !== undefined && { maxBacklogOfflineMs: cfg.limits.maxBacklogOfflineMs }),
       });
       if (cluster) log.info({ redis: redactUrl(cfg.redis!) }, 'clustered through Redis');
       const metrics = cfg.metrics ? await serveMetrics(b.metrics.registry, cfg.metrics.port, cfg.metrics.host) : undefined;

@@ -57,6 +57,8 @@ export const brokerConfigSchema = z.strictObject({
       heartbeatIntervalMs: z.number().int().min(50).max(3_600_000).optional(),
       /** Acknowledged messages queued for persistent sessions before device readings are held (0: never). */
       maxBacklog: z.number().int().min(0).optional(),
+      /** How long a disconnected persistent session still counts toward maxBacklog. */
+      maxBacklogOfflineMs: z.number().int().min(0).optional(),
     })
     .default({}),
   metrics: z.strictObject({ host: host.default('127.0.0.1'), port }).optional(),
@@ -87,7 +89,8 @@ limits:
   drainTimeoutMs: 60000        # a subscriber that stops reading is dropped after this
   connectTimeoutMs: 10000
   heartbeatIntervalMs: 60000   # stored wills of a crashed broker's clients are swept every 4 heartbeats
-  maxBacklog: 60000            # queued for the gateway and unacknowledged: beyond it, device readings are held (0: never)
+  # maxBacklog: 60000          # without redis: queued for the gateway and unacknowledged, beyond it device readings are held (0: never)
+  # maxBacklogOfflineMs: 300000  # a gateway disconnected this long no longer holds devices back (its queue grows instead)
 metrics: { host: 127.0.0.1, port: 9464 }               # GET /metrics (Prometheus)
 logLevel: info
 `;

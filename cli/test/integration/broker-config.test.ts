@@ -183,5 +183,9 @@ logLevel: warn
     const both = await vitalgate(['broker', '--port', '0', '--persistence-dir', pdir, '--redis', 'redis://127.0.0.1:1']);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--persistence-dir and --redis do not go together/);
+    // Backpressure counts the queue in this process; with Redis it cannot, and a bound asked for is not silently dropped.
+    const bounded = await vitalgate(['broker', '--port', '0', '--max-backlog', '1000', '--redis', 'redis://127.0.0.1:1']);
+    assert.equal(bounded.code, 2);
+    assert.match(bounded.stderr, /--max-backlog \(limits.maxBacklog\) does not go with --redis/);
   });
 });
