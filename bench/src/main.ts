@@ -16,6 +16,7 @@ import { human, type Output } from './harness/report.js';
 import { runDecode, type DecodeResult } from './scenarios/decode.js';
 import { runSustained, type SustainedResult } from './scenarios/sustained.js';
 import { runSaturationBare, runSaturationWithGateway, type BareSaturation, type GatewaySaturation } from './scenarios/saturation.js';
+import { gatewayServesMqtt } from './harness/launchers.js';
 import { runBrokerComparison, type BrokerComparison } from './scenarios/broker-compare.js';
 import { runCloud, type CloudResult } from './scenarios/cloud-upload.js';
 import { runCareTeam, type CareTeamResult } from './scenarios/care-team.js';
@@ -124,6 +125,11 @@ async function main(): Promise<Output> {
       log(`saturation: (a') with the gateway acknowledging on arrival (the old policy), to measure what acknowledging once durable costs`);
       withGatewayAckOnArrival = await runSaturationWithGateway({ ...so, dataDir: join(root, 'saturation-ack-on-arrival'), passphrase, passphraseFile, preEnroll: args.preEnroll, ackOnArrival: true });
     }
+    let inProcess: GatewaySaturation | null = null;
+    if (gatewayServesMqtt()) {
+      log(`saturation: (d) with the gateway hosting the broker (--serve-mqtt), the edge box's deployment, window ${args.saturationWindowInProcess} (it acknowledges once durable)`);
+      inProcess = await runSaturationWithGateway({ ...so, window: args.saturationWindowInProcess, dataDir: join(root, 'saturation-in-process'), passphrase, passphraseFile, preEnroll: args.preEnroll, inProcess: true });
+    }
     log(`saturation: (b) with a bare subscriber (clean session)`);
     const bareSubscriber = await runSaturationBare({ ...so, persistent: false });
     let bareSubscriberPersistentSession: BareSaturation | null = null;
@@ -138,7 +144,7 @@ async function main(): Promise<Output> {
       durableP99Ms: withGateway.p99LatencyMs,
       arrivalP99Ms: withGatewayAckOnArrival.p99LatencyMs,
     } : null;
-    saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession, withGatewayAckOnArrival, ackCost };
+    saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession, withGatewayAckOnArrival, ackCost, inProcess, windowInProcess: args.saturationWindowInProcess };
   }
 
   let broker: BrokerComparison | null = null;
@@ -183,6 +189,7 @@ async function main(): Promise<Output> {
   const c = saturation?.bareSubscriberPersistentSession;
   const ratioOf = (x: number | undefined, y: number | undefined) => (x !== undefined && y !== undefined && y > 0 ? Math.round((x / y) * 1000) / 1000 : null);
   const ratio = ratioOf(g?.maxMessagesPerSec, b?.ceilingMessagesPerSec);
+  const ratioInProcess = ratioOf(saturation?.inProcess?.maxMessagesPerSec, b?.ceilingMessagesPerSec);
   return {
     devices: args.devices,
     seconds: args.seconds,
@@ -204,6 +211,7 @@ async function main(): Promise<Output> {
     ratio,
     persistentSessionCeilingMessagesPerSec: c?.ceilingMessagesPerSec ?? null,
     ratioVsPersistentSession: ratioOf(g?.maxMessagesPerSec, c?.ceilingMessagesPerSec),
+    ratioInProcess,
     saturationLost: g?.lost ?? null,
     decode,
     broker,
@@ -216,6 +224,8 @@ async function main(): Promise<Output> {
       sustainedNoLoss: s ? s.lost === 0 && s.duplicates === 0 && s.invented === 0 && s.unreadableBatches === 0 && s.failedPublishes === 0 && s.acked > 0 : null,
       p99WithinWindowPlus500: s ? s.p99LatencyMs !== null && s.p99LatencyMs <= 2500 : null,
       ratioAtLeast0_8: ratio === null ? null : ratio >= 0.8,
+      ratioAtLeast0_9: ratio === null ? null : ratio >= 0.9,
+      ratioInProcessAtLeast0_9: ratioInProcess === null ? null : ratioInProcess >= 0.9,
       cloudDrainUnder30s: cloud ? cloud.targets.drainUnder30s : null,
       cloudUploadWithin25Pct: cloud ? cloud.targets.ingestWithin25PercentOfBareS3 : null,
       cloudNothingLost: cloud ? cloud.targets.nothingLost : null,

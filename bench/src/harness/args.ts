@@ -6,6 +6,8 @@ export interface BenchArgs {
   saturationSeconds: number;
   saturationConnections: number;
   saturationWindow: number;
+  /** The window of run (d), the gateway hosting the broker, which acknowledges only once durable. */
+  saturationWindowInProcess: number;
   skipSustained: boolean;
   preEnroll: boolean;
   persistentCeiling: boolean;
@@ -53,6 +55,7 @@ export const DEFAULTS: BenchArgs = {
   saturationSeconds: 10,
   saturationConnections: 50,
   saturationWindow: 100,
+  saturationWindowInProcess: 4000,
   skipSustained: false,
   preEnroll: false,
   persistentCeiling: true,
@@ -105,7 +108,14 @@ passphrase file that are removed afterwards.
    ratio = maxMessagesPerSec / ceilingMessagesPerSec. (c) The bare subscriber once more, with a
    persistent session like the gateway's (persistentSessionCeilingMessagesPerSec, and
    ratioVsPersistentSession), which separates the broker's cost of a persistent session from the
-   gateway's own cost.
+   gateway's own cost. (d) The gateway hosting the broker (\`vitalgate gateway --serve-mqtt\`, the
+   edge box's deployment), ratioInProcess = (d)/(b). It acknowledges a device's publish only once the
+   reading is durable, about one batch window (2 s) later, so a connection sends at most window /
+   2 s: at --saturation-window 100 that caps 50 connections at 2,500/s whatever the gateway could
+   do. (d) therefore keeps --saturation-window-in-process publishes in flight per connection
+   (default ${DEFAULTS.saturationWindowInProcess}), as a device must to send that fast. (b) is kept at
+   its own window, where a separate broker does best: at 1000 or 4000 it fell from ~40,000 to
+   ~17,000 msg/s on the 2-core machine, so the ratio is against (b)'s best, not a weakened (b).
 3. Broker: the saturation load against a counting subscriber (subscribed per patient, as a gateway
    under ACLs must) on (1) our broker, (2) our broker with identity and ACLs on (a registry with
    production scrypt cost), (3) Mosquitto anonymous and (4) Mosquitto with password and ACL files,
@@ -206,6 +216,9 @@ Flags:
   --saturation-seconds <s>       publishing time of each saturation run (default ${DEFAULTS.saturationSeconds})
   --saturation-connections <n>   publisher connections in the saturation runs (default ${DEFAULTS.saturationConnections})
   --saturation-window <n>        max unacknowledged publishes per connection (default ${DEFAULTS.saturationWindow})
+  --saturation-window-in-process <n>
+                                 the same for run (d), the gateway hosting the broker, which acknowledges
+                                 once durable (default ${DEFAULTS.saturationWindowInProcess})
   --pre-enroll                   enrol the simulated patients in the gateway's keystore before the gateway
                                  starts (a gateway that already knows its patients); by default the gateway
                                  enrols each patient when it first seals a batch for it, during the run
@@ -266,6 +279,8 @@ Targets reported under "targets":
   sustainedNoLoss          lost = duplicates = invented = failedPublishes = 0
   p99WithinWindowPlus500   p99 latency <= 2500 ms (the 2 s batch window + 500 ms)
   ratioAtLeast0_8          maxMessagesPerSec >= 0.8 × ceilingMessagesPerSec
+  ratioAtLeast0_9          the same at 0.9 (the capacity issue's target, with a separate broker)
+  ratioInProcessAtLeast0_9 ratioInProcess >= 0.9: run (d), the gateway hosting the broker, against (b)
   cloudDrainUnder30s       the spool drains a --cloud-outage-seconds outage in under 30 s
   cloudUploadWithin25Pct   ingest on S3 uploads at least 0.8 × the bare S3 PUT rate (8 at a time)
   cloudNothingLost         every batch confirmed once and stored, nothing else stored, no failed publish
@@ -305,6 +320,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--saturation-seconds': a.saturationSeconds = num(flag, value(), false); break;
       case '--saturation-connections': a.saturationConnections = num(flag, value(), true); break;
       case '--saturation-window': a.saturationWindow = num(flag, value(), true); break;
+      case '--saturation-window-in-process': a.saturationWindowInProcess = num(flag, value(), true); break;
       case '--skip-saturation': a.skipSaturation = true; break;
       case '--skip-decode': a.skipDecode = true; break;
       case '--skip-broker': a.skipBroker = true; break;
@@ -363,5 +379,6 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   // Packet ids cycle over twice the window, and the ten-second schedule must outlast it.
   if (a.capacityWindow > 100) throw new UsageError('--capacity-window must be at most 100');
   if (a.saturationWindow > 60_000) throw new UsageError('--saturation-window must be at most 60000 (MQTT packet ids are 16 bits)');
+  if (a.saturationWindowInProcess > 60_000) throw new UsageError('--saturation-window-in-process must be at most 60000 (MQTT packet ids are 16 bits)');
   return a;
 }

@@ -33,6 +33,8 @@ export interface Output {
   ratio: number | null;
   persistentSessionCeilingMessagesPerSec: number | null;
   ratioVsPersistentSession: number | null;
+  /** (d)/(b): the gateway hosting the broker against the bare subscriber behind `vitalgate broker`. */
+  ratioInProcess: number | null;
   saturationLost: number | null;
   decode: DecodeResult | null;
   broker: BrokerComparison | null;
@@ -43,6 +45,7 @@ export interface Output {
   fhirExport: FhirExportBenchResult | null;
   targets: {
     sustainedNoLoss: boolean | null; p99WithinWindowPlus500: boolean | null; ratioAtLeast0_8: boolean | null;
+    ratioAtLeast0_9: boolean | null; ratioInProcessAtLeast0_9: boolean | null;
     cloudDrainUnder30s: boolean | null; cloudUploadWithin25Pct: boolean | null; cloudNothingLost: boolean | null;
     careRevocationUnder2s: boolean | null;
     dashboardPatientsUnder1s: boolean | null; dashboardLiveP95: boolean | null;
@@ -55,6 +58,9 @@ export interface Output {
     /** (a') the gateway acknowledging on arrival, and (a)/(a'): the cost of acknowledging once durable. */
     withGatewayAckOnArrival: GatewaySaturation | null;
     ackCost: { durableReadingsPerSec: number; arrivalReadingsPerSec: number; ratio: number | null; durableP99Ms: number | null; arrivalP99Ms: number | null } | null;
+    /** (d) the gateway hosting the broker (`--serve-mqtt`): one process, no second MQTT hop; at its own window. */
+    inProcess: GatewaySaturation | null;
+    windowInProcess: number;
   } | null;
   benchSeconds: number;
 }
@@ -87,7 +93,9 @@ export function human(o: Output): string {
     const a2 = o.saturation.withGatewayAckOnArrival;
     if (a2) L.push(`  (a') gateway acknowledging on arrival: ${a2.maxMessagesPerSec} readings/s sealed, lost ${a2.lost}, latency p99 ${a2.p99LatencyMs} ms; acknowledge-once-durable costs: (a)/(a') ${o.saturation.ackCost?.ratio}`);
     if (c) L.push(`  (c) bare subscriber, persistent session: ${c.ceilingMessagesPerSec} msg/s received (${c.received} in ${c.seconds} s), broker ingress ${c.ackedPerSec}/s, missing ${c.missing}`);
-    L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}`);
+    const d = o.saturation.inProcess;
+    if (d) L.push(`  (d) gateway hosting the broker (--serve-mqtt), window ${o.saturation.windowInProcess}: ${d.maxMessagesPerSec} readings/s sealed (${d.sealedReadings} in ${d.seconds} s), ingress ${d.ackedPerSec}/s, lost ${d.lost}, duplicates ${d.duplicates}, latency p50 ${d.p50LatencyMs} ms p99 ${d.p99LatencyMs} ms, RSS ${d.rssMb} MiB`);
+    L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}${d ? `; (d)/(b) ${o.ratioInProcess}` : ''}`);
   }
   if (o.broker) {
     const b = o.broker;
@@ -145,6 +153,6 @@ export function human(o: Output): string {
   }
   if (o.dashboardHistory) L.push(...historyLines(o.dashboardHistory));
   if (o.fhirExport) L.push(...fhirLines(o.fhirExport));
-  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}; dashboard patients < 1 s ${yes(o.targets.dashboardPatientsUnder1s)}; live p95 ≤ 3 s ${yes(o.targets.dashboardLiveP95)}; history 1 h ECG < 1.5 s ${yes(o.targets.dashboardHistoryEcg1h)}; history 7 d < 1.5 s ${yes(o.targets.dashboardHistory7d)}`);
+  L.push(`Targets: no loss ${yes(o.targets.sustainedNoLoss)}; p99 ≤ 2500 ms ${yes(o.targets.p99WithinWindowPlus500)}; ratio ≥ 0.8 ${yes(o.targets.ratioAtLeast0_8)}; ratio ≥ 0.9 ${yes(o.targets.ratioAtLeast0_9)}; in-process ratio ≥ 0.9 ${yes(o.targets.ratioInProcessAtLeast0_9)}; cloud drain < 30 s ${yes(o.targets.cloudDrainUnder30s)}; cloud upload ≥ 0.8 × bare S3 ${yes(o.targets.cloudUploadWithin25Pct)}; cloud nothing lost ${yes(o.targets.cloudNothingLost)}; revocation ≤ 2 s ${yes(o.targets.careRevocationUnder2s)}; dashboard patients < 1 s ${yes(o.targets.dashboardPatientsUnder1s)}; live p95 ≤ 3 s ${yes(o.targets.dashboardLiveP95)}; history 1 h ECG < 1.5 s ${yes(o.targets.dashboardHistoryEcg1h)}; history 7 d < 1.5 s ${yes(o.targets.dashboardHistory7d)}`);
   return L.join('\n') + '\n';
 }

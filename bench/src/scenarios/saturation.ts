@@ -15,7 +15,7 @@ import { IndexTail } from '../harness/index-tail.js';
 import { loadPatientId, SaturationLoad, type LoadResult } from '../harness/load.js';
 import { sleep, withTimeout, type Child, type Log } from '../harness/child.js';
 import { CpuMeter, fmtCpu, round1 } from '../harness/cpu-meter.js';
-import { startBareSubscriber, startGatewayProcess, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
+import { startBareSubscriber, startGatewayProcess, startGatewayServingMqtt, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
 import { preEnroll } from './sustained.js';
 
 export const MARKER_PATIENT = 'bench-marker';
@@ -190,26 +190,37 @@ function loadSummary(s: Saturated, brokerRssMb: number | null): LoadSummary {
   };
 }
 
-/** `ackOnArrival` runs the gateway with the old acknowledge-on-arrival policy, to measure what acknowledging once durable costs. */
-export async function runSaturationWithGateway(o: SaturationOptions & { dataDir: string; passphrase: string; passphraseFile: string; preEnroll: boolean; ackOnArrival?: boolean }): Promise<GatewaySaturation> {
+/**
+ * `ackOnArrival` runs the gateway with the old acknowledge-on-arrival policy, to measure what
+ * acknowledging once durable costs; `inProcess` runs it hosting the broker (`--serve-mqtt`), the
+ * edge box's deployment, instead of behind a `vitalgate broker`.
+ */
+export async function runSaturationWithGateway(o: SaturationOptions & { dataDir: string; passphrase: string; passphraseFile: string; preEnroll: boolean; ackOnArrival?: boolean; inProcess?: boolean }): Promise<GatewaySaturation> {
   const { log } = o;
-  const phase = 'saturation/gateway';
-  const prefix = 'satgw';
+  const phase = o.inProcess ? 'saturation/in-process' : 'saturation/gateway';
+  const prefix = o.inProcess ? 'satgwin' : 'satgw';
   if (o.preEnroll) {
     const patients = loadPatients(prefix, o.connections);
     await preEnroll(o.dataDir, o.passphrase, patients);
     log(`${phase}: pre-enrolled ${patients.length} patients`);
   }
-  const broker = await vitalgateBroker(log);
+  const broker = o.inProcess ? undefined : await vitalgateBroker(log);
   let gateway: Child | undefined;
   let load: SaturationLoad | undefined;
   try {
-    gateway = await startGatewayProcess(log, broker.url, o.dataDir, o.passphraseFile, 'gateway', o.ackOnArrival ? ['--ack-on-arrival'] : []);
-    log(`${phase}: broker ${broker.url} (pid ${broker.pid}), gateway pid ${gateway.pid}`);
+    let url: string;
+    if (broker) {
+      gateway = await startGatewayProcess(log, broker.url, o.dataDir, o.passphraseFile, 'gateway', o.ackOnArrival ? ['--ack-on-arrival'] : []);
+      url = broker.url;
+      log(`${phase}: broker ${broker.url} (pid ${broker.pid}), gateway pid ${gateway.pid}`);
+    } else {
+      ({ child: gateway, url } = await startGatewayServingMqtt(log, o.dataDir, o.passphraseFile));
+      log(`${phase}: the gateway serving MQTT at ${url} (pid ${gateway.pid})`);
+    }
     const gw = gateway;
     const tail = new IndexTail(dataDirLayout(o.dataDir).index, new Set([MARKER_DEVICE]));
-    const d = await saturate(o, phase, broker.url, prefix, {
-      procs: [{ name: 'broker', child: broker.cpu }, { name: 'gateway', child: gw }],
+    const d = await saturate(o, phase, url, prefix, {
+      procs: broker ? [{ name: 'broker', child: broker.cpu }, { name: 'gateway', child: gw }] : [{ name: 'gateway', child: gw }],
       poll: async () => {
         await tail.poll();
         return { markerArrived: tail.excludedBatches > 0, progress: `sealed ${tail.readings}` };
@@ -222,12 +233,12 @@ export async function runSaturationWithGateway(o: SaturationOptions & { dataDir:
     });
     load = d.load;
     const rssMb = gateway.peakRssMb() ?? null;
-    const brokerRssMb = broker.peakRssMb() ?? null;
+    const brokerRssMb = broker ? broker.peakRssMb() ?? null : null;
     const stopT = Date.now();
     const gx = await gateway.stop(120_000);
     const gatewayExit = { code: gx.code, signal: gx.signal, killed: gx.killed, seconds: round1((Date.now() - stopT) / 1000) };
     await load.close();
-    await broker.stop();
+    await broker?.stop();
     await tail.poll();
 
     const ledger = d.result.ledger;
@@ -261,7 +272,7 @@ export async function runSaturationWithGateway(o: SaturationOptions & { dataDir:
     };
   } finally {
     await load?.close();
-    await Promise.all([gateway?.stop(10_000), broker.stop()]);
+    await Promise.all([gateway?.stop(10_000), broker?.stop()]);
   }
 }
 

@@ -30,6 +30,14 @@ describe('bench', () => {
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained']).skipBroker, false);
       assert.equal(parseArgs(['--skip-saturation', '--skip-sustained', '--skip-broker']).skipCloud, false, 'the cloud part is still there to measure');
     });
+    it('run (d), the gateway hosting the broker, has a window of its own (it acknowledges once durable)', () => {
+      assert.equal(DEFAULTS.saturationWindowInProcess, 4000);
+      const a = parseArgs(['--saturation-window', '50', '--saturation-window-in-process', '2000']);
+      assert.deepEqual([a.saturationWindow, a.saturationWindowInProcess], [50, 2000]);
+      assert.throws(() => parseArgs(['--saturation-window-in-process', '70000']), /at most 60000/);
+      assert.throws(() => parseArgs(['--saturation-window-in-process', '0']), UsageError);
+      assert.match(HELP, /--saturation-window-in-process/);
+    });
     it('--only-cloud skips every other part; the cloud flags take positive numbers', () => {
       const a = parseArgs(['--only-cloud', '--cloud-devices', '20', '--cloud-outage-seconds=15']);
       assert.deepEqual([a.skipSustained, a.skipSaturation, a.skipBroker, a.skipDecode, a.skipCloud, a.skipCare], [true, true, true, true, false, true]);
