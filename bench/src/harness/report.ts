@@ -33,7 +33,7 @@ export interface Output {
   ratio: number | null;
   persistentSessionCeilingMessagesPerSec: number | null;
   ratioVsPersistentSession: number | null;
-  /** (d)/(b): the gateway hosting the broker against the bare subscriber behind `vitalgate broker`. */
+  /** (d)/max((b), (b')): the gateway hosting the broker against the bare subscriber behind `vitalgate broker`, at whichever window it did better. */
   ratioInProcess: number | null;
   saturationLost: number | null;
   decode: DecodeResult | null;
@@ -61,6 +61,8 @@ export interface Output {
     /** (d) the gateway hosting the broker (`--serve-mqtt`): one process, no second MQTT hop; at its own window. */
     inProcess: GatewaySaturation | null;
     windowInProcess: number;
+    /** (b') the bare subscriber at (d)'s window: (d) is compared with the better of (b) and (b'). */
+    bareSubscriberInProcessWindow: BareSaturation | null;
   } | null;
   benchSeconds: number;
 }
@@ -95,7 +97,9 @@ export function human(o: Output): string {
     if (c) L.push(`  (c) bare subscriber, persistent session: ${c.ceilingMessagesPerSec} msg/s received (${c.received} in ${c.seconds} s), broker ingress ${c.ackedPerSec}/s, missing ${c.missing}`);
     const d = o.saturation.inProcess;
     if (d) L.push(`  (d) gateway hosting the broker (--serve-mqtt), window ${o.saturation.windowInProcess}: ${d.maxMessagesPerSec} readings/s sealed (${d.sealedReadings} in ${d.seconds} s), ingress ${d.ackedPerSec}/s, lost ${d.lost}, duplicates ${d.duplicates}, latency p50 ${d.p50LatencyMs} ms p99 ${d.p99LatencyMs} ms, RSS ${d.rssMb} MiB`);
-    L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}${d ? `; (d)/(b) ${o.ratioInProcess}` : ''}`);
+    const b2 = o.saturation.bareSubscriberInProcessWindow;
+    if (b2) L.push(`  (b') bare subscriber at (d)'s window ${o.saturation.windowInProcess}: ${b2.ceilingMessagesPerSec} msg/s received (${b2.received} in ${b2.seconds} s), missing ${b2.missing}`);
+    L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}${d ? `; (d)/${b2 ? "max((b), (b'))" : '(b)'} ${o.ratioInProcess}` : ''}`);
   }
   if (o.broker) {
     const b = o.broker;
