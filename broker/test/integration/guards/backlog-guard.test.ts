@@ -3,12 +3,16 @@
  * persistent QoS 1 subscriber (a raw client that acknowledges only when told) and devices on MQTT.js.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { readingTopic } from '@vitalgate/protocol';
 import type { Client, PublishPacket } from 'aedes';
 import { startBroker, type RunningBroker } from '../../../src/index.js';
 import { holdOnBacklog } from '../../../src/guards/backlog-guard.js';
+import { openFilePersistence } from '../../../src/persistence/file/index.js';
 import { RawClient } from '../../raw-mqtt.js';
 import { sleep } from '../../support.js';
 
@@ -143,6 +147,57 @@ describe('broker backpressure: device readings held while the consumers\' queue 
       d.end(true);
       gw.send({ cmd: 'disconnect' });
       await b.close();
+    }
+  });
+
+  it('on the file persistence, a session restored at start counts from the start, then not; its queue is delivered whole when its consumer is back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vg-backlog-'));
+    const N = 2 * BOUND;
+    const topic = readingTopic('p1', 'band-1', 'hr');
+    try {
+      // A first broker queues N readings for the consumer's session while it is away, and stops.
+      const p1 = await openFilePersistence({ dir });
+      const b1 = await startBroker({ port: 0, persistence: p1, maxBacklog: 0 });
+      const first = (await RawClient.connect(b1.port, { clientId: 'gw-disk', clean: false })).client;
+      assert.deepEqual(await first.subscribe([['vg/v1/#', 1]]), [1]);
+      first.send({ cmd: 'disconnect' });
+      const d1 = await device(b1.url, 'band-1');
+      await Promise.all(Array.from({ length: N }, (_, i) => d1.publishAsync(topic, JSON.stringify({ seq: i }), { qos: 1 })));
+      d1.end(true);
+      await b1.close();
+      await p1.destroy();
+
+      // The next broker restores that queue, above the bound: a device is held until the grace is over.
+      const OFFLINE_MS = 1000;
+      const p2 = await openFilePersistence({ dir });
+      const b2 = await startBroker({ port: 0, persistence: p2, maxBacklog: BOUND, maxBacklogOfflineMs: OFFLINE_MS, logger: pino({ level: 'silent' }) });
+      const d2 = await device(b2.url, 'band-1');
+      try {
+        const t = Date.now();
+        await d2.publishAsync(topic, JSON.stringify({ seq: N }), { qos: 1 });
+        const waited = Date.now() - t;
+        assert.ok(waited >= OFFLINE_MS / 2, `held while the restored session still counted (${waited} ms)`);
+        assert.ok(waited < OFFLINE_MS + 3000, `released once it no longer did (${waited} ms)`);
+        assert.equal(b2.stats().backpressure!.held, 1);
+        const gw = (await RawClient.connect(b2.port, { clientId: 'gw-disk', clean: false })).client;
+        const got: number[] = [];
+        for (const end = Date.now() + 10_000; got.length < N + 1;) {
+          assert.ok(Date.now() < end, `${got.length} of ${N + 1} delivered`);
+          for (const p of gw.take()) {
+            got.push((JSON.parse(p.payload.toString()) as { seq: number }).seq);
+            gw.send({ cmd: 'puback', messageId: p.messageId! });
+          }
+          await sleep(20);
+        }
+        assert.deepEqual(got, Array.from({ length: N + 1 }, (_, i) => i), 'the restored queue, then the held reading, each once');
+        gw.send({ cmd: 'disconnect' });
+      } finally {
+        d2.end(true);
+        await b2.close();
+        await p2.destroy();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
