@@ -76,17 +76,18 @@ export interface BrokerOptions {
   /**
    * Backpressure (guards/backlog-guard.ts): while this many acknowledged messages or more are queued
    * for persistent sessions (the gateway's), device publishes on reading topics are held before
-   * they are stored or acknowledged. Only connected sessions count. Default DEFAULT_MAX_BACKLOG;
+   * they are stored or acknowledged (see maxBacklogOfflineMs for disconnected sessions). Default DEFAULT_MAX_BACKLOG;
    * 0 turns it off. Needs a persistence that counts its queue (ours, memory or file; not Redis:
    * a number here is then an error, the default is off), and is not used with localDelivery,
    * whose consumer holds devices itself.
    */
   maxBacklog?: number;
   /**
-   * A persistent session whose client disconnected still counts toward maxBacklog for this long
-   * (a gateway restarting or upgraded keeps the bound), then no more: a consumer gone for good must
-   * not hold every device forever. Sessions restored at start count from the start. Default
-   * DEFAULT_MAX_BACKLOG_OFFLINE_MS.
+   * A persistent session whose client disconnected counts toward maxBacklog for this long, then
+   * no more (sessions restored at start count from the start). By default always: a gateway that
+   * is down keeps the bound, and a consumer gone for good holds devices back, with a warning
+   * naming it after 5 minutes. Set it to let devices go on past a dead session, at the cost of
+   * that session's queue growing in memory without bound.
    */
   maxBacklogOfflineMs?: number;
 }
@@ -120,8 +121,8 @@ export interface RunningBroker {
 
 export const DEFAULT_BROKER_PORT = 1883;
 export const DEFAULT_MAX_PACKET_BYTES = 512 * 1024;
-/** How long a disconnected session's queue still counts toward the backlog bound, by default. */
-export const DEFAULT_MAX_BACKLOG_OFFLINE_MS = 5 * 60_000;
+/** A persistent session offline this long with messages queued is named in a warning. */
+const OFFLINE_WARN_MS = 5 * 60_000;
 
 export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBroker> {
   const listenerSpecs: ListenerOptions[] = opts.listeners?.length
@@ -140,15 +141,20 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   if (!Number.isInteger(maxBacklog) || maxBacklog < 0) throw new Error(`maxBacklog must be a whole number, 0 for off, not ${maxBacklog}`);
   const connectedQueue = counting.outgoingCountWhere?.bind(persistence);
   if (opts.maxBacklog && !local && !connectedQueue) throw new Error('maxBacklog needs a persistence that counts its queue (the memory or file one, not Redis): set it to 0');
-  const offlineMs = opts.maxBacklogOfflineMs ?? DEFAULT_MAX_BACKLOG_OFFLINE_MS;
+  // A disconnected session counts until it has been away this long; by default always: its
+  // messages were acknowledged to devices and live in this broker's memory or journal, so not
+  // counting them would let that memory grow without bound while a gateway is down.
+  const offlineMs = opts.maxBacklogOfflineMs ?? Infinity;
   if (!(offlineMs >= 0)) throw new Error(`maxBacklogOfflineMs must be 0 or more, not ${offlineMs}`);
-  // aedes keeps its connected clients by id; its typings leave the map out.
-  let clientsById: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  const connected = (id: string): boolean => clientsById[id] !== undefined;
+  // Connected clients by id, kept here: aedes' own map can lose a live client when an older
+  // connection with the same id finishes closing after the new one registered.
+  const live = new Map<string, object>();
+  const connected = (id: string): boolean => live.has(id);
   // When each persistent session's client left; a session never seen connected (restored from disk) from the start.
   const startedAt = performance.now();
   const offlineSince = new Map<string, number>();
   const counts = (id: string): boolean => connected(id) || performance.now() - (offlineSince.get(id) ?? startedAt) < offlineMs;
+  const warnTimers = new Set<NodeJS.Timeout>();
   const backlog = !local && connectedQueue && maxBacklog > 0
     ? holdOnBacklog(rules.authorizePublish, { backlog: () => connectedQueue(counts), highWater: maxBacklog, holds: isReadingTopic })
     : undefined;
@@ -174,21 +180,35 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
       return packet;
     },
   });
-  clientsById = (aedes as unknown as { clients: Record<string, unknown> }).clients;
-  if (backlog) {
-    aedes.on('client', (client) => offlineSince.delete(client.id));
+  if (connectedQueue) {
+    const warnAfter = Number.isFinite(offlineMs) ? offlineMs : OFFLINE_WARN_MS;
+    aedes.on('client', (client) => {
+      live.set(client.id, client);
+      offlineSince.delete(client.id);
+    });
     aedes.on('clientDisconnect', (client) => {
       // Held publishes of a closed client are let go at once, not when the queue next drains.
-      backlog.clientGone();
+      backlog?.clientGone();
+      if (live.get(client.id) !== client) return; // a newer connection has the id
+      live.delete(client.id);
       if ((client as { clean?: boolean }).clean !== false) return;
       offlineSince.set(client.id, performance.now());
-      setTimeout(() => {
+      if (!backlog) return;
+      const t = setTimeout(() => {
+        warnTimers.delete(t);
         const since = offlineSince.get(client.id);
         // Back since, or gone again later (a later timer speaks for that).
-        if (connected(client.id) || since === undefined || performance.now() - since < offlineMs - 5) return;
-        const queued = connectedQueue!((id) => id === client.id);
-        if (queued > 0) log.warn({ client: client.id, queued }, 'a persistent session offline too long no longer holds devices back: its queue grows until it returns or is cleaned');
-      }, offlineMs).unref();
+        if (connected(client.id) || since === undefined || performance.now() - since < warnAfter - 5) return;
+        const queued = connectedQueue((id) => id === client.id);
+        if (queued === 0) return;
+        if (Number.isFinite(offlineMs)) {
+          log.warn({ client: client.id, queued }, 'a persistent session offline longer than limits.maxBacklogOfflineMs no longer holds devices back: its queue grows in memory until it returns or is cleaned');
+        } else {
+          log.warn({ client: client.id, queued, offlineMinutes: Math.round(warnAfter / 60_000) }, 'a persistent session that is offline still counts toward limits.maxBacklog, and holds device readings back once its queue reaches it: if it is not coming back, end its session (connect once with its client id and a clean session), or set limits.maxBacklogOfflineMs');
+        }
+      }, warnAfter);
+      t.unref();
+      warnTimers.add(t);
     });
   }
   metrics = createBrokerMetrics({
@@ -217,6 +237,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     local?.flushAcks();
     // Held publishes were never acknowledged: refused, the devices send them again elsewhere or later.
     backlog?.close();
+    for (const t of warnTimers) clearTimeout(t);
     return new Promise<void>((resolve) => aedes.close(() => resolve())).then(() => ownPersistence?.destroy());
   };
   try {

@@ -2,7 +2,7 @@
 
 // The broker and its listeners
 export {
-  startBroker, DEFAULT_BROKER_PORT, DEFAULT_MAX_PACKET_BYTES, DEFAULT_MAX_BACKLOG_OFFLINE_MS,
+  startBroker, DEFAULT_BROKER_PORT, DEFAULT_MAX_PACKET_BYTES,
   type BrokerOptions, type BrokerPolicy, type BrokerStats, type PolicyCounters, type RunningBroker,
 } from './broker.js';
 export { deliverLocally, DEFAULT_PUBACK_COALESCE_MS, type LocalConsumer, type LocalDelivery, type LocalDeliveryOptions } from './local-delivery.js';

@@ -98,7 +98,7 @@ export function createBrokerMetrics(src: BrokerMetricsSources): BrokerMetrics {
     const depth = src.offlineQueueDepth;
     new Gauge({
       name: 'vitalgate_broker_offline_queue_depth',
-      help: 'QoS 1 messages queued for persistent sessions whose client is not connected (not counted by the backpressure bound; alarm on its growth)',
+      help: 'QoS 1 messages queued for persistent sessions whose client is not connected (alarm on its growth: a consumer that is down or gone)',
       registers: [registry],
       collect() {
         this.set(depth());

@@ -13,9 +13,9 @@
  * 40 s of 1,500 devices, 435,000 acknowledged messages were queued in its memory and the gateway
  * sat at 15-20 % of a core, starved (`npm run bench -- --capacity`, `vitalgate broker` at 100 %).
  *
- * Which sessions count is the broker's choice (`backlog`): those connected, and those disconnected
- * for less than a grace (a gateway restarting keeps the bound), so that a consumer gone for good,
- * its persistent session still filling, does not hold every device forever.
+ * Which sessions count is the broker's choice (`backlog`): by default every persistent session,
+ * connected or not (their messages were acknowledged and live in the broker), optionally only
+ * those disconnected for less than a grace (broker.ts, maxBacklogOfflineMs).
  *
  * Only publishes on reading topics are held, which keeps a consumer's own publishes (status,
  * commands) from being held: holding one would stop aedes reading that connection, and with it the
@@ -153,6 +153,10 @@ export function holdOnBacklog(inner: AuthorizePublish, o: BacklogGuardOptions): 
       }
       if (!o.holds(packet.topic)) return cb(null);
       if (closed) return cb(new Error('the broker is closing'));
+      if (gone(client)) {
+        stats.dropped++;
+        return cb(new Error('connection closed while its publish was held for backpressure'));
+      }
       if (timer === undefined) {
         timer = setInterval(release, pollMs);
         // Held publishes belong to connections, which keep the process alive on their own.
@@ -167,7 +171,7 @@ export function holdOnBacklog(inner: AuthorizePublish, o: BacklogGuardOptions): 
     authorizePublish,
     stats: () => ({ holding: waiting.length - head, held: stats.held, dropped: stats.dropped, backlog }),
     clientGone: () => {
-      if (timer !== undefined) someGone = true;
+      someGone = true;
     },
     close: () => {
       closed = true;

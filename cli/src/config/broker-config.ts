@@ -57,7 +57,7 @@ export const brokerConfigSchema = z.strictObject({
       heartbeatIntervalMs: z.number().int().min(50).max(3_600_000).optional(),
       /** Acknowledged messages queued for persistent sessions before device readings are held (0: never). */
       maxBacklog: z.number().int().min(0).optional(),
-      /** How long a disconnected persistent session still counts toward maxBacklog. */
+      /** How long a disconnected persistent session still counts toward maxBacklog (default: always). */
       maxBacklogOfflineMs: z.number().int().min(0).optional(),
     })
     .default({}),
@@ -90,7 +90,7 @@ limits:
   connectTimeoutMs: 10000
   heartbeatIntervalMs: 60000   # stored wills of a crashed broker's clients are swept every 4 heartbeats
   # maxBacklog: 60000          # without redis: queued for the gateway and unacknowledged, beyond it device readings are held (0: never)
-  # maxBacklogOfflineMs: 300000  # a gateway disconnected this long no longer holds devices back (its queue grows instead)
+  # maxBacklogOfflineMs: 3600000 # a consumer away this long no longer counts toward maxBacklog (default: always counts)
 metrics: { host: 127.0.0.1, port: 9464 }               # GET /metrics (Prometheus)
 logLevel: info
 `;

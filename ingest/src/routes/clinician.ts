@@ -402,11 +402,17 @@ export async function clinicianRoutes(app: FastifyInstance, o: ClinicianRouteOpt
     const t = performance.now();
     // A failed append stops the reads from starting more: their answer could not be sent anyway.
     const logFailed = new AbortController();
-    const logged = backing('storage', () => Promise.all(entries.map((e) => o.accessLog.append(e)))).then(() => {
-      // Logged is accessed: a break-glass access is announced even if the reads then fail.
-      for (const e of entries) if (e.breakGlass) req.log.warn({ clinician, patient: e.patient, requestId: e.requestId }, 'access under BREAK-GLASS');
-      return since(t);
-    }, (e: unknown) => {
+    const logged = backing('storage', async () => {
+      // Every append settles before a failure is thrown: a break-glass entry that is stored is
+      // announced, whatever happens to the others and to the reads.
+      const appends = await Promise.allSettled(entries.map((e) => o.accessLog.append(e)));
+      appends.forEach((a, i) => {
+        const e = entries[i]!;
+        if (a.status === 'fulfilled' && e.breakGlass) req.log.warn({ clinician, patient: e.patient, requestId: e.requestId }, 'access under BREAK-GLASS');
+      });
+      const failed = appends.find((a) => a.status === 'rejected');
+      if (failed) throw failed.reason;
+    }).then(() => since(t), (e: unknown) => {
       logFailed.abort(e);
       throw e;
     });
