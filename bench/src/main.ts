@@ -132,10 +132,10 @@ async function main(): Promise<Output> {
     }
     log(`saturation: (b) with a bare subscriber (clean session)`);
     const bareSubscriber = await runSaturationBare({ ...so, persistent: false });
-    let bareSubscriberInProcessWindow: BareSaturation | null = null;
-    if (inProcess && args.saturationWindowInProcess !== so.window) {
-      log(`saturation: (b') the bare subscriber at (d)'s window ${args.saturationWindowInProcess}, so that (d) is compared with the better of the two`);
-      bareSubscriberInProcessWindow = await runSaturationBare({ ...so, window: args.saturationWindowInProcess, persistent: false, phase: 'saturation/bare-deep', prefix: 'satbared' });
+    let bareInProcess: BareSaturation | null = null;
+    if (inProcess) {
+      log(`saturation: (e) a bare counter hosting the broker, acknowledging on arrival, at (d)'s window ${args.saturationWindowInProcess}: the ceiling for (d)`);
+      bareInProcess = await runSaturationBare({ ...so, window: args.saturationWindowInProcess, persistent: false, inProcess: true, phase: 'saturation/bare-in-process', prefix: 'satbarein' });
     }
     let bareSubscriberPersistentSession: BareSaturation | null = null;
     if (args.persistentCeiling) {
@@ -149,7 +149,7 @@ async function main(): Promise<Output> {
       durableP99Ms: withGateway.p99LatencyMs,
       arrivalP99Ms: withGatewayAckOnArrival.p99LatencyMs,
     } : null;
-    saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession, withGatewayAckOnArrival, ackCost, inProcess, windowInProcess: args.saturationWindowInProcess, bareSubscriberInProcessWindow };
+    saturation = { seconds: so.seconds, connections: so.connections, window: so.window, withGateway, bareSubscriber, bareSubscriberPersistentSession, withGatewayAckOnArrival, ackCost, inProcess, windowInProcess: args.saturationWindowInProcess, bareInProcess };
   }
 
   let broker: BrokerComparison | null = null;
@@ -194,9 +194,7 @@ async function main(): Promise<Output> {
   const c = saturation?.bareSubscriberPersistentSession;
   const ratioOf = (x: number | undefined, y: number | undefined) => (x !== undefined && y !== undefined && y > 0 ? Math.round((x / y) * 1000) / 1000 : null);
   const ratio = ratioOf(g?.maxMessagesPerSec, b?.ceilingMessagesPerSec);
-  // Against the better of (b) and (b'): the bare subscriber at its own window and at (d)'s.
-  const bestBare = Math.max(b?.ceilingMessagesPerSec ?? 0, saturation?.bareSubscriberInProcessWindow?.ceilingMessagesPerSec ?? 0);
-  const ratioInProcess = ratioOf(saturation?.inProcess?.maxMessagesPerSec, b ? bestBare : undefined);
+  const ratioInProcess = ratioOf(saturation?.inProcess?.maxMessagesPerSec, saturation?.bareInProcess?.ceilingMessagesPerSec);
   return {
     devices: args.devices,
     seconds: args.seconds,

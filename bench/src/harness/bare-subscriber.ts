@@ -12,6 +12,11 @@
  * --persistent-session ID connects with clean=false and that client id, as the gateway does (the
  * broker then keeps the subscriber's QoS 1 queue in its persistence); the default is a clean session.
  *
+ * --serve-mqtt: instead of connecting to a broker, this process hosts one (on 127.0.0.1, a free
+ * port) that hands device publishes on reading topics to the counter in memory and acknowledges
+ * them at once, as `vitalgate gateway --serve-mqtt` hosts the gateway: the ceiling for that
+ * deployment. The ready line then carries "listening": its URL.
+ *
  * stdout, one JSON line each:
  *   {"event":"ready"}                 once subscribed
  *   {"event":"report",...}            for each "report" line read on stdin
@@ -21,7 +26,8 @@
  * Closing stdin ends the process, so it cannot outlive the bench that started it.
  */
 import mqtt from 'mqtt';
-import { patientFilter, TOPIC_ROOT } from '@vitalgate/protocol';
+import { startBroker } from '@vitalgate/broker';
+import { isReadingTopic, patientFilter, TOPIC_ROOT } from '@vitalgate/protocol';
 
 export interface SubscriberReport {
   event: 'report' | 'final';
@@ -37,8 +43,9 @@ function arg(name: string): string | undefined {
 }
 
 const broker = arg('--broker');
-if (!broker) {
-  process.stderr.write('bare-subscriber: --broker URL is required\n');
+const serveMqtt = process.argv.includes('--serve-mqtt');
+if (!broker === !serveMqtt) {
+  process.stderr.write('bare-subscriber: give --broker URL, or --serve-mqtt\n');
   process.exit(2);
 }
 const markerTopic = arg('--marker-topic');
@@ -57,14 +64,7 @@ const report = (event: SubscriberReport['event']): void => {
   process.stdout.write(JSON.stringify(r) + '\n');
 };
 
-const client = await mqtt.connectAsync(broker, {
-  clientId: username ?? persistentId ?? `vitalgate-bench-bare-${process.pid}`,
-  ...(username && { username, password: process.env.BENCH_MQTT_PASSWORD }),
-  clean: persistentId === undefined,
-  reconnectPeriod: 1000,
-  connectTimeout: 30_000,
-});
-client.on('message', (topic) => {
+const count1 = (topic: string): void => {
   const now = Date.now();
   if (topic === markerTopic) {
     markerAt = now;
@@ -73,21 +73,41 @@ client.on('message', (topic) => {
   count++;
   if (firstAt === null) firstAt = now;
   lastAt = now;
-});
-client.on('error', (e) => process.stderr.write(`bare-subscriber: mqtt error: ${e.message}\n`));
-const granted = await client.subscribeAsync(patients ? patients.map((p) => `${TOPIC_ROOT}/${p}/+/+`) : patientFilter(), { qos: 1 });
-if (granted.some((g) => g.qos !== 1)) {
-  process.stderr.write(`bare-subscriber: broker did not grant QoS 1: ${JSON.stringify(granted)}\n`);
-  process.exit(1);
+};
+
+let close: () => Promise<void>;
+if (serveMqtt) {
+  const hosted = await startBroker({
+    host: '127.0.0.1', port: 0,
+    localDelivery: { consumer: { take: (topic, _payload, ack) => { count1(topic); ack?.(); return undefined; } }, accepts: isReadingTopic },
+  });
+  close = () => hosted.close();
+  process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid, listening: hosted.url }) + '\n');
+} else {
+  const client = await mqtt.connectAsync(broker!, {
+    clientId: username ?? persistentId ?? `vitalgate-bench-bare-${process.pid}`,
+    ...(username && { username, password: process.env.BENCH_MQTT_PASSWORD }),
+    clean: persistentId === undefined,
+    reconnectPeriod: 1000,
+    connectTimeout: 30_000,
+  });
+  client.on('message', (topic) => count1(topic));
+  client.on('error', (e) => process.stderr.write(`bare-subscriber: mqtt error: ${e.message}\n`));
+  const granted = await client.subscribeAsync(patients ? patients.map((p) => `${TOPIC_ROOT}/${p}/+/+`) : patientFilter(), { qos: 1 });
+  if (granted.some((g) => g.qos !== 1)) {
+    process.stderr.write(`bare-subscriber: broker did not grant QoS 1: ${JSON.stringify(granted)}\n`);
+    process.exit(1);
+  }
+  close = () => new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+  process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid }) + '\n');
 }
-process.stdout.write(JSON.stringify({ event: 'ready', pid: process.pid }) + '\n');
 
 let ending = false;
 const end = (): void => {
   if (ending) return;
   ending = true;
   report('final');
-  client.end(true, {}, () => process.exit(0));
+  void close().finally(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 };
 

@@ -66,6 +66,19 @@ export async function vitalgateBroker(log: Log, extraArgs: readonly string[] = [
  * The bare counting subscriber (bare-subscriber.ts) on `brokerUrl`; resolves once it is subscribed.
  * `patients`: one filter per patient instead of one for all; `login`: a username and its secret.
  */
+/** The bare counter hosting the broker itself (bare-subscriber.ts --serve-mqtt): the ceiling for `gateway --serve-mqtt`. */
+export async function startBareServingMqtt(log: Log, markerTopic: string): Promise<{ child: Child; url: string }> {
+  const child = new Child('bare-subscriber', BARE_SUBSCRIBER, ['--serve-mqtt', '--marker-topic', markerTopic], log, { stdin: true });
+  try {
+    const msg = await child.waitFor('ready', 30_000);
+    if (typeof msg.listening !== 'string') throw new Error(`the bare counter's ready line has no "listening" URL: ${JSON.stringify(msg)}`);
+    return { child, url: msg.listening };
+  } catch (e) {
+    await child.stop(5000);
+    throw e;
+  }
+}
+
 export async function startBareSubscriber(log: Log, brokerUrl: string, markerTopic: string, o: { persistentSession?: string; patients?: readonly string[]; login?: { id: string; secret: string } } = {}): Promise<Child> {
   const args = ['--broker', brokerUrl, '--marker-topic', markerTopic];
   if (o.persistentSession !== undefined) args.push('--persistent-session', o.persistentSession);

@@ -33,7 +33,7 @@ export interface Output {
   ratio: number | null;
   persistentSessionCeilingMessagesPerSec: number | null;
   ratioVsPersistentSession: number | null;
-  /** (d)/max((b), (b')): the gateway hosting the broker against the bare subscriber behind `vitalgate broker`, at whichever window it did better. */
+  /** (d)/(e): the gateway hosting the broker against a bare counter hosting it, at the same window. */
   ratioInProcess: number | null;
   saturationLost: number | null;
   decode: DecodeResult | null;
@@ -61,8 +61,8 @@ export interface Output {
     /** (d) the gateway hosting the broker (`--serve-mqtt`): one process, no second MQTT hop; at its own window. */
     inProcess: GatewaySaturation | null;
     windowInProcess: number;
-    /** (b') the bare subscriber at (d)'s window: (d) is compared with the better of (b) and (b'). */
-    bareSubscriberInProcessWindow: BareSaturation | null;
+    /** (e) a bare counter hosting the broker, acknowledging on arrival, at (d)'s window: (d)'s ceiling. */
+    bareInProcess: BareSaturation | null;
   } | null;
   benchSeconds: number;
 }
@@ -97,9 +97,9 @@ export function human(o: Output): string {
     if (c) L.push(`  (c) bare subscriber, persistent session: ${c.ceilingMessagesPerSec} msg/s received (${c.received} in ${c.seconds} s), broker ingress ${c.ackedPerSec}/s, missing ${c.missing}`);
     const d = o.saturation.inProcess;
     if (d) L.push(`  (d) gateway hosting the broker (--serve-mqtt), window ${o.saturation.windowInProcess}: ${d.maxMessagesPerSec} readings/s sealed (${d.sealedReadings} in ${d.seconds} s), ingress ${d.ackedPerSec}/s, lost ${d.lost}, duplicates ${d.duplicates}, latency p50 ${d.p50LatencyMs} ms p99 ${d.p99LatencyMs} ms, RSS ${d.rssMb} MiB`);
-    const b2 = o.saturation.bareSubscriberInProcessWindow;
-    if (b2) L.push(`  (b') bare subscriber at (d)'s window ${o.saturation.windowInProcess}: ${b2.ceilingMessagesPerSec} msg/s received (${b2.received} in ${b2.seconds} s), missing ${b2.missing}`);
-    L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}${d ? `; (d)/${b2 ? "max((b), (b'))" : '(b)'} ${o.ratioInProcess}` : ''}`);
+    const e = o.saturation.bareInProcess;
+    if (e) L.push(`  (e) bare counter hosting the broker, window ${o.saturation.windowInProcess}: ${e.ceilingMessagesPerSec} msg/s received (${e.received} in ${e.seconds} s), missing ${e.missing}`);
+    L.push(`  ratio (a)/(b) ${o.ratio}${c ? `; (a)/(c) ${o.ratioVsPersistentSession}` : ''}${d && e ? `; (d)/(e) ${o.ratioInProcess}` : ''}${d ? `; the edge box against a separate broker's bare subscriber, (d)/(b) ${Math.round((d.maxMessagesPerSec / Math.max(1, b.ceilingMessagesPerSec)) * 1000) / 1000}` : ''}`);
   }
   if (o.broker) {
     const b = o.broker;

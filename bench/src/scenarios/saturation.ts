@@ -15,7 +15,7 @@ import { IndexTail } from '../harness/index-tail.js';
 import { loadPatientId, SaturationLoad, type LoadResult } from '../harness/load.js';
 import { sleep, withTimeout, type Child, type Log } from '../harness/child.js';
 import { CpuMeter, fmtCpu, round1 } from '../harness/cpu-meter.js';
-import { startBareSubscriber, startGatewayProcess, startGatewayServingMqtt, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
+import { startBareServingMqtt, startBareSubscriber, startGatewayProcess, startGatewayServingMqtt, vitalgateBroker, type BrokerUnderTest } from '../harness/launchers.js';
 import { preEnroll } from './sustained.js';
 
 export const MARKER_PATIENT = 'bench-marker';
@@ -285,29 +285,38 @@ export interface BareRunOptions extends SaturationOptions {
   identities?: BenchIdentities;
   phase?: string;
   prefix?: string;
+  /** The counter hosts the broker (bare-subscriber.ts --serve-mqtt), acknowledging on arrival: (e), the ceiling for (d). */
+  inProcess?: boolean;
 }
 
 export async function runSaturationBare(o: BareRunOptions): Promise<BareSaturation> {
   const { log } = o;
   const phase = o.phase ?? (o.persistent ? 'saturation/bare-persistent' : 'saturation/bare');
   const prefix = o.prefix ?? (o.persistent ? 'satbarep' : 'satbare');
-  const broker = o.broker ?? (await vitalgateBroker(log));
+  const broker = o.inProcess ? undefined : o.broker ?? (await vitalgateBroker(log));
   let sub: Child | undefined;
   let load: SaturationLoad | undefined;
   try {
-    sub = await startBareSubscriber(log, broker.url, MARKER_TOPIC, {
-      ...(o.persistent && { persistentSession: 'vitalgate-bench-bare' }),
-      ...(o.perPatientFilters && { patients: loadPatients(prefix, o.connections) }),
-      ...(o.identities && { login: o.identities.subscriber }),
-    });
-    log(`${phase}: ${broker.name} ${broker.url}, bare subscriber pid ${sub.pid}`);
+    let url: string;
+    if (broker) {
+      sub = await startBareSubscriber(log, broker.url, MARKER_TOPIC, {
+        ...(o.persistent && { persistentSession: 'vitalgate-bench-bare' }),
+        ...(o.perPatientFilters && { patients: loadPatients(prefix, o.connections) }),
+        ...(o.identities && { login: o.identities.subscriber }),
+      });
+      url = broker.url;
+      log(`${phase}: ${broker.name} ${broker.url}, bare subscriber pid ${sub.pid}`);
+    } else {
+      ({ child: sub, url } = await startBareServingMqtt(log, MARKER_TOPIC));
+      log(`${phase}: the bare counter serving MQTT at ${url} (pid ${sub.pid})`);
+    }
     const s = sub;
     let latest: Record<string, unknown> = { count: 0, markerAt: null };
     s.onMessage((m) => {
       if (m.event === 'report' || m.event === 'final') latest = m;
     });
-    const d = await saturate(o, phase, broker.url, prefix, {
-      procs: [{ name: broker.name, child: broker.cpu }, { name: 'subscriber', child: s }],
+    const d = await saturate(o, phase, url, prefix, {
+      procs: broker ? [{ name: broker.name, child: broker.cpu }, { name: 'subscriber', child: s }] : [{ name: 'subscriber', child: s }],
       poll: async () => {
         const next = s.waitFor('report', 10_000);
         s.send('report');
@@ -318,7 +327,7 @@ export async function runSaturationBare(o: BareRunOptions): Promise<BareSaturati
       missedMarker: 'the bare subscriber did not receive the marker in time',
     }, o.identities);
     load = d.load;
-    const brokerRssMb = broker.peakRssMb() ?? null;
+    const brokerRssMb = (broker ?? s).peakRssMb() ?? null;
     const final = sub.waitFor('final', 10_000);
     sub.send('exit');
     latest = await final;
@@ -336,6 +345,6 @@ export async function runSaturationBare(o: BareRunOptions): Promise<BareSaturati
     };
   } finally {
     await load?.close();
-    await Promise.all([sub?.stop(5000), broker.stop()]);
+    await Promise.all([sub?.stop(5000), broker?.stop()]);
   }
 }

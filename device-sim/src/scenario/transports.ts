@@ -14,6 +14,19 @@ import { SerialLink } from '../transports/serial-link.js';
 
 export type TransportKind = 'mqtt' | 'serial' | 'ble-sim';
 
+/**
+ * A copy of `frame` with one bit of byte `at` flipped on the line: bit 4, or bit 0 where bit 4
+ * would make the byte a 0x00 delimiter, so the byte always changes and the receiver still
+ * resynchronises at the next delimiter. (Keeping 0x10 as it was, instead, sent an intact frame
+ * counted as corrupted, which the gateway then rightly stored.)
+ */
+export function flipOneBit(frame: Uint8Array, at: number): Uint8Array {
+  const bad = frame.slice();
+  const b = bad[at]!;
+  bad[at] = (b ^ 0x10) === 0 ? b ^ 0x01 : b ^ 0x10;
+  return bad;
+}
+
 export type SendResult =
   | { delivered: true; /** What the receiver decodes (after wire quantisation). */ received: ReadingBody }
   | { delivered: false; reason: string };
@@ -99,11 +112,7 @@ export class SerialTransport implements DeviceTransport {
 
   async sendCorrupt(stream: StreamName, body: ReadingBody): Promise<void> {
     const frame = SerialLink.readingFrame(this.deviceId, stream, body, this.deviceTime(body));
-    const bad = frame.slice();
-    // A bit flipped on the line; the delimiter stays, so the receiver resynchronises at once.
-    const at = 1 + Math.floor(Math.random() * (bad.length - 2));
-    bad[at] = bad[at]! ^ 0x10 || 0x10;
-    await this.link.write(bad);
+    await this.link.write(flipOneBit(frame, 1 + Math.floor(Math.random() * (frame.length - 2))));
   }
 
   async sendStatus(s: DeviceStatusReport): Promise<void> {
