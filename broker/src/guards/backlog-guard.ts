@@ -153,10 +153,7 @@ export function holdOnBacklog(inner: AuthorizePublish, o: BacklogGuardOptions): 
       }
       if (!o.holds(packet.topic)) return cb(null);
       if (closed) return cb(new Error('the broker is closing'));
-      if (gone(client)) {
-        stats.dropped++;
-        return cb(new Error('connection closed while its publish was held for backpressure'));
-      }
+      if (gone(client)) return drop({ client, cb });
       if (timer === undefined) {
         timer = setInterval(release, pollMs);
         // Held publishes belong to connections, which keep the process alive on their own.

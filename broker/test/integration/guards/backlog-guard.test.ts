@@ -24,6 +24,20 @@ async function device(url: string, clientId: string): Promise<MqttClient> {
   return c;
 }
 
+/** Acknowledges what `consumer` is sent until it has `n` readings (within 10 s); their seqs, in arrival order. */
+async function receiveAll(consumer: RawClient, n: number, detail: () => string = () => ''): Promise<number[]> {
+  const got: number[] = [];
+  for (const end = Date.now() + 10_000; got.length < n;) {
+    assert.ok(Date.now() < end, `${got.length} of ${n} delivered${detail()}`);
+    for (const p of consumer.take()) {
+      if (p.topic.endsWith('/hr')) got.push((JSON.parse(p.payload.toString()) as { seq: number }).seq);
+      if (p.qos === 1) consumer.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    await sleep(20);
+  }
+  return got;
+}
+
 describe('broker backpressure: device readings held while the consumers\' queue is at its bound', function () {
   this.timeout(30_000);
   let broker: RunningBroker;
@@ -117,16 +131,7 @@ describe('broker backpressure: device readings held while the consumers\' queue 
     const metrics = await broker.metrics.registry.metrics();
     assert.equal(Number(/^vitalgate_broker_offline_queue_depth (\d+)$/m.exec(metrics)?.[1]), acked, 'the offline queue, for operators');
     ({ client: gateway } = await RawClient.connect(broker.port, { clientId: 'gw', clean: false }));
-    const got: number[] = [];
-    for (const end = Date.now() + 10_000; got.length < N;) {
-      assert.ok(Date.now() < end, `${got.length} of ${N} delivered`);
-      for (const p of gateway.take()) {
-        if (p.topic.endsWith('/hr')) got.push((JSON.parse(p.payload.toString()) as { seq: number }).seq);
-        if (p.qos === 1) gateway.send({ cmd: 'puback', messageId: p.messageId! });
-      }
-      await sleep(20);
-    }
-    assert.deepEqual(got, Array.from({ length: N }, (_, i) => i));
+    assert.deepEqual(await receiveAll(gateway, N), Array.from({ length: N }, (_, i) => i));
   });
 
   it('with maxBacklogOfflineMs, a consumer away counts for that long, then no more: gone for good, it holds no device (a warning names it); back, it gets it all', async () => {
@@ -158,16 +163,7 @@ describe('broker backpressure: device readings held while the consumers\' queue 
       assert.equal(Number(/^vitalgate_broker_offline_queue_depth (\d+)$/m.exec(metrics)?.[1]), N, 'the offline queue, for operators');
       // The consumer comes back to its session: every reading, once, in order.
       gw = (await RawClient.connect(b.port, { clientId: 'gw-away', clean: false })).client;
-      const got: number[] = [];
-      for (const end = Date.now() + 10_000; got.length < N;) {
-        assert.ok(Date.now() < end, `${got.length} of ${N} delivered`);
-        for (const p of gw.take()) {
-          if (p.topic.endsWith('/hr')) got.push((JSON.parse(p.payload.toString()) as { seq: number }).seq);
-          if (p.qos === 1) gw.send({ cmd: 'puback', messageId: p.messageId! });
-        }
-        await sleep(20);
-      }
-      assert.deepEqual(got, Array.from({ length: N }, (_, i) => i));
+      assert.deepEqual(await receiveAll(gw, N), Array.from({ length: N }, (_, i) => i));
     } finally {
       d.end(true);
       gw.send({ cmd: 'disconnect' });
@@ -205,16 +201,7 @@ describe('broker backpressure: device readings held while the consumers\' queue 
         assert.ok(waited < OFFLINE_MS + 3000, `released once it no longer did (${waited} ms)`);
         assert.equal(b2.stats().backpressure!.held, 1);
         const gw = (await RawClient.connect(b2.port, { clientId: 'gw-disk', clean: false })).client;
-        const got: number[] = [];
-        for (const end = Date.now() + 10_000; got.length < N + 1;) {
-          assert.ok(Date.now() < end, `${got.length} of ${N + 1} delivered`);
-          for (const p of gw.take()) {
-            got.push((JSON.parse(p.payload.toString()) as { seq: number }).seq);
-            gw.send({ cmd: 'puback', messageId: p.messageId! });
-          }
-          await sleep(20);
-        }
-        assert.deepEqual(got, Array.from({ length: N + 1 }, (_, i) => i), 'the restored queue, then the held reading, each once');
+        assert.deepEqual(await receiveAll(gw, N + 1), Array.from({ length: N + 1 }, (_, i) => i), 'the restored queue, then the held reading, each once');
         gw.send({ cmd: 'disconnect' });
       } finally {
         d2.end(true);
@@ -234,15 +221,7 @@ describe('broker backpressure: device readings held while the consumers\' queue 
       assert.deepEqual(await gw.subscribe([['vg/v1/#', 1]]), [1]);
       const N = 30;
       const sent = Promise.all(Array.from({ length: N }, (_, i) => d.publishAsync(readingTopic('p1', 'band-1', 'hr'), JSON.stringify({ seq: i }), { qos: 1 })));
-      const got: number[] = [];
-      for (const end = Date.now() + 10_000; got.length < N;) {
-        assert.ok(Date.now() < end, `${got.length} of ${N} delivered: ${JSON.stringify(one.stats().backpressure)}`);
-        for (const p of gw.take()) {
-          got.push((JSON.parse(p.payload.toString()) as { seq: number }).seq);
-          gw.send({ cmd: 'puback', messageId: p.messageId! });
-        }
-        await sleep(10);
-      }
+      const got = await receiveAll(gw, N, () => `: ${JSON.stringify(one.stats().backpressure)}`);
       await sent;
       assert.deepEqual(got, Array.from({ length: N }, (_, i) => i));
       assert.ok(one.stats().backpressure!.held > 0, 'readings were held on the way');
